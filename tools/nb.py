@@ -8,7 +8,7 @@ Cell tags use jupytext's syntax: `# %% tags=["parameters"]`.
 import sys
 import jupytext
 
-KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+KERNEL = {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}}
 
 def tonb(src, dst):
     nb = jupytext.read(src, fmt="py:percent")
