@@ -1,0 +1,83 @@
+"Integration tests of `cryo_disent.data` with the toy sets, and of loaders with worker processes (the notebook covers the units)."
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from cryo_disent.core import InputError
+from cryo_disent.data import (VolumeDataset, load_dataset, make_loader, open_dataset_writer, save_dataset,
+                              split_indices, standardize)
+from cryo_disent.geometry import quat_to_matrix
+from cryo_disent.toysets import alphanumeric, tetrominoes
+
+
+def test_tetrominoes_through_a_dataset_folder(tmp_path):
+    vols, table = tetrominoes(n_per_class=2, size=16, max_shift=1.0, seed=1)
+    folder = save_dataset(tmp_path / "tetro", vols, table, generator="tetrominoes", seed=1)
+    v, t = load_dataset(folder)
+    assert isinstance(v, np.memmap) and np.array_equal(np.asarray(v), vols)
+    pd.testing.assert_frame_equal(t.drop(columns=["qw", "qx", "qy", "qz", "shift_x", "shift_y", "shift_z"]),
+                                  table.drop(columns=["qw", "qx", "qy", "qz", "shift_x", "shift_y", "shift_z"]))
+    ds = VolumeDataset.from_folder(folder)
+    for i in (0, 7, 17):
+        it = ds[i]
+        q = torch.tensor(table.loc[i, ["qw", "qx", "qy", "qz"]].to_numpy(np.float64))
+        torch.testing.assert_close(it["rotation"], quat_to_matrix(q).float(), atol=1e-6, rtol=0)
+        torch.testing.assert_close(it["shift"], torch.tensor(table.loc[i, ["shift_x", "shift_y", "shift_z"]].to_numpy(np.float32)))
+        torch.testing.assert_close(it["x"][0], standardize(torch.from_numpy(vols[i])), atol=1e-5, rtol=0)
+        assert it["label"].item() == table.label[i] and it["index"].item() == i
+
+
+def test_alphanumeric_items_are_2d(tmp_path):
+    imgs, table = alphanumeric(n_per_class=3, size=20, classes="ab", held_out=("b",), max_shift=0.5)
+    ds = VolumeDataset.from_folder(save_dataset(tmp_path / "alnum", imgs, table))
+    it = ds[4]
+    assert it["x"].shape == (1, 20, 20) and it["shift"].shape == (2,) and "rotation" not in it
+    assert it["angle"].item() == pytest.approx(table.angle[4], abs=1e-4)
+    assert load_dataset(ds.path)[1].held_out.tolist() == [False] * 3 + [True] * 3
+
+
+def test_loader_with_workers_matches_single_process(tmp_path):
+    folder = save_dataset(tmp_path / "d", np.random.default_rng(0).normal(size=(23, 6, 6, 6)).astype(np.float32),
+                          pd.DataFrame(dict(label=np.arange(23) % 3)))
+    train, _ = split_indices(23, 0.2, seed=0)
+    ds = VolumeDataset.from_folder(folder, indices=train)
+
+    def run(workers):
+        loader = make_loader(ds, 4, seed=7, num_workers=workers)
+        return [(b["index"].tolist(), b["x"]) for _ in range(2) for b in loader]
+
+    a, b, c = run(0), run(2), run(2)
+    assert [i for i, _ in a] == [i for i, _ in b] == [i for i, _ in c]
+    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(a, b))
+    assert sorted(sum((i for i, _ in a[:len(a) // 2]), [])) == train.tolist()
+
+
+class _Noise(Dataset):
+    "Returns numpy-random numbers: checks that workers are seeded distinctly and reproducibly."
+    def __len__(self): return 8
+    def __getitem__(self, i): return torch.tensor([float(np.random.rand()), float(torch.utils.data.get_worker_info().id)])
+
+
+def test_worker_seeds_are_distinct_and_reproducible():
+    def run(seed):
+        return torch.cat(list(make_loader(_Noise(), 2, shuffle=False, seed=seed, num_workers=2)))
+    a, b, c = run(1), run(1), run(2)
+    assert torch.equal(a, b) and not torch.equal(a[:, 0], c[:, 0])
+    w0, w1 = a[a[:, 1] == 0, 0], a[a[:, 1] == 1, 0]
+    assert len(w0) and len(w1) and not torch.equal(w0, w1)
+
+
+def test_writer_interrupted_leaves_nothing(tmp_path):
+    target = tmp_path / "sim"
+    with pytest.raises(KeyboardInterrupt):
+        with open_dataset_writer(target, (4, 4, 4), 10) as w:
+            w.append(np.ones((5, 4, 4, 4)))
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InputError, match="overflows"):
+        with open_dataset_writer(target, (4, 4, 4), 3) as w: w.append(np.ones((4, 4, 4, 4)))
+    with pytest.raises(InputError, match="expected batch shape"):
+        with open_dataset_writer(target, (4, 4, 4), 3) as w: w.append(np.ones((3, 4, 4, 5)))
+    assert list(tmp_path.iterdir()) == []
