@@ -10,7 +10,7 @@ import starfile
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.io import (FORMATS, atomic_write, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
+from cryo_disent.io import (FORMATS, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
                             read_npy, read_star, read_volume, write_mrc, write_mrcs, write_star)
 
 REAL = Path(__file__).parent / "data" / "EMD-3197.map"
@@ -286,11 +286,10 @@ def test_corrupt_npy_and_star(tmp_path):
         read_star(tmp_path / "junk.star")
 
 
-def test_atomic_write_helper(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_write(tmp_path / "a.txt") as t:
-            t.write_text("half"); raise RuntimeError("boom")
+def test_writers_leave_nothing_on_failure(tmp_path):
+    """A failed write (bad data) leaves no file and no temp file; writing into a new folder creates it."""
+    with pytest.raises(InputError):
+        write_mrc(tmp_path / "a.mrc", np.full((2, 2, 2), np.inf, np.float32))
     assert os.listdir(tmp_path) == []
-    with raises_naming(tmp_path / "no" / "a.txt", "does not exist"):
-        with atomic_write(tmp_path / "no" / "a.txt"):
-            pass
+    write_mrc(tmp_path / "new" / "a.mrc", np.zeros((2, 2, 2), np.float32))
+    assert os.listdir(tmp_path / "new") == ["a.mrc"]

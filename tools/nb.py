@@ -5,7 +5,7 @@
 
 Cell tags use jupytext's syntax: `# %% tags=["parameters"]`.
 """
-import sys
+import hashlib, sys
 import jupytext
 
 KERNEL = {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}}
@@ -13,8 +13,12 @@ KERNEL = {"kernelspec": {"display_name": "python3", "language": "python", "name"
 def tonb(src, dst):
     nb = jupytext.read(src, fmt="py:percent")
     nb.metadata = dict(KERNEL)
+    seen = {}
     for c in nb.cells:
         c.metadata = {k: v for k, v in c.metadata.items() if k == "tags"}
+        h = hashlib.sha1(c.source.encode()).hexdigest()[:8]  # stable ids: re-converting an unchanged cell keeps its id
+        seen[h] = seen.get(h, -1) + 1
+        c.id = h if not seen[h] else f"{h}-{seen[h]}"
     jupytext.write(nb, dst, fmt="ipynb")
 
 def topy(src, dst):
