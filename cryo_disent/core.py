@@ -91,13 +91,14 @@ class ModelOutput:
     def is_finite(self) -> bool:
         return bool(torch.isfinite(self.loss.detach()).all())
 
-# %% ../nbs/00_core.ipynb #65f0ad86
+# %% ../nbs/00_core.ipynb #efefd636
 MODELS: dict = {}
 
 def register(name: str):
     "Class decorator: add a model class to the registry under `name`."
     def deco(cls):
-        if name in MODELS and MODELS[name] is not cls:
+        # the same class defined again (a re-run notebook cell, a reload) replaces the entry; another class may not
+        if name in MODELS and MODELS[name].__qualname__ != cls.__qualname__:
             raise KeyError(f"model name {name!r} is already registered to {MODELS[name].__qualname__}")
         MODELS[name] = cls; cls.registry_name = name
         return cls
