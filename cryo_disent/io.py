@@ -149,7 +149,7 @@ def write_mrcs(path, # destination .mrcs
     a = _as_real_array(data, (3, 4), str(path))
     return _write_mrc_file(path, a, voxel_size, overwrite, image_stack=a.ndim == 3)
 
-# %% ../nbs/03_io.ipynb #011d9899
+# %% ../nbs/03_io.ipynb #7f61de26
 def read_star(path, # .star file
               block: str | None = None, # data block name (without `data_`); None: the first block
              ) -> pd.DataFrame:
@@ -165,12 +165,14 @@ def read_star(path, # .star file
 def write_star(path, # destination .star
                df: pd.DataFrame | Mapping, # one table, or {block name: DataFrame or dict}
                overwrite: bool = True) -> Path:
-    "Write a STAR file atomically, floats at full precision."
+    "Write a STAR file atomically, floats at full precision, byte-identical for identical tables (no time stamp)."
     blocks = df if isinstance(df, Mapping) else {"": df}
     for k, b in blocks.items():
         require(isinstance(b, (pd.DataFrame, Mapping)), f"df: block {k!r} is a {type(b).__name__}; expected a DataFrame or dict")
     with atomic_path(path, overwrite=overwrite) as tmp:
         starfile.write(dict(blocks), tmp, float_format=None)
+        lines = tmp.read_text().splitlines(keepends=True)  # drop starfile's time stamp: same table -> same bytes
+        tmp.write_text("".join(l for l in lines if not l.startswith("# Created by the starfile")))
     return Path(path)
 
 # %% ../nbs/03_io.ipynb #c66a161c

@@ -1,4 +1,4 @@
-"""Build the shipped structures (`cryo_disent/data/structures.npz` + `structures.tsv`) from real PDB/mmCIF models.
+"""Build the shipped structures (`cryo_disent/assets/structures.npz` + `structures.tsv`) from real PDB/mmCIF models.
 
     python tools/build_structures.py [--src DIR] [--max-atoms 12000]
 
@@ -62,7 +62,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", type=Path, default=default_src(), help="folder with the model files and PROVENANCE.tsv")
     ap.add_argument("--max-atoms", type=int, default=12000, help="pseudo-atoms per structure at most")
-    ap.add_argument("--out", type=Path, default=REPO / "cryo_disent" / "data")
+    ap.add_argument("--out", type=Path, default=REPO / "cryo_disent" / "assets")
     a = ap.parse_args(argv)
     arrays, table = build(a.src, a.max_atoms)
     a.out.mkdir(parents=True, exist_ok=True)
