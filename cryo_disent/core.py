@@ -91,16 +91,19 @@ class ModelOutput:
     def is_finite(self) -> bool:
         return bool(torch.isfinite(self.loss.detach()).all())
 
-# %% ../nbs/00_core.ipynb #efefd636
+# %% ../nbs/00_core.ipynb #24d03604
 MODELS: dict = {}
 
 def register(name: str):
     "Class decorator: add a model class to the registry under `name`."
     def deco(cls):
-        # the same class defined again (a re-run notebook cell, a reload) replaces the entry; another class may not
-        if name in MODELS and MODELS[name].__qualname__ != cls.__qualname__:
-            raise KeyError(f"model name {name!r} is already registered to {MODELS[name].__qualname__}")
-        MODELS[name] = cls; cls.registry_name = name
+        old = MODELS.get(name)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise KeyError(f"model name {name!r} is already registered to {old.__qualname__}")
+        # the same class defined again (a reload, a notebook cell) replaces the entry, except that the exported
+        # module's class is never replaced by a notebook's (`__main__`) copy of it
+        if old is None or cls.__module__ != "__main__" or old.__module__ == "__main__": MODELS[name] = cls
+        cls.registry_name = name
         return cls
     return deco
 

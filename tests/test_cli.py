@@ -44,6 +44,10 @@ def test_train_embed_cluster_report(tmp_path):
     (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--model", "nope"], "unknown name 'nope'"),
     (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--set", "latnt_dim=3"], "unknown config keys"),
     (["toyset", "cubes", "--out", "{tmp}/x"], "toyset: unknown name 'cubes'"),
+    (["simulate", "--preset", "seed004", "--snr", "0", "--out", "{tmp}/x"], "snr: expected > 0"),
+    (["simulate", "--preset", "seed004", "--mwa", "90", "--out", "{tmp}/x"], "mwa: expected"),
+    (["simulate", "--preset", "seed004", "--n-per-class", "-3", "--out", "{tmp}/x"], "n_per_class"),
+    (["simulate", "--preset", "nope", "--out", "{tmp}/x"], "nope"),
     (["embed", "--run", "{tmp}/none", "--data", "{tmp}/tet"], "model.pt"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, needle):
@@ -52,3 +56,13 @@ def test_bad_input_is_one_clear_line(tmp_path, args, needle):
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_simulate_writes_dataset_with_ground_truth(tmp_path):
+    out = tmp_path / "sim"
+    run("simulate", "--preset", "seed004", "--snr", 0.05, "--mwa", 30, "--n-per-class", 3, "--box", 24, "--out", out, "--quiet")
+    import starfile
+    t = starfile.read(out / "particles.star")
+    assert len(t) == 12 and {"class_name", "qw", "qx", "qy", "qz", "shift_x", "defocus_um", "snr"} <= set(t.columns)
+    assert np.load(out / "references.npy").shape == (4, 24, 24, 24)
+    assert np.load(out / "volumes.npy", mmap_mode="r").shape == (12, 24, 24, 24)

@@ -112,7 +112,7 @@ def make_lr_scheduler(opt, spec: dict | None, epochs: int):
     require(spec.get("kind") in LR_SCHEDULERS, f"lr_schedule: expected kind in {sorted(LR_SCHEDULERS)}, got {spec!r}")
     return LR_SCHEDULERS[spec["kind"]](opt, spec, epochs)
 
-# %% ../../nbs/10_models.base.ipynb #4d38a27d
+# %% ../../nbs/10_models.base.ipynb #a090d7d5
 @dataclass
 class StepContext:
     "What the trainer gives a training step."
@@ -162,20 +162,22 @@ class BaseModel(nn.Module):
         if "content_logvar" in lat: lat = {**lat, "z": reparameterize(lat["content"], lat["content_logvar"], self.training)}
         return {**lat, "x_hat": self.decode(lat)}
 
-    # --- used by evaluation ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def embed(self, x: torch.Tensor) -> dict:
-        "Deterministic latents (posterior means) of `x`, in eval mode."
-        was = self.training; self.eval()
-        try: return {k: v.detach() for k, v in self.encode(x).items()}
-        finally: self.train(was)
+# %% ../../nbs/10_models.base.ipynb #6f2d44fa
+@patch
+@torch.no_grad()
+def embed(self: BaseModel, x: torch.Tensor) -> dict:
+    "Deterministic latents (posterior means) of `x`, in eval mode."
+    was = self.training; self.eval()
+    try: return {k: v.detach() for k, v in self.encode(x).items()}
+    finally: self.train(was)
 
-    @torch.no_grad()
-    def template(self, content: torch.Tensor) -> torch.Tensor:
-        "Decode content latents `[K, Zc]` in the canonical pose → `[K, *input_shape]`."
-        was = self.training; self.eval()
-        try: return self.decode({"content": content, "z": content})
-        finally: self.train(was)
+@patch
+@torch.no_grad()
+def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
+    "Decode content latents `[K, Zc]` in the canonical pose → `[K, *input_shape]`."
+    was = self.training; self.eval()
+    try: return self.decode({"content": content, "z": content})
+    finally: self.train(was)
 
 # %% ../../nbs/10_models.base.ipynb #69a9692a
 @patch
