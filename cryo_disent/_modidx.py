@@ -345,6 +345,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'cryo_disent.simulate.atoms_spectrum': ('simulate.html#atoms_spectrum', 'cryo_disent/simulate.py'),
                                       'cryo_disent.simulate.band_limit': ('simulate.html#band_limit', 'cryo_disent/simulate.py'),
                                       'cryo_disent.simulate.check_fits': ('simulate.html#check_fits', 'cryo_disent/simulate.py'),
+                                      'cryo_disent.simulate.contrast_sign': ('simulate.html#contrast_sign', 'cryo_disent/simulate.py'),
                                       'cryo_disent.simulate.ctf': ('simulate.html#ctf', 'cryo_disent/simulate.py'),
                                       'cryo_disent.simulate.ctf_zeros': ('simulate.html#ctf_zeros', 'cryo_disent/simulate.py'),
                                       'cryo_disent.simulate.density_map': ('simulate.html#density_map', 'cryo_disent/simulate.py'),

@@ -20,7 +20,7 @@ from .io import read_star, write_star
 __all__ = ['FORMAT', 'FILES', 'DatasetWriter', 'open_dataset_writer', 'save_dataset', 'load_dataset', 'dataset_info',
            'standardize', 'split_indices', 'VolumeDataset', 'EpochSampler', 'make_loader']
 
-# %% ../nbs/06_data.ipynb #83b80b2e
+# %% ../nbs/06_data.ipynb #5c1eaa8e
 FORMAT = "cryo_disent.dataset/1"  # `dataset.json` format tag
 FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json")
 
@@ -36,6 +36,7 @@ def _check_target(folder: Path, overwrite: bool):
 def _commit(tmp: Path, folder: Path, overwrite: bool):
     "Rename the finished `tmp` folder to `folder`, replacing an old one only when `overwrite`."
     _check_target(folder, overwrite)
+    umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset is shared
     if folder.exists():
         old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(folder, old); os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)

@@ -40,16 +40,17 @@ def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict |
     Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out_dir, config=tc).fit(resume=resume)
     return m
 
-# %% ../nbs/50_pipelines.ipynb #edadbe97
+# %% ../nbs/50_pipelines.ipynb #7203e9f1
 def class_names(data) -> list:
     "Class names of a dataset folder in label order (from `dataset.json`)."
     cl = sorted(dataset_info(data).get("classes", []), key=lambda c: c["label"])
     return [str(c["name"]) for c in cl]
 
 def load_references(data) -> np.ndarray | None:
-    "The clean per-class maps `references.npy` `[K, D, H, W]` of a dataset folder (label order), or None."
+    "The per-class maps `references.npy` `[K, D, H, W]` (label order) times the data's contrast sign, or None."
     p = Path(data) / "references.npy"
-    return np.load(p) if p.exists() else None
+    if not p.exists(): return None
+    return np.load(p) * dataset_info(data).get("meta", {}).get("contrast", 1)  # CTF'd data are dark: compare like with like
 
 def _save_npz(path, **arrays):
     with atomic_path(path, suffix=".npz") as tmp: np.savez(tmp, **arrays)

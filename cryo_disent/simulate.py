@@ -20,7 +20,7 @@ from .structures import PseudoAtoms, as_pseudo_atoms
 __all__ = ['PRESETS', 'VOXEL_RULES', 'rfft_freqs', 'atoms_spectrum', 'band_limit', 'gaussian_transfer', 'required_box',
            'check_fits', 'ExactTemplate', 'density_map', 'FourierTemplate', 'electron_wavelength', 'ctf', 'ctf_zeros',
            'missing_wedge_mask', 'spectrum_variance', 'estimate_snr', 'CTFSpec', 'SimulationSpec', 'get_spec',
-           'preset_variants', 'plan', 'Simulator', 'simulate', 'simulate_dataset']
+           'preset_variants', 'plan', 'Simulator', 'contrast_sign', 'simulate', 'simulate_dataset']
 
 # %% ../nbs/04b_simulate.ipynb #7310d3a0
 def rfft_freqs(box: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -505,7 +505,12 @@ def references(self: Simulator) -> np.ndarray:
     return np.stack([density_map(self._atoms[c], self.spec.box, float(self.classes.voxel_size[c]),
                                  float(self.classes.resolution[c]), device=self.device).cpu().numpy() for c in range(len(self._atoms))]).astype(np.float32)
 
-# %% ../nbs/04b_simulate.ipynb #eea21589
+# %% ../nbs/04b_simulate.ipynb #14581bd1
+def contrast_sign(spec: SimulationSpec) -> int:
+    "+1 if particles carry the density's sign, −1 if the CTF inverts it (underfocus, low frequencies)."
+    return 1 if spec.ctf is None else -1
+
+# %% ../nbs/04b_simulate.ipynb #a798ef65
 def _spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides: dict) -> dict:
     "The explicit keyword overrides that were given (None = keep the preset's), merged with `overrides`."
     given = dict(snr=snr, mwa=mwa, n_per_class=n_per_class, seed=seed, box=box, voxel_size=voxel_size)
@@ -540,7 +545,7 @@ def simulate_dataset(spec: str | SimulationSpec,  # preset name ("seed004", "see
     require(_is_int(batch_size) and batch_size >= 1, f"batch_size: expected a positive integer, got {batch_size}")
     sim = Simulator(spec, device, **_spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides))  # validates
     s = sim.spec
-    meta = dict(simulation=s.to_dict(), classes=sim.classes.to_dict(orient="records"),
+    meta = dict(simulation=s.to_dict(), classes=sim.classes.to_dict(orient="records"), contrast=contrast_sign(s),
                 generator=f"cryo_disent.simulate {getattr(cryo_disent, '__version__', '')}".strip())
     with open_dataset_writer(out, (s.box,) * 3, len(sim), overwrite=overwrite, **meta) as w, \
             tqdm(total=len(sim), disable=not progress, unit="subtomo", desc=f"simulate {s.name}") as bar:

@@ -66,3 +66,14 @@ def test_simulate_writes_dataset_with_ground_truth(tmp_path):
     assert len(t) == 12 and {"class_name", "qw", "qx", "qy", "qz", "shift_x", "defocus_um", "snr"} <= set(t.columns)
     assert np.load(out / "references.npy").shape == (4, 24, 24, 24)
     assert np.load(out / "volumes.npy", mmap_mode="r").shape == (12, 24, 24, 24)
+
+
+def test_demo_quick(tmp_path):
+    """`make demo` path (quick size): simulate → train → embed → cluster → report, metrics and report written."""
+    out = tmp_path / "demo"
+    run("demo", "--quick", "--out", out)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and set(m["template_auc_fsc"]) <= {
+        "6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
+    assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
+    assert (out / "report.html").exists()
