@@ -61,13 +61,13 @@ def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[st
     require(len(out) > 0, "dataset: expected at least one item")
     return {k: np.concatenate(v) for k, v in out.items()}
 
-# %% ../nbs/30_evaluate.ipynb #4b54b0cd
+# %% ../nbs/30_evaluate.ipynb #fd3338de
 def _pca(z, n_components, seed): return PCA(n_components=n_components, random_state=seed).fit_transform(z)
 
 def _umap(z, n_components, seed):
     try: import umap
     except ImportError: raise InputError("reduce: method 'umap' needs the umap-learn package (pip install umap-learn)") from None
-    return umap.UMAP(n_components=n_components, random_state=seed).fit_transform(z)
+    return umap.UMAP(n_components=n_components, random_state=seed, n_jobs=1).fit_transform(z)  # seeded => serial
 
 REDUCERS = {"pca": _pca, "umap": _umap}
 

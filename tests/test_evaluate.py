@@ -74,3 +74,14 @@ def test_hungarian_and_pose_on_dataset_truth():
     R = torch.stack([ds[i]["rotation"] for i in range(len(ds))]).double()
     assert pose_error(R, R)["mean"] < 1e-3
     assert hungarian_accuracy(ds.label, 1 - ds.label)[0] == 1.0
+
+
+def test_umap_then_gmm_clusters_blobs():
+    """The SE3-MCL recipe (UMAP to 2D, then GMM) separates well-separated latent blobs (numba JIT: ~20 s once)."""
+    import numpy as np
+    from cryo_disent.evaluate import adjusted_rand, cluster_latents
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 6
+    z = np.concatenate([c + rng.normal(size=(60, 8)) for c in centres])
+    y = np.repeat(np.arange(4), 60)
+    assert adjusted_rand(y, cluster_latents(z, 4, reduce="umap", n_components=2, seed=0)) > 0.95
