@@ -26,6 +26,7 @@ setup(
     extras_require={
         "structures": req("structures_requirements"),
         "umap": req("umap_requirements"),
+        "notebooks": req("notebooks_requirements"),
         "dev": req("dev_requirements"),
     },
     entry_points={

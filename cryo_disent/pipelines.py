@@ -149,11 +149,12 @@ def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | No
     if report: report_run(out, data, m)
     return metrics
 
-# %% ../nbs/50_pipelines.ipynb #6c28bf88
+# %% ../nbs/50_pipelines.ipynb #a04e30ac
 def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
                  progress: bool = False) -> Path:
     "Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell)."
-    import papermill as pm
+    try: import papermill as pm
+    except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
     nb = Path(notebook); require(nb.is_file(), f"notebook: {nb} not found")
     out = Path(output); out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
