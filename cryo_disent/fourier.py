@@ -12,7 +12,7 @@ from .core import require
 # %% auto #0
 __all__ = ['fftn_c', 'ifftn_c', 'freq_grid', 'freq_radius', 'radial_index', 'shell_counts', 'shell_sum', 'fsc', 'radial_power',
            'auc_fsc', 'mean_fsc_weighted', 'shell_frequencies', 'fsc_resolution', 'lowpass', 'gaussian_sigma',
-           'gaussian_lowpass', 'fourier_resize', 'fourier_crop', 'fourier_pad', 'soft_sphere_mask']
+           'gaussian_transfer', 'gaussian_lowpass', 'fourier_resize', 'fourier_crop', 'fourier_pad', 'soft_sphere_mask']
 
 # %% ../nbs/02_fourier.ipynb #4cdd5671
 def _dims(x: torch.Tensor, ndim: int, name: str = "v") -> tuple:
@@ -152,7 +152,7 @@ def fsc_resolution(curve: torch.Tensor,  # FSC `[..., n // 2 + 1]` from `fsc`
     fx = torch.where(found, fx, torch.full_like(fx, float(f[-1])))
     return 1.0 / fx  # a crossing at frequency 0 gives inf
 
-# %% ../nbs/02_fourier.ipynb #760e8d67
+# %% ../nbs/02_fourier.ipynb #1949366e
 def _apply_filter(v: torch.Tensor, H: torch.Tensor, ndim: int) -> torch.Tensor:
     "Multiply the centred spectrum of `v` by a real, symmetric filter `H`; real in -> real out."
     out = ifftn_c(fftn_c(v, ndim) * H, ndim)
@@ -182,6 +182,13 @@ def gaussian_sigma(resolution: float) -> float:
     "Real-space σ (same unit as `resolution`) of the Gaussian whose transfer is 1/2 at 1 / resolution."
     return resolution * math.sqrt(2 * math.log(2)) / (2 * math.pi)
 
+def gaussian_transfer(k: torch.Tensor,  # spatial frequency |k| (1/Å, or cycles/voxel with `resolution` in voxels)
+                      resolution,  # float or tensor broadcasting with `k`; None: no filtering
+                      ) -> torch.Tensor:
+    "Gaussian low-pass transfer 2^−(k·d)²: 1/2 at k = 1/d (the convention of `gaussian_lowpass` and the simulator)."
+    if resolution is None: return torch.ones_like(k)
+    return torch.pow(0.5, (k * resolution) ** 2)
+
 def gaussian_lowpass(v: torch.Tensor,  # `[..., (D,) H, W]`
                      resolution: float,  # Å at which the transfer function falls to 1/2
                      voxel_size: float = 1.0,  # Å per voxel
@@ -191,7 +198,7 @@ def gaussian_lowpass(v: torch.Tensor,  # `[..., (D,) H, W]`
     require(resolution > 0, f"resolution: expected > 0 Å, got {resolution}")
     require(voxel_size > 0, f"voxel_size: expected > 0 Å, got {voxel_size}")
     k = freq_radius(tuple(v.shape[-ndim:]), v.device, torch.float64) / voxel_size  # 1/Å
-    H = torch.pow(0.5, (k * resolution) ** 2)  # = exp(-k² / 2σ_k²) with σ_k = (1/d) / sqrt(2 ln 2)
+    H = gaussian_transfer(k, resolution)  # = exp(-k² / 2σ_k²) with σ_k = (1/d) / sqrt(2 ln 2)
     return _apply_filter(v, H.to(v.real.dtype if v.is_complex() else v.dtype), ndim)
 
 # %% ../nbs/02_fourier.ipynb #f35b7f93

@@ -17,8 +17,8 @@ import starfile
 from .core import InputError, atomic_path, require
 
 # %% auto #0
-__all__ = ['FORMATS', 'read_mrc', 'read_mrcs', 'write_mrc', 'write_mrcs', 'read_star', 'write_star', 'read_npy', 'VolumeFormat',
-           'read_volume', 'class_from_filename', 'folder_index', 'load_folder']
+__all__ = ['TEXT_COLUMNS', 'FORMATS', 'read_mrc', 'read_mrcs', 'write_mrc', 'write_mrcs', 'read_star', 'write_star', 'read_npy',
+           'VolumeFormat', 'read_volume', 'class_from_filename', 'folder_index', 'load_folder']
 
 # %% ../nbs/03_io.ipynb #2dc612e6
 def _check_file(path) -> Path:
@@ -149,13 +149,16 @@ def write_mrcs(path, # destination .mrcs
     a = _as_real_array(data, (3, 4), str(path))
     return _write_mrc_file(path, a, voxel_size, overwrite, image_stack=a.ndim == 3)
 
-# %% ../nbs/03_io.ipynb #7f61de26
+# %% ../nbs/03_io.ipynb #1eb6bf01
+TEXT_COLUMNS = ["class_name", "filename", "name"]  # never parsed as numbers ('007', '1e10' stay text)
+
 def read_star(path, # .star file
               block: str | None = None, # data block name (without `data_`); None: the first block
+              as_text: list = TEXT_COLUMNS, # columns kept as text
              ) -> pd.DataFrame:
     "One data block of a STAR file as a DataFrame."
     p = _check_file(path)
-    with _strict(p, "STAR"): blocks = starfile.read(p, always_dict=True)
+    with _strict(p, "STAR"): blocks = starfile.read(p, always_dict=True, parse_as_string=list(as_text))
     require(len(blocks) > 0, f"{p}: no data blocks found; expected a STAR file with at least one data_ block")
     name = next(iter(blocks)) if block is None else block
     require(name in blocks, f"{p}: no data block {name!r}; the file has {list(blocks)}")
@@ -214,7 +217,7 @@ def read_volume(path, # .mrc .map .rec .mrcs or .npy
     "`(array float32, voxel size Å)` read by the reader for `path`'s suffix."
     return _format(path).read(path, require_cubic=require_cubic)
 
-# %% ../nbs/03_io.ipynb #bda19291
+# %% ../nbs/03_io.ipynb #70f0980f
 def class_from_filename(name: str) -> str:
     "Affinity-VAE's class of a file: the name before the first `_` (the whole stem if none)."
     return Path(name).stem.split("_")[0]
@@ -224,7 +227,8 @@ def _labels_table(labels) -> dict:
     src = "labels"
     if isinstance(labels, (str, os.PathLike)):
         p = _check_file(labels); src = str(p)
-        readers = {".csv": pd.read_csv, ".star": read_star}
+        read_csv = lambda f: pd.read_csv(f, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False)
+        readers = {".csv": read_csv, ".star": read_star}
         require(p.suffix.lower() in readers, f"{p}: unknown labels file type {p.suffix!r}; expected .csv or .star")
         with _strict(p, "labels table"): labels = readers[p.suffix.lower()](p)
     elif isinstance(labels, Mapping):
@@ -248,6 +252,8 @@ def folder_index(folder, # folder of volume files
     sfx = tuple(s.lower() for s in ([suffixes] if isinstance(suffixes, str) else suffixes))
     unknown = [s for s in sfx if s not in FORMATS]
     require(not unknown, f"suffixes: unknown file type(s) {unknown}; expected some of {', '.join(FORMATS)}")
+    require(".mrcs" not in sfx, "suffixes: '.mrcs' stacks hold many particles; a folder dataset is one volume per file "
+            "(read stacks with read_mrcs)")
     files = sorted(f for f in d.iterdir() if f.suffix.lower() in sfx and not f.name.startswith(".") and f.is_file())
     require(len(files) > 0, f"{d}: no {'/'.join(sfx)} files found; expected at least one volume file")
     classes = {f.name: class_from_filename(f.name) for f in files}

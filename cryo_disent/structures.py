@@ -16,7 +16,7 @@ from .core import InputError, require
 __all__ = ['PseudoAtoms', 'electron_weight', 'read_atoms', 'coarse_grain', 'structure_from_file', 'structure_from_map',
            'max_extent', 'structures', 'structure_names', 'load_structure', 'as_pseudo_atoms']
 
-# %% ../nbs/04a_structures.ipynb #e47cfd4e
+# %% ../nbs/04a_structures.ipynb #36705c14
 @dataclass(eq=False)
 class PseudoAtoms:
     "Gaussian point scatterers: positions (Å), electron-scattering weights and isotropic spreads σ² (Å²)."
@@ -60,7 +60,8 @@ class PseudoAtoms:
     @property
     def r_max(self) -> float:
         "Radius (Å) of the sphere about the centroid that holds every point plus √3 σ of its spread (the particle's reach)."
-        return float((np.sqrt(((self.xyz - self.centroid) ** 2).sum(1)) + np.sqrt(3 * self.sigma2)).max())
+        r = np.sqrt(((self.xyz - self.centroid) ** 2).sum(1)) + np.sqrt(3 * self.sigma2)
+        return float(r[self.weight > 0].max() if (self.weight > 0).any() else r.max())  # empty/negative voxels reach nothing
 
     def centred(self) -> PseudoAtoms:
         "A copy moved so that the centroid is at the origin."
@@ -198,7 +199,7 @@ def coarse_grain(atoms: PseudoAtoms,  # e.g. from `read_atoms`
     W, mu, var = _clusters(xyz, w, s2, lab, k)
     return PseudoAtoms(mu, W, var, name=atoms.name, n_atoms=atoms.n_atoms, min_voxel_size=atoms.min_voxel_size)
 
-# %% ../nbs/04a_structures.ipynb #f2b0ca5d
+# %% ../nbs/04a_structures.ipynb #6d536781
 def structure_from_file(path,  # PDB or mmCIF file (optionally .gz); needs gemmi
                         selection: str | None = None,  # None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein'
                         max_atoms: int | None = 12000,  # coarse-grain above this many heavy atoms (None: keep all)
@@ -210,7 +211,7 @@ def structure_from_file(path,  # PDB or mmCIF file (optionally .gz); needs gemmi
 
 def structure_from_map(volume,  # `[z, y, x]` density (numpy/torch), or a path to an MRC/MAP file
                        voxel_size: float | None = None,  # Å; read from the file header when `volume` is a path
-                       threshold: float | None = None,  # keep voxels with density > threshold (None: keep all)
+                       threshold: float | None = 0.0,  # keep voxels with density > threshold (default: positive density; None: all)
                        name: str = "map",
                       ) -> PseudoAtoms:
     "A template from a density map: one point per kept voxel, at the voxel centre, weighted by its density."

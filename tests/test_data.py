@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.transform import Rotation
 import torch
 from torch.utils.data import Dataset
 
@@ -23,7 +24,8 @@ def test_tetrominoes_through_a_dataset_folder(tmp_path):
     for i in (0, 7, 17):
         it = ds[i]
         q = torch.tensor(table.loc[i, ["qw", "qx", "qy", "qz"]].to_numpy(np.float64))
-        torch.testing.assert_close(it["rotation"], quat_to_matrix(q).float(), atol=1e-6, rtol=0)
+        R_ref = Rotation.from_quat(q.numpy(), scalar_first=True).as_matrix()  # independent of our quaternion code
+        torch.testing.assert_close(it["rotation"], torch.tensor(R_ref, dtype=torch.float32), atol=1e-6, rtol=0)
         torch.testing.assert_close(it["shift"], torch.tensor(table.loc[i, ["shift_x", "shift_y", "shift_z"]].to_numpy(np.float32)))
         torch.testing.assert_close(it["x"][0], standardize(torch.from_numpy(vols[i])), atol=1e-5, rtol=0)
         assert it["label"].item() == table.label[i] and it["index"].item() == i
@@ -34,7 +36,7 @@ def test_alphanumeric_items_are_2d(tmp_path):
     ds = VolumeDataset.from_folder(save_dataset(tmp_path / "alnum", imgs, table))
     it = ds[4]
     assert it["x"].shape == (1, 20, 20) and it["shift"].shape == (2,) and "rotation" not in it
-    assert it["angle"].item() == pytest.approx(table.angle[4], abs=1e-4)
+    assert it["angle"].item() == pytest.approx(np.deg2rad(table.angle[4]), abs=1e-5)  # radians in tensors
     assert load_dataset(ds.path)[1].held_out.tolist() == [False] * 3 + [True] * 3
 
 
@@ -81,3 +83,28 @@ def test_writer_interrupted_leaves_nothing(tmp_path):
     with pytest.raises(InputError, match="expected batch shape"):
         with open_dataset_writer(target, (4, 4, 4), 3) as w: w.append(np.ones((3, 4, 4, 5)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_refuses_half_filled_dataset(tmp_path):
+    with pytest.raises(InputError, match="only 3 of 10 volumes"):
+        with open_dataset_writer(tmp_path / "d", (4, 4, 4), 10) as w:
+            w.append(np.ones((3, 4, 4, 4), np.float32))
+    assert not (tmp_path / "d").exists()
+
+
+def test_text_class_names_and_non_finite_meta_round_trip(tmp_path):
+    import json
+    vols = np.zeros((3, 4, 4, 4), np.float32)
+    table = pd.DataFrame(dict(class_name=["007", "1e10", "inf"], label=[0, 1, 2]))
+    folder = save_dataset(tmp_path / "d", vols, table, snr=float("inf"))
+    assert load_dataset(folder)[1].class_name.tolist() == ["007", "1e10", "inf"]
+    info = json.loads((folder / "dataset.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert info["meta"]["snr"] == "inf" and [c["name"] for c in info["classes"]] == ["007", "1e10", "inf"]
+
+
+def test_split_and_sampler_edge_cases():
+    with pytest.raises(InputError, match="1-D"):
+        split_indices(4, 0.5, labels=np.zeros((4, 2)))
+    from cryo_disent.data import EpochSampler
+    a = list(EpochSampler(50, seed=1, epoch=1)); b = list(EpochSampler(50, seed=2, epoch=0))
+    assert a != b  # (seed, epoch) streams do not overlap across neighbouring seeds
