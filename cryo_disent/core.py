@@ -91,17 +91,18 @@ class ModelOutput:
     def is_finite(self) -> bool:
         return bool(torch.isfinite(self.loss.detach()).all())
 
-# %% ../nbs/00_core.ipynb #24d03604
+# %% ../nbs/00_core.ipynb #41f9bf97
 MODELS: dict = {}
 
 def register(name: str):
     "Class decorator: add a model class to the registry under `name`."
     def deco(cls):
         old = MODELS.get(name)
-        if old is not None and old.__qualname__ != cls.__qualname__:
-            raise KeyError(f"model name {name!r} is already registered to {old.__qualname__}")
-        # the same class defined again (a reload, a notebook cell) replaces the entry, except that the exported
-        # module's class is never replaced by a notebook's (`__main__`) copy of it
+        # the same class defined again (a reload, a notebook cell) may re-register; the exported module's class is never
+        # replaced by a notebook's (`__main__`) copy of it; any other class under a taken name is an error
+        same = old is not None and old.__qualname__ == cls.__qualname__ and (old.__module__ == cls.__module__ or "__main__" in (old.__module__, cls.__module__))
+        if old is not None and not same:
+            raise KeyError(f"model name {name!r} is already registered to {old.__module__}.{old.__qualname__}")
         if old is None or cls.__module__ != "__main__" or old.__module__ == "__main__": MODELS[name] = cls
         cls.registry_name = name
         return cls

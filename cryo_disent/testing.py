@@ -14,21 +14,21 @@ from .models.base import BaseModel, StepContext, load_model
 # %% auto #0
 __all__ = ['make_batch', 'check_model']
 
-# %% ../nbs/21_testing.ipynb #0f35e271
+# %% ../nbs/21_testing.ipynb #653c1e07
 def make_batch(config, batch_size: int = 4, n_classes: int = 3, seed: int = 0) -> dict:
     "A random batch shaped like a dataset batch for `config.input_shape`: x, label, index, rotation, shift."
     g = torch.Generator().manual_seed(seed)
     shape = tuple(config.input_shape); nd = len(shape) - 1
-    return dict(x=torch.randn(batch_size, *shape, generator=g),
-                label=torch.arange(batch_size) % n_classes,
-                index=torch.arange(batch_size),
-                rotation=random_rotations(batch_size, generator=g) if nd == 3 else torch.eye(3).expand(batch_size, 3, 3),
-                shift=torch.zeros(batch_size, 3))
+    label = torch.arange(batch_size) % n_classes; label[-1] = -1  # one particle of unknown class, as real data have
+    b = dict(x=torch.randn(batch_size, *shape, generator=g), label=label, index=torch.arange(batch_size))
+    if nd == 3: b.update(rotation=random_rotations(batch_size, generator=g), shift=torch.randn(batch_size, 3, generator=g))
+    else: b.update(angle=torch.rand(batch_size, generator=g) * 6.283, shift=torch.randn(batch_size, 2, generator=g))
+    return b  # the keys `data.VolumeDataset` yields for 3D / 2D particles
 
 def _fwd_loss(model, batch, epoch=0):
     out = model(batch, epoch=epoch); return out, model.loss(batch, out, epoch)
 
-# %% ../nbs/21_testing.ipynb #7c56c83e
+# %% ../nbs/21_testing.ipynb #42af24a5
 def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed: int = 0) -> dict:
     "Run the conformance checks on model class `cls`; returns the loss terms it saw. Raises AssertionError on failure."
     name = getattr(cls, "registry_name", cls.__name__)
@@ -50,17 +50,23 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     model.zero_grad(); mo.loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
     assert not missing, f"{name}: parameters without a finite gradient: {missing[:5]}"
-    # one training step changes the weights
-    before = [p.detach().clone() for p in model.parameters()]
+    # one training step changes every parameter that has a gradient (a second optimiser that never steps is caught)
+    moving = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
     ctx = StepContext(forward=model, backward=lambda l: l.backward(), optimizers=model.configure_optimizers(), epoch=0)
     assert model.training_step(batch, ctx).is_finite(), f"{name}: training_step gave a non-finite loss"
-    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters())), f"{name}: training_step changed nothing"
+    stuck = sorted(n for n, p in model.named_parameters() if n in moving and torch.equal(before[n], p))
+    assert moving and not stuck, f"{name}: training_step left parameters with gradients unchanged: {stuck[:5]}"
+    model.eval(); vo = model.validation_step(batch, 0); model.train()
+    assert isinstance(vo, ModelOutput) and vo.is_finite(), f"{name}: validation_step (eval mode) gave {vo}"
     # save/load round trip reproduces the deterministic outputs
     with tempfile.TemporaryDirectory() as d:
         model.save(Path(d) / "m.pt"); m2 = load_model(Path(d) / "m.pt")
     assert type(m2).__qualname__ == cls.__qualname__ and m2.config == model.config, f"{name}: load_model rebuilt {type(m2).__name__} / another config"
     for k, v in model.embed(batch["x"]).items():
         assert torch.allclose(v, m2.embed(batch["x"])[k], atol=1e-6), f"{name}: reloaded model differs in latent {k!r}"
+    z = model.embed(batch["x"])["content"]
+    assert torch.allclose(model.template(z), m2.template(z), atol=1e-5), f"{name}: reloaded model decodes differently"
     # config JSON round trip
     assert cls.config_cls.from_json(cfg.to_json()) == cfg, f"{name}: config JSON round trip changed the config"
     # determinism: same seed, same model, same loss

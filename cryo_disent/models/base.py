@@ -14,9 +14,9 @@ from .. import __version__
 from ..core import InputError, ModelOutput, atomic_path, atomic_write_text, get_model_class, require
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'RECON_LOSSES', 'LR_SCHEDULERS', 'schedule_value', 'run_stamp', 'ModelConfig', 'reparameterize',
-           'kl_normal', 'recon_loss', 'make_lr_scheduler', 'StepContext', 'BaseModel', 'atomic_torch_save',
-           'model_from_config', 'load_model']
+__all__ = ['SCHEDULES', 'RECON_LOSSES', 'RECON_OUTPUT', 'LR_SCHEDULERS', 'schedule_value', 'run_stamp', 'ModelConfig',
+           'reparameterize', 'kl_normal', 'recon_loss', 'make_lr_scheduler', 'StepContext', 'BaseModel',
+           'atomic_torch_save', 'model_from_config', 'load_model']
 
 # %% ../../nbs/10_models.base.ipynb #dd8b7ea9
 def _linear(s, epoch):
@@ -42,7 +42,17 @@ def schedule_value(spec, epoch: int):
             f"schedule: expected a number or a dict with kind in {sorted(SCHEDULES)}, got {spec!r}")
     return SCHEDULES[spec["kind"]](spec, epoch)
 
-# %% ../../nbs/10_models.base.ipynb #179c93b5
+# %% ../../nbs/10_models.base.ipynb #af9b76e3
+_KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (tuple, list)}
+
+def _check_field(owner: str, f, v):
+    "`v` must have the type of `f`'s default (ints may stand for floats); `dict`/`None` where the annotation says so."
+    d = f.default
+    if d is dataclasses.MISSING or d is None: return
+    ok = _KINDS.get(type(d), (type(d),)) + ((dict,) if "dict" in str(f.type) else ()) + ((type(None),) if "None" in str(f.type) else ())
+    require(isinstance(v, ok) and not (isinstance(v, bool) and type(d) is not bool),
+            f"{owner}.{f.name}: expected {' or '.join(t.__name__ for t in ok)}, got {v!r}")
+
 def run_stamp() -> dict:
     "Version, UTC time and command line, saved next to every config and checkpoint."
     return dict(version=__version__, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -56,6 +66,15 @@ class ModelConfig:
     lr: float = 1e-3  # learning rate of the default Adam optimiser
     weight_decay: float = 0.0
     lr_schedule: dict | None = None  # None, or {'kind': 'cosine'} / {'kind': 'step', 'step_size': .., 'gamma': ..}
+
+    def __post_init__(self):
+        "Type-check every field against its default and annotation (so `--set channels=8` fails here, clearly)."
+        for f in dataclasses.fields(self): _check_field(type(self).__name__, f, getattr(self, f.name))
+        if isinstance(self.input_shape, list): self.input_shape = tuple(self.input_shape)
+        require(len(self.input_shape) in (3, 4) and all(isinstance(n, int) and n > 0 for n in self.input_shape),
+                f"{type(self).__name__}.input_shape: expected (C, H, W) or (C, D, H, W) positive ints, got {self.input_shape}")
+        require(self.latent_dim >= 1, f"{type(self).__name__}.latent_dim: expected >= 1, got {self.latent_dim}")
+        require(self.lr > 0, f"{type(self).__name__}.lr: expected > 0, got {self.lr}")
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
@@ -78,7 +97,7 @@ class ModelConfig:
         txt = p.read_text() if not str(path_or_str).lstrip().startswith("{") and p.exists() else str(path_or_str)
         d = json.loads(txt); return cls.from_dict(d.get("config", d))
 
-# %% ../../nbs/10_models.base.ipynb #a710c675
+# %% ../../nbs/10_models.base.ipynb #3b2fd2a8
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
     "z = μ + σ·ε with σ = exp(logvar / 2); returns μ when `sample` is False."
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
@@ -93,10 +112,13 @@ def _bce_sum(x_hat, x):
     return nn.functional.binary_cross_entropy_with_logits(x_hat, x, reduction="none").flatten(1).sum(1).mean()
 
 RECON_LOSSES = {"mse": _mse_sum, "bce": _bce_sum}
+RECON_OUTPUT = {"mse": lambda y: y, "bce": torch.sigmoid}  # decoder output → image (BCE decoders emit logits)
 
 def recon_loss(x_hat, x, kind: str = "mse") -> torch.Tensor:
     "Per-sample summed reconstruction error ‖x − y‖² (affinity-vae eq. 1), averaged over the batch."
     require(kind in RECON_LOSSES, f"recon_loss: expected one of {sorted(RECON_LOSSES)}, got {kind!r}")
+    require(kind != "bce" or bool(((x >= 0) & (x <= 1)).all()),
+            "recon='bce' needs data in [0, 1] (standardised data are not): use recon='mse' or unstandardised data")
     return RECON_LOSSES[kind](x_hat, x)
 
 # %% ../../nbs/10_models.base.ipynb #1a5650e2
@@ -112,7 +134,7 @@ def make_lr_scheduler(opt, spec: dict | None, epochs: int):
     require(spec.get("kind") in LR_SCHEDULERS, f"lr_schedule: expected kind in {sorted(LR_SCHEDULERS)}, got {spec!r}")
     return LR_SCHEDULERS[spec["kind"]](opt, spec, epochs)
 
-# %% ../../nbs/10_models.base.ipynb #a090d7d5
+# %% ../../nbs/10_models.base.ipynb #1eeaa558
 @dataclass
 class StepContext:
     "What the trainer gives a training step."
@@ -121,6 +143,9 @@ class StepContext:
     optimizers: list  # from `configure_optimizers`
     epoch: int = 0
     clip: callable = None  # clip(params) -> None: gradient clipping, if configured
+    step: int = 0  # global optimisation step (for per-iteration schedules)
+    steps_per_epoch: int = 0
+    accelerator: object = None  # the Accelerate `Accelerator` (gather across ranks, autocast); None outside the Trainer
 
 class BaseModel(nn.Module):
     "The contract every cryo_disent model implements."
@@ -162,7 +187,7 @@ class BaseModel(nn.Module):
         if "content_logvar" in lat: lat = {**lat, "z": reparameterize(lat["content"], lat["content_logvar"], self.training)}
         return {**lat, "x_hat": self.decode(lat)}
 
-# %% ../../nbs/10_models.base.ipynb #6f2d44fa
+# %% ../../nbs/10_models.base.ipynb #e649c7ca
 @patch
 @torch.no_grad()
 def embed(self: BaseModel, x: torch.Tensor) -> dict:
@@ -176,7 +201,7 @@ def embed(self: BaseModel, x: torch.Tensor) -> dict:
 def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
     "Decode content latents `[K, Zc]` in the canonical pose → `[K, *input_shape]`."
     was = self.training; self.eval()
-    try: return self.decode({"content": content, "z": content})
+    try: return RECON_OUTPUT[getattr(self.config, "recon", "mse")](self.decode({"content": content, "z": content}))
     finally: self.train(was)
 
 # %% ../../nbs/10_models.base.ipynb #69a9692a
