@@ -23,7 +23,7 @@ def parse_sets(items: list | None) -> dict:
         except json.JSONDecodeError: out[k.strip()] = v
     return out
 
-# %% ../nbs/60_cli.ipynb #4287d46d
+# %% ../nbs/60_cli.ipynb #76d2b90e
 def _cmd_models(a):
     from cryo_disent.core import get_model_class
     for n in model_names(): print(f"{n:20s} {(get_model_class(n).__doc__ or '').strip().splitlines()[0]}")
@@ -47,10 +47,9 @@ def _train_cfg(a) -> dict:
                                   num_workers=a.num_workers, progress=not a.quiet).items() if v is not None}
 
 def _cmd_train(a):
-    from cryo_disent.pipelines import train_on_folder, write_json
-    from cryo_disent.models.base import run_stamp
-    mc = {**({"lr": a.lr} if a.lr is not None else {}), **({"latent_dim": a.latent_dim} if a.latent_dim else {}), **parse_sets(a.set)}
-    write_json(Path(a.out) / "run.json", dict(data=str(a.data), model=a.model, model_config=mc, train_config=_train_cfg(a), stamp=run_stamp()))
+    from cryo_disent.pipelines import train_on_folder
+    mc = {**({"lr": a.lr} if a.lr is not None else {}), **({"latent_dim": a.latent_dim} if a.latent_dim is not None else {}),
+          **parse_sets(a.set)}
     train_on_folder(a.data, a.out, a.model, mc, _train_cfg(a), a.val_fraction, resume=not a.no_resume)
     print(f"trained {a.model}: {Path(a.out) / 'model.pt'}")
 
@@ -77,7 +76,7 @@ def _cmd_demo(a):
     m = demo(a.out, quick=a.quick, seed=a.seed)
     print(json.dumps({k: m[k] for k in ("ari", "accuracy", "template_auc_fsc_mean") if k in m}, indent=1))
 
-# %% ../nbs/60_cli.ipynb #e8438174
+# %% ../nbs/60_cli.ipynb #a01fbded
 EXAMPLES = """examples:
   cryo-disent simulate --preset seed004 --snr 0.01 --mwa 30 --n-per-class 200 --out runs/data/seed004
   cryo-disent toyset tetrominoes --n-per-class 100 --out runs/data/tetro
@@ -130,8 +129,11 @@ def main(argv: list | None = None) -> int:
     "Entry point of `cryo-disent`; returns the exit status."
     a = build_parser().parse_args(argv)
     try: a.func(a)
-    except (InputError, FileNotFoundError) as e:
+    except (InputError, FileNotFoundError, FloatingPointError) as e:
         print(f"cryo-disent: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print("cryo-disent: interrupted (training resumes from the last checkpoint if you rerun the command)", file=sys.stderr)
+        return 130
     return 0
 
 # %% ../nbs/60_cli.ipynb #12284906

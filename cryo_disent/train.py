@@ -76,11 +76,13 @@ def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, 
         if s is not None and st is not None: s.load_state_dict(st)
     set_rng_state(ck["rng"]); return ck["epoch"]
 
-# %% ../nbs/20_train.ipynb #530978db
+# %% ../nbs/20_train.ipynb #44d2e118
 class Trainer:
     "Train any registered `BaseModel` on datasets that yield dicts with at least `x`."
     def __init__(self, model: BaseModel, train_data: Dataset, val_data: Dataset | None = None,
-                 out_dir="runs/train", config: TrainConfig | None = None, **kwargs):
+                 out_dir="runs/train", config: TrainConfig | None = None,
+                 run_info: dict | None = None,  # what else describes the run (data path, split...), saved in config.json
+                 **kwargs):
         require(isinstance(model, BaseModel), f"model: expected a cryo_disent BaseModel, got {type(model).__name__}")
         require(len(train_data) > 0, "train_data: expected at least one sample, got an empty dataset")
         self.model, self.train_data, self.val_data = model, train_data, val_data
@@ -88,6 +90,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.ckpt_path, self.log_path = self.out_dir / "checkpoint.pt", self.out_dir / "metrics.jsonl"
         self.history: list = []
+        self.run_info = dict(run_info or {})
 
     def _loader(self, data, shuffle):
         "`data.make_loader`: the shuffle order depends only on (seed, epoch), so a resumed run replays it."
@@ -122,7 +125,7 @@ class Trainer:
         atomic_write_text(self.log_path, "".join(l + "\n" for l in keep))
         self.history = [json.loads(l) for l in keep]
 
-# %% ../nbs/20_train.ipynb #da0ed944
+# %% ../nbs/20_train.ipynb #2e375a7c
 @patch
 def _run_epoch(self: Trainer, acc, loader, epoch, ctx=None) -> dict:
     "One pass over `loader`: a training pass when `ctx` is given, else validation. Returns sample-weighted means."
@@ -163,7 +166,7 @@ def fit(self: Trainer, resume: bool = True) -> list:
     if acc.is_main_process:
         atomic_write_text(self.out_dir / "config.json", json.dumps(dict(
             model=model.registry_name, model_config=model.config.to_dict(), train_config=asdict(c),
-            stamp=run_stamp(), resumed_from_epoch=start - 1 if start else None), indent=2))
+            run=self.run_info, stamp=run_stamp(), resumed_from_epoch=start - 1 if start else None), indent=2, default=str))
     train_loader = self._loader(self.train_data, True)
     val_loader = self._loader(self.val_data, False) if self.val_data is not None else None
     self.model_prepared, *opts_p = acc.prepare(model, *opts)
