@@ -22,7 +22,7 @@ def require(cond: bool, msg: str):
     "Raise `InputError(msg)` unless `cond`."
     if not cond: raise InputError(msg)
 
-# %% ../nbs/00_core.ipynb #22b4e152
+# %% ../nbs/00_core.ipynb #a0cfdf37
 @contextlib.contextmanager
 def atomic_path(path,  # destination file
                 suffix: str = "",  # extra suffix of the temp file (e.g. ".npz" for writers that append one)
@@ -35,6 +35,7 @@ def atomic_path(path,  # destination file
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # usual permissions (umask applies)
     try:
         yield tmp
+        with open(tmp, "rb") as f: os.fsync(f.fileno())  # on disk before it takes the target's name
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
