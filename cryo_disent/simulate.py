@@ -306,7 +306,7 @@ class SimulationSpec:
         d["sweep"] = {k: list(v) for k, v in self.sweep}
         return d
 
-# %% ../nbs/04b_simulate.ipynb #c881b9af
+# %% ../nbs/04b_simulate.ipynb #c52f9eb6
 PRESETS: dict[str, SimulationSpec] = {
     "seed004": SimulationSpec(
         name="seed004", structures=("6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"),
@@ -341,7 +341,10 @@ def get_spec(spec: str | SimulationSpec,  # a preset name or a spec
     names = {f.name for f in dataclasses.fields(SimulationSpec)}
     bad = sorted(set(overrides) - names)
     require(not bad, f"overrides: unknown field(s) {bad}; fields are {sorted(names)}")
-    if isinstance(overrides.get("ctf"), dict): overrides["ctf"] = CTFSpec(**overrides["ctf"])
+    if isinstance(overrides.get("ctf"), dict):
+        known = {f.name for f in dataclasses.fields(CTFSpec)}; bad = sorted(set(overrides["ctf"]) - known)
+        require(not bad, f"ctf: unknown CTF parameters {bad}; expected some of {sorted(known)}")
+        overrides["ctf"] = CTFSpec(**overrides["ctf"])
     if "structures" in overrides:  # one name is one class, not a tuple of characters
         st = overrides["structures"]; overrides["structures"] = (st,) if isinstance(st, (str, PseudoAtoms)) else tuple(st)
     return dataclasses.replace(spec, **overrides)
@@ -443,7 +446,7 @@ class Simulator:
             self._templates[label] = _template(self._atoms[label], self.spec.box, v, self.spec.oversample, self.device)
         return self._templates[label]
 
-# %% ../nbs/04b_simulate.ipynb #7291acb9
+# %% ../nbs/04b_simulate.ipynb #d3106b7a
 @patch
 def render(self: Simulator, indices,  # particle indices (any order / subset)
            replica: int = 0,  # 0: the data set's noise; k > 0: an independent noise realisation of the same particles
@@ -452,6 +455,8 @@ def render(self: Simulator, indices,  # particle indices (any order / subset)
     "Particles `[B, N, N, N]` (float32) and per-particle `signal_var`, `noise_var`."
     s, N, dev = self.spec, self.spec.box, self.device
     idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+    require(len(idx) == 0 or (int(idx.min()) >= 0 and int(idx.max()) < len(self)),
+            f"indices: expected particle indices in [0, {len(self)}), got {idx.min().item()}..{idx.max().item()}")
     lab = self.labels[idx]
     S = torch.empty(len(idx), N, N, N // 2 + 1, dtype=torch.complex64, device=dev)
     for c in lab.unique().tolist():
