@@ -85,3 +85,111 @@ def test_umap_then_gmm_clusters_blobs():
     z = np.concatenate([c + rng.normal(size=(60, 8)) for c in centres])
     y = np.repeat(np.arange(4), 60)
     assert adjusted_rand(y, cluster_latents(z, 4, reduce="umap", n_components=2, seed=0)) > 0.95
+
+
+# ---- symmetry-aware pose error --------------------------------------------------------------------------------------
+from cryo_disent.evaluate import align_volume, frame_alignment, pose_error_per_class  # noqa: E402
+from cryo_disent.fourier import auc_fsc  # noqa: E402
+from cryo_disent.geometry import axis_angle_to_matrix, geodesic_angle, symmetry_group  # noqa: E402
+
+
+def _rot(axis, deg):
+    a = torch.tensor(axis, dtype=torch.float64)
+    return axis_angle_to_matrix(a / a.norm() * math.radians(deg))
+
+
+@pytest.mark.parametrize("sym", ["C4", "D6", "T", "O", "I"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pose_error_symmetry_mates_and_frame(sym, side):
+    g = torch.Generator().manual_seed(11)
+    S = symmetry_group(sym, torch.float64)
+    Rt = random_rotations(300, generator=g, dtype=torch.float64)
+    Si = S[torch.randint(0, len(S), (300,), generator=g)]
+    F0 = _rot([0.2, -1.0, 0.7], 63.0)
+    pred = Rt @ Si @ F0.T if side == "right" else F0.T @ Rt @ Si
+    e = pose_error(pred, Rt, side=side, symmetry=sym)
+    assert e["mean"] < 1e-4, e["mean"]
+    assert pose_error(pred, Rt, side=side)["mean"] > 20                       # C1 sees the symmetry mates as errors
+    # the frame is the true one up to a symmetry element (right) or exactly (left: G R_p must equal R_t S)
+    Gh = torch.as_tensor(e["G"])
+    d = geodesic_angle(Gh[None] @ S, F0).min() if side == "right" else geodesic_angle(Gh, F0)
+    assert math.degrees(float(d)) < 1e-4
+
+
+def test_pose_error_symmetry_with_noise_matches_bruteforce():
+    "With 3° noise the aligned error is ~3°, and the error equals an explicit loop over the 60 icosahedral elements."
+    from scipy.spatial.transform import Rotation
+    g = torch.Generator().manual_seed(5)
+    S = symmetry_group("I", torch.float64)
+    Rt = random_rotations(400, generator=g, dtype=torch.float64)
+    axes = torch.nn.functional.normalize(torch.randn(400, 3, generator=g, dtype=torch.float64), dim=-1)
+    noise = axis_angle_to_matrix(axes * math.radians(3.0))
+    F0 = _rot([1.0, 0.3, -0.2], 110.0)
+    pred = Rt @ S[torch.randint(0, 60, (400,), generator=g)] @ noise @ F0.T
+    e = pose_error(pred, Rt, symmetry="I")
+    assert 2.7 < e["mean"] <= 3.0 + 1e-6
+    Gh = e["G"]
+    brute = [min((Rotation.from_matrix(p @ Gh).inv() * Rotation.from_matrix(t @ s)).magnitude() for s in S.numpy())
+             for p, t in zip(pred.numpy()[:30], Rt.numpy()[:30])]
+    np.testing.assert_allclose(e["errors"][:30], np.degrees(brute), atol=1e-8)
+
+
+def test_pose_error_c1_unchanged():
+    "symmetry='C1' is exactly the asymmetric computation (same frame, same errors)."
+    g = torch.Generator().manual_seed(2)
+    Rt = random_rotations(100, generator=g, dtype=torch.float64)
+    pred = Rt @ axis_angle_to_matrix(torch.randn(100, 3, generator=g, dtype=torch.float64) * 0.2)
+    a, b = pose_error(pred, Rt), pose_error(pred, Rt, symmetry="C1")
+    assert a["mean"] == b["mean"] and np.array_equal(a["G"], b["G"]) and np.array_equal(a["errors"], b["errors"])
+    assert np.array_equal(frame_alignment(pred, Rt), frame_alignment(pred, Rt, symmetry="c1"))
+
+
+def test_pose_error_per_class_and_evaluate_embedding_symmetry():
+    g = torch.Generator().manual_seed(3)
+    n = 120
+    Rt = random_rotations(n, generator=g, dtype=torch.float64)
+    y = np.arange(n) % 3
+    mates = {0: symmetry_group("D2", torch.float64), 1: symmetry_group("T", torch.float64)}
+    pred = Rt.clone()
+    for c, S in mates.items():
+        idx = torch.as_tensor(np.flatnonzero(y == c))
+        pred[idx] = Rt[idx] @ S[torch.randint(0, len(S), (len(idx),), generator=g)]
+    sym = {0: "D2", 1: "T"}                                                    # class 2: C1 by default
+    pc = pose_error_per_class(pred, Rt, y, symmetry=sym)
+    assert max(v["mean"] for v in pc.values()) < 1e-4
+    pc1 = pose_error_per_class(pred, Rt, y)
+    assert pc1[0]["mean"] > 20 and pc1[1]["mean"] > 20 and pc1[2]["mean"] < 1e-4
+    emb = dict(content=np.eye(3)[y] * 5 + np.random.default_rng(0).normal(size=(n, 3)), label=y,
+               rotation=pred.numpy(), true_rotation=Rt.numpy())
+    met = json.loads(json.dumps(evaluate_embedding(emb, k=3, disentanglement=False, symmetry=sym)))
+    assert max(v["mean"] for v in met["pose_error_per_class"].values()) < 1e-3
+    assert met["pose_symmetry"] == {"0": "D2", "1": "T"}
+    assert met["pose_error_mean_deg"] > 1                                     # mixed groups: the global error uses C1
+    met_t = evaluate_embedding(emb, k=3, disentanglement=False, symmetry="T")  # D2 ⊂ T: one group covers both
+    assert met_t["pose_error_per_class"]["0"]["mean"] < 1e-3 and met_t["pose_error_per_class"]["1"]["mean"] < 1e-3
+
+
+# ---- align_volume with translations ---------------------------------------------------------------------------------
+def _asym_volume(n=20):
+    c = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
+    z, y, x = torch.meshgrid(c, c, c, indexing="ij")
+    v = torch.zeros(n, n, n)
+    for (px, py, pz), s in (((3.5, 1., -0.5), 2.2), ((-2.5, 3., 1.), 1.6), ((0., -3., 3.), 1.3), ((-1., -1., -3.5), 1.0)):
+        v += torch.exp(-((x - px) ** 2 + (y - py) ** 2 + (z - pz) ** 2) / (2 * s ** 2))
+    return v
+
+
+def test_align_volume_recovers_rotation_and_shift():
+    ref = _asym_volume()
+    Q = _rot([-0.4, 0.8, 0.3], 125.0).float()
+    s = torch.tensor([1.5, -2.0, 1.0])
+    moved = warp(ref[None, None], Q[None], s[None])[0, 0]
+    R, t, score, aligned = align_volume(ref, moved, n_rotations=600, seed=1, max_shift=4.0, return_shift=True)
+    rot_err = math.degrees(float(geodesic_angle(R.double(), Q.T.double())))
+    shift_err = float((t + Q.T @ s).norm())                                    # expected t = -Qᵀ s
+    assert rot_err < 3.0 and shift_err < 0.5, (rot_err, shift_err)
+    assert torch.allclose(aligned, warp(moved[None, None], R[None], t[None])[0, 0], atol=1e-6)
+    R0, score0, aligned0 = align_volume(ref, moved, n_rotations=600, seed=1)
+    auc_shift, auc_rot = float(auc_fsc(aligned, ref)), float(auc_fsc(aligned0, ref))
+    assert score > 0.99 and score > score0 and auc_shift > auc_rot + 0.1, (score, score0, auc_shift, auc_rot)
+    assert abs(template_auc_fsc(moved, ref, n_rotations=600, seed=1, max_shift=4.0) - auc_shift) < 1e-6

@@ -88,3 +88,71 @@ def test_cuda_matches_cpu():
     assert G.coordinate_grid((4, 5, 6), device="cuda").device.type == "cuda"
     p = torch.randn(8, 5, 3, device="cuda")
     assert G.rotate_points(p, Rc).device.type == "cuda"
+
+
+# ---- point-group symmetry -------------------------------------------------------------------------------------------
+PHI = (1 + math.sqrt(5)) / 2
+
+
+def _in(Gs, R, eps=1e-5):
+    return bool(((Gs - R).abs().amax((-2, -1)) < eps).any())
+
+
+@pytest.mark.parametrize("name,order", [("C1", 1), ("C2", 2), ("C13", 13), ("D1", 2), ("D5", 10), ("d8", 16),
+                                        ("T", 12), ("O", 24), ("I", 60), (" i ", 60)])
+def test_symmetry_group_is_a_group(name, order):
+    Gs = G.symmetry_group(name, torch.float64)
+    assert Gs.shape == (order, 3, 3) and Gs.dtype == torch.float64
+    assert torch.equal(Gs[0], torch.eye(3, dtype=torch.float64))
+    assert (torch.linalg.det(Gs) - 1).abs().max() < 1e-12
+    assert (Gs.mT @ Gs - torch.eye(3, dtype=torch.float64)).abs().max() < 1e-12
+    prod = (Gs[:, None] @ Gs[None]).reshape(-1, 3, 3)
+    assert (prod[:, None] - Gs[None]).abs().amax((-2, -1)).min(1).values.max() < 1e-10          # closed
+    # Lagrange: the orbit of a generic point has exactly |G| distinct images
+    p = torch.tensor([0.31, -0.57, 0.76], dtype=torch.float64)
+    img = Gs @ p
+    assert ((img[:, None] - img[None]).norm(dim=-1) + 9 * torch.eye(order, dtype=torch.float64)).min() > 1e-3
+
+
+def test_symmetry_group_permutes_its_axes():
+    "Each group maps its symmetry-axis set onto itself; the 90°-turned icosahedral setting does not preserve I's axes."
+    def preserved(Gs, pts):
+        img = torch.einsum("gij,nj->gni", Gs, pts)
+        return bool(((img[:, :, None] - pts[None, None]).norm(dim=-1).min(-1).values < 1e-9).all())
+    E = torch.eye(3, dtype=torch.float64)
+    axes6 = torch.cat([E, -E])
+    assert preserved(G.symmetry_group("O", torch.float64), axes6) and preserved(G.symmetry_group("T", torch.float64), axes6)
+    v = torch.tensor([[0, s1, s2 * PHI] for s1 in (-1, 1) for s2 in (-1, 1)], dtype=torch.float64)
+    five = torch.cat([v, v.roll(1, -1), v.roll(2, -1)])                      # cyclic permutations of (0, ±1, ±φ)
+    GI = G.symmetry_group("I", torch.float64)
+    assert preserved(GI, five) and all(_in(GI, G.axis_angle_to_matrix(e * math.pi)) for e in E)   # two-folds on x, y, z
+    assert not preserved(GI, five[:, [1, 0, 2]])                             # the other 222 setting: (±1, 0, ±φ) ...
+    n = 7
+    Dn = G.symmetry_group(f"D{n}", torch.float64)
+    k = torch.arange(n, dtype=torch.float64) * math.pi / n
+    two = torch.stack([k.cos(), k.sin(), torch.zeros(n, dtype=torch.float64)], -1)
+    two = torch.cat([two, -two, torch.tensor([[0, 0, 1.], [0, 0, -1.]], dtype=torch.float64)])
+    assert preserved(Dn, two)
+    for ax in two[:n]:                                                       # the n two-fold axes, the first along x
+        assert _in(Dn, G.axis_angle_to_matrix(ax * math.pi))
+    assert torch.allclose(two[0], torch.tensor([1., 0, 0], dtype=torch.float64))
+
+
+def test_symmetry_group_copies_and_dtype():
+    a = G.symmetry_group("O")
+    a[1] = 0                                                                 # the cache is not modified through the result
+    assert _in(G.symmetry_group("O"), G.rot_z(torch.tensor(math.pi / 2)))
+    assert G.symmetry_group("O").dtype == torch.float32 and G.symmetry_group("T", torch.float64).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["C0", "D0", "C", "Q", "I1", "O2", "C-3", "", None, 5])
+def test_symmetry_group_bad_names(name):
+    with pytest.raises(InputError) as e:
+        G.symmetry_group(name)
+    assert "symmetry: expected" in str(e.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_symmetry_group_cuda():
+    Gc = G.symmetry_group("I", device="cuda")
+    assert Gc.device.type == "cuda" and torch.allclose(Gc.cpu(), G.symmetry_group("I"))
