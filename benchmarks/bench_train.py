@@ -6,7 +6,8 @@ Prints one JSON line per model (machine, torch version, threads, box, batch size
 """
 import argparse, json, platform, time
 import torch
-from cryo_disent.core import get_device, get_model_class, model_names, seed_everything
+from cryo_disent.core import get_device, seed_everything
+from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.models.base import StepContext
 from cryo_disent.testing import make_batch
 

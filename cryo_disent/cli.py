@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 from . import __version__
-from .core import InputError, model_names
+from .core import InputError
+from .models.registry import model_names
 
 # %% auto #0
 __all__ = ['EXAMPLES', 'parse_sets', 'build_parser', 'main']
@@ -25,7 +26,7 @@ def parse_sets(items: list | None) -> dict:
 
 # %% ../nbs/60_cli.ipynb #76d2b90e
 def _cmd_models(a):
-    from cryo_disent.core import get_model_class
+    from cryo_disent.models.registry import get_model_class
     for n in model_names(): print(f"{n:20s} {(get_model_class(n).__doc__ or '').strip().splitlines()[0]}")
 
 def _cmd_simulate(a):

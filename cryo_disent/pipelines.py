@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 import numpy as np
 import torch
-from .core import InputError, atomic_path, atomic_write_text, to_json, get_model_class, require, seed_everything
+from .core import InputError, atomic_path, atomic_write_text, to_json, require, seed_everything
+from .models.registry import get_model_class
 from .data import VolumeDataset, dataset_info, split_indices
 from .evaluate import (cluster_latents, contingency, embed_dataset, evaluate_embedding, hungarian_accuracy,
                                   reduce_dims, template_auc_fsc, templates_from_clusters)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from cryo_disent.core import get_model_class, model_names
+from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.evaluate import (POSE_KEYS, embed_dataset, evaluate_embedding, hungarian_accuracy, pose_error,
                                   template_auc_fsc, templates_from_clusters)
 from cryo_disent.geometry import random_rotations, warp
