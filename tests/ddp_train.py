@@ -1,20 +1,38 @@
-"""Worker for test_distributed.py: run under `torchrun --nproc_per_node 2` (gloo on CPU); prints one JSON line per rank."""
+"""Worker for test_trainer_contract.py / test_distributed.py: run under `torchrun --nproc_per_node 2` (gloo on CPU).
+
+    ddp_train.py OUT_DIR NAME [NAME ...]   trains each registered model 2 epochs into OUT_DIR/NAME; one JSON line per rank and model
+"""
 import json
 import sys
+from pathlib import Path
+import torch
 from accelerate import PartialState
-from cryo_disent.core import seed_everything
-from cryo_disent.data import VolumeDataset
-from cryo_disent.models.vae import BetaVAE
-from cryo_disent.toysets import tetrominoes
-from cryo_disent.train import Trainer
 
-out = sys.argv[1]
-vols, table = tetrominoes(8, size=16, classes=["I", "O", "T", "L"], seed=0, held_out=())
-ds = VolumeDataset(vols, table)
-seed_everything(0)
-model = BetaVAE(input_shape=(1, 16, 16, 16), latent_dim=3, channels=(8, 16))
-Trainer(model, ds, ds.subset(range(8)), out_dir=out, epochs=2, batch_size=8, progress=False, device="cpu").fit()
-st = PartialState()
-checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
-print("RESULT " + json.dumps(dict(rank=st.process_index, world=st.num_processes, type=str(st.distributed_type),
-                                  checksum=checksum)), flush=True)
+sys.path.insert(0, str(Path(__file__).parent))
+import dummy_models  # noqa: E402,F401  (registers the test-only models)
+from cryo_disent.core import seed_everything  # noqa: E402
+from cryo_disent.models.registry import get_model_class  # noqa: E402
+from cryo_disent.train import Trainer  # noqa: E402
+from test_trainer_contract import Toy, _shape  # noqa: E402
+
+out, names = Path(sys.argv[1]), sys.argv[2:]
+for name in names:
+    cls = get_model_class(name)
+    seed_everything(0)
+    model = cls(cls.tiny_config(_shape(cls)))
+    seen = []
+    data = Toy(_shape(cls), 16)
+    orig = data.__getitem__
+    data.__getitem__ = None
+    class Tracking(Toy):
+        def __getitem__(self, i):
+            seen.append(int(i))
+            return super().__getitem__(i)
+    data.__class__ = Tracking
+    Trainer(model, data, Toy(_shape(cls), 8, seed=1), out_dir=out / name, epochs=2, batch_size=4, progress=False,
+            device="cpu").fit()
+    st = PartialState()
+    checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
+    extra = {k: v for k, v in model.state_dict().items() if not isinstance(v, torch.Tensor)}
+    print("RESULT " + json.dumps(dict(name=name, rank=st.process_index, world=st.num_processes, type=str(st.distributed_type),
+                                      checksum=checksum, data=sorted(set(seen)), extra=str(extra))), flush=True)
