@@ -75,7 +75,8 @@ def shell_sum(x: torch.Tensor,  # real values on a centred grid `[..., (D,) H, W
               ndim: int = 3) -> torch.Tensor:
     "Sum of `x` over each Fourier shell `0 … N // 2` -> `[..., N // 2 + 1]` (voxels beyond Nyquist dropped)."
     d = _dims(x, ndim, "x")
-    shape = tuple(x.shape[-ndim:]); ns = min(shape) // 2 + 1
+    shape = tuple(x.shape[-ndim:])
+    ns = min(shape) // 2 + 1
     idx = radial_index(shape, x.device).flatten().clamp(max=ns)  # bin `ns` collects the corners
     out = x.new_zeros(*x.shape[:-ndim], ns + 1)
     return out.index_add(-1, idx, x.flatten(-ndim))[..., :ns]
@@ -86,7 +87,8 @@ def fsc(a: torch.Tensor,  # `[..., (D,) H, W]` real (or complex) map
         eps: float = 1e-20,  # floor on each shell power, keeps empty shells finite (FSC 0)
        ) -> torch.Tensor:
     "Fourier shell correlation per shell `0 … N // 2` -> `[..., N // 2 + 1]`."
-    _dims(a, ndim, "a"); _dims(b, ndim, "b")
+    _dims(a, ndim, "a")
+    _dims(b, ndim, "b")
     require(a.shape[-ndim:] == b.shape[-ndim:],
             f"b: expected spatial shape {tuple(a.shape[-ndim:])} like a, got {tuple(b.shape[-ndim:])}")
     F1, F2 = fftn_c(a, ndim), fftn_c(b, ndim)
@@ -138,7 +140,8 @@ def fsc_resolution(curve: torch.Tensor,  # FSC `[..., n // 2 + 1]` from `fsc`
     "Resolution (Å) where the FSC first drops below `threshold` (linear interpolation between shells) -> `[...]`."
     require(isinstance(curve, torch.Tensor) and curve.dim() >= 1 and curve.shape[-1] >= 2,
             f"curve: expected a tensor [..., n // 2 + 1] with >= 2 shells, got {getattr(curve, 'shape', type(curve))}")
-    L = curve.shape[-1]; n = 2 * (L - 1) if n is None else int(n)
+    L = curve.shape[-1]
+    n = 2 * (L - 1) if n is None else int(n)
     require(n // 2 + 1 == L, f"n: expected a box size with n // 2 + 1 == {L} shells, got {n}")
     c = curve.detach().to(torch.float64)
     f = shell_frequencies(n, voxel_size, c.device, torch.float64)
@@ -209,14 +212,17 @@ def _resize_axis(F: torch.Tensor, dim: int, M: int) -> torch.Tensor:
     if M < N:
         G = F.narrow(dim, N // 2 - M // 2, M)
         if M % 2 == 0:  # +M/2 aliases onto -M/2 (new index 0)
-            G = G.clone(); G.narrow(dim, 0, 1).add_(F.narrow(dim, N // 2 + M // 2, 1))
+            G = G.clone()
+            G.narrow(dim, 0, 1).add_(F.narrow(dim, N // 2 + M // 2, 1))
         return G
-    shape = list(F.shape); shape[dim] = M
+    shape = list(F.shape)
+    shape[dim] = M
     G = F.new_zeros(shape)
     G.narrow(dim, M // 2 - N // 2, N).copy_(F)
     if N % 2 == 0:  # split the Nyquist coefficient between -N/2 and +N/2
         nyq = F.narrow(dim, 0, 1) / 2
-        G.narrow(dim, M // 2 - N // 2, 1).copy_(nyq); G.narrow(dim, M // 2 + N // 2, 1).copy_(nyq)
+        G.narrow(dim, M // 2 - N // 2, 1).copy_(nyq)
+        G.narrow(dim, M // 2 + N // 2, 1).copy_(nyq)
     return G
 
 def _shift_phase(n: int, dim: int, ndim_total: int, delta: float, device, dtype) -> torch.Tensor:

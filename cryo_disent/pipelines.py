@@ -11,8 +11,9 @@ import torch
 from .core import InputError, atomic_path, atomic_write_text, to_json, require, seed_everything
 from .models.registry import get_model_class
 from .data import VolumeDataset, dataset_info, split_indices
-from .evaluate import (cluster_latents, contingency, embed_dataset, evaluate_embedding, hungarian_accuracy,
-                                  reduce_dims, template_auc_fsc, templates_from_clusters)
+from .alignment import template_auc_fsc
+from .clustering import cluster_latents, contingency, hungarian_accuracy, reduce_dims
+from .evaluate import embed_dataset, evaluate_embedding, templates_from_clusters
 from .models.base import BaseModel, load_model
 from .train import TrainConfig, Trainer
 

@@ -84,7 +84,8 @@ def electron_weight(element: str) -> tuple[float, float]:
         try: import gemmi
         except ImportError: raise InputError(f"element {element!r}: not tabulated here; install gemmi for the full table")
         require(gemmi.Element(el).atomic_number > 0, f"element {element!r}: unknown element symbol")
-        c = gemmi.Element(el).c4322; _C4322[el] = (tuple(c.a), tuple(c.b))
+        c = gemmi.Element(el).c4322
+        _C4322[el] = (tuple(c.a), tuple(c.b))
     a, b = (np.asarray(v, dtype=np.float64) for v in _C4322[el])
     return float(a.sum()), float((a * b).sum() / a.sum() / (8 * math.pi ** 2))
 
@@ -99,7 +100,8 @@ def _sel_all(st, arg: str, where: str):
     return st[0], lambda chain, res: True
 
 def _sel_asm(st, arg: str, where: str):
-    gemmi = _gemmi(); names = [a.name for a in st.assemblies]
+    gemmi = _gemmi()
+    names = [a.name for a in st.assemblies]
     require(len(names) > 0, f"{where}: selection 'asm' but the file defines no biological assembly")
     require(not arg or arg in names, f"{where}: no assembly {arg!r}; the file has {names}")
     asm = st.assemblies[names.index(arg) if arg else 0]
@@ -147,7 +149,9 @@ def read_atoms(path,  # PDB or mmCIF file, optionally gzipped
     if st.input_format == gemmi.CoorFormat.Pdb and (n := _missing_element_records(path)):
         warnings.warn(f"{path}: {n} atom records have no element column; gemmi guessed their elements from the atom names")
     kind, arg = _parse_selection(selection)
-    st.setup_entities(); st.remove_alternative_conformations(); st.remove_hydrogens()  # waters: skipped below (assemblies name their subchains)
+    st.setup_entities()
+    st.remove_alternative_conformations()
+    st.remove_hydrogens()  # waters: skipped below (assemblies name their subchains)
     model, keep = _SELECTIONS[kind](st, arg, str(path))
     xyz, els, unknown = [], [], 0
     for ch in model:
@@ -155,12 +159,16 @@ def read_atoms(path,  # PDB or mmCIF file, optionally gzipped
             if res.name == "DUM" or res.is_water() or not keep(ch.name, res): continue
             for a in res:
                 if a.element.is_hydrogen: continue
-                if a.element.atomic_number == 0: unknown += 1; continue
-                xyz.append(a.pos.tolist()); els.append(a.element.name)
+                if a.element.atomic_number == 0:
+                    unknown += 1
+                    continue
+                xyz.append(a.pos.tolist())
+                els.append(a.element.name)
     require(unknown == 0, f"{path}: {unknown} atoms have an unknown element; fix the element columns of the file")
     require(len(xyz) > 0, f"{path}: no heavy atoms left after selection {selection!r}")
     table = {e: electron_weight(e) for e in set(els)}
-    w = np.array([table[e][0] for e in els]); s2 = np.array([table[e][1] for e in els])
+    w = np.array([table[e][0] for e in els])
+    s2 = np.array([table[e][1] for e in els])
     name = name or path.name.split(".")[0]
     return PseudoAtoms(np.array(xyz), w, s2, name=name).centred()
 
@@ -183,18 +191,22 @@ def coarse_grain(atoms: PseudoAtoms,  # e.g. from `read_atoms`
     if len(atoms) <= n: return atoms
     xyz, w, s2 = atoms.xyz.astype(np.float64), atoms.weight.astype(np.float64), atoms.sigma2.astype(np.float64)
     def grid_labels(c):
-        i = np.floor((xyz - xyz.min(0)) / c).astype(np.int64); m = i.max() + 1
+        i = np.floor((xyz - xyz.min(0)) / c).astype(np.int64)
+        m = i.max() + 1
         return np.unique((i[:, 0] * m + i[:, 1]) * m + i[:, 2], return_inverse=True)[1].reshape(-1)
     lo, hi = 1e-3, float(np.ptp(xyz, 0).max()) + 1.0  # cell sizes with too many / one occupied cell
     for _ in range(30):
         c = math.sqrt(lo * hi)
         if grid_labels(c).max() + 1 > n: lo = c
         else: hi = c
-    lab = grid_labels(hi); k = lab.max() + 1
+    lab = grid_labels(hi)
+    k = lab.max() + 1
     W, mu, _ = _clusters(xyz, w, s2, lab, k)
     for _ in range(iters):
         lab = cKDTree(mu).query(xyz)[1]
-        used = np.unique(lab); lab = np.searchsorted(used, lab); k = len(used)  # drop emptied clusters
+        used = np.unique(lab)
+        lab = np.searchsorted(used, lab)
+        k = len(used)  # drop emptied clusters
         W, mu, _ = _clusters(xyz, w, s2, lab, k)
     W, mu, var = _clusters(xyz, w, s2, lab, k)
     return PseudoAtoms(mu, W, var, name=atoms.name, n_atoms=atoms.n_atoms, min_voxel_size=atoms.min_voxel_size)
@@ -274,7 +286,8 @@ def as_pseudo_atoms(source) -> PseudoAtoms:
     if isinstance(source, PseudoAtoms): return source
     require(isinstance(source, (str, Path)), f"structure: expected a name, a file or PseudoAtoms, got {type(source).__name__}")
     if isinstance(source, str) and source in structure_names(): return load_structure(source)
-    p = Path(source); sfx = "".join(p.suffixes[-2:]).lower().replace(".gz", "") or p.suffix.lower()
+    p = Path(source)
+    sfx = "".join(p.suffixes[-2:]).lower().replace(".gz", "") or p.suffix.lower()
     if p.is_file() and sfx.endswith((".mrc", ".map", ".rec")): return structure_from_map(p)
     if p.is_file(): return structure_from_file(p)
     raise InputError(f"structure: {str(source)!r} is neither a shipped structure {structure_names()} nor an existing file")

@@ -4,14 +4,14 @@
 
 # %% ../nbs/05_toysets.ipynb #4784192b
 from __future__ import annotations
-import itertools, math
+import math
 from functools import lru_cache
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .core import InputError, require
-from .geometry import matrix_to_quat, random_rotations, warp, warp2d
+from .core import require
+from .geometry import matrix_to_quat, random_rotations, warp2d
 
 # %% auto #0
 __all__ = ['REFERENCE_ALPHABET', 'TETROMINOES', 'TOYSETS', 'glyph_templates', 'alphanumeric', 'tetromino_cubes',
@@ -37,7 +37,8 @@ def _draw(ch: str, px: int, canvas: int) -> np.ndarray:
 
 def _centre_radius(a: np.ndarray) -> tuple[float, float, float]:
     "Centre of mass (x, y) of the ink and the largest distance of an inked pixel from it."
-    yy, xx = np.indices(a.shape); m = a.sum()
+    yy, xx = np.indices(a.shape)
+    m = a.sum()
     cx, cy = (a * xx).sum() / m, (a * yy).sum() / m
     return cx, cy, float(np.hypot(xx - cx, yy - cy)[a > 0].max())
 

@@ -4,7 +4,8 @@
 
 # %% ../nbs/40_viz.ipynb #56fed43b
 from __future__ import annotations
-import html, math, os, tempfile
+import html
+import math
 from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
@@ -57,7 +58,8 @@ def _cut_point(shape, index) -> tuple:
 
 def orthogonal_slices(vol, index=None) -> dict:
     "`{'xy': vol[z], 'xz': vol[:, y], 'yz': vol[:, :, x]}` through `index` = (z, y, x) (default: the centre)."
-    v = as_volume(vol); z, y, x = _cut_point(v.shape, index)
+    v = as_volume(vol)
+    z, y, x = _cut_point(v.shape, index)
     return {"xy": v[z], "xz": v[:, y, :], "yz": v[:, :, x]}
 
 def orthogonal_projections(vol) -> dict:
@@ -151,7 +153,8 @@ def isosurface_figure(vol, level: float | None = None, title: str | None = None,
                       voxel_size: float = 1.0, max_size: int = 64, color: str = "#e0b040", opacity: float = 1.0,
                       height: int = 600) -> go.Figure:
     "One isosurface of `vol` at `level` (default `mean + 2 std`); axes x, y, z in voxels times `voxel_size`."
-    v = as_volume(vol); lo, hi = float(v.min()), float(v.max())
+    v = as_volume(vol)
+    lo, hi = float(v.min()), float(v.max())
     if level is None and fraction is not None: level = float(fraction * hi)
     elif level is None:  # mean + 2 std; for flat histograms (e.g. pure noise) that can exceed the max: then (mean + max) / 2
         m, sd = float(v.mean()), float(v.std())
@@ -206,7 +209,8 @@ def embedding_figure(emb2d, labels=None, hover=None, title: str | None = None, c
                      marker_size: int = 6, height: int = 600) -> go.Figure:
     "2D scatter of an embedding `[N, 2]`, one trace per class, hover: index, class and the columns of `hover`."
     import pandas as pd
-    e = to_numpy(emb2d, "emb2d", np.float64); n = len(e)
+    e = to_numpy(emb2d, "emb2d", np.float64)
+    n = len(e)
     require(e.ndim == 2 and e.shape[1] == 2 and n > 0, f"emb2d: expected shape [N, 2], got {e.shape}")
     lab = np.zeros(n, int) if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
     require(lab.shape == (n,), f"labels: expected {n} labels (one per point), got shape {lab.shape}")
@@ -221,7 +225,8 @@ def embedding_figure(emb2d, labels=None, hover=None, title: str | None = None, c
     Trace = go.Scattergl if n > 20000 else go.Scatter
     fig = go.Figure()
     for k, c in enumerate(classes):
-        m = np.flatnonzero(lab == c); name = "all" if labels is None else _class_name(c, class_names)
+        m = np.flatnonzero(lab == c)
+        name = "all" if labels is None else _class_name(c, class_names)
         cd = np.empty((len(m), 2 + len(cols)), dtype=object)
         cd[:, 0], cd[:, 1] = m, name
         for j, col in enumerate(cols): cd[:, 2 + j] = df[col].to_numpy()[m]
@@ -290,7 +295,8 @@ def curve_figure(curves: dict, xlabel: str = "x", ylabel: str = "y", title: str 
         if isinstance(c, (tuple, list)) and len(c) == 2 and all(np.ndim(u) == 1 for u in c):
             x, y = (to_numpy(u, f"curves[{name!r}]", np.float64) for u in c)
         else:
-            y = to_numpy(c, f"curves[{name!r}]", np.float64).ravel(); x = np.arange(len(y), dtype=np.float64)
+            y = to_numpy(c, f"curves[{name!r}]", np.float64).ravel()
+            x = np.arange(len(y), dtype=np.float64)
         require(x.shape == y.shape and x.ndim == 1 and len(x) > 0,
                 f"curves[{name!r}]: expected x and y of equal length, got {x.shape} and {y.shape}")
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name)))

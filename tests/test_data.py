@@ -52,7 +52,9 @@ def test_loader_with_workers_matches_single_process(tmp_path):
 
     a, b, c = run(0), run(2), run(2)
     assert [i for i, _ in a] == [i for i, _ in b] == [i for i, _ in c]
-    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(a, b))
+    for (_, x), (_, y), (_, z) in zip(a, b, c):  # workers run 1 thread, the main process more: close, not the same bytes
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
+        assert torch.equal(y, z)  # the very same setting twice: the same bytes
     assert sorted(sum((i for i, _ in a[:len(a) // 2]), [])) == train.tolist()
 
 

@@ -1,14 +1,15 @@
 """Evaluation against every registered model: `embed_dataset` → `evaluate_embedding` → `templates_from_clusters` →
 `template_auc_fsc` must work on the real model contract (models.base), and the metrics must be JSON-ready.
-The metric maths itself is tested in nbs/30_evaluate.ipynb."""
+The metric maths itself is tested in nbs/30_clustering, 31_disentanglement, 32_alignment and 33_evaluate."""
 import json
 import math
 import numpy as np
 import pytest
 import torch
 from cryo_disent.models.registry import get_model_class, model_names
-from cryo_disent.evaluate import (POSE_KEYS, embed_dataset, evaluate_embedding, hungarian_accuracy, pose_error,
-                                  template_auc_fsc, templates_from_clusters)
+from cryo_disent.alignment import pose_error, template_auc_fsc
+from cryo_disent.clustering import hungarian_accuracy
+from cryo_disent.evaluate import POSE_KEYS, embed_dataset, evaluate_embedding, templates_from_clusters
 from cryo_disent.geometry import random_rotations, warp
 
 SHAPE = (1, 16, 16, 16)
@@ -79,7 +80,7 @@ def test_hungarian_and_pose_on_dataset_truth():
 def test_umap_then_gmm_clusters_blobs():
     """The SE3-MCL recipe (UMAP to 2D, then GMM) separates well-separated latent blobs (numba JIT: ~20 s once)."""
     import numpy as np
-    from cryo_disent.evaluate import adjusted_rand, cluster_latents
+    from cryo_disent.clustering import adjusted_rand, cluster_latents
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 8)) * 6
     z = np.concatenate([c + rng.normal(size=(60, 8)) for c in centres])
@@ -88,7 +89,7 @@ def test_umap_then_gmm_clusters_blobs():
 
 
 # ---- symmetry-aware pose error --------------------------------------------------------------------------------------
-from cryo_disent.evaluate import align_volume, frame_alignment, pose_error_per_class  # noqa: E402
+from cryo_disent.alignment import align_volume, frame_alignment, pose_error_per_class  # noqa: E402
 from cryo_disent.fourier import auc_fsc  # noqa: E402
 from cryo_disent.geometry import axis_angle_to_matrix, geodesic_angle, symmetry_group  # noqa: E402
 

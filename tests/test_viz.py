@@ -1,12 +1,13 @@
 "Failure modes and edge cases of `cryo_disent.viz` beyond the notebook examples (no browser needed)."
 import os, re
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
 from cryo_disent import viz
-from cryo_disent.core import InputError
+from cryo_disent.core import InputError, atomic_path
 
 
 @pytest.fixture
@@ -15,11 +16,16 @@ def vol():
 
 
 def test_write_atomic_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, vol):
+    "A write that fails after the temp file is written leaves the old report and no temp (patches only viz's writer)."
     out = tmp_path / "r.html"
     viz.save_html(viz.slices_figure(vol), out)
     old = out.read_bytes()
-    def boom(src, dst): raise OSError("disk full")
-    monkeypatch.setattr(viz.os, "replace", boom)
+
+    def failing_write(path, text):  # the real atomic writer, failing before the rename (e.g. disk full on fsync)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+            raise OSError("disk full")
+    monkeypatch.setattr(viz, "atomic_write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
         viz.save_html(viz.projections_figure(vol), out)
     assert out.read_bytes() == old

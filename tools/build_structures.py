@@ -2,7 +2,7 @@
 
     python tools/build_structures.py [--src DIR] [--max-atoms 12000]
 
-DIR (default: `shared/data/structures` next to the repository) holds the model files `NAME.pdb.gz`/`NAME.cif.gz` and
+DIR (default: `$CRYO_DISENT_SHARED/data/structures`, else `shared/data/structures` in or next to the repository) holds the model files `NAME.pdb.gz`/`NAME.cif.gz` and
 `PROVENANCE.tsv` (columns: name, source_path_in_extracted_package, selection). Each model is read with gemmi
 (`cryo_disent.structures.read_atoms`: hydrogens, waters, altlocs and OPM dummy atoms dropped, the `selection` applied:
 None / asm / chains:PREFIX / protein), and reduced to at most `--max-atoms` electron-weighted pseudo-atoms by weighted
@@ -22,8 +22,11 @@ BUDGET = 5 * 2**20
 
 
 def default_src() -> Path:
-    for cand in (REPO / "shared", REPO.parent / "shared", Path("/work/shared")):
-        if (cand / "data" / "structures" / "PROVENANCE.tsv").is_file(): return cand / "data" / "structures"
+    "$CRYO_DISENT_SHARED/data/structures, else `shared/` inside or next to the repository (no machine's absolute path)."
+    env = os.environ.get("CRYO_DISENT_SHARED")
+    for cand in ([Path(env)] if env else []) + [REPO / "shared", REPO.parent / "shared"]:
+        if (cand / "data" / "structures" / "PROVENANCE.tsv").is_file():
+            return cand / "data" / "structures"
     return REPO.parent / "shared" / "data" / "structures"
 
 
