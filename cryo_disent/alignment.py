@@ -14,7 +14,7 @@ from .fourier import auc_fsc
 from .geometry import axis_angle_to_matrix, geodesic_angle, random_rotations, symmetry_group, warp
 
 # %% auto #0
-__all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'align_volume', 'template_auc_fsc']
+__all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'angle_error', 'align_volume', 'template_auc_fsc']
 
 # %% ../nbs/32_alignment.ipynb #f866f41d
 def _proj_so3(M: torch.Tensor) -> torch.Tensor:
@@ -95,6 +95,35 @@ def pose_error_per_class(R_pred, R_true, labels, align: bool = True, side: str =
         e = pose_error(A[y == l], B[y == l], align, side, sym(int(l)))
         out[int(l)] = dict(mean=e["mean"], median=e["median"], n=int((y == l).sum()))
     return out
+
+# %% ../nbs/32_alignment.ipynb #c97666e9
+def _wrap(a, period=2 * np.pi):
+    "Angles into [-period/2, period/2)."
+    return (a + period / 2) % period - period / 2
+
+def angle_error(a_pred, a_true,  # angles [N] in radians
+                align: bool = True,  # remove the best global offset (the template's frame)
+                signs: tuple = (1, -1),  # angle conventions to try (+1 same sense, -1 mirrored)
+                fold: int = 1,  # n-fold rotational symmetry of the object (errors modulo 2π/n)
+                ) -> dict:
+    "Circular error in degrees of predicted 2D angles (mean, median, per item), the offset and the sign used."
+    p = np.asarray(as_numpy(a_pred), np.float64).ravel()
+    t = np.asarray(as_numpy(a_true), np.float64).ravel()
+    require(len(p) == len(t) and len(p) > 0, f"a_true: expected {len(p)} angles like a_pred, got {len(t)}")
+    require(fold >= 1, f"fold: expected >= 1, got {fold}")
+    period = 2 * np.pi / fold
+    best = None
+    for sgn in signs:
+        d = _wrap(sgn * p - t, period)
+        off = 0.0
+        if align:
+            off = np.angle(np.exp(1j * d * fold).mean()) / fold  # circular mean on the fold's circle
+            off += np.median(_wrap(d - off, period))  # refine: the median is robust to flipped outliers
+        err = np.degrees(np.abs(_wrap(d - off, period)))
+        if best is None or np.median(err) < best["median"]:
+            best = dict(mean=float(err.mean()), median=float(np.median(err)), errors=err,
+                        offset_deg=float(np.degrees(off)), sign=int(sgn))
+    return best
 
 # %% ../nbs/32_alignment.ipynb #89d41267
 def _as_vol(v, name: str) -> torch.Tensor:
