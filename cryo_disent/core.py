@@ -67,7 +67,9 @@ def to_json(obj, **kwargs) -> str:
 # %% ../nbs/00_core.ipynb #0dc4862d
 def seed_everything(seed: int, deterministic: bool = False) -> int:
     "Seed python, numpy and torch; optionally ask torch for deterministic kernels."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)

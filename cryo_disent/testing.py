@@ -19,8 +19,10 @@ __all__ = ['make_batch', 'count_module_calls', 'check_model']
 def make_batch(config, batch_size: int = 4, n_classes: int = 3, seed: int = 0) -> dict:
     "A random batch shaped like a dataset batch for `config.input_shape`: x, label, index, rotation, shift."
     g = torch.Generator().manual_seed(seed)
-    shape = tuple(config.input_shape); nd = len(shape) - 1
-    label = torch.arange(batch_size) % n_classes; label[-1] = -1  # one particle of unknown class, as real data have
+    shape = tuple(config.input_shape)
+    nd = len(shape) - 1
+    label = torch.arange(batch_size) % n_classes
+    label[-1] = -1  # one particle of unknown class, as real data have
     b = dict(x=torch.randn(batch_size, *shape, generator=g), label=label, index=torch.arange(batch_size))
     if nd == 3: b.update(rotation=random_rotations(batch_size, generator=g), shift=torch.randn(batch_size, 3, generator=g))
     else: b.update(angle=torch.rand(batch_size, generator=g) * 6.283, shift=torch.randn(batch_size, 2, generator=g))
@@ -56,8 +58,10 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     "Run the conformance checks on model class `cls`; returns the loss terms it saw. Raises AssertionError on failure."
     name = getattr(cls, "registry_name", cls.__name__)
     input_shape = input_shape or ((1, 16, 16, 16) if 3 in cls.supported_ndims else (1, 16, 16))
-    seed_everything(seed); cfg = cls.tiny_config(input_shape)
-    model = cls(cfg); batch = make_batch(cfg, batch_size, seed=seed)
+    seed_everything(seed)
+    cfg = cls.tiny_config(input_shape)
+    model = cls(cfg)
+    batch = make_batch(cfg, batch_size, seed=seed)
     assert isinstance(model, BaseModel), f"{name}: must subclass BaseModel"
     # shapes
     lat = model.encode(batch["x"])
@@ -81,7 +85,8 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     assert isinstance(mo, ModelOutput) and mo.loss.ndim == 0, f"{name}: loss must return a ModelOutput with a scalar loss"
     assert mo.is_finite() and all(torch.isfinite(torch.as_tensor(v)).all() for v in mo.terms.values()), f"{name}: non-finite loss {mo.scalars()}"
     # every parameter gets a gradient
-    model.zero_grad(); mo.loss.backward()
+    model.zero_grad()
+    mo.loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
     assert not missing, f"{name}: parameters without a finite gradient: {missing[:5]}"
     # one training step changes every parameter that has a gradient (a second optimiser that never steps is caught)
@@ -91,11 +96,14 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     assert model.training_step(batch, ctx).is_finite(), f"{name}: training_step gave a non-finite loss"
     stuck = sorted(n for n, p in model.named_parameters() if n in moving and torch.equal(before[n], p))
     assert moving and not stuck, f"{name}: training_step left parameters with gradients unchanged: {stuck[:5]}"
-    model.eval(); vo = model.validation_step(batch, 0); model.train()
+    model.eval()
+    vo = model.validation_step(batch, 0)
+    model.train()
     assert isinstance(vo, ModelOutput) and vo.is_finite(), f"{name}: validation_step (eval mode) gave {vo}"
     # save/load round trip reproduces the deterministic outputs
     with tempfile.TemporaryDirectory() as d:
-        model.save(Path(d) / "m.pt"); m2 = load_model(Path(d) / "m.pt")
+        model.save(Path(d) / "m.pt")
+        m2 = load_model(Path(d) / "m.pt")
     assert type(m2).__qualname__ == cls.__qualname__ and m2.config == model.config, f"{name}: load_model rebuilt {type(m2).__name__} / another config"
     for k, v in model.embed(batch["x"]).items():
         assert torch.allclose(v, m2.embed(batch["x"])[k], atol=1e-6), f"{name}: reloaded model differs in latent {k!r}"
@@ -109,7 +117,9 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     # determinism: same seed, same model, same loss
     losses = []
     for _ in range(2):
-        seed_everything(seed); m = cls(cls.tiny_config(input_shape)); m.train()
+        seed_everything(seed)
+        m = cls(cls.tiny_config(input_shape))
+        m.train()
         losses.append(_fwd_loss(m, batch)[1].loss.detach())
     assert torch.equal(losses[0], losses[1]), f"{name}: same seed gave different losses {losses}"
     return mo.scalars()

@@ -23,12 +23,14 @@ __all__ = ['SCHEDULES', 'RECON_LOSSES', 'RECON_OUTPUT', 'LR_SCHEDULERS', 'STEP_O
 # %% ../../nbs/10_models.base.ipynb #dd8b7ea9
 def _linear(s, epoch):
     "Linear ramp from `start` to `end` over `epochs`, then hold (`delay` epochs at `start` first)."
-    e = max(0, epoch - s.get("delay", 0)); n = max(1, s.get("epochs", 1))
+    e = max(0, epoch - s.get("delay", 0))
+    n = max(1, s.get("epochs", 1))
     return s["start"] + (s["end"] - s["start"]) * min(1.0, e / n)
 
 def _cyclic(s, epoch):
     "Cyclical annealing: each `period` epochs, ramp `start`→`end` over the first `ratio` of the period, then hold."
-    p = max(1, s.get("period", 10)); ramp = max(1e-9, s.get("ratio", 0.5) * p)
+    p = max(1, s.get("period", 10))
+    ramp = max(1e-9, s.get("ratio", 0.5) * p)
     return s["start"] + (s["end"] - s["start"]) * min(1.0, (epoch % p) / ramp)
 
 def _step(s, epoch):
@@ -97,7 +99,8 @@ class ModelConfig:
     def from_json(cls, path_or_str):
         p = Path(str(path_or_str))
         txt = p.read_text() if not str(path_or_str).lstrip().startswith("{") and p.exists() else str(path_or_str)
-        d = json.loads(txt); return cls.from_dict(d.get("config", d))
+        d = json.loads(txt)
+        return cls.from_dict(d.get("config", d))
 
 # %% ../../nbs/10_models.base.ipynb #3297bede
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
@@ -256,7 +259,8 @@ class BaseModel(nn.Module):
 @torch.no_grad()
 def embed(self: BaseModel, x: torch.Tensor) -> dict:
     "Deterministic latents (posterior means) of `x`, in eval mode."
-    was = self.training; self.eval()
+    was = self.training
+    self.eval()
     try: return {k: v.detach() for k, v in self.encode(x).items()}
     finally: self.train(was)
 
@@ -264,7 +268,8 @@ def embed(self: BaseModel, x: torch.Tensor) -> dict:
 @torch.no_grad()
 def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
     "Decode content latents `[K, Zc]` in the canonical pose → `[K, *input_shape]`."
-    was = self.training; self.eval()
+    was = self.training
+    self.eval()
     try: return RECON_OUTPUT[getattr(self.config, "recon", "mse")](self.decode({"content": content}))
     finally: self.train(was)
 
