@@ -17,8 +17,9 @@ import starfile
 from .core import InputError, atomic_path, require
 
 # %% auto #0
-__all__ = ['TEXT_COLUMNS', 'FORMATS', 'read_mrc', 'read_mrcs', 'write_mrc', 'write_mrcs', 'read_star', 'write_star', 'read_npy',
-           'VolumeFormat', 'read_volume', 'class_from_filename', 'folder_index', 'load_folder']
+__all__ = ['TEXT_COLUMNS', 'FORMATS', 'CLASS_RULES', 'UNLABELLED', 'read_mrc', 'read_mrcs', 'write_mrc', 'write_mrcs',
+           'read_star', 'write_star', 'read_npy', 'VolumeFormat', 'read_volume', 'class_from_filename',
+           'has_class_prefix', 'folder_index', 'VolumeFiles', 'load_folder']
 
 # %% ../nbs/03_io.ipynb #2dc612e6
 def _check_file(path) -> Path:
@@ -217,10 +218,18 @@ def read_volume(path, # .mrc .map .rec .mrcs or .npy
     "`(array float32, voxel size Å)` read by the reader for `path`'s suffix."
     return _format(path).read(path, require_cubic=require_cubic)
 
-# %% ../nbs/03_io.ipynb #70f0980f
+# %% ../nbs/03_io.ipynb #7b9297a3
+CLASS_RULES = ("auto", "prefix", "none")  # how files without a labels-table entry get a class (see `folder_index`)
+UNLABELLED = "unknown"  # class_name of unlabelled particles (label -1)
+
 def class_from_filename(name: str) -> str:
     "Affinity-VAE's class of a file: the name before the first `_` (the whole stem if none)."
     return Path(name).stem.split("_")[0]
+
+def has_class_prefix(name: str) -> bool:
+    "Is `name` of the form `CLASS_rest.ext` (non-empty class and rest)?"
+    head, sep, rest = Path(name).stem.partition("_")
+    return bool(head and sep and rest)
 
 def _labels_table(labels) -> dict:
     "filename → class_name from a DataFrame, a dict, or a .csv/.star path holding columns `filename, class_name`."
@@ -241,14 +250,29 @@ def _labels_table(labels) -> dict:
     if dup: raise InputError(f"{src}: filename {dup[0]!r} is listed {names.count(dup[0])} times; expected each file once")
     return dict(zip(names, labels["class_name"].astype(str)))
 
+# %% ../nbs/03_io.ipynb #fe4dbd64
+def _file_classes(files: list, table: dict, classes: str) -> list:
+    "Class name (or None: unlabelled) of each file: the table's entry, else by rule `classes`."
+    require(classes in CLASS_RULES, f"classes: expected one of {CLASS_RULES}, got {classes!r}")
+    rest = [f for f in files if f.name not in table]
+    if classes == "prefix":
+        bad = [f for f in rest if not has_class_prefix(f.name)]
+        if bad: raise InputError(f"{bad[0]}: no class prefix in the file name (expected CLASS_rest{bad[0].suffix}, e.g. "
+                                 f"1b23_0001{bad[0].suffix}); list it in a labels table or leave the files unlabelled")
+    use_prefix = classes == "prefix" or (classes == "auto" and all(has_class_prefix(f.name) for f in rest)
+                  and len({class_from_filename(f.name) for f in rest} | set(table.values())) >= 2)
+    return [table[f.name] if f.name in table else (class_from_filename(f.name) if use_prefix else None) for f in files]
+
 def folder_index(folder, # folder of volume files
                  labels=None, # optional filename→class_name table (DataFrame, dict, .csv or .star)
                  suffixes: tuple = (".mrc", ".map", ".npy"), # file types to include
                  require_cubic: bool = True, # refuse non-cubic volumes
+                 classes: str = "auto", # class of files the table does not list: "auto", "prefix" or "none" (see above)
                 ) -> pd.DataFrame:
-    "Table `path, class_name, label, shape, voxel_size` of the volume files in `folder`, sorted by name."
+    "Table `path, class_name, label, shape, voxel_size` of the volume files in `folder`, sorted by name (label -1: unlabelled)."
     d = Path(folder)
-    require(d.is_dir(), f"{d}: folder not found; expected a folder of volume files")
+    require(d.exists(), f"{d}: folder not found; expected a folder of volume files")
+    require(d.is_dir(), f"{d}: is a file; expected a folder of volume files")
     sfx = tuple(s.lower() for s in ([suffixes] if isinstance(suffixes, str) else suffixes))
     unknown = [s for s in sfx if s not in FORMATS]
     require(not unknown, f"suffixes: unknown file type(s) {unknown}; expected some of {', '.join(FORMATS)}")
@@ -256,34 +280,51 @@ def folder_index(folder, # folder of volume files
             "(read stacks with read_mrcs)")
     files = sorted(f for f in d.iterdir() if f.suffix.lower() in sfx and not f.name.startswith(".") and f.is_file())
     require(len(files) > 0, f"{d}: no {'/'.join(sfx)} files found; expected at least one volume file")
-    classes = {f.name: class_from_filename(f.name) for f in files}
-    if labels is not None:
-        table = _labels_table(labels)
-        extra = sorted(set(table) - set(classes))
-        if extra: raise InputError(f"labels: {len(extra)} listed file(s) not in {d}, e.g. {extra[0]!r}; expected names of files there")
-        classes.update(table)
+    table = _labels_table(labels) if labels is not None else {}
+    extra = sorted(set(table) - {f.name for f in files})
+    if extra: raise InputError(f"labels: {len(extra)} listed file(s) not in {d}, e.g. {extra[0]!r}; expected names of files there")
+    names = _file_classes(files, table, classes)
     peeks = [_format(f).peek(f) for f in files]
     if require_cubic:
         for f, (shape, _) in zip(files, peeks): _check_cubic(shape, f)
-    names = [classes[f.name] for f in files]
-    code = {c: i for i, c in enumerate(sorted(set(names)))}
-    return pd.DataFrame(dict(path=[str(f) for f in files], class_name=names, label=[code[c] for c in names],
+    code = {c: i for i, c in enumerate(sorted({c for c in names if c is not None}))}
+    return pd.DataFrame(dict(path=[str(f) for f in files], class_name=[UNLABELLED if c is None else c for c in names],
+                             label=[-1 if c is None else code[c] for c in names],
                              shape=[s for s, _ in peeks], voxel_size=[vs for _, vs in peeks]))
 
-# %% ../nbs/03_io.ipynb #5eebbd92
+# %% ../nbs/03_io.ipynb #2ddf4a79
+class VolumeFiles:
+    "Lazy `[N, *shape]` float32 stack over the files of a `folder_index` table; `[i]` reads file `i` (checked, z-y-x)."
+    def __init__(self, table: pd.DataFrame, # a `folder_index` table (columns `path`, `shape`)
+                 require_cubic: bool = True):
+        shapes = [tuple(s) for s in table["shape"]]
+        require(len(shapes) > 0, "table: expected at least one file")
+        common, n = Counter(shapes).most_common(1)[0]
+        odd = [(p, s) for p, s in zip(table.path, shapes) if s != common]
+        if odd: raise InputError(f"{odd[0][0]}: shape {odd[0][1]} differs from {common} of {n} other file(s) in "
+                                 f"{Path(odd[0][0]).parent}; expected one shape for all volumes")
+        self.paths, self.require_cubic = [str(p) for p in table.path], require_cubic
+        self.shape, self.dtype = (len(self.paths), *common), np.dtype(np.float32)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int: return len(self.paths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice): return np.stack([self[j] for j in range(*i.indices(len(self)))]).reshape(-1, *self.shape[1:])
+        a = read_volume(self.paths[i], require_cubic=self.require_cubic)[0]
+        require(a.shape == self.shape[1:], f"{self.paths[i]}: shape {a.shape}, expected {self.shape[1:]} like the other files "
+                                           f"(did the file change since the folder was indexed?)")
+        return a
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self[:].astype(dtype or np.float32, copy=False)
+
 def load_folder(folder, # folder of volume files
                 labels=None, # optional filename→class_name table, as in `folder_index`
                 suffixes: tuple = (".mrc", ".map", ".npy"), # file types to include
                 require_cubic: bool = True, # refuse non-cubic volumes
+                classes: str = "auto", # class rule for files the table does not list, as in `folder_index`
                ) -> tuple[np.ndarray, pd.DataFrame]:
     "`(volumes [N, D, H, W] float32, folder_index table)` for every volume file in `folder`."
-    table = folder_index(folder, labels=labels, suffixes=suffixes, require_cubic=require_cubic)
-    shapes = list(table["shape"])
-    common, n = Counter(shapes).most_common(1)[0]
-    odd = [(p, s) for p, s in zip(table.path, shapes) if s != common]
-    if odd: raise InputError(f"{odd[0][0]}: shape {odd[0][1]} differs from {common} of {n} other file(s) in {folder}; "
-                             f"expected one shape for all volumes")
-    out = np.empty((len(table), *common), dtype=np.float32)
-    for i, p in enumerate(table.path):
-        out[i] = read_volume(p, require_cubic=require_cubic)[0]
-    return out, table
+    table = folder_index(folder, labels=labels, suffixes=suffixes, require_cubic=require_cubic, classes=classes)
+    return VolumeFiles(table, require_cubic)[:], table

@@ -86,7 +86,7 @@ def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, 
     set_rng_state(ck["rng"])
     return ck["epoch"]
 
-# %% ../nbs/20_train.ipynb #6bb8bb2c
+# %% ../nbs/20_train.ipynb #bcfd6520
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,6 +101,9 @@ def run_lock(out_dir):
     "Hold `out_dir/.lock` for the duration of a run; a live holder → `InputError`, a dead one's lock is reclaimed."
     path = Path(out_dir) / ".lock"
     me = f"{socket.gethostname()} {os.getpid()}"
+    if path.exists() and path.read_text().strip() == me:  # this process already holds it (a pipeline around a Trainer)
+        yield path
+        return
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -48,13 +48,20 @@ def test_train_embed_cluster_report(tmp_path):
     (["simulate", "--preset", "seed004", "--mwa", "90", "--out", "{tmp}/x"], "mwa: expected"),
     (["simulate", "--preset", "seed004", "--n-per-class", "-3", "--out", "{tmp}/x"], "n_per_class"),
     (["simulate", "--preset", "nope", "--out", "{tmp}/x"], "nope"),
-    (["embed", "--run", "{tmp}/none", "--data", "{tmp}/tet"], "model.pt"),
+    (["embed", "--run", "{tmp}/none", "--data", "{tmp}/tet"], "--run {tmp}/none: not found"),
+    (["train", "--data", "{tmp}/tet/volumes.npy", "--out", "{tmp}/r"], "volumes.npy: is a file; expected a folder"),
+    (["train", "--data", "{tmp}/tet", "--out", "{tmp}/tet/dataset.json"], "--out {tmp}/tet/dataset.json: is a file"),
+    (["toyset", "tetrominoes", "--out", "{tmp}/tet/dataset.json"], "is a file; expected a folder"),
+    (["toyset", "tetrominoes", "--out", "{tmp}/tet"], "already exists (pass --overwrite to replace it)"),
+    (["simulate", "--preset", "seed004", "--box", "4", "--out", "{tmp}/x"], "--box: 4 voxels is too small"),
+    (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--labels", "prefix"], "applies to a folder of volume files"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, needle):
     run("toyset", "tetrominoes", "--out", tmp_path / "tet", "--n-per-class", 2, "--size", 16)
     r = run(*[a.format(tmp=tmp_path) for a in args], ok=False)
     assert r.returncode == 2, r.stderr
-    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert needle.format(tmp=tmp_path) in r.stderr and "Traceback" not in r.stderr
+    assert "overwrite=True" not in r.stderr and "max_shift" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists() and not (tmp_path / "r" / "config.json").exists()  # nothing half-written
 
 
@@ -89,3 +96,114 @@ def test_resume_with_other_config_is_refused_in_one_line(tmp_path):
     assert "Traceback" not in r.stderr
     r = run("train", "--data", data, "--out", tmp_path / "r2", "--set", "channels=8", ok=False)
     assert r.returncode == 2 and "channels: expected tuple" in r.stderr
+
+
+OUT = {}
+
+
+def main(*args):
+    "The CLI in this process (no interpreter start-up): (exit status, stderr); stdout goes to OUT['stdout']."
+    import contextlib, io
+    from cryo_disent.cli import main as cli_main
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli_main([str(a) for a in args])
+    OUT["stdout"] = out.getvalue()
+    return code, err.getvalue()
+
+
+def ok(*args):
+    code, err = main(*args)
+    assert code == 0, err
+    return OUT["stdout"]
+
+
+def _mrc_folder(d, names, seed=0):
+    from cryo_disent.io import write_mrc
+    from cryo_disent.toysets import tetrominoes
+    vols, _ = tetrominoes(n_per_class=len(names), size=16, classes=["I"], seed=seed, held_out=())
+    d.mkdir()
+    for v, n in zip(vols, names):
+        write_mrc(d / f"{n}.mrc", v, voxel_size=10.0)
+    return d
+
+
+def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
+    """Issue 6 §3: `train --data <folder of .mrc>` said "missing volumes.npy"; unlabelled is a valid state."""
+    data, runp = _mrc_folder(tmp_path / "mine", [f"particle{i:02d}" for i in range(10)]), tmp_path / "run"
+    ok("train", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet")
+    rec = json.loads((runp / "config.json").read_text())["run"]
+    assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
+    ok("embed", "--run", runp)  # --data defaults to the run's
+    assert np.load(runp / "embedding.npz")["label"].tolist() == [-1] * 10
+    code, err = main("cluster", "--run", runp)
+    assert code == 2 and "unlabelled (no ground-truth classes); give the number of clusters (--k)" in err
+    out = ok("cluster", "--run", runp, "--k", 2)
+    m = json.loads((runp / "metrics.json").read_text())
+    assert "ari" not in m and "no ARI" in m["ground_truth"] and "no ARI" in out
+    ok("report", "--run", runp, "--data", data)
+    assert "no ground truth" in (runp / "report.html").read_text()
+
+
+def test_class_prefixes_and_labels_tables_from_the_cli(tmp_path):
+    data = _mrc_folder(tmp_path / "mine", [f"{c}_{i}" for c in "ab" for i in range(4)])
+    common = ["--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet"]
+    ok("train", "--data", data, "--out", tmp_path / "r1", *common)  # auto: every file has a prefix, two classes
+    ok("embed", "--run", tmp_path / "r1")
+    assert np.load(tmp_path / "r1" / "embedding.npz")["label"].tolist() == [0] * 4 + [1] * 4
+    assert "ari" in json.loads(ok("cluster", "--run", tmp_path / "r1"))
+    (tmp_path / "lab.csv").write_text("filename,class_name\na_0.mrc,x\nb_0.mrc,y\n")
+    ok("train", "--data", data, "--out", tmp_path / "r2", "--labels", tmp_path / "lab.csv", *common)
+    ok("embed", "--run", tmp_path / "r2")  # the run's labels table is reused
+    assert np.load(tmp_path / "r2" / "embedding.npz")["label"].tolist() == [0, -1, -1, -1, 1, -1, -1, -1]
+    (data / "odd.mrc").write_bytes((data / "a_0.mrc").read_bytes()[:-5])
+    code, err = main("train", "--data", data, "--out", tmp_path / "r3", "--labels", "none", *common)
+    assert code == 2 and "odd.mrc: file is" in err and not (tmp_path / "r3").exists()
+
+
+def test_non_finite_voxels_stop_the_run_before_anything_is_written(tmp_path):
+    """Issue 6 §3: NaN/Inf were found only as a non-finite loss at batch 0, with config.json left behind."""
+    data = tmp_path / "tet"
+    ok("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    v = np.load(data / "volumes.npy", mmap_mode="r+"); v[13, 2, 3, 4] = np.nan; v.flush(); del v
+    code, err = main("train", "--data", data, "--out", tmp_path / "r", "--epochs", 1, "--set", "channels=[8]", "--quiet")
+    assert code == 2 and "volumes.npy: particle 13 has 1 NaN or Inf values" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_run_knows_its_data(tmp_path):
+    """Issue 6 §3: report/resume with other data of the same shape continued silently (exit 0, wrong report)."""
+    a, b, runp = tmp_path / "a", tmp_path / "b", tmp_path / "run"
+    ok("toyset", "tetrominoes", "--out", a, "--n-per-class", 2, "--size", 16, "--seed", 0)
+    ok("toyset", "tetrominoes", "--out", b, "--n-per-class", 2, "--size", 16, "--seed", 1)  # same shape, other particles
+    common = ["--out", runp, "--set", "channels=[8]", "--latent-dim", 2, "--batch-size", 6, "--quiet"]
+    assert main("train", "--data", a, "--epochs", 1, *common)[0] == 0
+    assert main("embed", "--run", runp, "--data", a)[0] == 0
+    assert main("cluster", "--run", runp, "--data", a)[0] == 0
+    assert main("report", "--run", runp, "--data", a)[0] == 0
+    for verb in ("embed", "cluster", "report"):
+        code, err = main(verb, "--run", runp, "--data", b)
+        assert code == 2 and f"is not the data the run in {runp} was trained on" in err and "pass that data folder" in err
+    code, err = main("train", "--data", b, "--epochs", 2, *common)
+    assert code == 2 and "cannot resume; train with --no-resume or into another --out" in err
+    assert (runp / "report.html").exists()  # a refused command changes nothing
+    assert main("train", "--data", a, "--epochs", 2, *common)[0] == 0  # the model changes: its old results go
+    assert not any((runp / f).exists() for f in ("embedding.npz", "metrics.json", "report.html"))
+    assert main("train", "--data", b, "--epochs", 1, "--no-resume", *common)[0] == 0  # a restart on other data is allowed
+    assert json.loads((runp / "config.json").read_text())["run"]["data"] == str(b)
+
+
+def test_interrupt_message_names_what_was_interrupted(tmp_path, monkeypatch):
+    import cryo_disent.simulate as sim
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(sim, "simulate_dataset", interrupted)
+    code, err = main("simulate", "--preset", "seed004", "--n-per-class", 1, "--out", tmp_path / "x")
+    assert code == 130 and "nothing was written" in err and "training" not in err
+
+
+def test_help_examples_parse():
+    from cryo_disent.cli import EXAMPLES, build_parser
+    lines = EXAMPLES.splitlines()[1:]
+    assert any("--labels" in l for l in lines)
+    for line in lines:
+        assert callable(build_parser().parse_args(line.split("#")[0].split()[1:]).func), line

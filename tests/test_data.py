@@ -110,3 +110,52 @@ def test_split_and_sampler_edge_cases():
     from cryo_disent.data import EpochSampler
     a = list(EpochSampler(50, seed=1, epoch=1)); b = list(EpochSampler(50, seed=2, epoch=0))
     assert a != b  # (seed, epoch) streams do not overlap across neighbouring seeds
+
+
+def test_dataset_json_that_is_not_an_object_is_one_clear_error(tmp_path):
+    import json
+    from cryo_disent.data import dataset_info
+    folder = save_dataset(tmp_path / "d", np.zeros((2, 4, 4, 4), np.float32))
+    for text, kind in (("[1, 2]", "list"), ("3", "int"), ('"x"', "str")):
+        (folder / "dataset.json").write_text(text)
+        json.loads(text)  # valid JSON
+        with pytest.raises(InputError, match=f"dataset.json: holds a JSON {kind}; expected an object"):
+            load_dataset(folder)
+        with pytest.raises(InputError, match="expected an object"):
+            dataset_info(folder)
+
+
+def test_a_file_given_as_a_folder_says_it_is_a_file(tmp_path):
+    folder = save_dataset(tmp_path / "d", np.zeros((2, 4, 4, 4), np.float32))
+    with pytest.raises(InputError, match="volumes.npy: is a file; expected a folder"):
+        VolumeDataset.from_folder(folder / "volumes.npy")
+    with pytest.raises(InputError, match="d: not found"):
+        load_dataset(tmp_path / "nope" / "d")
+
+
+def test_non_finite_voxels_are_named_with_their_particle(tmp_path):
+    from cryo_disent.data import data_fingerprint
+    v = np.zeros((40, 4, 4, 4), np.float32); v[33, 1, 2, 3] = np.inf
+    ds = VolumeDataset.from_folder(save_dataset(tmp_path / "d", v))
+    with pytest.raises(InputError, match=r"volumes.npy: particle 33 has 1 NaN or Inf values"):
+        data_fingerprint(ds, chunk_bytes=4096)  # the scan before a run: several chunks
+    with pytest.raises(InputError, match=r"particle 33: 1 of 64 values are NaN or Inf"):
+        ds[33]  # first touch in a loader
+
+
+def test_folder_of_mrc_files_is_a_lazy_dataset(tmp_path):
+    from cryo_disent.data import data_fingerprint, dataset_info
+    from cryo_disent.io import VolumeFiles, write_mrc
+    d = tmp_path / "mine"; d.mkdir()
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 6)).astype(np.float32)
+    for i, name in enumerate(["a_0", "a_1", "b_0", "b_1"]):
+        write_mrc(d / f"{name}.mrc", x[i], voxel_size=4.0)
+    ds = VolumeDataset.from_folder(d)
+    assert isinstance(ds.volumes, VolumeFiles) and ds.shape == (6, 6, 6) and ds.labels.tolist() == [0, 0, 1, 1]
+    torch.testing.assert_close(ds[2]["x"][0], standardize(torch.from_numpy(x[2])), atol=1e-5, rtol=0)
+    assert [c["name"] for c in dataset_info(d)["classes"]] == ["a", "b"]
+    assert VolumeDataset.from_folder(d, labels="none").labels.tolist() == [-1] * 4
+    fp = data_fingerprint(ds)
+    assert fp["kind"] == "volume files" and fp["count"] == 4
+    loader = make_loader(ds, 2, num_workers=1)  # workers get the file list, not the data
+    assert sorted(sum((b["index"].tolist() for b in loader), [])) == [0, 1, 2, 3]

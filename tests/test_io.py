@@ -10,7 +10,7 @@ import starfile
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.io import (FORMATS, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
+from cryo_disent.io import (FORMATS, VolumeFiles, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
                             read_npy, read_star, read_volume, write_mrc, write_mrcs, write_star)
 
 REAL = Path(__file__).parent / "data" / "EMD-3197.map"
@@ -163,7 +163,7 @@ def folder(tmp_path):
 
 
 def test_folder_index(folder, tmp_path):
-    idx = folder_index(folder)
+    idx = folder_index(folder, classes="prefix", labels={"aldolase.mrc": "aldolase"})
     assert list(idx.columns[:4]) == ["path", "class_name", "label", "shape"]
     assert [Path(p).name for p in idx.path] == ["1b23_0.mrc", "1b23_1.mrc", "5mrc_0.mrc", "5mrc_1.npy", "aldolase.mrc"]
     assert idx.class_name.tolist() == ["1b23", "1b23", "5mrc", "5mrc", "aldolase"]
@@ -183,15 +183,40 @@ def test_folder_index(folder, tmp_path):
         folder_index(folder, suffixes=(".png",))
 
 
+def test_files_without_a_class_prefix_are_unlabelled_not_one_class_each(folder):
+    """Issue 6 §3: `aldolase.mrc` used to become its own class, silently; now the rule is explicit."""
+    assert folder_index(folder).label.tolist() == [-1] * 5  # auto: one file has no prefix → all unlabelled
+    assert set(folder_index(folder).class_name) == {"unknown"}
+    with raises_naming(folder / "aldolase.mrc", "no class prefix in the file name"):
+        folder_index(folder, classes="prefix")
+    (folder / "aldolase.mrc").unlink()
+    assert folder_index(folder).label.tolist() == [0, 0, 1, 1]  # auto: every file has a prefix, two classes
+    assert folder_index(folder, classes="none").label.tolist() == [-1] * 4
+    for f in folder.glob("5mrc_*"): f.unlink()
+    assert folder_index(folder).label.tolist() == [-1, -1]  # one shared prefix carries no class information
+    assert folder_index(folder, classes="prefix").label.tolist() == [0, 0]
+
+
 def test_load_folder(folder):
     X, table = load_folder(folder)
     assert X.shape == (5, 4, 4, 4) and X.dtype == np.float32
     np.testing.assert_allclose(X[3], np.load(folder / "5mrc_1.npy").astype(np.float32))
     np.testing.assert_array_equal(X[4], read_mrc(folder / "aldolase.mrc")[0])
-    assert table.label.tolist() == [0, 0, 1, 1, 2]
+    assert table.label.tolist() == [-1] * 5
     write_mrc(folder / "5mrc_2.mrc", np.zeros((6, 6, 6)))
     with pytest.raises(InputError, match=r"5mrc_2\.mrc: shape \(6, 6, 6\) differs from \(4, 4, 4\)"):
         load_folder(folder)
+
+
+def test_volume_files_read_lazily(folder):
+    stack = VolumeFiles(folder_index(folder))
+    assert len(stack) == 5 and stack.shape == (5, 4, 4, 4)
+    np.testing.assert_array_equal(stack[4], read_mrc(folder / "aldolase.mrc")[0])
+    v = np.zeros((4, 4, 4), np.float32); v[0, 1, 2] = np.nan
+    with mrcfile.new(folder / "aldolase.mrc", overwrite=True) as m:  # broken after indexing: found on access, by name
+        m.set_data(v)
+    with raises_naming(folder / "aldolase.mrc", "1 of 64 values are NaN or Inf"):
+        stack[4]
 
 
 # ---------------------------------------------------------------- bad input: one InputError naming the file
