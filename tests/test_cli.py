@@ -207,3 +207,29 @@ def test_help_examples_parse():
     assert any("--labels" in l for l in lines)
     for line in lines:
         assert callable(build_parser().parse_args(line.split("#")[0].split()[1:]).func), line
+
+
+def test_second_live_training_into_the_same_out_is_refused(tmp_path):
+    "Two trainings into one --out used to both print 'trained' and mix their logs; the second is now refused, the first unharmed."
+    import time
+    data, runp = tmp_path / "tet", tmp_path / "run"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 6, "--size", 16)
+    first = subprocess.Popen([*CLI, "train", "--data", str(data), "--out", str(runp), "--epochs", "200", "--batch-size", "8",
+                              "--latent-dim", "3", "--set", "channels=[8,16]", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (runp / "metrics.jsonl").exists() and time.time() - t0 < 120:
+            time.sleep(0.2)
+        assert (runp / ".lock").exists(), "the first run holds the lock"
+        r = run("train", "--data", data, "--out", runp, "--epochs", 2, "--set", "beta=4", "--quiet", ok=False)
+        assert r.returncode == 2 and f"another training (PID {first.pid})" in r.stderr, r.stderr
+        assert json.loads((runp / "config.json").read_text())["model_config"]["beta"] == 1.0  # the first run's config
+    finally:
+        first.kill()
+        first.wait()
+    # the killed run's stale lock is reclaimed: resume works
+    assert (runp / ".lock").exists()
+    run("train", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 3,
+        "--set", "channels=[8,16]", "--quiet", "--no-resume")
+    assert not (runp / ".lock").exists()
