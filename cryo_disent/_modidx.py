@@ -339,6 +339,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.inplane_rotations': ( 'models.harmony.html#inplane_rotations',
                                                                                               'cryo_disent/models/harmony.py'),
+                                            'cryo_disent.models.harmony.lowres_copy': ( 'models.harmony.html#lowres_copy',
+                                                                                        'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.sample_candidates': ( 'models.harmony.html#sample_candidates',
                                                                                               'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.to_template_frame': ( 'models.harmony.html#to_template_frame',
