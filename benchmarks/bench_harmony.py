@@ -52,7 +52,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--box", type=int, default=32); p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--candidates", type=int, default=96); p.add_argument("--steps", type=int, default=7)
-    p.add_argument("--threads", type=int, default=2); p.add_argument("--search-size", type=int, default=12)
+    p.add_argument("--threads", type=int, default=2); p.add_argument("--search-size", type=int, default=9)
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
     print(json.dumps(main(a.box, a.batch_size, a.candidates, a.steps, a.threads, a.search_size, get_device(a.device))))

@@ -195,7 +195,7 @@ def loss(self, batch, out, epoch=0):
     terms = dict(recon=recon, recon_prime=recon_prime, siamese=siamese, embed=embed)
     return ModelOutput(recon + recon_prime + siamese + embed, terms)
 
-# %% ../../nbs/15_models.harmony.ipynb #866d7f7a
+# %% ../../nbs/15_models.harmony.ipynb #5688fb2d
 def lowres_copy(v: torch.Tensor,  # real volumes [..., n, n, n]
                 size: int,  # new box (< n)
                 ) -> torch.Tensor:
@@ -228,7 +228,7 @@ def sample_candidates(n: int, max_angle_deg: float, max_shift: float = 2.0, mode
 def choose_winner(target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_θ
                   template: torch.Tensor,  # [B, 1, N, N, N] decoded templates I_z
                   C: torch.Tensor, s: torch.Tensor,  # candidates [K, 3, 3], [K, 3] (voxels at the full box)
-                  size: int = 12,  # box of the Fourier-cropped search copies; 0 or >= N: full resolution
+                  size: int = 9,  # box of the Fourier-cropped search copies; 0 or >= N: full resolution
                   chunk: int = 32,  # candidates per grid_sample call (bounds memory at K·B·size³)
                   ) -> torch.Tensor:
     "Index [B] of the candidate k minimising SSE(target, warp(template, C_k, s_k)), on Fourier-cropped copies."
@@ -247,14 +247,14 @@ def choose_winner(target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_�
         best, idx = torch.where(better, v, best), torch.where(better, i + k0, idx)
     return idx
 
-# %% ../../nbs/15_models.harmony.ipynb #cf12266a
+# %% ../../nbs/15_models.harmony.ipynb #12141fa6
 @dataclass
 class Harmony3DMCLConfig(Harmony3DConfig):
     mcl_candidates: int = 96  # N candidates per template (§3.2.2)
     mcl_max_angle: float | dict = field(default_factory=lambda: dict(kind="step", values=[90.0, 30.0], milestones=[40]))  # degrees per epoch (App. SO(3) grid sampling)
     mcl_max_shift: float = 2.0  # voxels per axis (§3.2.2)
     mcl_sampling: str = "cube"  # 'cube': rotation-vector components in ±angle (App.); 'ball': angle in [0, angle]
-    mcl_search_size: int = 12  # box of the Fourier-cropped copies the winner is chosen on; 0 = full resolution
+    mcl_search_size: int = 9  # box of the Fourier-cropped copies the winner is chosen on (odd: exact crop); 0 = full resolution
     mcl_eval_seed: int = 0  # seed of the fixed candidate set `embed` uses
 
     def __post_init__(self):
