@@ -1,0 +1,58 @@
+"""Cost of multi-choice learning: a harmony3d_mcl training step (N candidates) vs a harmony3d step, same batch and box.
+
+    python benchmarks/bench_harmony.py [--box 32] [--batch-size 32] [--candidates 96] [--steps 7] [--threads 2]
+                                       [--search-size 12] [--device cpu]
+
+Both models are built once (default configs except the box), their full optimisation steps (forward, loss, backward,
+Adam) are interleaved (harmony, mcl, harmony, mcl, ...) after one warm-up step each, and the median step time of each is
+reported; the ratio is mcl / harmony seconds per step (target <= 1.25). One JSON line.
+"""
+import argparse, json, platform, statistics, time
+import torch
+from cryo_disent.core import get_device, seed_everything
+from cryo_disent.models.base import StepContext
+from cryo_disent.models.registry import get_model_class
+from cryo_disent.testing import make_batch
+
+
+def build(name, box, device, **over):
+    cls = get_model_class(name)
+    seed_everything(0)
+    model = cls(cls.config_cls(input_shape=(1, box, box, box), **over)).to(device).train()
+    ctx = StepContext(forward=model, backward=lambda l: l.backward(), optimizers=model.configure_optimizers(), epoch=0)
+    return model, ctx
+
+
+def step_time(model, ctx, batch, device):
+    if device.type == "cuda": torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    model.training_step(batch, ctx)
+    if device.type == "cuda": torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main(box, batch_size, candidates, steps, threads, search_size, device):
+    torch.set_num_threads(threads)
+    h, hctx = build("harmony3d", box, device)
+    m, mctx = build("harmony3d_mcl", box, device, mcl_candidates=candidates, mcl_search_size=search_size)
+    batch = {k: v.to(device) for k, v in make_batch(h.config, batch_size).items()}
+    step_time(h, hctx, batch, device), step_time(m, mctx, batch, device)  # warm-up
+    th, tm = [], []
+    for _ in range(steps):
+        th.append(step_time(h, hctx, batch, device))
+        tm.append(step_time(m, mctx, batch, device))
+    sh, sm = statistics.median(th), statistics.median(tm)
+    return dict(box=box, batch_size=batch_size, candidates=candidates, search_size=search_size, steps=steps,
+                harmony3d_samples_per_s=round(batch_size / sh, 2), harmony3d_mcl_samples_per_s=round(batch_size / sm, 2),
+                ratio_mcl_over_harmony=round(sm / sh, 3), threads=torch.get_num_threads(), device=str(device),
+                torch=torch.__version__, machine=platform.processor() or platform.machine())
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--box", type=int, default=32); p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--candidates", type=int, default=96); p.add_argument("--steps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=2); p.add_argument("--search-size", type=int, default=9)
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args()
+    print(json.dumps(main(a.box, a.batch_size, a.candidates, a.steps, a.threads, a.search_size, get_device(a.device))))
