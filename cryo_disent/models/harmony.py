@@ -84,7 +84,7 @@ class HarmonyDecoder(nn.Module):
 
     def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
 
-# %% ../../nbs/15_models.harmony.ipynb #c66e52f5
+# %% ../../nbs/15_models.harmony.ipynb #64b0d31d
 @dataclass
 class Harmony3DConfig(ModelConfig):
     channels: tuple = (32, 64, 128, 256)  # conv widths of the 4 encoder layers (App. A.4 gives the layers, not widths)
@@ -92,6 +92,7 @@ class Harmony3DConfig(ModelConfig):
     dropout: float = 0.2  # App. A.4, encoder FC and decoder FC
     noise_std: float = 1.0  # σ of the ε added to z, z' in training (§3.2.1: ε ~ N(0, I)); 'l1' mode only
     embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (symmetric KL between the branches)
+    max_translation: float = 4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
 
     def __post_init__(self):
         super().__post_init__()
@@ -101,8 +102,9 @@ class Harmony3DConfig(ModelConfig):
         require(self.embed_loss in ("l1", "kl"), f"{n}.embed_loss: expected 'l1' or 'kl', got {self.embed_loss!r}")
         require(0 <= self.dropout < 1 and self.noise_std >= 0,
                 f"{n}: expected 0 <= dropout < 1 and noise_std >= 0, got {self.dropout}, {self.noise_std}")
+        require(self.max_translation >= 0, f"{n}.max_translation: expected >= 0 voxels, got {self.max_translation}")
 
-# %% ../../nbs/15_models.harmony.ipynb #56280f1f
+# %% ../../nbs/15_models.harmony.ipynb #fefbcac2
 @register("harmony3d")
 class Harmony3D(BaseModel):
     "Harmony3D (§3.2.1): siamese encoder → (z, θ = 6D rotation + shift); decoder z → I_z; L = L_recon + L_embed."
@@ -126,7 +128,11 @@ class Harmony3D(BaseModel):
         "x → z (`content`, [`content_logvar`]), θ: `rotation` [B, 3, 3] (from `rotation_params`, 6D), `translation` [B, 3] voxels."
         h = self.encoder(x)
         Z, L = self.config.latent_dim, self.n_lv
-        lat = dict(content=h[:, :Z], rotation_params=h[:, Z + L:Z + L + 6], translation=h[:, Z + L + 6:])
+        s = self.config.max_translation
+        raw_t = h[:, Z + L + 6:]
+        # bounded: an unbounded shift can move the particle out of the box, and I_θ = I_z = 0 is then a trivial minimum
+        t = s * torch.tanh(raw_t / s) if s > 0 else raw_t * 0
+        lat = dict(content=h[:, :Z], rotation_params=h[:, Z + L:Z + L + 6], translation=t)
         if L: lat["content_logvar"] = 10 * torch.tanh(h[:, Z:Z + L] / 10)
         lat["rotation"] = sixd_to_matrix(lat["rotation_params"])
         return lat
