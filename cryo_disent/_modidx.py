@@ -49,6 +49,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'cryo_disent.clustering._umap': ('clustering.html#_umap', 'cryo_disent/clustering.py'),
                                         'cryo_disent.clustering.adjusted_rand': ( 'clustering.html#adjusted_rand',
                                                                                   'cryo_disent/clustering.py'),
+                                        'cryo_disent.clustering.choose_k': ('clustering.html#choose_k', 'cryo_disent/clustering.py'),
                                         'cryo_disent.clustering.cluster_latents': ( 'clustering.html#cluster_latents',
                                                                                     'cryo_disent/clustering.py'),
                                         'cryo_disent.clustering.confusion': ('clustering.html#confusion', 'cryo_disent/clustering.py'),
