@@ -22,6 +22,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'cryo_disent.alignment.pose_error': ('alignment.html#pose_error', 'cryo_disent/alignment.py'),
                                        'cryo_disent.alignment.pose_error_per_class': ( 'alignment.html#pose_error_per_class',
                                                                                        'cryo_disent/alignment.py'),
+                                       'cryo_disent.alignment.shift_error': ('alignment.html#shift_error', 'cryo_disent/alignment.py'),
                                        'cryo_disent.alignment.template_auc_fsc': ( 'alignment.html#template_auc_fsc',
                                                                                    'cryo_disent/alignment.py')},
             'cryo_disent.averaging': { 'cryo_disent.averaging._as_batch': ('averaging.html#_as_batch', 'cryo_disent/averaging.py'),
