@@ -155,6 +155,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'cryo_disent.evaluate': { 'cryo_disent.evaluate.embed_dataset': ('evaluate.html#embed_dataset', 'cryo_disent/evaluate.py'),
                                       'cryo_disent.evaluate.evaluate_embedding': ( 'evaluate.html#evaluate_embedding',
                                                                                    'cryo_disent/evaluate.py'),
+                                      'cryo_disent.evaluate.pose_errors': ('evaluate.html#pose_errors', 'cryo_disent/evaluate.py'),
                                       'cryo_disent.evaluate.templates_from_clusters': ( 'evaluate.html#templates_from_clusters',
                                                                                         'cryo_disent/evaluate.py')},
             'cryo_disent.fourier': { 'cryo_disent.fourier._apply_filter': ('fourier.html#_apply_filter', 'cryo_disent/fourier.py'),
