@@ -625,4 +625,9 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'cryo_disent.viz.slices_figure': ('viz.html#slices_figure', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz.to_numpy': ('viz.html#to_numpy', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz.traversal_grid': ('viz.html#traversal_grid', 'cryo_disent/viz.py'),
-                                 'cryo_disent.viz.volumes_grid': ('viz.html#volumes_grid', 'cryo_disent/viz.py')}}}
+                                 'cryo_disent.viz.volumes_grid': ('viz.html#volumes_grid', 'cryo_disent/viz.py')},
+            'cryo_disent.viz_runs': { 'cryo_disent.viz_runs._standardised': ('viz_runs.html#_standardised', 'cryo_disent/viz_runs.py'),
+                                      'cryo_disent.viz_runs.class_volumes_figure': ( 'viz_runs.html#class_volumes_figure',
+                                                                                     'cryo_disent/viz_runs.py'),
+                                      'cryo_disent.viz_runs.pose_error_figure': ( 'viz_runs.html#pose_error_figure',
+                                                                                  'cryo_disent/viz_runs.py')}}}
