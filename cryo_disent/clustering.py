@@ -54,14 +54,14 @@ def cluster_latents(z, k: int,  # latents [N, d]; number of clusters K
     if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
     return np.asarray(CLUSTERERS[method](z, k, seed, n_init), dtype=np.int64)
 
-# %% ../nbs/30_clustering.ipynb #e9cc18ca
+# %% ../nbs/30_clustering.ipynb #f2d4354e
 def choose_k(z,  # latents [N, d]
              k_range: tuple = (2, 10),  # smallest and largest K tried (inclusive); capped at N - 1
              method: str = "gmm",  # only "gmm": BIC needs a likelihood
              reduce: str | None = None,  # None, or a key of `REDUCERS`, applied once before every fit
              n_components: int = 2,  # dimensions kept by `reduce`
              seed: int = 0, n_init: int = 3) -> dict:
-    "`{'k': K of the lowest BIC, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range`."
+    "`{'k': K of the lowest BIC, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
     require(method == "gmm", f"method: choosing K by BIC needs a likelihood; expected 'gmm', got {method!r}")
     require(len(k_range) == 2 and 1 <= int(k_range[0]) <= int(k_range[1]), f"k_range: expected (lo, hi) with 1 <= lo <= hi, got {k_range}")
     z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
@@ -71,7 +71,8 @@ def choose_k(z,  # latents [N, d]
     bic = {}
     for k in range(lo, hi + 1):
         g = GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z)
-        bic[k] = float(g.bic(z))
+        degenerate = np.bincount(g.predict(z), minlength=k).min() < z.shape[1] + 1  # a component's covariance undetermined
+        bic[k] = float("inf") if degenerate else float(g.bic(z))
     return dict(k=int(min(bic, key=bic.get)), bic=bic, k_range=[lo, hi])
 
 # %% ../nbs/30_clustering.ipynb #83410586

@@ -214,7 +214,7 @@ def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, re
     embed_folder(model, data, out_dir, batch_size, labels)
     return cluster_run(out_dir, data, model, k, reduce, n_components, seed, n_rotations, labels, k_range, wedge)
 
-# %% ../nbs/50_pipelines.ipynb #54e2cd5c
+# %% ../nbs/50_pipelines.ipynb #0d42ef1a
 def _loss_curves(run: Path) -> dict:
     "(epoch, loss) per split from the trainer's `metrics.jsonl`."
     p = run / "metrics.jsonl"
@@ -264,8 +264,8 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     truth = (y >= 0).any()
     figs = {}
     if curves := _loss_curves(run): figs["Training curves"] = viz.curve_figure(curves, "epoch", "loss", "Loss per epoch", log_y=True)
-    if "bic_curve" in metrics:
-        bic = {int(c): v for c, v in metrics["bic_curve"].items()}
+    if "bic_curve" in metrics:  # degenerate fits (BIC "inf" in the JSON) are left out of the plot
+        bic = {int(c): v for c, v in metrics["bic_curve"].items() if isinstance(v, (int, float)) and np.isfinite(v)}
         figs["Choice of K"] = viz.curve_figure({"BIC": (list(bic), list(bic.values()))}, "K", "BIC", f"BIC of the GMM (lowest: K = {metrics['k']})")
     z2 = reduce_dims(emb["content"], "pca", 2) if emb["content"].shape[1] > 2 else emb["content"]
     figs["Embedding"] = viz.embedding_figure(z2, y if truth else pred, hover=dict(index=emb["index"], cluster=pred),

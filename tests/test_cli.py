@@ -136,8 +136,9 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
     ok("embed", "--run", runp)  # --data defaults to the run's
     assert np.load(runp / "embedding.npz")["label"].tolist() == [-1] * 10
-    code, err = main("cluster", "--run", runp)
-    assert code == 2 and "unlabelled (no ground-truth classes); give the number of clusters (--k)" in err
+    out = ok("cluster", "--run", runp, "--k-range", 1, 3)  # unlabelled data need no --k: K by BIC
+    m = json.loads((runp / "metrics.json").read_text())
+    assert m["k_chosen_by"] == "bic" and sorted(m["bic_curve"]) == ["1", "2", "3"] and '"k_chosen_by": "bic"' in out
     out = ok("cluster", "--run", runp, "--k", 2)
     m = json.loads((runp / "metrics.json").read_text())
     assert "ari" not in m and "no ARI" in m["ground_truth"] and "no ARI" in out
