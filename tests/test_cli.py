@@ -80,8 +80,9 @@ def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and set(m["template_auc_fsc"]) == {
-        "6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
+    classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "bic"  # K from BIC, not from the labels
+    assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()
 
