@@ -14,7 +14,8 @@ from .fourier import auc_fsc
 from .geometry import axis_angle_to_matrix, geodesic_angle, random_rotations, symmetry_group, warp
 
 # %% auto #0
-__all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'angle_error', 'align_volume', 'template_auc_fsc']
+__all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'shift_error', 'angle_error', 'align_volume',
+           'template_auc_fsc']
 
 # %% ../nbs/32_alignment.ipynb #f866f41d
 def _proj_so3(M: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,7 @@ def _frame_start(A, B, S, left: bool) -> torch.Tensor:
     tr = (X.reshape(len(C), len(i), 9) @ S.reshape(-1, 9).T).amax(-1)
     return C[((tr - 1) / 2).clamp(-1, 1).acos().median(1).values.argmin()]
 
-# %% ../nbs/32_alignment.ipynb #fb3d8e93
+# %% ../nbs/32_alignment.ipynb #b9fa0367
 def frame_alignment(R_pred, R_true, side: str = "right", n_iter: int = 10,
                     symmetry: str = "C1",  # point group of the reference (`geometry.symmetry_group`); R_true ≡ R_true @ S
                     ) -> torch.Tensor:
@@ -93,8 +94,30 @@ def pose_error_per_class(R_pred, R_true, labels, align: bool = True, side: str =
     out = {}
     for l in np.unique(y[y >= 0]).tolist():
         e = pose_error(A[y == l], B[y == l], align, side, sym(int(l)))
-        out[int(l)] = dict(mean=e["mean"], median=e["median"], n=int((y == l).sum()))
+        out[int(l)] = dict(mean=e["mean"], median=e["median"], n=int((y == l).sum()), errors=e["errors"])
     return out
+
+# %% ../nbs/32_alignment.ipynb #7a0e9520
+def shift_error(R_pred, t_pred, t_true,  # model poses `[N, 3, 3]`, `[N, 3]` and true shifts `[N, 3]` (voxels, x,y,z)
+                labels=None,  # `[N]` classes, each with its own template offset; negative: left out; None: one class
+                ) -> dict:
+    "Shift error (voxels) `|R_predᵀ(t_true − t_pred) − a_c|` after removing each class's template offset `a_c`."
+    A = _rotations(R_pred, "R_pred")
+    tp = torch.as_tensor(as_numpy(t_pred), dtype=torch.float64).reshape(-1, 3)
+    tt = torch.as_tensor(as_numpy(t_true), dtype=torch.float64).reshape(-1, 3)
+    require(len(tp) == len(A) and len(tt) == len(A), f"t_pred, t_true: expected {len(A)} shifts [N, 3] each, got {len(tp)}, {len(tt)}")
+    y = np.zeros(len(A), np.int64) if labels is None else as_numpy(labels).astype(np.int64).ravel()
+    require(len(y) == len(A), f"labels: expected {len(A)} labels, got {len(y)}")
+    d = (A.transpose(1, 2) @ (tt - tp)[..., None])[..., 0].numpy()   # residual in the template frame
+    err = np.full(len(A), np.nan)
+    offsets = {}
+    for l in np.unique(y[y >= 0]).tolist():
+        a = np.median(d[y == l], axis=0)
+        err[y == l] = np.linalg.norm(d[y == l] - a, axis=1)
+        offsets[int(l)] = a.tolist()
+    known = err[y >= 0]
+    require(len(known) > 0, "labels: expected at least one particle with a label >= 0")
+    return dict(mean=float(known.mean()), median=float(np.median(known)), errors=err, offsets=offsets)
 
 # %% ../nbs/32_alignment.ipynb #c97666e9
 def _wrap(a, period=2 * np.pi):

@@ -14,8 +14,8 @@ from sklearn.mixture import GaussianMixture
 from .core import InputError, as_numpy, require
 
 # %% auto #0
-__all__ = ['REDUCERS', 'CLUSTERERS', 'reduce_dims', 'cluster_latents', 'contingency', 'adjusted_rand', 'hungarian_accuracy',
-           'map_labels', 'confusion', 'f1_scores']
+__all__ = ['REDUCERS', 'CLUSTERERS', 'reduce_dims', 'cluster_latents', 'choose_k', 'contingency', 'adjusted_rand',
+           'hungarian_accuracy', 'map_labels', 'confusion', 'f1_scores']
 
 # %% ../nbs/30_clustering.ipynb #c8188b98
 def _pca(z, n_components, seed): return PCA(n_components=n_components, random_state=seed).fit_transform(z)
@@ -53,6 +53,27 @@ def cluster_latents(z, k: int,  # latents [N, d]; number of clusters K
     require(1 <= k <= len(z), f"k: expected 1..{len(z)} clusters, got {k}")
     if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
     return np.asarray(CLUSTERERS[method](z, k, seed, n_init), dtype=np.int64)
+
+# %% ../nbs/30_clustering.ipynb #f2d4354e
+def choose_k(z,  # latents [N, d]
+             k_range: tuple = (2, 10),  # smallest and largest K tried (inclusive); capped at N - 1
+             method: str = "gmm",  # only "gmm": BIC needs a likelihood
+             reduce: str | None = None,  # None, or a key of `REDUCERS`, applied once before every fit
+             n_components: int = 2,  # dimensions kept by `reduce`
+             seed: int = 0, n_init: int = 3) -> dict:
+    "`{'k': K of the lowest BIC, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
+    require(method == "gmm", f"method: choosing K by BIC needs a likelihood; expected 'gmm', got {method!r}")
+    require(len(k_range) == 2 and 1 <= int(k_range[0]) <= int(k_range[1]), f"k_range: expected (lo, hi) with 1 <= lo <= hi, got {k_range}")
+    z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
+    lo, hi = int(k_range[0]), min(int(k_range[1]), len(z) - 1)
+    require(lo <= hi, f"k_range: expected at most {len(z) - 1} clusters for {len(z)} latents, got {tuple(k_range)}")
+    if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
+    bic = {}
+    for k in range(lo, hi + 1):
+        g = GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z)
+        degenerate = np.bincount(g.predict(z), minlength=k).min() < z.shape[1] + 1  # a component's covariance undetermined
+        bic[k] = float("inf") if degenerate else float(g.bic(z))
+    return dict(k=int(min(bic, key=bic.get)), bic=bic, k_range=[lo, hi])
 
 # %% ../nbs/30_clustering.ipynb #83410586
 def _known(y_true, y_pred):

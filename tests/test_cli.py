@@ -80,8 +80,9 @@ def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and set(m["template_auc_fsc"]) == {
-        "6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
+    classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "bic"  # K from BIC, not from the labels
+    assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()
 
@@ -136,8 +137,9 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
     ok("embed", "--run", runp)  # --data defaults to the run's
     assert np.load(runp / "embedding.npz")["label"].tolist() == [-1] * 10
-    code, err = main("cluster", "--run", runp)
-    assert code == 2 and "unlabelled (no ground-truth classes); give the number of clusters (--k)" in err
+    out = ok("cluster", "--run", runp, "--k-range", 1, 3)  # unlabelled data need no --k: K by BIC
+    m = json.loads((runp / "metrics.json").read_text())
+    assert m["k_chosen_by"] == "bic" and sorted(m["bic_curve"]) == ["1", "2", "3"] and '"k_chosen_by": "bic"' in out
     out = ok("cluster", "--run", runp, "--k", 2)
     m = json.loads((runp / "metrics.json").read_text())
     assert "ari" not in m and "no ARI" in m["ground_truth"] and "no ARI" in out

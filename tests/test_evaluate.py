@@ -194,3 +194,54 @@ def test_align_volume_recovers_rotation_and_shift():
     auc_shift, auc_rot = float(auc_fsc(aligned, ref)), float(auc_fsc(aligned0, ref))
     assert score > 0.99 and score > score0 and auc_shift > auc_rot + 0.1, (score, score0, auc_shift, auc_rot)
     assert abs(template_auc_fsc(moved, ref, n_rotations=600, seed=1, max_shift=4.0) - auc_shift) < 1e-6
+
+
+# --- issue 7: K by BIC, class averages with poses, shift error, report figures -------------------------------------
+def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
+    "A simulated seed004 set (24³, SNR 1) and a run folder whose embedding has the true poses and class-separated content."
+    from cryo_disent.simulate import simulate_dataset
+    from cryo_disent.data import VolumeDataset
+    data, run = tmp_path / "data", tmp_path / "run"
+    simulate_dataset("seed004", data, n_per_class=n_per_class, box=24, snr=1.0, mwa=mwa, seed=0, progress=False)
+    ds = VolumeDataset.from_folder(data)
+    y = ds.labels.numpy()
+    rng = np.random.default_rng(0)
+    content = np.eye(4)[y] * 10 + rng.normal(0, 0.5, (len(y), 4))
+    run.mkdir()
+    np.savez(run / "embedding.npz", content=content, label=y, index=np.arange(len(y)), rotation=ds.rotations.numpy(),
+             translation=ds.shifts.numpy(), true_rotation=ds.rotations.numpy(), true_shift=ds.shifts.numpy())
+    return data, run
+
+
+def test_cluster_run_bic_averages_and_report_with_true_poses(tmp_path):
+    from cryo_disent.pipelines import cluster_run, report_run
+    data, run = _oracle_run(tmp_path)
+    m = cluster_run(run, data, n_rotations=200)                   # no k: chosen by BIC, not from the labels
+    print({k: m[k] for k in ("k", "ari", "average_auc_fsc_mean", "shift_error_median_vox", "pose_error_median_deg")})
+    assert m["k_chosen_by"] == "bic" and m["k"] == 4 and set(m["bic_curve"]) == {str(k) for k in range(2, 11)}
+    assert m["ari"] > 0.99 and m["average_wedge_mwa"] == [30.0]
+    assert m["average_auc_fsc_mean"] > 0.7 and "template_auc_fsc" not in m   # no model: averages only
+    assert m["shift_error_median_vox"] < 1e-4 and m["pose_error_median_deg"] < 1e-3
+    vols = np.load(run / "classes.npz")
+    assert vols["average"].shape == (4, 24, 24, 24) and sorted(vols["cls"].tolist()) == [0, 1, 2, 3]
+    html = report_run(run, data).read_text()
+    for heading in ("Templates, averages and ground truth", "Pose error", "Choice of K"):
+        assert heading in html
+
+
+def test_class_average_beats_single_particle_and_unweighted_mean(tmp_path):
+    "Noise-free particles with true poses: wedge-weighted average > plain mean > one particle, in AUC-FSC vs the reference."
+    import math
+    from cryo_disent.averaging import class_averages, to_template_frame
+    from cryo_disent.fourier import auc_fsc
+    from cryo_disent.simulate import Simulator, contrast_sign
+    sim = Simulator("seed004", snr=math.inf, mwa=30.0, n_per_class=8, box=24, seed=1)
+    vols = torch.cat([v for v, _ in sim.batches(64)])[:, None]
+    refs = torch.as_tensor(sim.references()) * contrast_sign(sim.spec)
+    lab, R, t = sim.labels.numpy(), sim.R.float(), sim.t.float()
+    w = auc_fsc(class_averages(vols, lab, R, t, wedge=30.0)[0], refs)
+    plain = auc_fsc(class_averages(vols, lab, R, t, wedge=None)[0], refs)
+    first = [int(np.flatnonzero(lab == c)[0]) for c in range(4)]
+    single = auc_fsc(to_template_frame(vols[first], R[first], t[first])[:, 0], refs)
+    print("AUC-FSC single", single.numpy().round(3), "plain", plain.numpy().round(3), "wedge", w.numpy().round(3))
+    assert (w > plain).all() and (plain > single).all()
