@@ -32,10 +32,14 @@ def _check_target(folder: Path, overwrite: bool):
 def _commit(tmp: Path, folder: Path, overwrite: bool):
     "Rename the finished `tmp` folder to `folder`, replacing an old one only when `overwrite`."
     _check_target(folder, overwrite)
-    umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset is shared
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset is shared
     if folder.exists():
         old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(folder, old); os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
     else: os.replace(tmp, folder)
 
 def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
@@ -47,7 +51,8 @@ def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
     if "index" not in t: t.insert(0, "index", np.arange(n))
     if "class_name" not in t: t["class_name"] = "unknown"
     if "label" not in t: t["label"] = -1
-    t["label"] = t["label"].astype(np.int64); t["class_name"] = t["class_name"].astype(str)
+    t["label"] = t["label"].astype(np.int64)
+    t["class_name"] = t["class_name"].astype(str)
     return t
 
 # %% ../nbs/06_data.ipynb #bb08ee73
@@ -65,7 +70,8 @@ class DatasetWriter:
         require(self.cursor + len(v) <= self.n, f"volumes: batch of {len(v)} overflows the dataset ({self.cursor} of {self.n} written)")
         if rows is not None: require(len(rows) == len(v), f"rows: expected {len(v)} rows for the batch, got {len(rows)}")
         sl = slice(self.cursor, self.cursor + len(v))
-        self.volumes[sl] = v; self.cursor = sl.stop
+        self.volumes[sl] = v
+        self.cursor = sl.stop
         if rows is not None: self._rows.append(rows)
         return sl
 
@@ -74,7 +80,8 @@ class DatasetWriter:
         if self.table is None and self._rows: self.table = pd.concat(self._rows, ignore_index=True)
         require(self.cursor == self.n, f"volumes: only {self.cursor} of {self.n} volumes were appended")
         t = _prepare_table(self.table, self.n)
-        self.volumes.flush(); self.volumes = None
+        self.volumes.flush()
+        self.volumes = None
         write_star(self.path/FILES["table"], t)
         cls = t[t.label >= 0].groupby(["label", "class_name"]).size().reset_index(name="count")
         info = dict(format=FORMAT, count=self.n, shape=list(self.shape), dtype="float32",
@@ -105,7 +112,8 @@ def open_dataset_writer(folder: str | Path,  # target dataset folder (must not e
         w._finish()
         _commit(tmp, folder, overwrite)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 # %% ../nbs/06_data.ipynb #99e4e81e
 def save_dataset(folder: str | Path,  # target dataset folder
@@ -220,7 +228,8 @@ def split_indices(n: int,  # number of particles
     rng = np.random.default_rng(seed)
     if labels is None: groups = [np.arange(n)]
     else:
-        labels = as_numpy(labels); require(labels.ndim == 1 and len(labels) == n, f"labels: expected {n} labels (1-D), got shape {list(labels.shape)}")
+        labels = as_numpy(labels)
+        require(labels.ndim == 1 and len(labels) == n, f"labels: expected {n} labels (1-D), got shape {list(labels.shape)}")
         groups = [np.flatnonzero(labels == u) for u in np.unique(labels)]
     val = [rng.permutation(g)[:int(round(val_fraction * len(g)))] for g in groups]
     val = np.sort(np.concatenate(val)).astype(np.int64)
@@ -253,7 +262,8 @@ class VolumeDataset(Dataset):
                     labels=None) -> VolumeDataset:  # volume files only: "auto" | "prefix" | "none" | a labels table
         "Open a dataset folder memory-mapped, or a folder of volume files lazily."
         vol, table = load_dataset(folder, mmap=True, labels=labels)
-        ds = cls(vol, table, standardize=standardize, indices=indices); ds.path = Path(folder)
+        ds = cls(vol, table, standardize=standardize, indices=indices)
+        ds.path = Path(folder)
         return ds
 
     def _where(self, j: int) -> str:
@@ -281,7 +291,8 @@ class VolumeDataset(Dataset):
 
     def subset(self, indices) -> VolumeDataset:
         "A view on the particles `self.indices[indices]` (e.g. a split of this dataset)."
-        ds = VolumeDataset.__new__(VolumeDataset); ds.__dict__.update(self.__dict__)
+        ds = VolumeDataset.__new__(VolumeDataset)
+        ds.__dict__.update(self.__dict__)
         ds.indices = self.indices[as_numpy(indices).astype(np.int64)]
         return ds
 
@@ -303,14 +314,16 @@ def _scan(vol, where: Path, chunk_bytes: int) -> str:
     h = hashlib.sha256(f"{np.dtype(vol.dtype).str} {tuple(vol.shape)}".encode())
     if isinstance(vol, VolumeFiles):  # read_volume checks each file and names it
         for i, p in enumerate(vol.paths):
-            h.update(Path(p).name.encode()); h.update(vol[i])
+            h.update(Path(p).name.encode())
+            h.update(vol[i])
         return h.hexdigest()
     step = max(1, chunk_bytes // max(1, int(np.prod(vol.shape[1:])) * vol.dtype.itemsize))
     for i in range(0, len(vol), step):
         a = np.ascontiguousarray(vol[i:i + step])
         ok = np.isfinite(a).reshape(len(a), -1).all(1) if a.dtype.kind == "f" else np.ones(len(a), bool)
         if not ok.all():
-            j = int(np.argmin(ok)); bad = int((~np.isfinite(a[j])).sum())
+            j = int(np.argmin(ok))
+            bad = int((~np.isfinite(a[j])).sum())
             raise InputError(f"{where}: particle {i + j} has {bad} NaN or Inf values (of {a[j].size}); expected finite values")
         h.update(a)
     return h.hexdigest()
@@ -350,7 +363,8 @@ class EpochSampler(Sampler):
 def _seed_worker(worker_id: int):
     "Seed numpy and python in a DataLoader worker from its torch seed (which the loader's generator determines)."
     s = torch.initial_seed() % 2**32
-    np.random.seed(s); random.seed(s)
+    np.random.seed(s)
+    random.seed(s)
 
 def make_loader(dataset: Dataset,  # e.g. a `VolumeDataset`
                 batch_size: int,  # particles per batch
@@ -361,7 +375,8 @@ def make_loader(dataset: Dataset,  # e.g. a `VolumeDataset`
                 **kwargs) -> DataLoader:  # passed to `DataLoader` (e.g. `pin_memory=True`)
     "A `DataLoader` whose order is determined by `seed` and the epoch alone (see `EpochSampler`)."
     require(int(batch_size) >= 1, f"batch_size: expected >= 1, got {batch_size}")
-    g = torch.Generator(); g.manual_seed(int(seed))
+    g = torch.Generator()
+    g.manual_seed(int(seed))
     return DataLoader(dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), shuffle, seed), generator=g,
                       num_workers=num_workers, worker_init_fn=_seed_worker if num_workers else None,
                       persistent_workers=num_workers > 0, drop_last=drop_last, **kwargs)

@@ -119,7 +119,8 @@ def read_mrcs(path, # .mrcs stack: `N` images, or `N` volumes (space group 401)
 def _as_real_array(data, ndims: tuple, name: str = "data") -> np.ndarray:
     "`data` (numpy or torch) as a contiguous float32 array with one of `ndims` dimensions and finite values."
     if hasattr(data, "detach"):
-        t = data.detach().cpu(); data = t.float() if t.is_floating_point() else t
+        t = data.detach().cpu()
+        data = t.float() if t.is_floating_point() else t
     a = np.asarray(data)
     require(a.ndim in ndims, f"{name}: shape {a.shape}; expected {' or '.join(map(str, ndims))} dimensions")
     require(a.dtype.kind in "biuf", f"{name}: dtype {a.dtype}; expected real numbers")
@@ -190,9 +191,11 @@ def _open_npy(p: Path) -> np.ndarray:
 def read_npy(path, # .npy file holding one image or volume
              require_cubic: bool = False) -> tuple[np.ndarray, float]:
     "`(array float32, 0.0)`: .npy files carry no voxel size."
-    p = _check_file(path); a = _open_npy(p)
+    p = _check_file(path)
+    a = _open_npy(p)
     if require_cubic: _check_cubic(a.shape, p)
-    data = np.array(a, dtype=np.float32); del a
+    data = np.array(a, dtype=np.float32)
+    del a
     _check_finite(data, p)
     return data, 0.0
 
@@ -235,7 +238,8 @@ def _labels_table(labels) -> dict:
     "filename → class_name from a DataFrame, a dict, or a .csv/.star path holding columns `filename, class_name`."
     src = "labels"
     if isinstance(labels, (str, os.PathLike)):
-        p = _check_file(labels); src = str(p)
+        p = _check_file(labels)
+        src = str(p)
         read_csv = lambda f: pd.read_csv(f, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False)
         readers = {".csv": read_csv, ".star": read_star}
         require(p.suffix.lower() in readers, f"{p}: unknown labels file type {p.suffix!r}; expected .csv or .star")

@@ -303,8 +303,10 @@ def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, ker
     "Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell)."
     try: import papermill as pm
     except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
-    nb = Path(notebook); require(nb.is_file(), f"notebook: {nb} not found")
-    out = Path(output); out.parent.mkdir(parents=True, exist_ok=True)
+    nb = Path(notebook)
+    require(nb.is_file(), f"notebook: {nb} not found")
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
                         kernel_name=kernel, progress_bar=progress)
     return out
@@ -317,7 +319,8 @@ def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = "
          mwa: float = 30.0) -> dict:
     "Simulate → train → embed → cluster → report in `out_dir`; returns the metrics."
     from cryo_disent.simulate import simulate_dataset
-    p = DEMO["quick" if quick else "full"]; out = Path(out_dir)
+    p = DEMO["quick" if quick else "full"]
+    out = Path(out_dir)
     data = out / "data"
     want = dict(n_per_class=p["n_per_class"], box=p["box"], snr=snr, mwa=mwa, seed=seed)
     have = dataset_info(data).get("meta", {}).get("simulation", {}) if (data / "dataset.json").exists() else {}
