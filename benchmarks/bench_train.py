@@ -8,8 +8,9 @@ For each registered model (and each memory format, and bf16 autocast if asked) o
 (forward, loss, backward, optimiser step) is counted with `torch.utils.flop_counter.FlopCounterMode` (FLOPs per
 sample: convolutions and matrix products; element-wise work is not counted) and timed: warm-up steps, then
 `--rounds` rounds in which every variant runs one step in turn (interleaved, so load from other processes hits all
-variants alike); the median step time gives samples/s. Beside it: an fp32 (and bf16) 2048² matmul on the same
-thread count, so `pct_of_matmul` = achieved GFLOP/s ÷ matmul GFLOP/s is each model's distance to the machine's limit.
+variants alike); the median step time gives samples/s. `samples_per_cpu_s` = batch × threads ÷ median process
+CPU seconds per step: the rate the step would reach with its threads to itself (less sensitive to a shared machine's
+load). Beside it: an fp32 (and bf16) 2048² matmul on the same thread count, so `pct_of_matmul` = achieved GFLOP/s ÷ matmul GFLOP/s is each model's distance to the machine's limit.
 
 `--reference PATH` adds affinity-vae's model "a" (EncoderA/DecoderA, no batch norm, as its defaults) imported from
 the checkout at PATH (the folder holding `avae/`), at the same box, channels (capacity = first channel count,
@@ -21,9 +22,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from cryo_disent.core import get_model_class, model_names, seed_everything
 from cryo_disent.models.base import StepContext
+from cryo_disent.models.layers import to_memory_format
 from cryo_disent.testing import make_batch
-
-FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last_3d}
 
 
 def cpu_model() -> str:
@@ -55,16 +55,16 @@ def count_flops(step) -> int:
 
 
 def time_interleaved(steps: dict, rounds: int, warmup: int = 2) -> dict:
-    "Median seconds per call of each `steps[name]()`, the variants run in turn each round."
+    "Median (wall seconds, process CPU seconds) per call of each `steps[name]()`, the variants run in turn each round."
     for f in steps.values():
         for _ in range(warmup): f()
     ts = {k: [] for k in steps}
     for _ in range(rounds):
         for k, f in steps.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             f()
-            ts[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in ts.items()}
+            ts[k].append((time.perf_counter() - t0, time.process_time() - c0))
+    return {k: tuple(statistics.median(x) for x in zip(*v)) for k, v in ts.items()}
 
 
 def model_step(name, box, batch_size, channels=None, latent_dim=None, fmt="contiguous", bf16=False):
@@ -74,9 +74,8 @@ def model_step(name, box, batch_size, channels=None, latent_dim=None, fmt="conti
     kw = dict(input_shape=(1, box, box, box))
     if channels and "channels" in cls.config_cls.__dataclass_fields__: kw["channels"] = tuple(channels)
     if latent_dim: kw["latent_dim"] = latent_dim
-    model = cls(cls.config_cls(**kw)).to(memory_format=FORMATS[fmt])
-    batch = make_batch(model.config, batch_size)
-    batch["x"] = batch["x"].contiguous(memory_format=FORMATS[fmt])
+    model = to_memory_format(cls(cls.config_cls(**kw)), fmt)
+    batch = to_memory_format(make_batch(model.config, batch_size), fmt)
 
     def forward(b, epoch=0):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -94,9 +93,9 @@ def reference_step(path, box, batch_size, channels, latent_dim, fmt="contiguous"
     shape = (box, box, box)
     enc = EncoderA(shape, channels[0], len(channels), latent_dim, 0, bnorm=False)
     dec = DecoderA(shape, channels[0], len(channels), latent_dim, 0, bnorm=False)
-    net = torch.nn.ModuleDict(dict(enc=enc, dec=dec)).to(memory_format=FORMATS[fmt])
+    net = to_memory_format(torch.nn.ModuleDict(dict(enc=enc, dec=dec)), fmt)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x = torch.randn(batch_size, 1, *shape).contiguous(memory_format=FORMATS[fmt])
+    x = to_memory_format(torch.randn(batch_size, 1, *shape), fmt)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -144,23 +143,24 @@ def main(argv=None):
     flops = {k: count_flops(s) for k, s in steps.items()}
     mm = {"fp32": matmul_gflops(), "bf16": matmul_gflops(dtype=torch.bfloat16) if a.bf16 else None}
     secs = time_interleaved(steps, a.rounds, a.warmup)
-    load = os.getloadavg()[0]
     machine = dict(cpu=cpu_model(), cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
-                   load_1min=round(load, 2), matmul_fp32_gflops=round(mm["fp32"], 1))
+                   load_1min=round(os.getloadavg()[0], 2), matmul_fp32_gflops=round(mm["fp32"], 1),
+                   matmul_bf16_gflops=mm["bf16"] and round(mm["bf16"], 1))
     print(json.dumps(machine))
     rows = []
-    for (n, f, prec), s in secs.items():
-        gflop = flops[(n, f, prec)] / a.batch_size / 1e9
-        rate = flops[(n, f, prec)] / s / 1e9
+    for (n, f, prec), (wall, cpu) in secs.items():
+        fl = flops[(n, f, prec)]
         r = dict(model=n, format=f, precision=prec, box=a.box, batch_size=a.batch_size, channels=channels,
-                 samples_per_s=round(a.batch_size / s, 1), gflop_per_sample=round(gflop, 3), gflops=round(rate, 1),
-                 pct_of_matmul=round(100 * rate / mm["fp32"], 1))
+                 samples_per_s=round(a.batch_size / wall, 1), samples_per_cpu_s=round(a.batch_size * a.threads / cpu, 1),
+                 gflop_per_sample=round(fl / a.batch_size / 1e9, 3), gflops=round(fl / wall / 1e9, 1),
+                 pct_of_matmul=round(100 * fl / wall / 1e9 / mm["fp32"], 1))
         print(json.dumps(r))
         rows.append(r)
-    print("\n| model | format | precision | samples/s | GFLOP/sample | GFLOP/s | % of fp32 matmul |\n|---|---|---|---|---|---|---|")
+    print("\n| model | format | precision | samples/s | samples/s (CPU time) | GFLOP/sample | GFLOP/s | % of fp32 matmul |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['format']} | {r['precision']} | {r['samples_per_s']} | {r['gflop_per_sample']} "
-              f"| {r['gflops']} | {r['pct_of_matmul']} |")
+        print(f"| {r['model']} | {r['format']} | {r['precision']} | {r['samples_per_s']} | {r['samples_per_cpu_s']} "
+              f"| {r['gflop_per_sample']} | {r['gflops']} | {r['pct_of_matmul']} |")
     return rows
 
 

@@ -16,14 +16,14 @@ from ..core import require
 __all__ = ['CONV', 'CONV_T', 'MEMORY_FORMATS', 'CHANNELS_LAST', 'down_sizes', 'ConvEncoder', 'ConvDecoder', 'GaussianHead',
            'memory_format', 'to_memory_format', 'select_memory_format']
 
-# %% ../../nbs/11_models.layers.ipynb #4b371d4c
+# %% ../../nbs/11_models.layers.ipynb #3ddf6ce6
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 def down_sizes(size: tuple, n: int) -> list:
     "Spatial sizes after each of `n` stride-2, kernel-3, padding-1 convolutions (the input size first)."
     out = [tuple(size)]
-    for _ in range(n): out.append(tuple((s - 1) // 2 + 1 for s in out[-1]))
+    for _ in range(n): out.append(tuple((s + 1) // 2 for s in out[-1]))
     return out
 
 def _norm(ch: int) -> nn.Module:
@@ -34,7 +34,7 @@ def _stage(conv: nn.Module, ch: int, norm: bool, act) -> list:
     "One stage: `conv` → GroupNorm (if `norm`) → activation."
     return [conv, _norm(ch), act()] if norm else [conv, act()]
 
-# %% ../../nbs/11_models.layers.ipynb #ff527624
+# %% ../../nbs/11_models.layers.ipynb #0c58290a
 class ConvEncoder(nn.Module):
     "Strided conv stack → flat features `[B, feature_dim]`."
     def __init__(self, input_shape: tuple, channels: tuple = (16, 32, 64), act=nn.SiLU,
@@ -43,35 +43,32 @@ class ConvEncoder(nn.Module):
         c_in, *spatial = input_shape
         nd = len(spatial)
         require(nd in CONV, f"input_shape: expected (C, H, W) or (C, D, H, W), got {input_shape}")
+        self.sizes = down_sizes(spatial, len(channels))
         layers, c = [], c_in
         for i, ch in enumerate(channels):
             layers += _stage(CONV[nd](c, ch, 3, stride=2, padding=1), ch, hires_norm or i > 0, act)
             c = ch
         self.net = nn.Sequential(*layers, nn.Flatten())
-        self.sizes = down_sizes(spatial, len(channels))
         self.feature_dim = c * math.prod(self.sizes[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x)
 
-# %% ../../nbs/11_models.layers.ipynb #4a59a385
+# %% ../../nbs/11_models.layers.ipynb #1d3170ce
 class ConvDecoder(nn.Module):
-    "Linear → reshape → transposed conv stack mirroring `ConvEncoder`; the last one emits `[B, *input_shape]`."
+    "Linear → reshape → stride-2 transposed convs mirroring `ConvEncoder`; the last one emits `[B, *input_shape]`."
     def __init__(self, input_shape: tuple, in_features: int, channels: tuple = (16, 32, 64), act=nn.SiLU,
                  hires_norm: bool = False):  # GroupNorm also after the last hidden (highest-resolution) stage
         super().__init__()
         c_out, *spatial = input_shape
         nd, n = len(spatial), len(channels)
-        sizes = down_sizes(spatial, n)[::-1]  # coarsest first
         chs = list(channels)[::-1]
-        self.start = (chs[0], *sizes[0])
+        self.start = (chs[0], *down_sizes(spatial, n)[-1])
         self.out_size = tuple(spatial)
         self.fc = nn.Sequential(nn.Linear(in_features, math.prod(self.start)), act())
         layers = []
         for i in range(n - 1):
-            pad = tuple(so - (2 * si - 1) for si, so in zip(sizes[i], sizes[i + 1]))  # 0 or 1 per axis
-            conv = CONV_T[nd](chs[i], chs[i + 1], 3, stride=2, padding=1, output_padding=pad)
-            layers += _stage(conv, chs[i + 1], hires_norm or i < n - 2, act)
-        self.net = nn.Sequential(*layers, CONV_T[nd](chs[-1], c_out, 4, stride=2, padding=1))  # exactly 2× the size
+            layers += _stage(CONV_T[nd](chs[i], chs[i + 1], 2, stride=2), chs[i + 1], hires_norm or i < n - 2, act)
+        self.net = nn.Sequential(*layers, CONV_T[nd](chs[-1], c_out, 2, stride=2))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         y = self.net(self.fc(z).view(-1, *self.start))
