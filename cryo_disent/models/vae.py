@@ -29,7 +29,8 @@ class BetaVAE(BaseModel):
     loss_terms = ("recon", "kl", "beta")
 
     def __init__(self, config: BetaVAEConfig | None = None, **kwargs):
-        super().__init__(config, **kwargs); c = self.config
+        super().__init__(config, **kwargs)
+        c = self.config
         self.encoder = ConvEncoder(c.input_shape, c.channels)
         self.head = GaussianHead(self.encoder.feature_dim, c.latent_dim)
         self.decoder = ConvDecoder(c.input_shape, c.latent_dim, c.channels)
