@@ -84,13 +84,14 @@ class HarmonyDecoder(nn.Module):
 
     def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
 
-# %% ../../nbs/15_models.harmony.ipynb #ffac3611
+# %% ../../nbs/15_models.harmony.ipynb #c5a6b0ce
 @dataclass
 class Harmony3DConfig(ModelConfig):
     channels: tuple = (32, 64, 128, 256)  # conv widths of the 4 encoder layers (App. A.4 gives the layers, not widths)
     hidden: int = 256  # width of the first FC layer of the encoder
     dropout: float = 0.2  # App. A.4, encoder FC and decoder FC
     noise_std: float = 1.0  # σ of the ε added to z, z' in training (§3.2.1: ε ~ N(0, I)); 'l1' mode only
+    z_norm: bool = True  # z = BatchNorm(h) without affine (unit variance per dim), so ε ~ N(0, I) has a fixed scale against z
     embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (symmetric KL between the branches)
     max_translation: float = 4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
     loss_frame: str = "particle"  # where the SSEs are taken: 'particle' (data never warped by θ; default) or 'template' (literal §3.2.1)
@@ -106,7 +107,7 @@ class Harmony3DConfig(ModelConfig):
         require(self.loss_frame in ("particle", "template"), f"{n}.loss_frame: expected 'particle' or 'template', got {self.loss_frame!r}")
         require(self.max_translation >= 0, f"{n}.max_translation: expected >= 0 voxels, got {self.max_translation}")
 
-# %% ../../nbs/15_models.harmony.ipynb #bcf3e93a
+# %% ../../nbs/15_models.harmony.ipynb #4dc0b9f4
 @register("harmony3d")
 class Harmony3D(BaseModel):
     "Harmony3D (§3.2.1): siamese encoder → (z, θ = 6D rotation + shift); decoder z → I_z; L = L_recon + L_embed."
@@ -121,6 +122,7 @@ class Harmony3D(BaseModel):
         self.n_lv = c.latent_dim if c.embed_loss == "kl" else 0
         self.encoder = HarmonyEncoder(c.input_shape[1], c.channels, c.hidden, c.latent_dim + self.n_lv + 9, c.dropout)
         self.decoder = HarmonyDecoder(self.encoder.sizes, c.channels, c.latent_dim, c.dropout)
+        self.z_norm = nn.BatchNorm1d(c.latent_dim, affine=False) if c.z_norm and c.embed_loss == "l1" else nn.Identity()
         last = self.encoder.fc[-1]
         with torch.no_grad():  # θ starts near (identity, 0): 6D rows (1,0,0, 0,1,0), shifts 0
             last.weight[-9:].mul_(0.01)
@@ -134,7 +136,7 @@ class Harmony3D(BaseModel):
         raw_t = h[:, Z + L + 6:]
         # bounded: an unbounded shift can move the particle out of the box, and I_θ = I_z = 0 is then a trivial minimum
         t = s * torch.tanh(raw_t / s) if s > 0 else raw_t * 0
-        lat = dict(content=h[:, :Z], rotation_params=h[:, Z + L:Z + L + 6], translation=t)
+        lat = dict(content=self.z_norm(h[:, :Z]), rotation_params=h[:, Z + L:Z + L + 6], translation=t)
         if L: lat["content_logvar"] = 10 * torch.tanh(h[:, Z:Z + L] / 10)
         lat["rotation"] = sixd_to_matrix(lat["rotation_params"])
         return lat
