@@ -103,3 +103,9 @@ if __name__ == "__main__":
 # 5. + z_norm, noise_std 0, lr 3e-3, 16³: ep 2: zstd 1.43, tmplstd 0.031, siamese 5172 (no decrease), ARI -0.002
 # Signal ceiling (16³ data): corr(particle, reference at the true pose) = |0.21| → 4.5 % of a particle's energy;
 #    a wrong-class reference at the true pose |0.05|: the class-specific part of the SSE is ~100–200 of ~4096.
+# 6. Pipeline, defaults of this branch (loss_frame='particle', z_norm=True), 16³, 12 epochs, load ≈ 9–10:
+#    run_pipeline('runs/data16', 'runs/try16_bn', model='harmony3d_mcl', model_config=dict(latent_dim=8,
+#      channels=[16,32,64,64], hidden=128), train_config=dict(epochs=12, batch_size=32, seed=0, progress=False),
+#      n_rotations=200, report=False)
+#    → ARI 0.002, accuracy 0.296, SAP 0.027, AUC-FSC (templates) 0.413, median pose error 125.5°; 9 min 28 s wall
+#    (4 min 02 s CPU), ~70 s/epoch under load. Target (ARI ≥ 0.9 in ≤ 6 min) NOT reached.
