@@ -360,6 +360,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3D._noisy': ( 'models.harmony.html#harmony3d._noisy',
                                                                                              'cryo_disent/models/harmony.py'),
+                                            'cryo_disent.models.harmony.Harmony3D._particle_frame_pairs': ( 'models.harmony.html#harmony3d._particle_frame_pairs',
+                                                                                                            'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3D.decode': ( 'models.harmony.html#harmony3d.decode',
                                                                                              'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3D.encode': ( 'models.harmony.html#harmony3d.encode',

@@ -84,15 +84,17 @@ class HarmonyDecoder(nn.Module):
 
     def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
 
-# %% ../../nbs/15_models.harmony.ipynb #64b0d31d
+# %% ../../nbs/15_models.harmony.ipynb #c5a6b0ce
 @dataclass
 class Harmony3DConfig(ModelConfig):
     channels: tuple = (32, 64, 128, 256)  # conv widths of the 4 encoder layers (App. A.4 gives the layers, not widths)
     hidden: int = 256  # width of the first FC layer of the encoder
     dropout: float = 0.2  # App. A.4, encoder FC and decoder FC
     noise_std: float = 1.0  # σ of the ε added to z, z' in training (§3.2.1: ε ~ N(0, I)); 'l1' mode only
+    z_norm: bool = True  # z = BatchNorm(h) without affine (unit variance per dim), so ε ~ N(0, I) has a fixed scale against z
     embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (symmetric KL between the branches)
     max_translation: float = 4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
+    loss_frame: str = "particle"  # where the SSEs are taken: 'particle' (data never warped by θ; default) or 'template' (literal §3.2.1)
 
     def __post_init__(self):
         super().__post_init__()
@@ -102,9 +104,10 @@ class Harmony3DConfig(ModelConfig):
         require(self.embed_loss in ("l1", "kl"), f"{n}.embed_loss: expected 'l1' or 'kl', got {self.embed_loss!r}")
         require(0 <= self.dropout < 1 and self.noise_std >= 0,
                 f"{n}: expected 0 <= dropout < 1 and noise_std >= 0, got {self.dropout}, {self.noise_std}")
+        require(self.loss_frame in ("particle", "template"), f"{n}.loss_frame: expected 'particle' or 'template', got {self.loss_frame!r}")
         require(self.max_translation >= 0, f"{n}.max_translation: expected >= 0 voxels, got {self.max_translation}")
 
-# %% ../../nbs/15_models.harmony.ipynb #fefbcac2
+# %% ../../nbs/15_models.harmony.ipynb #4dc0b9f4
 @register("harmony3d")
 class Harmony3D(BaseModel):
     "Harmony3D (§3.2.1): siamese encoder → (z, θ = 6D rotation + shift); decoder z → I_z; L = L_recon + L_embed."
@@ -119,6 +122,7 @@ class Harmony3D(BaseModel):
         self.n_lv = c.latent_dim if c.embed_loss == "kl" else 0
         self.encoder = HarmonyEncoder(c.input_shape[1], c.channels, c.hidden, c.latent_dim + self.n_lv + 9, c.dropout)
         self.decoder = HarmonyDecoder(self.encoder.sizes, c.channels, c.latent_dim, c.dropout)
+        self.z_norm = nn.BatchNorm1d(c.latent_dim, affine=False) if c.z_norm and c.embed_loss == "l1" else nn.Identity()
         last = self.encoder.fc[-1]
         with torch.no_grad():  # θ starts near (identity, 0): 6D rows (1,0,0, 0,1,0), shifts 0
             last.weight[-9:].mul_(0.01)
@@ -132,7 +136,7 @@ class Harmony3D(BaseModel):
         raw_t = h[:, Z + L + 6:]
         # bounded: an unbounded shift can move the particle out of the box, and I_θ = I_z = 0 is then a trivial minimum
         t = s * torch.tanh(raw_t / s) if s > 0 else raw_t * 0
-        lat = dict(content=h[:, :Z], rotation_params=h[:, Z + L:Z + L + 6], translation=t)
+        lat = dict(content=self.z_norm(h[:, :Z]), rotation_params=h[:, Z + L:Z + L + 6], translation=t)
         if L: lat["content_logvar"] = 10 * torch.tanh(h[:, Z:Z + L] / 10)
         lat["rotation"] = sixd_to_matrix(lat["rotation_params"])
         return lat
@@ -150,13 +154,13 @@ class Harmony3D(BaseModel):
         return z + self.config.noise_std * torch.randn_like(z)
 
     def _match(self, aligned, templates, epoch):
-        "The template each aligned particle is compared with (here: itself), its pose offset (C, s) and extra outputs."
-        return templates, None, {}
+        "The pose offset (C, s) of the template each aligned particle is compared with (here: none) and extra outputs."
+        return None, {}
 
-# %% ../../nbs/15_models.harmony.ipynb #0c88d0a5
+# %% ../../nbs/15_models.harmony.ipynb #91b6feec
 @patch_to(Harmony3D)
 def forward_main(self, batch, epoch=0):
-    "Both branches: encode [I; I'], decode [z+ε; z'+ε'], warp I into the template frame by θ and θ', match, x_hat."
+    "Both branches: encode [I; I'], decode [z+ε; z'+ε'], align by θ and θ', match (winner), and the pairs the SSEs compare."
     x = batch["x"]
     B = len(x)
     Q = inplane_rotations(B, device=x.device, dtype=x.dtype)  # I' = Q·I, Q ∈ SO(2) about the beam axis (§3.2.1)
@@ -165,20 +169,35 @@ def forward_main(self, batch, epoch=0):
     lat2 = self.encode(torch.cat([x, x2]))
     z2 = self._noisy(lat2)
     tmpl = self.decoder(z2)  # [I_z; I'_z']
+    Rb, tb = lat2["rotation"], lat2["translation"]
     pre = torch.cat([torch.eye(3, dtype=x.dtype, device=x.device).expand(B, 3, 3), Q])
-    aligned = to_template_frame(torch.cat([x, x]), lat2["rotation"], lat2["translation"], pre)  # [I_θ; I'_θ']
-    matched, offset, extra = self._match(aligned, tmpl, epoch)
-    R, t = lat2["rotation"][:B], lat2["translation"][:B]
-    if offset is not None: R, t = compose_pose(R, t, offset[0][:B], offset[1][:B])
-    with torch.no_grad():
-        x_hat = warp(tmpl[:B], R, t)  # the template moved into the particle's (estimated) pose
+    in_particle = self.config.loss_frame == "particle"
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not in_particle):
+        aligned = to_template_frame(torch.cat([x, x]), Rb, tb, pre)  # [I_θ; I'_θ']
+    offset, extra = self._match(aligned, tmpl, epoch)
+    Rp, tp = (Rb, tb) if offset is None else compose_pose(Rb, tb, *offset)
+    if in_particle:
+        pairs = self._particle_frame_pairs(x, x2, Q, tmpl, Rb, tb, Rp, tp)
+    else:
+        matched = tmpl if offset is None else warp(tmpl, *offset)  # I_{z_k*}: gradient through the winner only
+        pairs = dict(pred=matched, target=aligned, siamese_a=aligned[:B], siamese_b=aligned[B:])
     out = {k: v[:B] for k, v in lat2.items()}
-    out.update(content_sample=z2[:B], content_both=lat2["content"], aligned=aligned, matched=matched, x_hat=x_hat,
-               template_rotation=R, template_translation=t, **extra)
+    out.update(content_sample=z2[:B], content_both=lat2["content"], aligned=aligned, template_rotation=Rp[:B],
+               template_translation=tp[:B], **pairs, **extra)
+    with torch.no_grad():
+        out["x_hat"] = warp(tmpl[:B], Rp[:B], tp[:B])  # the template moved into the particle's (estimated) pose
     if "content_logvar" in lat2: out["content_logvar_both"] = lat2["content_logvar"]
     return out
 
-# %% ../../nbs/15_models.harmony.ipynb #9455cc8b
+@patch_to(Harmony3D)
+def _particle_frame_pairs(self, x, x2, Q, tmpl, Rb, tb, Rp, tp):
+    "The SSE pairs in the particles' frames: (I, T_θ C I_z), (I', T_θ' C' I'_z'), (I, T_θ T_θ'⁻¹ Q I); the data are never warped by θ."
+    B = len(x)
+    Rr = Rb[:B] @ Rb[B:].transpose(1, 2)  # T_θ ∘ T_θ'⁻¹ ∘ Q : p ↦ R R'ᵀ (Q p − t') + t
+    tr = tb[:B] - (Rr @ tb[B:, :, None])[..., 0]
+    return dict(pred=warp(tmpl, Rp, tp), target=torch.cat([x, x2]), siamese_a=x, siamese_b=warp(x, Rr @ Q, tr))
+
+# %% ../../nbs/15_models.harmony.ipynb #9eef09fa
 def _sse(a, b): return (a - b).pow(2).flatten(1).sum(1)
 
 def _kl_gauss(mu1, lv1, mu2, lv2):
@@ -188,11 +207,11 @@ def _kl_gauss(mu1, lv1, mu2, lv2):
 @patch_to(Harmony3D)
 def loss(self, batch, out, epoch=0):
     "L = SSE(I_θ, I_z) + SSE(I'_θ', I'_z') + SSE(I_θ, I'_θ') + Dis(z, z')  (§3.2.1; §3.2.2 with the winners as I_z)."
-    a, m, z = out["aligned"], out["matched"], out["content_both"]
+    z = out["content_both"]
     B = len(z) // 2
-    sse = _sse(a, m)
+    sse = _sse(out["target"], out["pred"])
     recon, recon_prime = sse[:B].mean(), sse[B:].mean()  # SSE(I_θ, I_z), SSE(I'_θ', I'_z')
-    siamese = _sse(a[:B], a[B:]).mean()  # SSE(I_θ, I'_θ')
+    siamese = _sse(out["siamese_a"], out["siamese_b"]).mean()  # SSE(I_θ, I'_θ')
     if self.config.embed_loss == "l1":
         embed = (z[:B] - z[B:]).abs().sum(1).mean()  # L_embed = ‖z − z'‖₁
     else:
@@ -272,7 +291,7 @@ class Harmony3DMCLConfig(Harmony3DConfig):
                 f"{n}: expected mcl_search_size >= 0 and mcl_max_shift >= 0, got {self.mcl_search_size}, {self.mcl_max_shift}")
         schedule_value(self.mcl_max_angle, 0)  # a malformed schedule fails here, clearly
 
-# %% ../../nbs/15_models.harmony.ipynb #58a3708a
+# %% ../../nbs/15_models.harmony.ipynb #3f9fc5ba
 @register("harmony3d_mcl")
 class Harmony3DMCL(Harmony3D):
     "Harmony3D + MCL (§3.2.2): each branch's reconstruction term is min_k SSE over N transformed template candidates."
@@ -295,10 +314,9 @@ class Harmony3DMCL(Harmony3D):
         if self.training: self.mcl_epoch.fill_(epoch)
         C, s = self.candidates(epoch, device=aligned.device, dtype=aligned.dtype)
         k = choose_winner(aligned.detach(), templates.detach(), C, s, self.config.mcl_search_size)
-        matched = warp(templates, C[k], s[k])  # I_{z_k*}: gradient to the decoder through the winner only
         extra = dict(winner_index=k, winner_rotation=C[k], winner_translation=s[k],
                      max_angle=torch.tensor(float(schedule_value(self.config.mcl_max_angle, epoch))))
-        return matched, (C[k], s[k]), extra
+        return (C[k], s[k]), extra
 
     def loss(self, batch, out, epoch=0):
         "Harmony3D's loss on the winners (§3.2.2's L_recon), plus the candidate rotation range of this epoch."
