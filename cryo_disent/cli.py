@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 from . import __version__
-from .core import InputError, require
+from .core import InputError, require, to_json
 from .models.registry import model_names
 
 # %% auto #0
@@ -93,7 +93,7 @@ def _cmd_cluster(a):
                     a.seed, labels=a.labels, k_range=tuple(a.k_range))
     keys = ("n", "k", "k_chosen_by", "ground_truth", "ari", "accuracy", "f1_macro", "sap", "template_auc_fsc_mean",
             "average_auc_fsc_mean", "pose_error_median_deg", "shift_error_median_vox")
-    print(json.dumps({k: m[k] for k in keys if k in m}, indent=1, ensure_ascii=False))
+    print(to_json({k: m[k] for k in keys if k in m}, indent=1, ensure_ascii=False))
 
 def _cmd_report(a):
     from cryo_disent.pipelines import report_run
@@ -104,7 +104,7 @@ def _cmd_demo(a):
     from cryo_disent.pipelines import demo
     _folder_arg("--out", a.out)
     m = demo(a.out, quick=a.quick, seed=a.seed)
-    print(json.dumps({k: m[k] for k in ("ari", "accuracy", "template_auc_fsc_mean") if k in m}, indent=1))
+    print(to_json({k: m[k] for k in ("ari", "accuracy", "template_auc_fsc_mean") if k in m}, indent=1))
 
 # %% ../nbs/60_cli.ipynb #8f2b546a
 EXAMPLES = """examples:

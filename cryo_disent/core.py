@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cfb38f27
 from __future__ import annotations
-import contextlib, json, math, os, random, secrets, tempfile
+import contextlib, json, math, os, random, secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np

@@ -74,7 +74,7 @@ def shell_counts(shape) -> torch.Tensor:
 def shell_sum(x: torch.Tensor,  # real values on a centred grid `[..., (D,) H, W]`
               ndim: int = 3) -> torch.Tensor:
     "Sum of `x` over each Fourier shell `0 … N // 2` -> `[..., N // 2 + 1]` (voxels beyond Nyquist dropped)."
-    d = _dims(x, ndim, "x")
+    _dims(x, ndim, "x")  # validates the shape
     shape = tuple(x.shape[-ndim:])
     ns = min(shape) // 2 + 1
     idx = radial_index(shape, x.device).flatten().clamp(max=ns)  # bin `ns` collects the corners

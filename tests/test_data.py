@@ -9,7 +9,6 @@ from torch.utils.data import Dataset
 from cryo_disent.core import InputError
 from cryo_disent.data import (VolumeDataset, load_dataset, make_loader, open_dataset_writer, save_dataset,
                               split_indices, standardize)
-from cryo_disent.geometry import quat_to_matrix
 from cryo_disent.toysets import alphanumeric, tetrominoes
 
 

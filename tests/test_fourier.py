@@ -1,5 +1,4 @@
 """Edge cases of cryo_disent.fourier that the notebook examples do not cover: dtypes, devices, gradients, odd sizes."""
-import math
 import numpy as np
 import pytest
 import torch

@@ -2,7 +2,6 @@
 dtype/device propagation, CUDA agreement (skipped without a GPU) and bad-input messages."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy.spatial.transform import Rotation

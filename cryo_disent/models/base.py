@@ -5,7 +5,7 @@
 # %% ../../nbs/10_models.base.ipynb #6c0e32ab
 from __future__ import annotations
 import dataclasses, json, math, pickle, sys, time, zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch import nn
