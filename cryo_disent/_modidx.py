@@ -599,6 +599,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'cryo_disent.toysets._font': ('toysets.html#_font', 'cryo_disent/toysets.py'),
                                      'cryo_disent.toysets._reference_radius': ('toysets.html#_reference_radius', 'cryo_disent/toysets.py'),
                                      'cryo_disent.toysets.alphanumeric': ('toysets.html#alphanumeric', 'cryo_disent/toysets.py'),
+                                     'cryo_disent.toysets.digits': ('toysets.html#digits', 'cryo_disent/toysets.py'),
                                      'cryo_disent.toysets.glyph_templates': ('toysets.html#glyph_templates', 'cryo_disent/toysets.py'),
                                      'cryo_disent.toysets.render_tetromino': ('toysets.html#render_tetromino', 'cryo_disent/toysets.py'),
                                      'cryo_disent.toysets.tetromino_cubes': ('toysets.html#tetromino_cubes', 'cryo_disent/toysets.py'),
