@@ -20,7 +20,7 @@ __all__ = ['TRUTH_KEYS', 'POSE_KEYS', 'embed_dataset', 'templates_from_clusters'
 # %% ../nbs/33_evaluate.ipynb #00ad96de
 TRUTH_KEYS = {"label": "label", "index": "index", "rotation": "true_rotation", "shift": "true_shift",
               "angle": "true_angle"}  # dataset field → embedding key (`angle`: 2D in-plane pose, radians)
-POSE_KEYS = ("rotation", "translation", "angle", "pose")  # latent keys that describe the transformation (θ), not the content
+POSE_KEYS = ("rotation", "translation", "angle", "pose", "transformation")  # latent keys that describe the transformation (θ; DualContrast z), not the content
 
 @torch.no_grad()
 def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[str, Tensor]`
