@@ -22,9 +22,15 @@ from cryo_disent.data import VolumeDataset
 from cryo_disent.models.registry import get_model_class
 
 
-def load(folder):
+def load(folder, crop=0):
+    "Particles [N, 1, n, n, n] and labels; `crop` > 0: Fourier-cropped to crop³ and re-standardised (App. A.4 preprocessing)."
     ds = VolumeDataset.from_folder(folder)
-    return torch.stack([ds[i]["x"] for i in range(len(ds))]), ds.labels.numpy()
+    x = torch.stack([ds[i]["x"] for i in range(len(ds))])
+    if crop:
+        from cryo_disent.fourier import fourier_crop
+        x = fourier_crop(x, crop)
+        x = (x - x.mean((2, 3, 4), keepdim=True)) / x.std((2, 3, 4), keepdim=True)
+    return x, ds.labels.numpy()
 
 
 def ari_of(z, y, k=4, seed=0):
@@ -38,23 +44,42 @@ def angle(R):
     return torch.rad2deg(torch.acos(((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)))
 
 
-def diag(folder, model="harmony3d_mcl", epochs=15, bs=32, lr=1e-3, seed=0, **cfg):
+def freeze_pose(m, epochs):
+    "Harness-only ablation: θ forced to (identity, 0) during the first `epochs` training epochs (and in eval meanwhile)."
+    enc = m.encode
+    def encode(x):
+        lat = enc(x)
+        if m._ep < epochs:
+            lat["rotation"] = torch.eye(3, dtype=x.dtype).expand(len(x), 3, 3)
+            lat["translation"] = lat["translation"] * 0
+        return lat
+    m.encode = encode
+
+
+def diag(folder, model="harmony3d_mcl", epochs=15, bs=32, lr=1e-3, seed=0, freeze=0, w_siamese=1.0, w_embed=1.0,
+         crop=0, **cfg):
     "Plain Adam loop over all particles (no validation split), one JSON line per epoch."
-    x, y = load(folder)
+    x, y = load(folder, crop)
     torch.manual_seed(seed)
     cls = get_model_class(model)
     m = cls(cls.config_cls(input_shape=tuple(x.shape[1:]), lr=lr, **cfg))
+    m._ep = 0
+    if freeze:
+        freeze_pose(m, freeze)
     opt = torch.optim.Adam(m.parameters(), lr=lr)
     t0 = time.time()
     for ep in range(epochs):
         m.train()
+        m._ep = ep
         perm = torch.randperm(len(x))
         acc = {}
         for i in range(0, len(x), bs):
             b = dict(x=x[perm[i:i + bs]])
             mo = m.loss(b, m.forward_main(b, ep), ep)
+            T = mo.terms
+            loss = T["recon"] + T["recon_prime"] + w_siamese * T["siamese"] + w_embed * T["embed"] if "siamese" in T else mo.loss
             opt.zero_grad()
-            mo.loss.backward()
+            loss.backward()
             opt.step()
             for k, v in mo.terms.items():
                 acc.setdefault(k, []).append(float(v.detach()))
@@ -63,7 +88,9 @@ def diag(folder, model="harmony3d_mcl", epochs=15, bs=32, lr=1e-3, seed=0, **cfg
             lat = m.encode(x)
             z = lat["content"]
             tm = m.decoder(z)
-        a = angle(lat["rotation"])
+            if tm.dim() > 5: tm = tm.flatten(0, -5)
+        a = angle(lat["rotation"]) if "rotation" in lat else torch.zeros(1)
+        if "translation" not in lat: lat["translation"] = torch.zeros(1)
         rec = dict(ep=ep, t=round(time.time() - t0, 1), **{k: round(float(np.mean(v)), 1) for k, v in acc.items()},
                    zstd=round(float(z.std(0).mean()), 3), tmplstd=round(float(tm.std(0).mean()), 4),
                    tmplrms=round(float(tm.pow(2).mean().sqrt()), 3), ang_mean=round(float(a.mean()), 1),
