@@ -214,3 +214,8 @@ if __name__ == "__main__":
 #    harmony3d lowpass 0.15:     0.15 after 16 ep (stopped)
 #    beta_vae (30 ep):           0.31 (44 s)
 #    → at SNR 0.01 nothing learns within this budget; the MCL gain of the paper (+0.16 ARI) is not reproduced here.
+# 14. No crop: the 32³ data directly, harmony3d "lowpass":0.125 (the same ≈ 90 Å as 0.25 at 16³), 2 threads:
+#    diag runs/data32 '{"model":"harmony3d","epochs":12,...,"lowpass":0.125}': ARI 0.77, 0.90, 0.81 after epochs 0–2
+#    (45 s/epoch, load ≈ 4; stopped). Pipeline, 6 epochs (THREADS=2 ... pipeline runs/data32 runs/pipe_h3d_32 harmony3d 6
+#    '{"lowpass":0.125}'): ARI 0.940, accuracy 0.977, F1 0.977, K = 4 by BIC, SAP 0.30, template AUC-FSC 0.20, per-class
+#    average AUC-FSC 0.36, median pose error 129° (chance); 292.6 s wall (load 3–4.5, a 49 s simulation ran alongside).
