@@ -219,3 +219,11 @@ if __name__ == "__main__":
 #    (45 s/epoch, load ≈ 4; stopped). Pipeline, 6 epochs (THREADS=2 ... pipeline runs/data32 runs/pipe_h3d_32 harmony3d 6
 #    '{"lowpass":0.125}'): ARI 0.940, accuracy 0.977, F1 0.977, K = 4 by BIC, SAP 0.30, template AUC-FSC 0.20, per-class
 #    average AUC-FSC 0.36, median pose error 129° (chance); 292.6 s wall (load 3–4.5, a 49 s simulation ran alongside).
+# 15. SNR 0.01 with 4 × 500 particles (simulate at 32³: simulate_dataset('seed004', 'runs/data32_snr001_n500',
+#    n_per_class=500, box=32, snr=0.01, mwa=30, seed=0), "crop":16, "lowpass":0.25, 12 epochs, THREADS=1, two in parallel):
+#    harmony3d:     ARI 0.30 → 0.33 (flat from epoch 2), siamese 371 → 264, 131 s
+#    harmony3d_mcl: ARI 0.16 → 0.17 (≤ 0.25), 169 s; its siamese SSE fell 372 → 62 (θ' ≈ Q θ: the in-plane pose became
+#                   consistent between the branches, which harmony3d did not reach) but z did not separate the classes
+#    beta_vae (THREADS=2): ARI 0.45 after 12 epochs, 17 s
+#    → at SNR 0.01 the Harmony models stay below the β-VAE at this budget; no MCL gain (paper: 0.694 → 0.854 with
+#    4000 particles × 200 epochs on a GPU).
