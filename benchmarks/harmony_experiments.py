@@ -227,3 +227,7 @@ if __name__ == "__main__":
 #    beta_vae (THREADS=2): ARI 0.45 after 12 epochs, 17 s
 #    → at SNR 0.01 the Harmony models stay below the β-VAE at this budget; no MCL gain (paper: 0.694 → 0.854 with
 #    4000 particles × 200 epochs on a GPU).
+# 16. harmony3d_mcl at SNR 0.1 ("crop":16, "lowpass":0.25, 15 epochs, THREADS=1, two in parallel, load ≈ 2.5):
+#    N 16, ±30° all along ("mcl_candidates":16,"mcl_max_angle":30.0): ARI 0.49 … 0.90 (ep 5), 0.94 (7), 0.95 (14); 48 s
+#    N 96, ±90° → ±30° at epoch 4 (the paper's 40-of-200 schedule scaled to 15 epochs): 0.45 … 0.91 (6), 0.96 (12),
+#    0.92 (14); 56 s. In all MCL runs the encoder's rotations stay ≈ 20° from the identity (ang_mean), as in harmony3d.
