@@ -416,6 +416,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3D.loss': ( 'models.harmony.html#harmony3d.loss',
                                                                                            'cryo_disent/models/harmony.py'),
+                                            'cryo_disent.models.harmony.Harmony3D.prep': ( 'models.harmony.html#harmony3d.prep',
+                                                                                           'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3DConfig': ( 'models.harmony.html#harmony3dconfig',
                                                                                             'cryo_disent/models/harmony.py'),
                                             'cryo_disent.models.harmony.Harmony3DConfig.__post_init__': ( 'models.harmony.html#harmony3dconfig.__post_init__',
