@@ -21,9 +21,9 @@ from .models.base import BaseModel, load_model
 from .train import TrainConfig, Trainer, run_lock
 
 # %% auto #0
-__all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DEMO', 'write_json', 'run_record', 'train_on_folder', 'class_names',
-           'load_references', 'open_run_data', 'embed_folder', 'class_volumes', 'cluster_run', 'evaluate_on_folder',
-           'report_run', 'run_pipeline', 'run_notebook', 'demo']
+__all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DEMO', 'write_json', 'run_record', 'train_on_folder',
+           'dataset_class_names', 'class_names', 'load_references', 'open_run_data', 'embed_folder', 'class_volumes',
+           'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline', 'run_notebook', 'demo']
 
 # %% ../nbs/50_pipelines.ipynb #77fd6270
 DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html")  # made from the trained model: removed when it is retrained
@@ -90,7 +90,16 @@ def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict |
         Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info).fit(resume=resume)
     return m
 
-# %% ../nbs/50_pipelines.ipynb #17253c08
+# %% ../nbs/50_pipelines.ipynb #a92c66d3
+def dataset_class_names(ds: VolumeDataset) -> list:
+    "Class names by label (index = label) from the particles' own table: the labels the data were opened with."
+    t = ds.table
+    if t is None or "class_name" not in t or not (t["label"] >= 0).any(): return []
+    t = t[t["label"] >= 0].drop_duplicates("label")
+    names = [str(i) for i in range(int(t["label"].max()) + 1)]
+    for label, name in zip(t["label"], t["class_name"]): names[int(label)] = str(name)
+    return names
+
 def class_names(data, labels=None) -> list:
     "Class names of a data folder in label order (`dataset.json`, or the index of a folder of volume files)."
     cl = sorted(dataset_info(data, labels).get("classes", []), key=lambda c: c["label"])
@@ -169,7 +178,7 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
         metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
     return vols, metrics
 
-# %% ../nbs/50_pipelines.ipynb #e1b284f7
+# %% ../nbs/50_pipelines.ipynb #9039b134
 def _symmetry(data, symmetry):
     "The `symmetry` given, else {label: group} from the classes of `dataset.json` that name one, else 'C1'."
     if symmetry is not None: return symmetry
@@ -198,7 +207,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     metrics = dict(model=getattr(model, "registry_name", None), data=str(ds.path), ground_truth=truth, **how,
                    **evaluate_embedding(emb, k, reduce=red, n_components=nc, seed=seed, labels_pred=pred,
                                         symmetry=_symmetry(ds.path, symmetry)))
-    names = class_names(ds.path, labels) or [str(i) for i in range(int(y.max()) + 1)]
+    names = dataset_class_names(ds) or [str(i) for i in range(int(y.max()) + 1)]
     vols, m = class_volumes(model, ds, emb, pred, load_references(ds.path), names, n_rotations, seed, wedge)
     metrics.update(m)
     _save_npz(p, cluster=pred, **emb)
@@ -214,7 +223,7 @@ def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, re
     embed_folder(model, data, out_dir, batch_size, labels)
     return cluster_run(out_dir, data, model, k, reduce, n_components, seed, n_rotations, labels, k_range, wedge)
 
-# %% ../nbs/50_pipelines.ipynb #0d42ef1a
+# %% ../nbs/50_pipelines.ipynb #ad263ee2
 def _loss_curves(run: Path) -> dict:
     "(epoch, loss) per split from the trainer's `metrics.jsonl`."
     p = run / "metrics.jsonl"
@@ -259,7 +268,7 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     emb = dict(np.load(run / "embedding.npz"))
     require("cluster" in emb, f"{run / 'embedding.npz'}: no cluster labels (run `cryo-disent cluster` first)")
     model = model if model is not None else (load_model(run / "model.pt") if (run / "model.pt").exists() else None)
-    names = class_names(ds.path, labels) or [str(i) for i in range(int(emb["label"].max()) + 1)]
+    names = dataset_class_names(ds) or [str(i) for i in range(int(emb["label"].max()) + 1)]
     y, pred = emb["label"], emb["cluster"]
     truth = (y >= 0).any()
     figs = {}
@@ -297,7 +306,7 @@ def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | No
     if report: report_run(out, data, m, labels=labels)
     return metrics
 
-# %% ../nbs/50_pipelines.ipynb #a04e30ac
+# %% ../nbs/50_pipelines.ipynb #45f79f51
 def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
                  progress: bool = False) -> Path:
     "Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell)."
@@ -311,7 +320,7 @@ def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, ker
                         kernel_name=kernel, progress_bar=progress)
     return out
 
-# %% ../nbs/50_pipelines.ipynb #2d4b3e0d
+# %% ../nbs/50_pipelines.ipynb #d25b6896
 DEMO = dict(full=dict(n_per_class=150, epochs=20, batch_size=32, latent_dim=8, box=32),
             quick=dict(n_per_class=12, epochs=2, batch_size=16, latent_dim=4, box=24))
 

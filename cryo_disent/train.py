@@ -47,7 +47,7 @@ class TrainConfig:
         require(self.memory_format in ("auto", *MEMORY_FORMATS),
                 f"memory_format: expected 'auto' or one of {MEMORY_FORMATS}, got {self.memory_format!r}")
 
-# %% ../nbs/20_train.ipynb #3c2f9bca
+# %% ../nbs/20_train.ipynb #2b340f1e
 def save_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, epoch: int, **extra):
     "Atomically save a resumable training state after `epoch` completed."
     atomic_torch_save(dict(model=require_registered(model), config=model.config.to_dict(), state_dict=model.state_dict(),
@@ -79,9 +79,11 @@ def _check_resumable(p, ck: dict, model: BaseModel, schedulers: list, train_conf
         if any(s is not None for s in schedulers): bad += _diff(old, train_config, ["epochs"])  # LR schedules span epochs
         require(not bad, f"{p}: cannot resume, the training config changed: {', '.join(bad)}{hint}")
 
-def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, train_config: dict | None = None) -> int:
+def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, train_config: dict | None = None,
+                    ck: dict | None = None,  # the checkpoint's contents if the caller already read `path`
+                    ) -> int:
     "Restore a checkpoint into live objects; returns the last completed epoch. Refuses a checkpoint of another run."
-    ck = torch_load(path, "checkpoint")
+    ck = ck if ck is not None else torch_load(path, "checkpoint")
     _check_resumable(Path(path), ck, model, schedulers, train_config)
     model.load_state_dict(ck["state_dict"])
     for o, st in zip(optimizers, ck["optimizers"]):
@@ -251,13 +253,14 @@ def _run_epoch(self: Trainer, acc, loader, epoch, ctx=None, scheds=()) -> dict:
     t = acc.reduce(sums.to(device=acc.device, dtype=dt), "sum").cpu()
     return {k: float(t[0, i] / t[1, i]) for i, k in enumerate(self.term_names) if t[1, i] > 0}
 
-# %% ../nbs/20_train.ipynb #68220172
+# %% ../nbs/20_train.ipynb #8b2ef78c
 @patch
 def _start(self: Trainer, acc, resume: bool):
     "Optimisers, schedulers, and the epoch to start from (after a checkpoint when resuming); writes config.json."
     c, model = self.config, self.model
     resuming = resume and self.ckpt_path.exists()
-    recorded = torch_load(self.ckpt_path, "checkpoint").get("memory_format") if resuming else None
+    ck = torch_load(self.ckpt_path, "checkpoint") if resuming else None  # read once: its memory format, then its state
+    recorded = ck.get("memory_format") if ck else None
     fmt = [resolve_memory_format(model, self.train_data, c, acc.device, recorded) if acc.is_main_process else None]
     if acc.num_processes > 1: broadcast_object_list(fmt)  # every rank trains with rank 0's choice
     self.memory_format = fmt[0]
@@ -267,7 +270,7 @@ def _start(self: Trainer, acc, resume: bool):
     scheds = model.configure_schedulers(opts, c.epochs, steps)
     start = 0
     if resuming:
-        start = load_checkpoint(self.ckpt_path, model, opts, scheds, asdict(c)) + 1
+        start = load_checkpoint(self.ckpt_path, model, opts, scheds, asdict(c), ck=ck) + 1
         if acc.process_index: seed_everything(c.seed + acc.process_index + 7919 * start)  # rank 0's RNG was saved
         if acc.is_main_process: self._truncate_log(start - 1)
     elif acc.is_main_process and self.log_path.exists():

@@ -85,12 +85,7 @@ class TwoPhase(BaseModel):
                 make_lr_scheduler(optimizers[1], dict(kind="cosine", interval="step"), epochs, steps_per_epoch)]
 
     def training_step(self, batch, ctx):
-        for o in ctx.optimizers:
-            o.zero_grad(set_to_none=True)
-        out = ctx.forward(batch, epoch=ctx.epoch)
-        mo = self.loss(batch, out, ctx.epoch)
-        ctx.backward(mo.loss)
-        ctx.optimizers[0].step()
+        mo = self.main_step(batch, ctx, ctx.optimizers[:1])
         ctx.optimizers[1].zero_grad(set_to_none=True)
         out2 = ctx.forward(batch, epoch=ctx.epoch, phase="encoder_step")  # through the DDP wrapper: gradients synchronised
         cyc = self.cycle_loss(out2)

@@ -282,17 +282,22 @@ def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
     try: return RECON_OUTPUT[getattr(self.config, "recon", "mse")](self.decode({"content": content}))
     finally: self.train(was)
 
-# %% ../../nbs/10_models.base.ipynb #10e8e398
+# %% ../../nbs/10_models.base.ipynb #d3a53fb9
 @patch
-def training_step(self: BaseModel, batch: dict, ctx: StepContext) -> ModelOutput:
-    "One optimisation step: zero grads, forward, loss, checked backward, (clip), step every optimiser."
+def main_step(self: BaseModel, batch: dict, ctx: StepContext, optimizers: list | None = None) -> ModelOutput:
+    "Zero every optimiser's grads, main forward (through `ctx`), loss, checked backward, (clip), step `optimizers` (all)."
     for opt in ctx.optimizers: opt.zero_grad(set_to_none=True)
     out = ctx.forward(batch, epoch=ctx.epoch)
     mo = self.loss(batch, out, ctx.epoch)
     ctx.backward(mo.loss)
     if ctx.clip is not None: ctx.clip(self.parameters())
-    for opt in ctx.optimizers: opt.step()
+    for opt in (ctx.optimizers if optimizers is None else optimizers): opt.step()
     return mo
+
+@patch
+def training_step(self: BaseModel, batch: dict, ctx: StepContext) -> ModelOutput:
+    "One optimisation step (`main_step`); a model with a second pass overrides this and calls `main_step` first."
+    return self.main_step(batch, ctx)
 
 @patch
 @torch.no_grad()

@@ -180,7 +180,7 @@ def z_positive_loss(self, out2: dict, epoch: int = 0) -> torch.Tensor:
     "λ (1 − cos) between the transformation codes of one z_r decoded with two contents (`forward_encoder_step`'s output)."
     return float(schedule_value(self.config.lam, epoch)) * (1 - _cos_pairs(out2["z_pos_a"], out2["z_pos_b"])).mean()
 
-# %% ../../nbs/16_models.dualcontrast.ipynb #885e5251
+# %% ../../nbs/16_models.dualcontrast.ipynb #3274b47f
 @patch_to(DualContrast)
 def configure_optimizers(self) -> list:
     "Adam over all parameters; with L_con(z) on, a second Adam over the encoder (and heads) only."
@@ -192,12 +192,7 @@ def configure_optimizers(self) -> list:
 @patch_to(DualContrast)
 def training_step(self, batch: dict, ctx: StepContext) -> ModelOutput:
     "Main step on everything; then (L_con(z) on) the encoder-only positive-z step, through `ctx.forward` (DDP-synchronised)."
-    for o in ctx.optimizers: o.zero_grad(set_to_none=True)
-    out = ctx.forward(batch, epoch=ctx.epoch)
-    mo = self.loss(batch, out, ctx.epoch)
-    ctx.backward(mo.loss)
-    if ctx.clip is not None: ctx.clip(self.parameters())
-    ctx.optimizers[0].step()
+    mo = self.main_step(batch, ctx, ctx.optimizers[:1])  # VAE + contrast terms: every parameter, first optimiser
     if not self.config.con_z: return mo
     ctx.optimizers[1].zero_grad(set_to_none=True)
     out2 = ctx.forward(batch, epoch=ctx.epoch, phase="encoder_step")

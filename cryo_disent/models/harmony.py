@@ -111,7 +111,7 @@ class Harmony3DConfig(ModelConfig):
         require(self.max_translation >= 0, f"{n}.max_translation: expected >= 0 voxels, got {self.max_translation}")
         require(0 <= self.lowpass <= 0.5, f"{n}.lowpass: expected a cut-off in [0, 0.5] cycles/voxel (0 = off), got {self.lowpass}")
 
-# %% ../../nbs/15_models.harmony.ipynb #3779fa65
+# %% ../../nbs/15_models.harmony.ipynb #81f6b326
 LOWPASS_A = 90.0  # Å: the input low-pass `config_from_data` sets from the voxel size (0.25 cycles/voxel at 22.7 Å, 0.125 at 11.3 Å)
 
 @register("harmony3d")
@@ -144,7 +144,11 @@ class Harmony3D(BaseModel):
 
     def encode(self, x):
         "x → z (`content`, [`content_logvar`]), θ: `rotation` [B, 3, 3] (from `rotation_params`, 6D), `translation` [B, 3] voxels."
-        h = self.encoder(self.prep(x))
+        return self._encode(self.prep(x))
+
+    def _encode(self, x):
+        "`encode` of an input already low-passed by `prep` (forward and embed filter once and reuse it)."
+        h = self.encoder(x)
         Z, L = self.config.latent_dim, self.n_lv
         s = self.config.max_translation
         raw_t = h[:, Z + L + 6:]
@@ -175,7 +179,7 @@ class Harmony3D(BaseModel):
         "The pose offset (C, s) of the template each aligned particle is compared with (here: none) and extra outputs."
         return None, {}
 
-# %% ../../nbs/15_models.harmony.ipynb #5c542c47
+# %% ../../nbs/15_models.harmony.ipynb #1792ec33
 @patch_to(Harmony3D)
 def forward_main(self, batch, epoch=0):
     "Both branches: encode [I; I'], decode [z+ε; z'+ε'], align by θ and θ', match (winner), and the pairs the SSEs compare."
@@ -184,7 +188,7 @@ def forward_main(self, batch, epoch=0):
     Q = inplane_rotations(B, device=x.device, dtype=x.dtype)  # I' = Q·I, Q ∈ SO(2) about the beam axis (§3.2.1)
     with torch.no_grad():
         x2 = warp(x, Q)
-    lat2 = self.encode(torch.cat([x, x2]))
+    lat2 = self._encode(torch.cat([x, self.prep(x2)]))  # x is filtered already; x2 again (interpolation leaks past the cut)
     z2 = self._noisy(lat2)
     tmpl = self.decoder(z2)  # [I_z; I'_z']
     Rb, tb = lat2["rotation"], lat2["translation"]
@@ -341,7 +345,7 @@ class Harmony3DMCL(Harmony3D):
         mo = super().loss(batch, out, epoch)
         return ModelOutput(mo.loss, {**mo.terms, "max_angle": out["max_angle"]})
 
-# %% ../../nbs/15_models.harmony.ipynb #e110fbb6
+# %% ../../nbs/15_models.harmony.ipynb #f297b2b3
 @patch_to(Harmony3DMCL)
 @torch.no_grad()
 def embed(self, x):
@@ -350,7 +354,7 @@ def embed(self, x):
     self.eval()
     try:
         x = self.prep(x)
-        lat = self.encode(x)
+        lat = self._encode(x)
         tmpl = self.decoder(lat["content"])
         aligned = to_template_frame(x, lat["rotation"], lat["translation"])
         gen = torch.Generator().manual_seed(self.config.mcl_eval_seed)
