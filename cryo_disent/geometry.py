@@ -14,9 +14,9 @@ __all__ = ['rot_x', 'rot_y', 'rot_z', 'euler_ypr_to_matrix', 'matrix_to_euler_yp
            'quat_to_matrix', 'matrix_to_quat', 'quat_multiply', 'axis_angle_to_quat', 'quat_to_axis_angle',
            'axis_angle_to_matrix', 'matrix_to_axis_angle', 'sixd_to_matrix', 'matrix_to_sixd', 'random_rotations',
            'random_rotations_limited', 'geodesic_angle', 'coordinate_grid', 'warp', 'warp2d', 'rotate_points',
-           'invert_se3', 'symmetry_group']
+           'invert_se3', 'to_template_frame', 'symmetry_group']
 
-# %% ../nbs/01_geometry.ipynb #721d043d
+# %% ../nbs/01_geometry.ipynb #460af3d5
 def _tensor(x, name: str, last: tuple = ()) -> torch.Tensor:
     "`x` as a floating tensor whose trailing dims equal `last`, else `InputError`."
     x = torch.as_tensor(x)
@@ -258,7 +258,7 @@ def warp2d(images,                  # [B, C, H, W] (y, x)
     R = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
     return _warp(images, R, t, 2, mode, padding_mode)
 
-# %% ../nbs/01_geometry.ipynb #eef508d8
+# %% ../nbs/01_geometry.ipynb #35568226
 def rotate_points(points,  # [..., N, 3] (x, y, z), centred on the box centre, in voxels
                   R,       # [..., 3, 3]
                   t=None,  # [..., 3] shift in voxels
@@ -275,7 +275,16 @@ def invert_se3(R, t=None) -> tuple[torch.Tensor, torch.Tensor]:
     Rt = R.transpose(-1, -2)
     return Rt, -(Rt @ t[..., None]).squeeze(-1)
 
-# %% ../nbs/01_geometry.ipynb #938662e8
+def to_template_frame(x: torch.Tensor,  # particles [B, 1, D, H, W]
+                      R: torch.Tensor,  # [B, 3, 3] their poses: particle = warp(template, R, t)
+                      t: torch.Tensor | None = None,  # [B, 3] voxels (x, y, z)
+                      pre: torch.Tensor | None = None,  # [B, 3, 3] rotation Q applied to x first (e.g. a siamese view)
+                      ) -> torch.Tensor:
+    "warp(Q·x, Rᵀ, −Rᵀt) = warp(x, Rᵀ Q, −Rᵀt): the particles brought back to their template's frame, one interpolation."
+    Ri, ti = invert_se3(R.to(x), None if t is None else t.to(x))
+    return warp(x, Ri if pre is None else Ri @ pre.to(x), ti)
+
+# %% ../nbs/01_geometry.ipynb #53677954
 _PHI = (1 + math.sqrt(5)) / 2
 
 def _axis_rot(axis, fold: int) -> torch.Tensor:

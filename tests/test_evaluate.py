@@ -232,7 +232,8 @@ def test_cluster_run_bic_averages_and_report_with_true_poses(tmp_path):
 def test_class_average_beats_single_particle_and_unweighted_mean(tmp_path):
     "Noise-free particles with true poses: wedge-weighted average > plain mean > one particle, in AUC-FSC vs the reference."
     import math
-    from cryo_disent.averaging import class_averages, to_template_frame
+    from cryo_disent.averaging import class_averages
+    from cryo_disent.geometry import to_template_frame
     from cryo_disent.fourier import auc_fsc
     from cryo_disent.simulate import Simulator, contrast_sign
     sim = Simulator("seed004", snr=math.inf, mwa=30.0, n_per_class=8, box=24, seed=1)
