@@ -27,6 +27,8 @@ setup(
         "structures": req("structures_requirements"),
         "umap": req("umap_requirements"),
         "notebooks": req("notebooks_requirements"),
+        "soap": req("soap_requirements"),
+        "cluster": req("cluster_requirements"),
         "dev": req("dev_requirements"),
     },
     entry_points={
