@@ -17,7 +17,7 @@ from .geometry import axis_angle_to_matrix, geodesic_angle, random_rotations, sy
 __all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'shift_error', 'angle_error', 'align_volume',
            'template_auc_fsc']
 
-# %% ../nbs/32_alignment.ipynb #f866f41d
+# %% ../nbs/32_alignment.ipynb #9581eeb4
 def _proj_so3(M: torch.Tensor) -> torch.Tensor:
     "Nearest rotation to `M` in Frobenius norm (SVD with the determinant fixed to +1)."
     U, _, Vh = torch.linalg.svd(M)
@@ -28,6 +28,13 @@ def _rotations(R, name: str) -> torch.Tensor:
     R = torch.as_tensor(as_numpy(R), dtype=torch.float64)
     require(R.ndim == 3 and R.shape[1:] == (3, 3), f"{name}: expected rotations [N, 3, 3], got {tuple(R.shape)}")
     return R
+
+def _group(symmetry) -> torch.Tensor:
+    "A point group as rotations `[G, 3, 3]` float64: from its name (tabulated frame) or given (e.g. `refine.symmetry_rotations`)."
+    if isinstance(symmetry, str): return symmetry_group(symmetry, torch.float64)
+    S = _rotations(symmetry, "symmetry")
+    require(torch.allclose(S[0], torch.eye(3, dtype=S.dtype), atol=1e-4), "symmetry: expected the identity as the first rotation")
+    return S
 
 def _angles_deg(R1, R2) -> torch.Tensor: return torch.rad2deg(geodesic_angle(R1, R2))
 
@@ -51,15 +58,15 @@ def _frame_start(A, B, S, left: bool) -> torch.Tensor:
     tr = (X.reshape(len(C), len(i), 9) @ S.reshape(-1, 9).T).amax(-1)
     return C[((tr - 1) / 2).clamp(-1, 1).acos().median(1).values.argmin()]
 
-# %% ../nbs/32_alignment.ipynb #b9fa0367
+# %% ../nbs/32_alignment.ipynb #b0072532
 def frame_alignment(R_pred, R_true, side: str = "right", n_iter: int = 10,
-                    symmetry: str = "C1",  # point group of the reference (`geometry.symmetry_group`); R_true ≡ R_true @ S
+                    symmetry="C1",  # point group of the reference: a name (`geometry.symmetry_group`) or its rotations [G, 3, 3] (identity first); R_true ≡ R_true @ S
                     ) -> torch.Tensor:
     "Global rotation G minimising the geodesic errors of `R_pred @ G` (side='right') or `G @ R_pred` vs `R_true` (up to symmetry)."
     require(side in ("right", "left"), f"side: expected 'right' or 'left', got {side!r}")
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     require(len(A) == len(B) and len(A) > 0, f"R_true: expected {len(A)} rotations like R_pred, got {len(B)}")
-    S = symmetry_group(symmetry, torch.float64)
+    S = _group(symmetry)
     if side == "right": A, B = A.transpose(1, 2), B.transpose(1, 2)  # R_p G ≈ R_t S  ⇔  Gᵀ R_pᵀ ≈ Sᵀ R_tᵀ
     left = side == "right"                                           # the side the symmetry acts on B from, after that
     w, best, M = torch.ones(len(A), dtype=A.dtype), (float("inf"), None), B
@@ -72,11 +79,11 @@ def frame_alignment(R_pred, R_true, side: str = "right", n_iter: int = 10,
     return best[1].T if side == "right" else best[1]
 
 def pose_error(R_pred, R_true, align: bool = True, side: str = "right",
-               symmetry: str = "C1",  # point group of the reference: the error is the minimum over R_true @ S
+               symmetry="C1",  # point group of the reference (name or rotations, as `frame_alignment`): the minimum over R_true @ S
                ) -> dict:
     "Geodesic rotation error in degrees (mean, median, per item) after optional global frame alignment `G`."
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
-    S = symmetry_group(symmetry, torch.float64)
+    S = _group(symmetry)
     G = frame_alignment(A, B, side, symmetry=symmetry) if align else torch.eye(3, dtype=A.dtype)
     P = A @ G if side == "right" else G @ A
     err = _nearest_mates(P, B, S, left=False)[0] if len(S) > 1 else _angles_deg(P, B)
@@ -89,8 +96,9 @@ def pose_error_per_class(R_pred, R_true, labels, align: bool = True, side: str =
     y = as_numpy(labels).ravel()
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     require(len(y) == len(A), f"labels: expected {len(A)} labels, got {len(y)}")
-    require(isinstance(symmetry, (str, dict)), f"symmetry: expected a point-group name or a dict class -> name, got {type(symmetry).__name__}")
-    sym = (lambda l: symmetry) if isinstance(symmetry, str) else (lambda l: symmetry.get(l, symmetry.get(str(l), "C1")))
+    require(isinstance(symmetry, (str, dict)) or np.ndim(as_numpy(symmetry)) == 3,
+            f"symmetry: expected a point-group name, its rotations [G, 3, 3] or a dict class -> either, got {type(symmetry).__name__}")
+    sym = (lambda l: symmetry) if not isinstance(symmetry, dict) else (lambda l: symmetry.get(l, symmetry.get(str(l), "C1")))
     out = {}
     for l in np.unique(y[y >= 0]).tolist():
         e = pose_error(A[y == l], B[y == l], align, side, sym(int(l)))
