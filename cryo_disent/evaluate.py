@@ -17,7 +17,7 @@ from .alignment import angle_error, pose_error, pose_error_per_class, shift_erro
 # %% auto #0
 __all__ = ['TRUTH_KEYS', 'POSE_KEYS', 'embed_dataset', 'templates_from_clusters', 'pose_errors', 'evaluate_embedding']
 
-# %% ../nbs/33_evaluate.ipynb #00ad96de
+# %% ../nbs/33_evaluate.ipynb #18240da2
 TRUTH_KEYS = {"label": "label", "index": "index", "rotation": "true_rotation", "shift": "true_shift",
               "angle": "true_angle"}  # dataset field → embedding key (`angle`: 2D in-plane pose, radians)
 POSE_KEYS = ("rotation", "translation", "angle", "pose", "transformation")  # latent keys that describe the transformation (θ; DualContrast z), not the content
@@ -84,7 +84,7 @@ def pose_errors(emb: dict,  # `embed_dataset` output with `rotation`, `true_rota
         if sh is not None: v.update(shift_median_vox=float(np.median(sh["errors"][y == c])), shift_offset_vox=sh["offsets"][c])
     return dict(rotation_deg=rot, shift_vox=None if sh is None else sh["errors"], per_class={str(c): v for c, v in pc.items()})
 
-# %% ../nbs/33_evaluate.ipynb #d799f940
+# %% ../nbs/33_evaluate.ipynb #e682836e
 def evaluate_embedding(emb: dict,  # output of `embed_dataset`
                        k: int,  # number of clusters
                        method: str = "gmm", reduce: str | None = None, n_components: int = 2, seed: int = 0,
@@ -95,7 +95,7 @@ def evaluate_embedding(emb: dict,  # output of `embed_dataset`
                        ) -> dict:
     "JSON-ready metrics of an embedding: clustering, classification, disentanglement and pose error."
     require("content" in emb, f"emb: expected a 'content' key, got {sorted(emb)}")
-    require(isinstance(symmetry, (str, dict)), f"symmetry: expected a point-group name or a dict class -> name, got {type(symmetry).__name__}")
+    require(isinstance(symmetry, (str, dict)), f"symmetry: expected a point-group name or a dict class -> name or rotations [G, 3, 3], got {type(symmetry).__name__}")
     z = emb["content"]
     n = len(z)
     pred = cluster_latents(z, k, method, reduce, n_components, seed) if labels_pred is None else as_numpy(labels_pred).ravel()
@@ -111,10 +111,11 @@ def evaluate_embedding(emb: dict,  # output of `embed_dataset`
             d_c, d_t = d_score(z, y, seed=seed), d_score(np.concatenate(theta, 1), y, seed=seed)
             out.update(d_content=d_c, d_pose=d_t, sap=d_c - d_t)
     if "rotation" in emb and "true_rotation" in emb:
-        sym_all = symmetry if isinstance(symmetry, str) else (set(symmetry.values()).pop() if len(set(symmetry.values())) == 1 else "C1")
+        named = {c: v if isinstance(v, str) else f"{len(v)} rotations" for c, v in symmetry.items()} if isinstance(symmetry, dict) else symmetry
+        sym_all = symmetry if isinstance(symmetry, str) else (next(iter(named.values())) if len(set(named.values())) == 1 and all(isinstance(v, str) for v in symmetry.values()) else "C1")
         e = pose_error(emb["rotation"], emb["true_rotation"], side=pose_side, symmetry=sym_all)
         out.update(pose_error_mean_deg=e["mean"], pose_error_median_deg=e["median"])
-        if symmetry != "C1": out["pose_symmetry"] = symmetry if isinstance(symmetry, str) else {str(c): v for c, v in symmetry.items()}
+        if symmetry != "C1": out["pose_symmetry"] = named if isinstance(named, str) else {str(c): v for c, v in named.items()}
         pe = pose_errors(emb, pose_side, symmetry)
         out.update(pose_error_classwise_median_deg=float(np.nanmedian(pe["rotation_deg"])))
         if pe["shift_vox"] is not None:

@@ -15,8 +15,9 @@ from .geometry import geodesic_angle, random_rotations, random_rotations_limited
 from .microscope import missing_wedge_mask
 
 # %% auto #0
-__all__ = ['search_size', 'band_masks', 'search_copies', 'project', 'shift_search', 'radial_average', 'fourier_shift',
-           'refine_poses', 'symmetry_frame', 'symmetry_rotations']
+__all__ = ['POINT_GROUPS', 'search_size', 'band_masks', 'search_copies', 'project', 'shift_search', 'radial_average',
+           'fourier_shift', 'refine_poses', 'symmetry_frame', 'symmetry_rotations', 'reference_symmetries',
+           'refine_with_averages']
 
 # %% ../nbs/36_refine.ipynb #73cea458
 def search_size(n: int,  # box of the data
@@ -295,3 +296,38 @@ def symmetry_rotations(group: str, F) -> torch.Tensor:
     "The point group's rotations `[G, 3, 3]` in the frame F of a reference: F S Fᵀ (identity first)."
     F = torch.as_tensor(as_numpy(F)).float().reshape(3, 3)
     return F @ symmetry_group(group) @ F.T
+
+# %% ../nbs/36_refine.ipynb #3281c8f6
+POINT_GROUPS = {"4V1W_apoferritin": "O", "2GTL_erythrocruorin_full": "D6", "4V8R_TRiC_one": "D8",
+                "2NWL_GltPh_trimer": "C3", "3ENL_enolase_dimer": "C2", "3O21_GluA3NTD_dimer": "C2"}
+
+def reference_symmetries(groups: dict,  # {class: point-group name}
+                         references,  # `[C, n, n, n]` reference maps by class
+                         cutoff: float = 0.2) -> dict:
+    "{class: rotations `[G, 3, 3]` float64} of each named group in its reference's frame (C1 and unknown classes: skipped)."
+    out = {}
+    for c, g in groups.items():
+        if g.upper() == "C1" or not 0 <= int(c) < len(references): continue
+        F, _ = symmetry_frame(references[int(c)], g, cutoff=cutoff)
+        out[int(c)] = symmetry_rotations(g, F).double()
+    return out
+
+# %% ../nbs/36_refine.ipynb #4161c92b
+def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
+                         templates,  # `[K, n, n, n]` first references, one per sorted cluster id
+                         cluster_labels,  # `[N]` cluster ids (negative: left out)
+                         rounds: int = 2,  # 1: templates only; each further round re-averages and refines
+                         mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
+                         **kwargs) -> dict:
+    "`refine_poses` against `templates`, then `rounds − 1` times against the class averages made with the current poses."
+    from cryo_disent.averaging import class_averages
+    require(rounds >= 1, f"rounds: expected >= 1, got {rounds}")
+    lab = np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel()
+    ids = np.unique(lab[lab >= 0])
+    col = np.where(lab >= 0, np.searchsorted(ids, lab), -1)
+    r = refine_poses(particles, templates, col, mwa, **kwargs)
+    for _ in range(rounds - 1):
+        avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=mwa)[0]
+        r = refine_poses(particles, avg, col, mwa, **{**kwargs, "init": (r["rotation"], r["translation"]), "n_global": 0})
+        r["averages"] = avg
+    return r
