@@ -179,7 +179,7 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
         metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
     return vols, metrics
 
-# %% ../nbs/50_pipelines.ipynb #76dd7c3c
+# %% ../nbs/50_pipelines.ipynb #d453bb79
 def _symmetry(data, symmetry):
     "The `symmetry` given, else {label: group} from `dataset.json`'s classes (their `symmetry`, or `POINT_GROUPS` by name), else 'C1'."
     if symmetry is not None: return symmetry
@@ -212,7 +212,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
                 k_range: tuple = K_RANGE,  # K tried by BIC when `k` is None
                 wedge="auto",  # missing wedge of the class averages (`averaging.class_averages`)
                 symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
-                refine: int = 2,  # rounds of pose refinement (`refine.refine_with_averages`) from the decoded templates; 0: the model's poses
+                refine: int = 3,  # rounds of pose refinement (`refine.refine_with_averages`) from the decoded templates; 0: the model's poses
                 ) -> dict:
     "Cluster `out_dir/embedding.npz` (K by BIC unless given), refine poses, score, average the classes; writes `metrics.json`, `classes.npz`."
     out = Path(out_dir)
@@ -251,7 +251,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
 
 def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, reduce: str | None = "pca",
                        n_components: int = 4, seed: int = 0, batch_size: int = 64, n_rotations: int = 500,
-                       labels=None, k_range: tuple = K_RANGE, wedge="auto", refine: int = 2) -> dict:
+                       labels=None, k_range: tuple = K_RANGE, wedge="auto", refine: int = 3) -> dict:
     "`embed_folder` then `cluster_run`: writes `embedding.npz`, `metrics.json` and `classes.npz`; returns the metrics."
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     embed_folder(model, data, out_dir, batch_size, labels)
@@ -329,12 +329,12 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     return viz.report_html(run / "report.html", f"cryo_disent run: {run.name}", metrics=metrics, figures=figs,
                            config=json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None)
 
-# %% ../nbs/50_pipelines.ipynb #d838406d
+# %% ../nbs/50_pipelines.ipynb #1ad00bc0
 def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | None = None,
                  train_config: dict | None = None, k: int | None = None, reduce: str | None = "pca",
                  n_components: int = 4, val_fraction: float = 0.1, resume: bool = True, report: bool = True,
                  n_rotations: int = 500, labels=None,
-                 refine: int = 2,  # rounds of pose refinement after clustering (`cluster_run`); 0: the model's poses
+                 refine: int = 3,  # rounds of pose refinement after clustering (`cluster_run`); 0: the model's poses
                  ) -> dict:
     "Train → embed → cluster → refine poses → score → report, in run folder `out_dir`. Returns the metrics."
     out = Path(out_dir)  # created by the trainer, after the data are checked

@@ -312,11 +312,11 @@ def reference_symmetries(groups: dict,  # {class: point-group name}
         out[int(c)] = symmetry_rotations(g, F).double()
     return out
 
-# %% ../nbs/36_refine.ipynb #4161c92b
+# %% ../nbs/36_refine.ipynb #70d8e4c9
 def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
                          templates,  # `[K, n, n, n]` first references, one per sorted cluster id
                          cluster_labels,  # `[N]` cluster ids (negative: left out)
-                         rounds: int = 2,  # 1: templates only; each further round re-averages and refines
+                         rounds: int = 3,  # 1: templates only; each further round re-averages and searches again
                          mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
                          **kwargs) -> dict:
     "`refine_poses` against `templates`, then `rounds − 1` times against the class averages made with the current poses."
@@ -328,6 +328,6 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
     r = refine_poses(particles, templates, col, mwa, **kwargs)
     for _ in range(rounds - 1):
         avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=mwa)[0]
-        r = refine_poses(particles, avg, col, mwa, **{**kwargs, "init": (r["rotation"], r["translation"]), "n_global": 0})
+        r = refine_poses(particles, avg, col, mwa, **kwargs)
         r["averages"] = avg
     return r
