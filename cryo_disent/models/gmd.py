@@ -135,7 +135,7 @@ def _conv_stack(k: int, channels: tuple | None, kernel: int) -> nn.Module:
         nn.init.zeros_(layers[0].bias)
     return nn.Sequential(*layers)
 
-# %% ../../nbs/13b_models.gmd.ipynb #1b35991d
+# %% ../../nbs/13b_models.gmd.ipynb #ae761ee4
 class GaussianMixtureDecoder(nn.Module):
     "z → M anisotropic Gaussians with binary φ → rotated by the pose (eq. 3) → rendered (eq. 4) → optional convolution."
     def __init__(self, shape: tuple,  # output grid (D, H, W) or (H, W)
@@ -147,7 +147,8 @@ class GaussianMixtureDecoder(nn.Module):
                  truncate: float = 3.0,  # render each Gaussian within truncate·σ_max of its centre
                  conv_channels: tuple | None = None,  # None: no convolution; (): one conv (§4); (c1, ...): a stack
                  conv_kernel: int = 5,  # kernel size of those convolutions
-                 max_elements: int = 2**23):  # kernel values rendered per chunk (memory)
+                 max_elements: int = 2**23,  # kernel values rendered per chunk (memory)
+                 recompute: bool = True):  # checkpoint the chunks (False: faster backward, memory of the whole batch)
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
         k = len(self.shape)
@@ -156,7 +157,8 @@ class GaussianMixtureDecoder(nn.Module):
         require(n_gaussians >= 1 and latent_dim >= 1, f"n_gaussians, latent_dim: expected >= 1, got {n_gaussians}, {latent_dim}")
         require(0 < sigma_range[0] <= sigma_range[1], f"sigma_range: expected 0 < min <= max, got {sigma_range}")
         self.k, self.pose_dims, self.n_gaussians = k, pose_dims, n_gaussians
-        self.sigma_range, self.truncate, self.max_elements = tuple(sigma_range), truncate, max_elements
+        self.sigma_range, self.truncate = tuple(sigma_range), truncate
+        self.max_elements, self.recompute = max_elements, recompute
         self.split = (k, 4 if k == 3 else 1, k, 1, 1)  # centre, orientation, σ, amplitude, φ logit
         widths = (latent_dim, *hidden)
         layers = [m for a, b in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, b), nn.SiLU())]
@@ -179,7 +181,7 @@ class GaussianMixtureDecoder(nn.Module):
             a.zero_()
             p.fill_(2.0)
 
-# %% ../../nbs/13b_models.gmd.ipynb #b21a212f
+# %% ../../nbs/13b_models.gmd.ipynb #70b9574f
 @patch_to(GaussianMixtureDecoder)
 def gaussians(self, z: torch.Tensor) -> dict:
     "The mixture of z in the canonical frame: centres, orientation Q, σ, amplitude, φ (binary, straight-through)."
@@ -211,7 +213,7 @@ def density(self, z: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Te
     "Eq. (4): the mixture rendered on the output grid, `[B, 1, *shape]`."
     s = self.splats(z, pose)
     return render_gaussians(s["centres"], s["precision"], s["weights"], self.shape, self.sigma_range[1],
-                            self.truncate, self.max_elements)
+                            self.truncate, self.max_elements, self.recompute)
 
 @patch_to(GaussianMixtureDecoder)
 def forward(self, z: torch.Tensor,  # [B, latent_dim]
