@@ -72,7 +72,7 @@ def _render_chunk(centres, precision, weights, shape, offsets, moments, pad):
     crop = (slice(None),) + tuple(slice(pad, pad + s) for s in shape)
     return out.reshape(b, *padded)[crop]
 
-# %% ../../nbs/13b_models.gmd.ipynb #9d4dd431
+# %% ../../nbs/13b_models.gmd.ipynb #38b1671d
 def render_gaussians(centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels relative to the box centre (N - 1) / 2
                      precision: torch.Tensor,  # [B, M, k, k] inverse covariances, voxels⁻²
                      weights: torch.Tensor,  # [B, M] φ·a
@@ -89,15 +89,18 @@ def render_gaussians(centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels rela
     offsets = window_offsets(k, truncate * sigma_max + math.sqrt(k) / 2)
     moments = _moments(offsets)
     pad = 2 * int(offsets.abs().max()) + 2  # room for the window of a centre clamped to pad // 2 outside the box
-    precision = 0.5 * (precision + precision.transpose(-1, -2))  # symmetric: its gradient is too
-    idx = centres + centres.new_tensor([(s - 1) / 2 for s in shape[::-1]])  # voxel index coordinates
+    dt = torch.promote_types(centres.dtype, torch.float32)  # float32 at least: exponents reach ~(3σ_max/σ_min)²
+    precision = 0.5 * (precision + precision.transpose(-1, -2)).to(dt)  # symmetric: its gradient is too
+    idx = centres.to(dt) + centres.new_tensor([(s - 1) / 2 for s in shape[::-1]], dtype=dt)  # voxel index coordinates
+    weights = weights.to(dt)
     B, M = weights.shape
     step = max(1, max_elements // max(1, M * len(offsets)))
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (centres, precision, weights))
     parts = []
-    for i in range(0, B, step):
-        args = (idx[i:i + step], precision[i:i + step], weights[i:i + step], shape, offsets, moments, pad)
-        parts.append(checkpoint(_render_chunk, *args, use_reentrant=False) if grad and recompute else _render_chunk(*args))
+    with torch.autocast(centres.device.type, enabled=False):  # no bf16/fp16 matmul for the exponents
+        for i in range(0, B, step):
+            args = (idx[i:i + step], precision[i:i + step], weights[i:i + step], shape, offsets, moments, pad)
+            parts.append(checkpoint(_render_chunk, *args, use_reentrant=False) if grad and recompute else _render_chunk(*args))
     return torch.cat(parts)[:, None]
 
 # %% ../../nbs/13b_models.gmd.ipynb #defffd0b
