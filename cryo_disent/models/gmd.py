@@ -228,7 +228,7 @@ def forward(self, z: torch.Tensor,  # [B, latent_dim]
     if conv: y = self.conv(y)
     return y * self.out_scale + self.out_bias
 
-# %% ../../nbs/13b_models.gmd.ipynb #6d58ef21
+# %% ../../nbs/13b_models.gmd.ipynb #95bcc5cb
 def splats_figure(splats: dict,  # `GaussianMixtureDecoder.splats(z, pose)`
                   index: int = 0,  # which item of the batch
                   title: str | None = None,
@@ -246,5 +246,6 @@ def splats_figure(splats: dict,  # `GaussianMixtureDecoder.splats(z, pose)`
     trace = go.Scatter3d(mode="markers", marker=marker, **cols) if c.shape[-1] == 3 else go.Scatter(mode="markers", marker=marker, **cols)
     fig = go.Figure(trace)
     fig.update_layout(title=title or f"{int(keep.sum())} Gaussians (φ = 1), voxels from the box centre")
+    if c.shape[-1] == 3: fig.update_layout(scene=dict(aspectmode="data"))
     if c.shape[-1] == 2: fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
