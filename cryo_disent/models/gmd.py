@@ -103,11 +103,11 @@ def render_gaussians(centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels rela
             parts.append(checkpoint(_render_chunk, *args, use_reentrant=False) if grad and recompute else _render_chunk(*args))
     return torch.cat(parts)[:, None]
 
-# %% ../../nbs/13b_models.gmd.ipynb #defffd0b
+# %% ../../nbs/13b_models.gmd.ipynb #07fd484d
 def render_gaussians_dense(centres, precision, weights, shape) -> torch.Tensor:
     "Eq. (4) at every voxel, no truncation: `[B, 1, *shape]` (memory B·N^k·M; for tests and tiny boxes)."
     k = len(shape)
-    axes = [torch.arange(s, dtype=centres.dtype) - (s - 1) / 2 for s in shape]
+    axes = [torch.arange(s, dtype=centres.dtype, device=centres.device) - (s - 1) / 2 for s in shape]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], -1).reshape(-1, k)  # (x, y, z) per voxel
     d = grid[None, None] - centres[:, :, None, :]  # [B, M, V, k]
     q = torch.einsum("bmvi,bmij,bmvj->bmv", d, precision, d)
