@@ -21,7 +21,7 @@ __all__ = ['ROTATION_RANGE', 'TRANSLATION_RANGE', 'SpatialVAEConfig', 'MLPEncode
            'SpatialMLPGenerator', 'SpatialCNNGenerator', 'VAE3dMLP', 'SpatialVAE3d', 'SpatialVAE3dCNN', 'dataset_elbo',
            'spatial_traversal', 'traversal_figure', 'pose_latent_scores']
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #80b185c1
+# %% ../../nbs/13_models.spatial_vae.ipynb #4971decb
 @dataclass
 class SpatialVAEConfig(ModelConfig):
     latent_dim: int = 50  # z (supplement: "dimension of unstructured latent variable to be 50")
@@ -33,6 +33,7 @@ class SpatialVAEConfig(ModelConfig):
     channels: tuple = (128, 64, 32)  # 3D-SpVAE++ transposed-convolution channels after the 1250 features (Table 5)
     kernel: int = 3  # 3D-SpVAE++ transposed-convolution kernel (stride 1, 'same' padding; not stated in the paper)
     chunk_elements: int = 2 ** 26  # MLP generator: at most this many B·coords·H activations per checkpointed chunk
+    init_pose_sigma: float = 0.1  # initial posterior σ of Θ, Δt as a fraction of their prior σ (0: PyTorch's default init)
 
     def __post_init__(self):
         super().__post_init__()
@@ -43,6 +44,7 @@ class SpatialVAEConfig(ModelConfig):
         require(len(self.channels) >= 1 and min(self.channels) >= 1, f"{n}.channels: expected positive ints, got {self.channels}")
         require(self.kernel % 2 == 1 and self.kernel >= 1, f"{n}.kernel: expected an odd size, got {self.kernel}")
         require(self.chunk_elements >= 1, f"{n}.chunk_elements: expected >= 1, got {self.chunk_elements}")
+        require(self.init_pose_sigma >= 0, f"{n}.init_pose_sigma: expected >= 0, got {self.init_pose_sigma}")
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #2e38f9cc
 class MLPEncoder(nn.Module):
@@ -179,7 +181,7 @@ class VAE3dMLP(_SpatialLoss, BaseModel):
     def decode(self, latents):
         return self.decoder(latents["content"]).view(-1, *self.config.input_shape)
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #330a3acd
+# %% ../../nbs/13_models.spatial_vae.ipynb #4ccb653d
 @register("spatial_vae3d")
 class SpatialVAE3d(_SpatialLoss, BaseModel):
     "3D-SpVAE (eqs. 1–8, Table 3): MLP encoder → (z, Θ, Δt) → spatial MLP generator at every transformed voxel coordinate."
@@ -193,6 +195,12 @@ class SpatialVAE3d(_SpatialLoss, BaseModel):
         c = self.config
         self.encoder = MLPEncoder(math.prod(c.input_shape), c.hidden, 2 * (c.latent_dim + 6))
         self.generator = self.make_generator()
+        if c.init_pose_sigma > 0:  # log-variances of Θ, Δt start at log((f·s)²), not at 0 (σ = 1 would be half the box for Δt)
+            last, Z = self.encoder.net[-1], c.latent_dim
+            s = torch.tensor([c.theta_prior] * 3 + [c.t_prior] * 3) * c.init_pose_sigma
+            with torch.no_grad():
+                last.weight[-6:].mul_(0.01)
+                last.bias[-6:] = 2 * s.log()
 
     def make_generator(self) -> nn.Module:
         c = self.config
