@@ -108,7 +108,7 @@ class SpatialMLPGenerator(nn.Module):
         y = [checkpoint(_mlp_chunk, ch, *args, use_reentrant=False) if ckpt else _mlp_chunk(ch, *args) for ch in chunks]
         return torch.cat(y, 1).view(B, 1, *self.box)
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #af37345b
+# %% ../../nbs/13_models.spatial_vae.ipynb #63b617b8
 class SpatialCNNGenerator(nn.Module):
     "3D-SpVAE++ generator (Table 5): coordinate/latent features on the grid → stride-1 transposed convolutions."
     def __init__(self, box: tuple, latent_dim: int, hidden: int, channels: tuple = (128, 64, 32), kernel: int = 3):
@@ -122,16 +122,18 @@ class SpatialCNNGenerator(nn.Module):
         self.rest = nn.Sequential(*layers, nn.ConvTranspose3d(channels[-1], 1, kernel, padding=self.pad))
         field = torch.cat([coordinate_grid(self.box), torch.ones(*self.box, 1)], -1)  # (x, y, z, 1) at every voxel
         self.register_buffer("field", field.permute(3, 0, 1, 2).contiguous(), persistent=False)  # [4, D, H, W]
+        k3 = kernel ** 3  # every kernel tap of the transposed convolution applied to each field channel alone:
+        one_hot = torch.eye(k3).view(1, k3, kernel, kernel, kernel).repeat(4, 1, 1, 1, 1)  # [4, k³, k, k, k]: one tap each
+        U = F.conv_transpose3d(self.field[None], one_hot, padding=self.pad, groups=4)  # [1, 4·k³, D, H, W]
+        self.register_buffer("taps", U.reshape(4 * k3, -1), persistent=False)  # [4·k³, V]: shared by the whole batch
 
     def forward(self, z, theta, delta_t, fused: bool = True):
         A, c = self.features(z, theta, delta_t)
         B = len(c)
         M = torch.cat([A, c[:, None]], 1)  # [B, 4, H]: features = Σ_j field_j · M[:, j]
-        if fused:
-            K = torch.einsum("bjh,hoklm->bjoklm", M, self.first.weight)  # [B, 4, C, k, k, k]
-            inp = self.field.to(M.dtype).expand(B, -1, -1, -1, -1).reshape(1, B * 4, *self.box)
-            h = F.conv_transpose3d(inp, K.reshape(B * 4, *K.shape[2:]), padding=self.pad, groups=B)
-            h = h.view(B, -1, *self.box) + self.first.bias.view(1, -1, 1, 1, 1)
+        if fused:  # TCONV(features) = Σ_j,tap K_b[j, o, tap] · taps[j, tap]: one [B, C, 4·k³] @ [4·k³, V] product
+            K = torch.einsum("bjh,hom->bojm", M, self.first.weight.flatten(2))  # [B, C, 4, k³]: per-particle kernel
+            h = (K.flatten(2) @ self.taps.to(M.dtype)).view(B, -1, *self.box) + self.first.bias.view(1, -1, 1, 1, 1)
         else:
             feats = torch.einsum("jdyx,bjh->bhdyx", self.field.to(M.dtype), M)
             h = F.conv_transpose3d(feats, self.first.weight, self.first.bias, padding=self.pad)
