@@ -8,7 +8,7 @@ from cryo_disent.pipelines import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
-EXPERIMENTS = {"06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
+EXPERIMENTS = {"06_harmony3d_mcl", "03_spatial_vae"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS]
 
 
@@ -59,6 +59,33 @@ def test_harmony_experiment_table(tmp_path):
     assert (out_dir / "table1.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 4  # table, heatmap, templates/averages/truth, traversal (+ isosurfaces when drawable)
+
+
+def test_spatial_vae_tables(tmp_path):
+    """The 3D Spatial-VAE tutorial at tiny size on two SNRs: Table 1 in shape (3 models × 2 SNRs, finite ELBO/KL, scores
+    in range, pose scores for the spatial models only), the cross-domain table, figures, no error in the notebook."""
+    out_dir = tmp_path / "run"
+    executed = run_notebook(ROOT / "tutorials" / "03_spatial_vae.ipynb", tmp_path / "03.ipynb", cwd=ROOT,
+                            parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01]))
+    outputs = _outputs(executed)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    methods = ["vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn"]
+    table = pd.read_csv(out_dir / "table1.csv")
+    assert sorted(zip(table["method"], table["snr"])) == sorted((m, s) for m in methods for s in (0.1, 0.01))
+    assert table[["elbo", "kl", "recon"]].notna().all().all() and (table["kl"] >= 0).all()
+    assert ((table["elbo"] + table["recon"] + table["kl"]).abs() < 1e-3 * table["recon"].abs()).all()  # ELBO = −(recon + KL)
+    assert table["ari"].between(-1, 1).all() and table["d_class_z"].between(0, 1).all()
+    spatial = table[table["method"] != "vae3d_mlp"]
+    assert spatial["pose_error_median_deg"].between(0, 180).all() and spatial["shift_abs_r_mean"].between(0, 1).all()
+    assert table.loc[table["method"] == "vae3d_mlp", "pose_error_median_deg"].isna().all()  # no pose, no pose error
+    cross = pd.read_csv(out_dir / "cross_domain.csv")
+    assert len(cross) == 6 and cross[["eval_snr0.1", "eval_snr0.01"]].notna().all().all()
+    for m, s in zip(table["method"], table["snr"]):  # the diagonal of the cross-domain table is Table 1's ELBO
+        diag = cross.set_index(["method", "trained_on"]).loc[(m, s), f"eval_snr{s:g}"]
+        assert math.isclose(diag, table.set_index(["method", "snr"]).loc[(m, s), "elbo"], rel_tol=1e-6)
+    assert (out_dir / "spatial_vae.html").stat().st_size > 100_000  # plotly.js inlined
+    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plots) >= 4  # table, reconstructions, two traversals
 
 
 def test_parameters_cell_is_tagged():
