@@ -106,7 +106,7 @@ def _cmd_demo(a):
     m = demo(a.out, quick=a.quick, seed=a.seed)
     print(to_json({k: m[k] for k in ("ari", "accuracy", "template_auc_fsc_mean") if k in m}, indent=1))
 
-# %% ../nbs/60_cli.ipynb #c6e5bbe8
+# %% ../nbs/60_cli.ipynb #a1883e7c
 EXAMPLES = """examples:
   cryo-disent simulate --preset seed004 --snr 0.01 --mwa 30 --n-per-class 200 --out runs/data/seed004
   cryo-disent toyset tetrominoes --n-per-class 100 --out runs/data/tetro
@@ -118,7 +118,8 @@ EXAMPLES = """examples:
   cryo-disent cluster --run runs/mine --k 5                                         # unlabelled: K given, no ARI
   cryo-disent demo --out runs/demo
   cryo-disent import-star Refine3D/job012/run_data.star --out runs/data/mine        # RELION particles → dataset
-  cryo-disent export-star --run runs/mine --out runs/mine/poses.star                # poses + classes → RELION"""
+  cryo-disent export-star --run runs/mine --out runs/mine/poses.star                # poses + classes → RELION
+  cryo-disent sweep grid.yaml --executor local --parallel 2                         # papermill over a grid"""
 
 def _add(s, *flags, **kw):
     s.add_argument(*flags, **kw)
@@ -178,7 +179,25 @@ def _relion_verbs(verb):
     _add(s, "--voxel-size", type=float, help="Å per voxel (default: from the data)")
     _add(s, "--write-stack", action="store_true", help="write the particles as particles.mrcs beside the STAR (data without MRC files)")
 
-# %% ../nbs/60_cli.ipynb #e0d36cb4
+# %% ../nbs/60_cli.ipynb #bb29a84c
+def _cmd_sweep(a):
+    from cryo_disent.sweep import load_grid, run_sweep
+    spec = load_grid(a.grid)
+    t = run_sweep(spec, executor=a.executor, parallel=a.parallel, cluster=a.cluster, progress=not a.quiet)
+    failed = t[t.status == "failed"]
+    for r in failed.itertuples(): print(f"failed: {r.run}: {r.error}", file=sys.stderr)
+    print(f"{int((t.status == 'done').sum())} of {len(t)} runs done; summary: {spec.out / 'summary.html'}")
+    require(failed.empty, f"{len(failed)} of {len(t)} runs failed (see above and their status.json)")
+
+def _sweep_verbs(verb):
+    s = verb("sweep", _cmd_sweep, "run a notebook over a parameter grid (papermill), locally or on Slurm; finished runs are skipped")
+    _add(s, "grid", type=Path, help="grid .yaml: notebook, out, parameters, grid, executor, parallel, slurm (see cryo_disent.sweep)")
+    _add(s, "--executor", choices=["local", "slurm"], help="default: the grid file's (local)")
+    _add(s, "--parallel", type=int, help="local: runs at a time (default: the grid file's, 1)")
+    _add(s, "--cluster", choices=["local", "debug"], help="slurm executor without Slurm (submitit's local executor; for tests)")
+    _add(s, "--quiet", action="store_true")
+
+# %% ../nbs/60_cli.ipynb #fb385532
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cryo-disent", description="Disentangle pose from structure in cryo-ET subtomograms.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--quick", action="store_true")
     _add(s, "--seed", type=int, default=0)
     _relion_verbs(verb)
+    _sweep_verbs(verb)
     return p
 
 # %% ../nbs/60_cli.ipynb #104a0f1b
