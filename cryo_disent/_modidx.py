@@ -727,6 +727,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'cryo_disent.train._first_batch': ('train.html#_first_batch', 'cryo_disent/train.py'),
                                    'cryo_disent.train._lrs': ('train.html#_lrs', 'cryo_disent/train.py'),
                                    'cryo_disent.train._pid_alive': ('train.html#_pid_alive', 'cryo_disent/train.py'),
+                                   'cryo_disent.train.epoch_line': ('train.html#epoch_line', 'cryo_disent/train.py'),
+                                   'cryo_disent.train.interactive': ('train.html#interactive', 'cryo_disent/train.py'),
                                    'cryo_disent.train.load_checkpoint': ('train.html#load_checkpoint', 'cryo_disent/train.py'),
                                    'cryo_disent.train.resolve_memory_format': ('train.html#resolve_memory_format', 'cryo_disent/train.py'),
                                    'cryo_disent.train.run_lock': ('train.html#run_lock', 'cryo_disent/train.py'),
