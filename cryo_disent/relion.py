@@ -237,27 +237,29 @@ def import_star(star,  # RELION particle .star
         w.table = table
     return Path(out)
 
-# %% ../nbs/07_relion.ipynb #487d2593
+# %% ../nbs/07_relion.ipynb #7138114b
 def write_relion_star(path,  # destination .star
                       image_names,  # [N] rlnImageName of each particle
-                      R,  # [N, 3, 3] active rotations (2D: [N] angles, radians)
-                      t,  # [N, 3] (2D: [N, 2]) shifts in voxels
+                      R,  # [N, 3, 3] active rotations (2D: [N] angles, radians); None: classes only, no pose columns
+                      t,  # [N, 3] (2D: [N, 2]) shifts in voxels (None with R None)
                       box: int, voxel_size: float,
                       classes=None,  # [N] 0-based cluster (−1: none → rlnClassNumber 0), or None
                       optics: pd.DataFrame | None = None,  # optics table to keep (None: one group)
                       extra: pd.DataFrame | None = None,  # more particle columns (e.g. rlnTomoName), N rows
-                      overwrite: bool = True) -> Path:
+                      overwrite: bool = True,
+                      dim: int = 3) -> Path:  # image dimensionality when R is None (else from R)
     "RELION 3.1+ particle STAR with the poses (and classes) of `N` particles."
     names = [str(n) for n in image_names]
-    dim = 2 if np.ndim(as_numpy(R)) == 1 else 3
+    if R is not None: dim = 2 if np.ndim(as_numpy(R)) == 1 else 3
     parts = pd.DataFrame(dict(rlnImageName=names))
     if extra is not None:
         require(len(extra) == len(names), f"extra: {len(extra)} rows; expected {len(names)} (one per particle)")
         keep = [c for c in extra if c.startswith("rln") and c not in parts and c not in ANGLES + ORIGINS + ["rlnClassNumber"]]
         parts = pd.concat([parts, extra[keep].reset_index(drop=True)], axis=1)
-    pose = poses_to_relion(R, t, box, voxel_size)
-    require(len(pose) == len(names), f"R: {len(pose)} poses for {len(names)} image names; expected one per particle")
-    parts = pd.concat([parts, pose], axis=1)
+    if R is not None:
+        pose = poses_to_relion(R, t, box, voxel_size)
+        require(len(pose) == len(names), f"R: {len(pose)} poses for {len(names)} image names; expected one per particle")
+        parts = pd.concat([parts, pose], axis=1)
     if classes is not None: parts["rlnClassNumber"] = np.asarray(as_numpy(classes), np.int64) + 1
     if optics is None:
         optics = pd.DataFrame(dict(rlnOpticsGroup=[1], rlnOpticsGroupName=["opticsGroup1"], rlnImagePixelSize=[float(voxel_size)],
@@ -306,7 +308,7 @@ def _run_voxel_size(ds, info: dict) -> float | None:
     if isinstance(vs, str): vs = None
     return float(vs) if vs else None
 
-# %% ../nbs/07_relion.ipynb #cc355fbb
+# %% ../nbs/07_relion.ipynb #5e6ff79d
 def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
                 out=None,  # destination .star (default RUN/particles_relion.star)
                 data=None,  # the run's data (default: the folder it was trained on)
@@ -321,8 +323,9 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
     emb = dict(np.load(p))
     key = "rotation" if "rotation" in emb else "angle"
-    require(key in emb and "translation" in emb, f"{p}: no poses (rotation/angle and translation); the model does not "
-                                                 f"estimate poses, so there is nothing to export")
+    posed = key in emb and "translation" in emb
+    require(posed or "cluster" in emb, f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
+                                       f"run first (cryo-disent cluster --run {run}) to export the classes")
     ds = open_run_data(run, data)
     info = dataset_info(ds.path)
     vs = voxel_size or _run_voxel_size(ds, info)
@@ -339,5 +342,5 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
                                    f"(--write-stack) to write them as particles.mrcs beside the STAR")
         names = [paths[int(i)] for i in emb["index"]]
     optics = pd.DataFrame(info["meta"]["relion_optics"]) if info.get("meta", {}).get("relion_optics") and "rlnOpticsGroup" in t else None
-    return write_relion_star(out, names, emb[key], emb["translation"], ds.shape[0], vs,
-                             classes=emb.get("cluster"), optics=optics, extra=t)
+    return write_relion_star(out, names, emb[key] if posed else None, emb["translation"] if posed else None, ds.shape[0],
+                             vs, classes=emb.get("cluster"), optics=optics, extra=t, dim=ds.ndim)
