@@ -68,7 +68,7 @@ def poses_from_relion(df: pd.DataFrame,  # has the RELION angle and origin colum
     t = -origin / voxel_size - (M - torch.eye(dim, dtype=M.dtype)) @ _half(box, dim)
     return R, t
 
-# %% ../nbs/07_relion.ipynb #a609b89b
+# %% ../nbs/07_relion.ipynb #979d953f
 def _voxel_sizes(t: pd.DataFrame) -> np.ndarray | None:
     "Per-particle voxel size in Å from the first RELION column family present, or None."
     if "rlnImagePixelSize" in t: return t["rlnImagePixelSize"].to_numpy(np.float64)
@@ -90,6 +90,9 @@ def read_particles(path,  # RELION particle .star (3.0, 3.1+, 5)
     require(parts is not None and "rlnImageName" in parts, f"{p}: no particle table with rlnImageName; expected a RELION "
                                                            f"particle STAR (data_particles, or data_ with rlnImageName)")
     parts = parts.reset_index(drop=True)
+    gen = blocks.get("general")
+    if gen is not None and "rlnTomoSubTomosAre2DStacks" in gen:  # RELION 5: data_general says how particles were written
+        parts["rlnTomoSubTomosAre2DStacks"] = int(np.asarray(gen["rlnTomoSubTomosAre2DStacks"]).ravel()[0])
     if optics is not None and "rlnOpticsGroup" in parts:
         unknown = sorted(set(parts["rlnOpticsGroup"]) - set(optics["rlnOpticsGroup"]))
         require(not unknown, f"{p}: particles refer to optics group(s) {unknown} not in data_optics")
@@ -171,7 +174,7 @@ class StarStack:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self[:].astype(dtype or np.float32, copy=False)
 
-# %% ../nbs/07_relion.ipynb #6e60d2ec
+# %% ../nbs/07_relion.ipynb #894c454e
 def _one_voxel_size(star: Path, t: pd.DataFrame, stack: StarStack) -> float | None:
     "The voxel size all particles share (optics table first, else the files' headers), or None if unknown."
     vs = _voxel_sizes(t)
@@ -192,7 +195,8 @@ def open_star(star,  # RELION particle .star
     star = Path(star)
     t, _ = read_particles(star)
     dim = set(t["rlnImageDimensionality"]) if "rlnImageDimensionality" in t else set()
-    require(not (dim == {2} and "rlnTomoName" in t and not t["rlnImageName"].astype(str).str.contains("@").any()),
+    stacks2d = bool(t.get("rlnTomoSubTomosAre2DStacks", pd.Series([0])).iloc[0])
+    require(not stacks2d and not (dim == {2} and "rlnTomoName" in t and not t["rlnImageName"].astype(str).str.contains("@").any()),
             f"{star}: RELION 5 2D-stack pseudo-subtomograms (tilt images per particle); expected 3D subtomograms "
             f"(re-extract with 'Write output as 2D stacks?' = No)")
     root = Path(root) if root is not None else find_root(star, parse_image_name(t["rlnImageName"].iloc[0])[0])
