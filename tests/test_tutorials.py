@@ -9,7 +9,8 @@ from cryo_disent.pipelines import run_notebook
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 EXPERIMENTS = {"06_harmony3d_mcl", "03_spatial_vae"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
-SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS]
+GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
+SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
 
 
 def test_tutorials_exist():
@@ -93,3 +94,13 @@ def test_parameters_cell_is_tagged():
     for nb in TUTORIALS:
         cells = json.loads(nb.read_text())["cells"]
         assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), nb.name
+
+
+def test_index_guide(tmp_path):
+    "The guided map runs, lists every tutorial's parameters and writes a loadable example sweep grid."
+    from cryo_disent.sweep import expand, load_grid
+    out_dir = tmp_path / "run"
+    executed = run_notebook(ROOT / "tutorials" / "00_index.ipynb", tmp_path / "00.ipynb", cwd=ROOT,
+                            parameters=dict(out_dir=str(out_dir), snrs=[0.5]))
+    assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
+    assert [r["point"] for r in expand(load_grid(out_dir / "grid.yaml"))] == [dict(snr=0.5, model="beta_vae"), dict(snr=0.5, model="harmony3d")]
