@@ -13,7 +13,8 @@ from sklearn.svm import LinearSVC
 from .core import as_numpy, require
 
 # %% auto #0
-__all__ = ['predictivity', 'd_score', 'predictivity_matrix', 'sap_score']
+__all__ = ['predictivity', 'd_score', 'predictivity_matrix', 'sap_score', 'rotation_predictivity', 'cluster_ari',
+           'hinge_rank_correlation', 'content_transformation_scores']
 
 # %% ../nbs/31_disentanglement.ipynb #d2222c46
 def predictivity(x, y,  # features [N, d] and a factor [N]
@@ -65,3 +66,65 @@ def sap_score(latents, factors, discrete=True, n_folds: int = 3, seed: int = 0, 
     top = -np.sort(-S, axis=0)
     sap = float(np.mean(top[0] - top[1]))
     return (sap, S, names) if return_matrix else sap
+
+# %% ../nbs/31_disentanglement.ipynb #b890939e
+from sklearn.model_selection import cross_val_predict
+
+def rotation_predictivity(latent,  # code [N, d]
+                          rotation,  # 2D angles [N] (radians) or 3D rotation matrices [N, 3, 3]
+                          n_folds: int = 3, seed: int = 0) -> float:
+    "S(z): held-out linear R² of the rotation from a code, pooled over (cos θ, sin θ) or the 9 matrix entries, in [0, 1]."
+    R = as_numpy(rotation).astype(np.float64)
+    x = as_numpy(latent).reshape(len(latent), -1).astype(np.float64)
+    require(len(R) == len(x), f"rotation: expected {len(x)} rotations like the latents, got {len(R)}")
+    require(R.ndim == 1 or R.shape[1:] == (3, 3), f"rotation: expected angles [N] or matrices [N, 3, 3], got {list(R.shape)}")
+    T = np.c_[np.cos(R), np.sin(R)] if R.ndim == 1 else R.reshape(len(R), 9)
+    pred = cross_val_predict(LinearRegression(), x, T, cv=KFold(n_folds, shuffle=True, random_state=seed))
+    r2 = 1 - ((pred - T) ** 2).sum() / max(((T - T.mean(0)) ** 2).sum(), 1e-300)
+    return float(min(max(r2, 0.0), 1.0))
+
+def cluster_ari(latent, labels, k: int | None = None, method: str = "gmm", reduce: str | None = None, seed: int = 0) -> float:
+    "ARI between the classes and a clustering of the code (K = number of known classes unless given); unknown labels (-1) left out."
+    from cryo_disent.clustering import adjusted_rand, cluster_latents
+    y = as_numpy(labels).ravel()
+    keep = y >= 0
+    x = as_numpy(latent).reshape(len(y), -1)[keep]
+    k = k or len(np.unique(y[keep]))
+    return adjusted_rand(y[keep], cluster_latents(x, k, method=method, reduce=reduce, seed=seed))
+
+# %% ../nbs/31_disentanglement.ipynb #05eee93d
+def _ranks(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+    return rankdata(a, axis=0)
+
+def hinge_rank_correlation(latent,  # code [N, d] (e.g. z)
+                           angle,  # hinge angle per item [N]
+                           groups,  # identity per item [N]; correlations are taken within each
+                           ) -> dict:
+    "Per group: max over single dimensions of |Spearman ρ(latent_d, angle)|; plus 'mean' over groups."
+    x = as_numpy(latent).reshape(len(latent), -1).astype(np.float64)
+    a, g = as_numpy(angle).ravel().astype(np.float64), np.asarray(groups).ravel()
+    require(len(a) == len(x) == len(g), f"angle, groups: expected {len(x)} values like the latents, got {len(a)}, {len(g)}")
+    out = {}
+    for name in sorted(set(g.tolist()), key=str):
+        m = g == name
+        require(m.sum() >= 3 and np.ptp(a[m]) > 0, f"groups: {name!r} needs >= 3 items and more than one angle")
+        rx, ra = _ranks(x[m]), _ranks(a[m])
+        rx, ra = rx - rx.mean(0), ra - ra.mean()
+        rho = (rx * ra[:, None]).sum(0) / np.maximum(np.sqrt((rx ** 2).sum(0) * (ra ** 2).sum()), 1e-300)
+        out[str(name)] = float(np.abs(rho).max())
+    out["mean"] = float(np.mean(list(out.values())))
+    return out
+
+# %% ../nbs/31_disentanglement.ipynb #a9e7f232
+def content_transformation_scores(content, transformation,  # codes [N, d_c], [N, d_z]
+                                  labels,  # class per item [N] (-1 unknown)
+                                  rotation=None,  # 2D angles [N] or 3D matrices [N, 3, 3]: adds S(z)
+                                  k: int | None = None, n_folds: int = 3, seed: int = 0) -> dict:
+    "DualContrast Table 2 row: D(c|c), D(c|z), S(z), SAP(c), and the ARI of clustering c."
+    y = as_numpy(labels).ravel()
+    row = {"D(c|c)": d_score(content, y, n_folds, seed), "D(c|z)": d_score(transformation, y, n_folds, seed)}
+    if rotation is not None: row["S(z)"] = rotation_predictivity(transformation, rotation, n_folds, seed)
+    row["SAP(c)"] = abs(row["D(c|c)"] - row["D(c|z)"])
+    row["ARI(c)"] = cluster_ari(content, y, k, seed=seed)
+    return row

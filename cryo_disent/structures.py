@@ -13,8 +13,9 @@ import pandas as pd
 from .core import InputError, require
 
 # %% auto #0
-__all__ = ['PseudoAtoms', 'electron_weight', 'read_atoms', 'coarse_grain', 'structure_from_file', 'structure_from_map',
-           'max_extent', 'structures', 'structure_names', 'load_structure', 'as_pseudo_atoms']
+__all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'PseudoAtoms', 'electron_weight', 'read_atoms', 'coarse_grain', 'structure_from_file',
+           'structure_from_map', 'max_extent', 'structures', 'structure_names', 'load_structure', 'as_pseudo_atoms',
+           'axis_angle_matrix', 'hinge', 'hinge_axis', 'conformation_name', 'load_conformation']
 
 # %% ../nbs/04a_structures.ipynb #36705c14
 @dataclass(eq=False)
@@ -67,7 +68,7 @@ class PseudoAtoms:
         "A copy moved so that the centroid is at the origin."
         return replace(self, xyz=self.xyz - self.centroid.astype(np.float32))
 
-# %% ../nbs/04a_structures.ipynb #d87e8020
+# %% ../nbs/04a_structures.ipynb #e15378ce
 # (a_1..a_5, b_1..b_5) of the electron scattering factors, International Tables C Table 4.3.2.2 (gemmi `Element.c4322`).
 _C4322 = {
     "C": ((0.0893, 0.2563, 0.757, 1.0487, 0.3575), (0.2465, 1.71, 6.4094, 18.6113, 50.2523)),
@@ -89,7 +90,7 @@ def electron_weight(element: str) -> tuple[float, float]:
     a, b = (np.asarray(v, dtype=np.float64) for v in _C4322[el])
     return float(a.sum()), float((a * b).sum() / a.sum() / (8 * math.pi ** 2))
 
-# %% ../nbs/04a_structures.ipynb #147152c3
+# %% ../nbs/04a_structures.ipynb #50166e3a
 def _gemmi():
     try: import gemmi
     except ImportError as e:
@@ -129,7 +130,7 @@ def _parse_selection(selection) -> tuple[str, str]:
     require(kind in _SELECTIONS, f"selection: expected None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein', got {selection!r}")
     return kind, arg
 
-# %% ../nbs/04a_structures.ipynb #fe952bf9
+# %% ../nbs/04a_structures.ipynb #ddc61d4c
 def _missing_element_records(path: Path) -> int:
     "PDB ATOM/HETATM records (other than OPM `DUM` markers) whose element columns 77-78 are blank."
     opener = gzip.open if path.suffix == ".gz" else open
@@ -172,7 +173,7 @@ def read_atoms(path,  # PDB or mmCIF file, optionally gzipped
     name = name or path.name.split(".")[0]
     return PseudoAtoms(np.array(xyz), w, s2, name=name).centred()
 
-# %% ../nbs/04a_structures.ipynb #144280e0
+# %% ../nbs/04a_structures.ipynb #0dbb1107
 def _clusters(xyz, w, s2, lab, k):
     "Pseudo-atoms (weight, centroid, isotropic second moment) of the clusters `lab` in 0…k-1."
     W = np.bincount(lab, w, k)
@@ -252,7 +253,7 @@ def max_extent(atoms: PseudoAtoms) -> float:
         except Exception: pass  # degenerate (flat/colinear) point sets: fall back to all pairs
     return float(pdist(p).max()) if len(p) > 1 else 0.0
 
-# %% ../nbs/04a_structures.ipynb #22226643
+# %% ../nbs/04a_structures.ipynb #2455ff97
 def _data_file(name: str) -> Path:
     return Path(str(resources.files("cryo_disent") / "assets" / name))
 
@@ -286,8 +287,80 @@ def as_pseudo_atoms(source) -> PseudoAtoms:
     if isinstance(source, PseudoAtoms): return source
     require(isinstance(source, (str, Path)), f"structure: expected a name, a file or PseudoAtoms, got {type(source).__name__}")
     if isinstance(source, str) and source in structure_names(): return load_structure(source)
+    if isinstance(source, str) and "+hinge" in source: return load_conformation(source)  # `NAME+hingeANGLE`: see below
     p = Path(source)
     sfx = "".join(p.suffixes[-2:]).lower().replace(".gz", "") or p.suffix.lower()
     if p.is_file() and sfx.endswith((".mrc", ".map", ".rec")): return structure_from_map(p)
     if p.is_file(): return structure_from_file(p)
     raise InputError(f"structure: {str(source)!r} is neither a shipped structure {structure_names()} nor an existing file")
+
+# %% ../nbs/04a_structures.ipynb #e387b68a
+def _mask(moving, n: int, what: str) -> np.ndarray:
+    "Boolean mask `[n]` from a mask, an index array or a `(start, stop)` range."
+    if isinstance(moving, tuple) and len(moving) == 2: m = np.zeros(n, bool); m[slice(*moving)] = True
+    else:
+        a = np.asarray(moving)
+        m = a.astype(bool) if a.dtype == bool else np.isin(np.arange(n), a)
+    require(m.shape == (n,), f"{what}: moving: expected a mask of {n} points, got shape {list(m.shape)}")
+    require(0 < m.sum() < n, f"{what}: moving: expected some but not all of the {n} points, got {int(m.sum())}")
+    return m
+
+def axis_angle_matrix(axis, angle_deg: float) -> np.ndarray:
+    "Rotation matrix `[3, 3]` (float64) by `angle_deg` about the unit vector `axis` (x, y, z), right-handed (Rodrigues)."
+    u = np.asarray(axis, dtype=np.float64)
+    require(u.shape == (3,) and np.linalg.norm(u) > 0, f"axis: expected a non-zero 3-vector (x, y, z), got {axis}")
+    u = u / np.linalg.norm(u)
+    K = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
+    a = math.radians(angle_deg)
+    return np.eye(3) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
+
+def hinge(atoms: PseudoAtoms,
+          moving,  # points that move: bool mask [N], indices, or a (start, stop) range
+          axis,  # hinge direction (x, y, z)
+          pivot,  # a point (Å) on the hinge line
+          angle_deg: float,  # rotation of the moving part about the line (right-handed about `axis`)
+          name: str | None = None,  # defaults to the structure's name
+         ) -> PseudoAtoms:
+    "A copy of `atoms` with the `moving` points rotated rigidly by `angle_deg` about the line through `pivot` along `axis`."
+    m = _mask(moving, len(atoms), atoms.name)
+    R, p = axis_angle_matrix(axis, angle_deg), np.asarray(pivot, dtype=np.float64).reshape(3)
+    xyz = atoms.xyz.astype(np.float64)
+    xyz[m] = (xyz[m] - p) @ R.T + p
+    return replace(atoms, xyz=np.where(m[:, None], xyz, atoms.xyz), name=name or atoms.name)  # fixed points: bit-identical
+
+def hinge_axis(atoms: PseudoAtoms, moving, contact: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    "`(axis, pivot)` of a hinge through the interface between the `moving` points and the rest (Å)."
+    from scipy.spatial import cKDTree
+    m = _mask(moving, len(atoms), atoms.name)
+    a, b = atoms.xyz[m].astype(np.float64), atoms.xyz[~m].astype(np.float64)
+    ia = cKDTree(b).query(a, distance_upper_bound=contact)[0] < np.inf
+    ib = cKDTree(a).query(b, distance_upper_bound=contact)[0] < np.inf
+    require(ia.any() and ib.any(), f"{atoms.name}: the moving part does not touch the rest within {contact} Å")
+    face = np.concatenate([a[ia], b[ib]])
+    pivot = face.mean(0)
+    d = a.mean(0) - b.mean(0)
+    d /= np.linalg.norm(d)
+    flat = (face - pivot) - np.outer((face - pivot) @ d, d)  # the contact patch seen along the line of centres
+    w, V = np.linalg.eigh(flat.T @ flat)
+    axis = V[:, -1] - (V[:, -1] @ d) * d  # its longest direction, across the line of centres
+    axis /= np.linalg.norm(axis)
+    return axis * np.sign(axis[np.argmax(np.abs(axis))]), pivot
+
+# %% ../nbs/04a_structures.ipynb #5343a466
+HINGE_DOMAINS = {"3ENL_enolase_dimer": (3294, 6588), "3O21_GluA3NTD_dimer": (3053, 6047), "7DDO_ACE2_RBD": (4913, 6461)}  # moving chain: point range
+HINGE_TAG = "+hinge"
+
+def conformation_name(name: str, angle_deg: float) -> str:
+    "Name of a hinged conformation of a shipped structure: `NAME+hingeANGLE` (angle in degrees)."
+    return f"{name}{HINGE_TAG}{angle_deg:g}"
+
+def load_conformation(name: str) -> PseudoAtoms:
+    "Pseudo-atoms of `NAME+hingeANGLE`: the structure with its moving chain (`HINGE_DOMAINS`) turned by ANGLE° about the interface."
+    base, _, a = name.partition(HINGE_TAG)
+    require(base in HINGE_DOMAINS, f"structure: {name!r}: hinged conformations exist for {sorted(HINGE_DOMAINS)}")
+    try: angle = float(a)
+    except ValueError: raise InputError(f"structure: {name!r}: expected {base}{HINGE_TAG}ANGLE with ANGLE in degrees")
+    require(math.isfinite(angle), f"structure: {name!r}: the hinge angle must be finite")
+    atoms = load_structure(base)
+    axis, pivot = hinge_axis(atoms, HINGE_DOMAINS[base])
+    return hinge(atoms, HINGE_DOMAINS[base], axis, pivot, angle, name=name)

@@ -159,3 +159,39 @@ def test_stored_pose_reproduces_particles():
     for i in range(len(sim)):
         assert corr(good[i], x[i].double()) > 0.97, i
         assert corr(bad[i], x[i].double()) < 0.9, i
+
+
+def _chain_per_atom(name):
+    "Chain name of every heavy atom that `read_atoms` keeps, in its order (the order of the shipped points)."
+    gemmi = pytest.importorskip("gemmi")
+    from cryo_disent.structures import _SELECTIONS, _parse_selection
+    sel = structures().set_index("name").loc[name, "selection"]
+    path = next(SRC.glob(f"{name}.*"))
+    st = gemmi.read_structure(str(path))
+    st.setup_entities(); st.remove_alternative_conformations(); st.remove_hydrogens()
+    kind, arg = _parse_selection(None if sel in ("", "None") else sel)
+    model, keep = _SELECTIONS[kind](st, arg, name)
+    return np.array([ch.name for ch in model for res in ch if res.name != "DUM" and not res.is_water() and keep(ch.name, res)
+                     for a in res if not a.element.is_hydrogen and a.element.atomic_number > 0])
+
+
+@needs_src
+@pytest.mark.parametrize("name", ["3ENL_enolase_dimer", "3O21_GluA3NTD_dimer", "7DDO_ACE2_RBD"])
+def test_hinge_domains_are_whole_chains(name):
+    "The moving range of each hinged structure is exactly one chain of the file, and the rest is the other chain(s)."
+    from cryo_disent.structures import HINGE_DOMAINS
+    chains = _chain_per_atom(name)
+    assert len(chains) == len(load_structure(name))
+    s, e = HINGE_DOMAINS[name]
+    assert e == len(chains) and len(set(chains[s:e])) == 1 and chains[s] not in set(chains[:s])
+
+
+def test_conformations_dataset_has_identity_columns(tmp_path):
+    "A conformations data set's STAR file holds identity, conformation and hinge angle per particle, consistent with the class."
+    from cryo_disent.structures import conformation_name
+    p = simulate_dataset("conformations", tmp_path / "c", n_per_class=1, box=32, progress=False)
+    st = starfile.read(p / "particles.star")
+    assert len(st) == 18 and {"identity", "conformation", "hinge_deg"} <= set(st.columns)
+    assert st.class_name.tolist() == [conformation_name(i, h) for i, h in zip(st.identity, st.hinge_deg)]
+    assert sorted(st.hinge_deg.unique().tolist()) == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+    assert (st.conformation == (st.hinge_deg / 5).astype(int)).all()

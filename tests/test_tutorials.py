@@ -8,7 +8,7 @@ from cryo_disent.pipelines import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
-EXPERIMENTS = {"06_harmony3d_mcl", "03_spatial_vae"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
+EXPERIMENTS = {"05_dualcontrast", "06_harmony3d_mcl", "03_spatial_vae"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
 
@@ -87,6 +87,32 @@ def test_spatial_vae_tables(tmp_path):
     assert (out_dir / "spatial_vae.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 4  # table, reconstructions, two traversals
+
+
+def test_dualcontrast_experiment_table(tmp_path):
+    """The DualContrast experiment at tiny size on all four data sets: one Table-2 row per data set × method (harmony3d on
+    volumes only), scores in range, conformations rows with the identity ARI and hinge correlations, one swap grid per
+    data set, the CSV and HTML written, no error in the executed notebook."""
+    out_dir = tmp_path / "run"
+    methods = ["dualcontrast", "no_con_z", "beta_vae", "harmony3d"]
+    executed = run_notebook(ROOT / "tutorials" / "05_dualcontrast.ipynb", tmp_path / "05.ipynb", cwd=ROOT,
+                            parameters=dict(out_dir=str(out_dir), methods=methods, n_swap=3))
+    outputs = _outputs(executed)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    table = pd.read_csv(out_dir / "table2.csv")
+    expected = [(d, m) for d in ("digits", "alphanumeric", "seed004", "conformations") for m in methods
+                if not (m == "harmony3d" and d in ("digits", "alphanumeric"))]
+    assert list(zip(table["data"], table["method"])) == expected
+    assert table[["D(c|c)", "ARI(c)"]].notna().all().all() and table["D(c|c)"].between(0, 1).all()
+    two_codes = table[table["method"] != "beta_vae"]
+    assert two_codes[["D(c|z)", "S(z)", "SAP(c)"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert table.loc[table["method"] == "beta_vae", ["D(c|z)", "S(z)"]].isna().all().all()
+    conf = table[table["data"] == "conformations"]
+    assert conf["ARI(c→identity)"].notna().all() and conf["hinge ρ(c)"].between(0, 1).all()
+    assert two_codes.loc[two_codes["data"] == "conformations", "hinge ρ(z)"].between(0, 1).all()
+    assert (out_dir / "table2.html").stat().st_size > 100_000  # plotly.js inlined
+    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plots) >= 5  # the table and one swap grid per data set
 
 
 def test_parameters_cell_is_tagged():

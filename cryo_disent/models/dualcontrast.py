@@ -18,7 +18,8 @@ from .base import (BaseModel, ModelConfig, RECON_OUTPUT, StepContext, kl_normal,
 from .layers import ConvDecoder, ConvEncoder, GaussianHead
 
 # %% auto #0
-__all__ = ['random_rotation_transform', 'DualContrastConfig', 'MLPDecoder', 'ConvCZDecoder', 'DualContrast']
+__all__ = ['random_rotation_transform', 'DualContrastConfig', 'MLPDecoder', 'ConvCZDecoder', 'DualContrast', 'swap_grid',
+           'swap_grid_figure']
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #2f98c52e
 def random_rotation_transform(x: torch.Tensor,  # [B, C, H, W] images or [B, C, D, H, W] volumes
@@ -201,3 +202,31 @@ def training_step(self, batch: dict, ctx: StepContext) -> ModelOutput:
     if ctx.clip is not None: ctx.clip(self.encoder_parameters())
     ctx.optimizers[1].step()
     return ModelOutput(mo.loss.detach() + pos.detach(), {**mo.terms, "con_z_pos": pos.detach()}, counts=mo.counts)
+
+# %% ../../nbs/16_models.dualcontrast.ipynb #093fe6b0
+@torch.no_grad()
+def swap_grid(model: DualContrast,
+              x_z: torch.Tensor,  # [R, 1, ...]: the rows' transformation codes come from these
+              x_c: torch.Tensor,  # [C, 1, ...]: the columns' content codes come from these
+              ) -> torch.Tensor:
+    "Decoded `[R, C, 1, ...]` grid: cell (i, j) = D(c(x_c[j]), z(x_z[i])) (appendix Figs. 3/10; rows share z, columns share c)."
+    require(x_z.shape[1:] == x_c.shape[1:] == tuple(model.config.input_shape),
+            f"x_z, x_c: expected items of shape {tuple(model.config.input_shape)}, got {list(x_z.shape[1:])} and {list(x_c.shape[1:])}")
+    R, C = len(x_z), len(x_c)
+    z, c = model.embed(x_z)["transformation"], model.embed(x_c)["content"]
+    was = model.training
+    model.eval()
+    try: y = model.decode({"content": c.repeat(R, 1), "transformation": z.repeat_interleave(C, 0)})  # row-major cells
+    finally: model.train(was)
+    return RECON_OUTPUT[model.config.recon](y).view(R, C, *y.shape[1:])
+
+def swap_grid_figure(grid: torch.Tensor,  # `swap_grid` output [R, C, 1, ...]
+                     title: str | None = None, view: str = "xy",  # central slice of volumes shown
+                     row_names=None, col_names=None):  # defaults: "z of #i", "c of #j"
+    "Interactive plotly swap grid (rows share z, columns share c)."
+    from cryo_disent.viz import traversal_grid
+    R, C = grid.shape[:2]
+    rows = list(row_names) if row_names is not None else [f"z of #{i}" for i in range(R)]
+    cols = list(col_names) if col_names is not None else [f"c of #{j}" for j in range(C)]
+    require(len(rows) == R and len(cols) == C, f"row_names, col_names: expected {R} and {C} names, got {len(rows)} and {len(cols)}")
+    return traversal_grid(grid.detach().cpu().numpy(), cols, rows, title=title, view=view)
