@@ -296,6 +296,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'cryo_disent.latent_map.landing': ('latent_map.html#landing', 'cryo_disent/latent_map.py'),
                                         'cryo_disent.latent_map.latent_cosine_matrix': ( 'latent_map.html#latent_cosine_matrix',
                                                                                          'cryo_disent/latent_map.py'),
+                                        'cryo_disent.latent_map.latent_map_scores': ( 'latent_map.html#latent_map_scores',
+                                                                                      'cryo_disent/latent_map.py'),
                                         'cryo_disent.latent_map.latent_vs_affinity_figure': ( 'latent_map.html#latent_vs_affinity_figure',
                                                                                               'cryo_disent/latent_map.py'),
                                         'cryo_disent.latent_map.matrix_correlation': ( 'latent_map.html#matrix_correlation',

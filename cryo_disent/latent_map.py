@@ -15,7 +15,7 @@ from . import viz
 
 # %% auto #0
 __all__ = ['class_centres', 'nearest_centre', 'landing', 'fit_classifier', 'classification_scores', 'latent_cosine_matrix',
-           'matrix_correlation', 'latent_vs_affinity_figure', 'pose_correlation', 'pose_figure']
+           'matrix_correlation', 'latent_vs_affinity_figure', 'pose_correlation', 'pose_figure', 'latent_map_scores']
 
 # %% ../nbs/35_latent_map.ipynb #df6c2f12
 def _z(z, name: str = "z") -> np.ndarray:
@@ -137,3 +137,23 @@ def pose_figure(pose, angle, labels=None, class_names=None, channel: int = 0, ti
                                title=title or f"pose channel {channel} vs true angle (Pearson r = {r:.3f})")
     fig.update_layout(xaxis_title="true angle", yaxis_title=f"pose ψ[{channel}]")
     return fig
+
+# %% ../nbs/35_latent_map.ipynb #ef9b0e1e
+def latent_map_scores(z_train, y_train,  # training latents [N, d] and their class ids
+                      z_test, y_test,  # test latents [M, d] and class ids (unseen classes included)
+                      unseen=(),  # class ids never seen in training
+                      A=None,  # affinity matrix over the training class ids in sorted order (optional)
+                      ) -> dict:
+    "Centres, nearest-centre predictions and scores, unseen-class landing and closeness, latent-vs-affinity correlation."
+    ids, centres = class_centres(z_train, y_train)
+    zt, yt = _z(z_test, "z_test"), np.asarray(as_numpy(y_test)).astype(np.int64).ravel()
+    pred = nearest_centre(zt, ids, centres)
+    seen = ~np.isin(yt, list(unseen))
+    out = dict(ids=ids, centres=centres, pred=pred, **classification_scores(yt[seen], pred[seen], labels=ids))
+    out["landing"] = {int(u): landing(pred[yt == u]) for u in unseen if (yt == u).any()}
+    cu = _unit(centres)
+    out["closeness"] = {int(u): dict(zip(ids.tolist(), (_unit(zt[yt == u].mean(0, keepdims=True)) @ cu.T)[0].tolist()))
+                        for u in unseen if (yt == u).any()}
+    out["latent_cosine"] = latent_cosine_matrix(z_train, y_train, ids)
+    out["affinity_correlation"] = matrix_correlation(out["latent_cosine"], A) if A is not None else None
+    return out
