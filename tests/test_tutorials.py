@@ -8,7 +8,7 @@ from cryo_disent.pipelines import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
-EXPERIMENTS = {"05_dualcontrast", "06_harmony3d_mcl", "03_spatial_vae"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
+EXPERIMENTS = {"03_spatial_vae", "04a_affinity_alphanumeric", "05_dualcontrast", "06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
 
@@ -113,6 +113,26 @@ def test_dualcontrast_experiment_table(tmp_path):
     assert (out_dir / "table2.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 5  # the table and one swap grid per data set
+
+
+def test_affinity_alphanumeric(tmp_path):
+    """Affinity-VAE on rotated characters at tiny size: the latent map's scores in range, the unseen `v` placed on seen
+    classes only (fractions summing to 1), the affinity matrix written, the figures drawn, no error."""
+    out_dir = tmp_path / "run"
+    executed = run_notebook(ROOT / "tutorials" / "04a_affinity_alphanumeric.ipynb", tmp_path / "04a.ipynb", cwd=ROOT,
+                            parameters=dict(out_dir=str(out_dir), n_per_class=10, epochs=1))
+    outputs = _outputs(executed)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    m = json.loads((out_dir / "metrics.json").read_text())
+    assert m["n"] == 10 + 2 * 9 and 0 <= m["accuracy"] <= 1 and -1 <= m["ari"] <= 1  # 10 v + 20 % of each seen class
+    assert 0 <= m["pose_abs_r"] <= 1 and -1 <= m["affinity_correlation"] <= 1
+    assert set(m["unseen_landing"]) == {"v"} and "v" not in m["unseen_landing"]["v"]
+    assert math.isclose(sum(m["unseen_landing"]["v"].values()), 1.0)
+    assert set(m["f1"]) == set("aebdijz2u")
+    assert pd.read_csv(out_dir / "affinity.csv", index_col=0).shape == (9, 9)
+    assert (out_dir / "report.html").stat().st_size > 100_000
+    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plots) >= 6  # affinity, training, map, confusion, latents vs affinity, pose, traversal
 
 
 def test_parameters_cell_is_tagged():

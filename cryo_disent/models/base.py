@@ -20,24 +20,36 @@ __all__ = ['SCHEDULES', 'RECON_LOSSES', 'RECON_OUTPUT', 'LR_SCHEDULERS', 'STEP_O
            'make_lr_scheduler', 'data_voxel_size', 'StepContext', 'BaseModel', 'atomic_torch_save',
            'require_registered', 'model_from_config', 'torch_load', 'load_model']
 
-# %% ../../nbs/10_models.base.ipynb #321afd9c
+# %% ../../nbs/10_models.base.ipynb #b7d58c99
 def _linear(s, epoch):
     "Linear ramp from `start` to `end` over `epochs`, then hold (`delay` epochs at `start` first)."
     e = max(0, epoch - s.get("delay", 0))
     n = max(1, s.get("epochs", 1))
     return s["start"] + (s["end"] - s["start"]) * min(1.0, e / n)
 
+_RAMPS = {"linear": lambda u: u,  # u ∈ [0, 1]: the fraction of the ramp done → the fraction of start→end reached
+          "sigmoid": lambda u: (1 / (1 + math.exp(-12 * (u - 0.5))) - 1 / (1 + math.exp(6))) / (1 - 2 / (1 + math.exp(6))),
+          "cosine": lambda u: 0.5 * (1 - math.cos(math.pi * u))}
+
 def _cyclic(s, epoch):
-    "Cyclical annealing: each `period` epochs, ramp `start`→`end` over the first `ratio` of the period, then hold."
+    "Cyclical annealing (Fu et al. 2019): each `period` epochs, rise `start`→`end` over the first `ratio` of the period (`shape` linear/sigmoid/cosine), then hold."
     p = max(1, s.get("period", 10))
     ramp = max(1e-9, s.get("ratio", 0.5) * p)
-    return s["start"] + (s["end"] - s["start"]) * min(1.0, (epoch % p) / ramp)
+    shape = s.get("shape", "linear")
+    require(shape in _RAMPS, f"schedule: cyclic shape expected one of {sorted(_RAMPS)}, got {shape!r}")
+    return s["start"] + (s["end"] - s["start"]) * _RAMPS[shape](min(1.0, (epoch % p) / ramp))
+
+def _array(s, epoch):
+    "A user array: `values[epoch]`, the last value held after the array ends."
+    v = s.get("values")
+    require(isinstance(v, (list, tuple)) and len(v) > 0, f"schedule: kind 'array' expected a non-empty list 'values', got {v!r}")
+    return v[min(epoch, len(v) - 1)]
 
 def _step(s, epoch):
     "Piecewise constant: `values[i]` from epoch `milestones[i-1]` on (`values` has one more entry than `milestones`)."
     return s["values"][sum(epoch >= m for m in s["milestones"])]
 
-SCHEDULES = {"constant": lambda s, epoch: s["value"], "linear": _linear, "cyclic": _cyclic, "step": _step}
+SCHEDULES = {"constant": lambda s, epoch: s["value"], "linear": _linear, "cyclic": _cyclic, "step": _step, "array": _array}
 
 def schedule_value(spec, epoch: int):
     "Value of a hyper-parameter at `epoch`: `spec` is a number or `{'kind': <SCHEDULES key>, ...}`."
