@@ -63,7 +63,7 @@ def _cmd_toyset(a):
     vols, table = TOYSETS[a.name](n_per_class=a.n_per_class, size=a.size, seed=a.seed)
     print(f"wrote {save_dataset(a.out, vols, table, overwrite=a.overwrite, toyset=a.name)} ({len(vols)} particles)")
 
-# %% ../nbs/60_cli.ipynb #a814a98c
+# %% ../nbs/60_cli.ipynb #db2eb3f3
 def _train_cfg(a) -> dict:
     return {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, device=a.device,
                                   num_workers=a.num_workers, progress=not a.quiet).items() if v is not None}
@@ -103,8 +103,8 @@ def _cmd_report(a):
 def _cmd_demo(a):
     from cryo_disent.pipelines import demo
     _folder_arg("--out", a.out)
-    m = demo(a.out, quick=a.quick, seed=a.seed)
-    print(to_json({k: m[k] for k in ("ari", "accuracy", "template_auc_fsc_mean") if k in m}, indent=1))
+    m = demo(a.out, quick=a.quick, seed=a.seed, model=a.model)
+    print(to_json({k: m[k] for k in ("ari", "accuracy", "k", "pose_error_classwise_median_deg", "template_auc_fsc_mean", "average_auc_fsc_mean") if k in m}, indent=1))
 
 # %% ../nbs/60_cli.ipynb #a1883e7c
 EXAMPLES = """examples:
@@ -197,7 +197,7 @@ def _sweep_verbs(verb):
     _add(s, "--cluster", choices=["local", "debug"], help="slurm executor without Slurm (submitit's local executor; for tests)")
     _add(s, "--quiet", action="store_true")
 
-# %% ../nbs/60_cli.ipynb #fb385532
+# %% ../nbs/60_cli.ipynb #2bd0be8f
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cryo-disent", description="Disentangle pose from structure in cryo-ET subtomograms.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--data", required=True, type=Path, help="dataset folder, or folder of .mrc/.map/.npy files (one particle each)")
     _add(s, "--out", required=True, type=Path)
     _add(s, "--labels", default="auto", help=LABELS_HELP)
-    _add(s, "--model", default="beta_vae", help=f"one of {model_names()}")
+    _add(s, "--model", default="harmony3d_mcl", help=f"one of {model_names()} (default harmony3d_mcl: 3D subtomograms; beta_vae for 2D images)")
     for f, t in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--latent-dim", int), ("--seed", int), ("--num-workers", int)):
         _add(s, f, type=t)
     _add(s, "--device", choices=["auto", "cpu"])
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--out", type=Path, default=Path("runs/demo"))
     _add(s, "--quick", action="store_true")
     _add(s, "--seed", type=int, default=0)
+    _add(s, "--model", default="harmony3d_mcl", help="registered model (settings per model: pipelines.DEMO_TRAINING)")
     _relion_verbs(verb)
     _sweep_verbs(verb)
     return p

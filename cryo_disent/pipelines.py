@@ -22,9 +22,9 @@ from .train import TrainConfig, Trainer, run_lock
 from .refine import POINT_GROUPS, reference_symmetries, refine_with_averages
 
 # %% auto #0
-__all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DEMO', 'write_json', 'run_record', 'train_on_folder',
-           'dataset_class_names', 'class_names', 'load_references', 'open_run_data', 'embed_folder', 'class_volumes',
-           'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline', 'run_notebook', 'demo']
+__all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DEMO', 'DEMO_MODEL', 'DEMO_TRAINING', 'write_json', 'run_record',
+           'train_on_folder', 'dataset_class_names', 'class_names', 'load_references', 'open_run_data', 'embed_folder',
+           'class_volumes', 'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline', 'run_notebook', 'demo']
 
 # %% ../nbs/50_pipelines.ipynb #77fd6270
 DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html")  # made from the trained model: removed when it is retrained
@@ -358,15 +358,24 @@ def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, ker
                         kernel_name=kernel, progress_bar=progress)
     return out
 
-# %% ../nbs/50_pipelines.ipynb #d25b6896
-DEMO = dict(full=dict(n_per_class=150, epochs=20, batch_size=32, latent_dim=8, box=32),
-            quick=dict(n_per_class=12, epochs=2, batch_size=16, latent_dim=4, box=24))
+# %% ../nbs/50_pipelines.ipynb #d97be17c
+DEMO = dict(full=dict(n_per_class=150, batch_size=32, box=32), quick=dict(n_per_class=12, batch_size=16, box=24))
+DEMO_MODEL = "harmony3d_mcl"  # the default model everywhere (issue 7): ARI 0.935 on the full demo data, K = 4 by BIC
+DEMO_TRAINING = {  # per model and size: epochs and model config (what make demo trades for its ≤ 10 min on 2 cores)
+    "harmony3d_mcl": dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
+                          quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32, mcl_candidates=24))),
+    "harmony3d": dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
+                      quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32))),
+    "beta_vae": dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4))),
+}
 
-def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = "beta_vae", snr: float = 0.1,
+def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = DEMO_MODEL, snr: float = 0.1,
          mwa: float = 30.0) -> dict:
-    "Simulate → train → embed → cluster → report in `out_dir`; returns the metrics."
+    "Simulate → train → embed → cluster → refine poses → report in `out_dir`; returns the metrics."
     from cryo_disent.simulate import simulate_dataset
-    p = DEMO["quick" if quick else "full"]
+    size = "quick" if quick else "full"
+    p = DEMO[size]
+    t = DEMO_TRAINING.get(model, DEMO_TRAINING["beta_vae"])[size]
     out = Path(out_dir)
     data = out / "data"
     want = dict(n_per_class=p["n_per_class"], box=p["box"], snr=snr, mwa=mwa, seed=seed)
@@ -375,6 +384,6 @@ def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = "
     if fresh:  # (re)simulate unless the data there are exactly these; a run on other data is then not resumed
         simulate_dataset("seed004", data, n_per_class=p["n_per_class"], box=p["box"], snr=snr, mwa=mwa, seed=seed,
                          overwrite=True, progress=not quick)
-    return run_pipeline(data, out, model=model, model_config=dict(latent_dim=p["latent_dim"]), resume=not fresh,
-                        train_config=dict(epochs=p["epochs"], batch_size=p["batch_size"], seed=seed, progress=not quick),
+    return run_pipeline(data, out, model=model, model_config=dict(t["model_config"]), resume=not fresh,
+                        train_config=dict(epochs=t["epochs"], batch_size=p["batch_size"], seed=seed, progress=not quick),
                         n_rotations=100 if quick else 500)

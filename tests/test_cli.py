@@ -26,7 +26,7 @@ def test_help_lists_verbs_and_examples():
 def test_train_embed_cluster_report(tmp_path):
     data, runp = tmp_path / "tet", tmp_path / "run"
     run("toyset", "tetrominoes", "--out", data, "--n-per-class", 6, "--size", 16)
-    run("train", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 3,
+    run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 3,
         "--set", "channels=[8,16]", "--quiet")
     assert (runp / "model.pt").exists() and (runp / "checkpoint.pt").exists()
     assert json.loads((runp / "config.json").read_text())["model_config"]["channels"] == [8, 16]
@@ -39,21 +39,21 @@ def test_train_embed_cluster_report(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["train", "--data", "/no/such/folder", "--out", "{tmp}/r"], "/no/such/folder"),
+    (["train", "--model", "beta_vae", "--data", "/no/such/folder", "--out", "{tmp}/r"], "/no/such/folder"),
     (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--model", "nope"], "unknown name 'nope'"),
-    (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--set", "latnt_dim=3"], "unknown config keys"),
+    (["train", "--model", "beta_vae", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--set", "latnt_dim=3"], "unknown config keys"),
     (["toyset", "cubes", "--out", "{tmp}/x"], "toyset: unknown name 'cubes'"),
     (["simulate", "--preset", "seed004", "--snr", "0", "--out", "{tmp}/x"], "snr: expected > 0"),
     (["simulate", "--preset", "seed004", "--mwa", "90", "--out", "{tmp}/x"], "mwa: expected"),
     (["simulate", "--preset", "seed004", "--n-per-class", "-3", "--out", "{tmp}/x"], "n_per_class"),
     (["simulate", "--preset", "nope", "--out", "{tmp}/x"], "nope"),
     (["embed", "--run", "{tmp}/none", "--data", "{tmp}/tet"], "--run {tmp}/none: not found"),
-    (["train", "--data", "{tmp}/tet/volumes.npy", "--out", "{tmp}/r"], "volumes.npy: is a file; expected a folder"),
-    (["train", "--data", "{tmp}/tet", "--out", "{tmp}/tet/dataset.json"], "--out {tmp}/tet/dataset.json: is a file"),
+    (["train", "--model", "beta_vae", "--data", "{tmp}/tet/volumes.npy", "--out", "{tmp}/r"], "volumes.npy: is a file; expected a folder"),
+    (["train", "--model", "beta_vae", "--data", "{tmp}/tet", "--out", "{tmp}/tet/dataset.json"], "--out {tmp}/tet/dataset.json: is a file"),
     (["toyset", "tetrominoes", "--out", "{tmp}/tet/dataset.json"], "is a file; expected a folder"),
     (["toyset", "tetrominoes", "--out", "{tmp}/tet"], "already exists (pass --overwrite to replace it)"),
     (["simulate", "--preset", "seed004", "--box", "4", "--out", "{tmp}/x"], "--box: 4 voxels is too small"),
-    (["train", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--labels", "prefix"], "applies to a folder of volume files"),
+    (["train", "--model", "beta_vae", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--labels", "prefix"], "applies to a folder of volume files"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, needle):
     run("toyset", "tetrominoes", "--out", tmp_path / "tet", "--n-per-class", 2, "--size", 16)
@@ -89,12 +89,12 @@ def test_demo_quick(tmp_path):
 def test_resume_with_other_config_is_refused_in_one_line(tmp_path):
     data, runp = tmp_path / "tet", tmp_path / "run"
     run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
-    common = ["train", "--data", data, "--out", runp, "--epochs", 1, "--set", "channels=[8]", "--quiet"]
+    common = ["train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--set", "channels=[8]", "--quiet"]
     run(*common, "--latent-dim", 3)
     r = run(*common, "--latent-dim", 4, ok=False)
     assert r.returncode == 2 and "cannot resume, the model config changed: latent_dim (3 → 4)" in r.stderr
     assert "Traceback" not in r.stderr
-    r = run("train", "--data", data, "--out", tmp_path / "r2", "--set", "channels=8", ok=False)
+    r = run("train", "--model", "beta_vae", "--data", data, "--out", tmp_path / "r2", "--set", "channels=8", ok=False)
     assert r.returncode == 2 and "channels: expected tuple" in r.stderr
 
 
@@ -131,7 +131,7 @@ def _mrc_folder(d, names, seed=0):
 def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     """Issue 6 §3: `train --data <folder of .mrc>` said "missing volumes.npy"; unlabelled is a valid state."""
     data, runp = _mrc_folder(tmp_path / "mine", [f"particle{i:02d}" for i in range(10)]), tmp_path / "run"
-    ok("train", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet")
+    ok("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet")
     rec = json.loads((runp / "config.json").read_text())["run"]
     assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
     ok("embed", "--run", runp)  # --data defaults to the run's
@@ -149,16 +149,16 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
 def test_class_prefixes_and_labels_tables_from_the_cli(tmp_path):
     data = _mrc_folder(tmp_path / "mine", [f"{c}_{i}" for c in "ab" for i in range(4)])
     common = ["--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet"]
-    ok("train", "--data", data, "--out", tmp_path / "r1", *common)  # auto: every file has a prefix, two classes
+    ok("train", "--model", "beta_vae", "--data", data, "--out", tmp_path / "r1", *common)  # auto: every file has a prefix, two classes
     ok("embed", "--run", tmp_path / "r1")
     assert np.load(tmp_path / "r1" / "embedding.npz")["label"].tolist() == [0] * 4 + [1] * 4
     assert "ari" in json.loads(ok("cluster", "--run", tmp_path / "r1"))
     (tmp_path / "lab.csv").write_text("filename,class_name\na_0.mrc,x\nb_0.mrc,y\n")
-    ok("train", "--data", data, "--out", tmp_path / "r2", "--labels", tmp_path / "lab.csv", *common)
+    ok("train", "--model", "beta_vae", "--data", data, "--out", tmp_path / "r2", "--labels", tmp_path / "lab.csv", *common)
     ok("embed", "--run", tmp_path / "r2")  # the run's labels table is reused
     assert np.load(tmp_path / "r2" / "embedding.npz")["label"].tolist() == [0, -1, -1, -1, 1, -1, -1, -1]
     (data / "odd.mrc").write_bytes((data / "a_0.mrc").read_bytes()[:-5])
-    code, err = main("train", "--data", data, "--out", tmp_path / "r3", "--labels", "none", *common)
+    code, err = main("train", "--model", "beta_vae", "--data", data, "--out", tmp_path / "r3", "--labels", "none", *common)
     assert code == 2 and "odd.mrc: file is" in err and not (tmp_path / "r3").exists()
 
 
@@ -167,7 +167,7 @@ def test_non_finite_voxels_stop_the_run_before_anything_is_written(tmp_path):
     data = tmp_path / "tet"
     ok("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
     v = np.load(data / "volumes.npy", mmap_mode="r+"); v[13, 2, 3, 4] = np.nan; v.flush(); del v
-    code, err = main("train", "--data", data, "--out", tmp_path / "r", "--epochs", 1, "--set", "channels=[8]", "--quiet")
+    code, err = main("train", "--model", "beta_vae", "--data", data, "--out", tmp_path / "r", "--epochs", 1, "--set", "channels=[8]", "--quiet")
     assert code == 2 and "volumes.npy: particle 13 has 1 NaN or Inf values" in err
     assert not (tmp_path / "r").exists()
 
@@ -178,19 +178,19 @@ def test_the_run_knows_its_data(tmp_path):
     ok("toyset", "tetrominoes", "--out", a, "--n-per-class", 2, "--size", 16, "--seed", 0)
     ok("toyset", "tetrominoes", "--out", b, "--n-per-class", 2, "--size", 16, "--seed", 1)  # same shape, other particles
     common = ["--out", runp, "--set", "channels=[8]", "--latent-dim", 2, "--batch-size", 6, "--quiet"]
-    assert main("train", "--data", a, "--epochs", 1, *common)[0] == 0
+    assert main("train", "--model", "beta_vae", "--data", a, "--epochs", 1, *common)[0] == 0
     assert main("embed", "--run", runp, "--data", a)[0] == 0
     assert main("cluster", "--run", runp, "--data", a)[0] == 0
     assert main("report", "--run", runp, "--data", a)[0] == 0
     for verb in ("embed", "cluster", "report"):
         code, err = main(verb, "--run", runp, "--data", b)
         assert code == 2 and f"is not the data the run in {runp} was trained on" in err and "pass that data folder" in err
-    code, err = main("train", "--data", b, "--epochs", 2, *common)
+    code, err = main("train", "--model", "beta_vae", "--data", b, "--epochs", 2, *common)
     assert code == 2 and "cannot resume; train with --no-resume or into another --out" in err
     assert (runp / "report.html").exists()  # a refused command changes nothing
-    assert main("train", "--data", a, "--epochs", 2, *common)[0] == 0  # the model changes: its old results go
+    assert main("train", "--model", "beta_vae", "--data", a, "--epochs", 2, *common)[0] == 0  # the model changes: its old results go
     assert not any((runp / f).exists() for f in ("embedding.npz", "metrics.json", "report.html"))
-    assert main("train", "--data", b, "--epochs", 1, "--no-resume", *common)[0] == 0  # a restart on other data is allowed
+    assert main("train", "--model", "beta_vae", "--data", b, "--epochs", 1, "--no-resume", *common)[0] == 0  # a restart on other data is allowed
     assert json.loads((runp / "config.json").read_text())["run"]["data"] == str(b)
 
 
@@ -215,7 +215,7 @@ def test_second_live_training_into_the_same_out_is_refused(tmp_path):
     import time
     data, runp = tmp_path / "tet", tmp_path / "run"
     run("toyset", "tetrominoes", "--out", data, "--n-per-class", 6, "--size", 16)
-    first = subprocess.Popen([*CLI, "train", "--data", str(data), "--out", str(runp), "--epochs", "200", "--batch-size", "8",
+    first = subprocess.Popen([*CLI, "train", "--model", "beta_vae", "--data", str(data), "--out", str(runp), "--epochs", "200", "--batch-size", "8",
                               "--latent-dim", "3", "--set", "channels=[8,16]", "--quiet"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -223,7 +223,7 @@ def test_second_live_training_into_the_same_out_is_refused(tmp_path):
         while not (runp / "metrics.jsonl").exists() and time.time() - t0 < 120:
             time.sleep(0.2)
         assert (runp / ".lock").exists(), "the first run holds the lock"
-        r = run("train", "--data", data, "--out", runp, "--epochs", 2, "--set", "beta=4", "--quiet", ok=False)
+        r = run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 2, "--set", "beta=4", "--quiet", ok=False)
         assert r.returncode == 2 and f"another training (PID {first.pid})" in r.stderr, r.stderr
         assert json.loads((runp / "config.json").read_text())["model_config"]["beta"] == 1.0  # the first run's config
     finally:
@@ -231,6 +231,6 @@ def test_second_live_training_into_the_same_out_is_refused(tmp_path):
         first.wait()
     # the killed run's stale lock is reclaimed: resume works
     assert (runp / ".lock").exists()
-    run("train", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 3,
+    run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 3,
         "--set", "channels=[8,16]", "--quiet", "--no-resume")
     assert not (runp / ".lock").exists()
