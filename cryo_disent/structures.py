@@ -294,10 +294,12 @@ def as_pseudo_atoms(source) -> PseudoAtoms:
     if p.is_file(): return structure_from_file(p)
     raise InputError(f"structure: {str(source)!r} is neither a shipped structure {structure_names()} nor an existing file")
 
-# %% ../nbs/04a_structures.ipynb #e387b68a
+# %% ../nbs/04a_structures.ipynb #02e87dfa
 def _mask(moving, n: int, what: str) -> np.ndarray:
     "Boolean mask `[n]` from a mask, an index array or a `(start, stop)` range."
-    if isinstance(moving, tuple) and len(moving) == 2: m = np.zeros(n, bool); m[slice(*moving)] = True
+    if isinstance(moving, tuple) and len(moving) == 2:
+        m = np.zeros(n, bool)
+        m[slice(*moving)] = True
     else:
         a = np.asarray(moving)
         m = a.astype(bool) if a.dtype == bool else np.isin(np.arange(n), a)
