@@ -77,7 +77,7 @@ class HarmonyDecoder(nn.Module):
 
     def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
 
-# %% ../../nbs/15_models.harmony.ipynb #8f513bdb
+# %% ../../nbs/15_models.harmony.ipynb #1cf089b2
 @dataclass
 class Harmony3DConfig(ModelConfig):
     channels: tuple = (32, 64, 128, 256)  # conv widths of the 4 encoder layers (App. A.4 gives the layers, not widths)
@@ -85,7 +85,7 @@ class Harmony3DConfig(ModelConfig):
     dropout: float = 0.2  # App. A.4, encoder FC and decoder FC
     noise_std: float = 1.0  # σ of the ε added to z, z' in training (§3.2.1: ε ~ N(0, I)); 'l1' mode only
     z_norm: bool = True  # z = BatchNorm(h) without affine (unit variance per dim), so ε ~ N(0, I) has a fixed scale against z
-    embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (symmetric KL between the branches)
+    embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (the public code's KL(q(z|I) ‖ q(z'|I')) / dim)
     max_translation: float = 4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
     loss_frame: str = "particle"  # where the SSEs are taken: 'particle' (data never warped by θ; default) or 'template' (literal §3.2.1)
     lowpass: float = 0.25  # sharp low-pass of the input at this many cycles/voxel (≤ 0.5) before everything (App. A.4 preprocessing); 0 = off
@@ -210,7 +210,7 @@ def _particle_frame_pairs(self, x, x2, Q, tmpl, Rb, tb, Rp, tp):
     tr = tb[:B] - (Rr @ tb[B:, :, None])[..., 0]
     return dict(pred=warp(tmpl, Rp, tp), target=torch.cat([x, x2]), siamese_a=x, siamese_b=warp(x, Rr @ Q, tr))
 
-# %% ../../nbs/15_models.harmony.ipynb #9eef09fa
+# %% ../../nbs/15_models.harmony.ipynb #02ab54ae
 def _sse(a, b): return (a - b).pow(2).flatten(1).sum(1)
 
 def _kl_gauss(mu1, lv1, mu2, lv2):
@@ -229,7 +229,7 @@ def loss(self, batch, out, epoch=0):
         embed = (z[:B] - z[B:]).abs().sum(1).mean()  # L_embed = ‖z − z'‖₁
     else:
         lv = out["content_logvar_both"]
-        embed = 0.5 * (_kl_gauss(z[:B], lv[:B], z[B:], lv[B:]) + _kl_gauss(z[B:], lv[B:], z[:B], lv[:B])).mean()
+        embed = _kl_gauss(z[:B], lv[:B], z[B:], lv[B:]).mean() / z.shape[1]  # one direction, per dimension (public code)
     terms = dict(recon=recon, recon_prime=recon_prime, siamese=siamese, embed=embed)
     return ModelOutput(recon + recon_prime + siamese + embed, terms)
 
