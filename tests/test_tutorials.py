@@ -51,7 +51,9 @@ def test_harmony_experiment_table(tmp_path):
     harmony = table[table["method"] != "beta_vae"]
     assert harmony["sap"].notna().all() and harmony["pose_error_median_deg"].between(0, 180).all()
     assert harmony["shift_error_median_vox"].ge(0).all() and harmony["average_auc_fsc_mean"].notna().all()
-    assert table["pose_error_median_deg"][table["method"] == "beta_vae"].isna().all()  # no pose, no pose error
+    assert table["pose_error_median_deg"].between(0, 180).all()  # every model gets poses by refinement against its templates
+    assert table["model_pose_error_median_deg"][table["method"] == "beta_vae"].isna().all()  # β-VAE has no pose of its own
+    assert harmony["model_pose_error_median_deg"].between(0, 180).all()
     fsc = table.filter(like="template_auc_fsc[").to_numpy()
     assert fsc.shape[1] == 4 and (fsc[~pd.isna(fsc)].astype(float) <= 1).all()  # one column per seed004 class
     for m, s in zip(table["method"], table["snr"]):  # every run's own files agree with its row
