@@ -34,5 +34,7 @@ for name in names:
     st = PartialState()
     checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
     extra = {k: v for k, v in model.state_dict().items() if not isinstance(v, torch.Tensor)}
-    print("RESULT " + json.dumps(dict(name=name, rank=st.process_index, world=st.num_processes, type=str(st.distributed_type),
-                                      checksum=checksum, data=sorted(set(seen)), extra=str(extra))), flush=True)
+    res = json.dumps(dict(name=name, rank=st.process_index, world=st.num_processes, type=str(st.distributed_type),
+                          checksum=checksum, data=sorted(set(seen)), extra=str(extra)))
+    # one file per rank: two ranks' lines on a shared stdout can interleave
+    (out / f"result_{name}_{st.process_index}.json").write_text(res)

@@ -120,7 +120,7 @@ def test_two_process_data_parallel_over_registry(tmp_path):
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    res = [json.loads(l.split("RESULT ", 1)[1]) for l in r.stdout.splitlines() if "RESULT " in l]
+    res = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("result_*.json"))]
     for name in NAMES:
         got = sorted((d for d in res if d["name"] == name), key=lambda d: d["rank"])
         assert [d["rank"] for d in got] == [0, 1] and all(d["world"] == 2 for d in got), (name, got)
