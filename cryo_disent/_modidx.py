@@ -781,7 +781,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'cryo_disent.refine': { 'cryo_disent.refine._best_of_top': ('refine.html#_best_of_top', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._box': ('refine.html#_box', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._final_score': ('refine.html#_final_score', 'cryo_disent/refine.py'),
-                                    'cryo_disent.refine._freqs': ('refine.html#_freqs', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._global_search': ('refine.html#_global_search', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._hermitian_weights': ('refine.html#_hermitian_weights', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._local_search': ('refine.html#_local_search', 'cryo_disent/refine.py'),

@@ -139,7 +139,7 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
 
-# %% ../nbs/50_pipelines.ipynb #33562e92
+# %% ../nbs/50_pipelines.ipynb #425fae82
 NO_TRUTH = "none: the data are unlabelled, so there is no ARI, accuracy or F1 (clusters only)"
 K_RANGE = (2, 10)  # K tried by BIC when no K is given
 
@@ -156,11 +156,12 @@ def _aligned_fsc(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tup
     return float(auc_fsc(aligned, ref)), aligned.numpy()
 
 def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: int = 500, seed: int = 0,
-                  wedge="auto", max_shift: float = 3.0) -> tuple:
-    "(volumes, metrics): per cluster the decoded template (`model`) and wedge-weighted average (poses), AUC-FSC vs `refs`."
+                  wedge="auto", max_shift: float = 3.0, templates=None) -> tuple:
+    "(volumes, metrics): per cluster the decoded template (`model`, or `templates` already decoded) and wedge-weighted average (poses), AUC-FSC vs `refs`."
     ids = np.unique(pred[pred >= 0])
     vols = dict(cluster=ids)
-    if model is not None: vols["template"] = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu().numpy()
+    if templates is None and model is not None: templates = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
+    if templates is not None: vols["template"] = np.asarray(templates, np.float32)
     if "rotation" in emb and "translation" in emb and np.shape(emb["translation"])[-1] == 3:
         vols["average"] = class_averages(ds, pred, emb["rotation"], emb["translation"], wedge=wedge)[0].numpy()
     y = emb["label"]
@@ -179,7 +180,7 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
         metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
     return vols, metrics
 
-# %% ../nbs/50_pipelines.ipynb #d453bb79
+# %% ../nbs/50_pipelines.ipynb #993c44ab
 def _symmetry(data, symmetry):
     "The `symmetry` given, else {label: group} from `dataset.json`'s classes (their `symmetry`, or `POINT_GROUPS` by name), else 'C1'."
     if symmetry is not None: return symmetry
@@ -199,10 +200,9 @@ def _symmetry_rotations(out: Path, sym, refs):
         _save_npz(p, key=np.array(key), **{str(c): v for c, v in rot.items()})
     return {**sym, **rot}
 
-def _refined(model, ds, emb: dict, pred, rounds: int, wedge, seed: int) -> dict:
-    "`emb` with poses refined against the decoded templates and class averages; the model's own kept as `model_*`."
+def _refined(tmpl, ds, emb: dict, pred, rounds: int, wedge, seed: int) -> dict:
+    "`emb` with poses refined against the decoded templates `tmpl` and class averages; the model's own kept as `model_*`."
     mwa = dataset_wedge(ds) if isinstance(wedge, str) else wedge
-    tmpl = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
     r = refine_with_averages(ds, tmpl, pred, rounds, mwa, seed=seed)
     own = {f"model_{k}": emb[k] for k in ("rotation", "translation") if k in emb}
     return {**emb, **own, "rotation": r["rotation"].numpy(), "translation": r["translation"].numpy(), "refine_score": r["score"].numpy()}
@@ -231,7 +231,8 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     refs = load_references(ds.path)
     sym = _symmetry_rotations(out, _symmetry(ds.path, symmetry), refs)
     can_refine = refine and model is not None and emb["content"].ndim == 2 and len(ds[0]["x"].shape) == 4
-    if can_refine: emb = _refined(model, ds, emb, pred, refine, wedge, seed)
+    tmpl = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu() if model is not None else None  # decoded once
+    if can_refine: emb = _refined(tmpl, ds, emb, pred, refine, wedge, seed)
     metrics = dict(model=getattr(model, "registry_name", None), data=str(ds.path), ground_truth=truth, **how,
                    **evaluate_embedding(emb, k, reduce=red, n_components=nc, seed=seed, labels_pred=pred, symmetry=sym))
     if can_refine:
@@ -242,7 +243,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
             pe = pose_errors(own, symmetry=sym)
             metrics["model_pose_error_classwise_median_deg"] = float(np.nanmedian(pe["rotation_deg"]))
     names = dataset_class_names(ds) or [str(i) for i in range(int(y.max()) + 1)]
-    vols, m = class_volumes(model, ds, emb, pred, refs, names, n_rotations, seed, wedge)
+    vols, m = class_volumes(model, ds, emb, pred, refs, names, n_rotations, seed, wedge, templates=tmpl)
     metrics.update(m)
     _save_npz(p, cluster=pred, **emb)
     _save_npz(out / "classes.npz", **vols)
