@@ -133,7 +133,7 @@ class Harmony3DConfig(ModelConfig):
         require(0 <= self.work_box <= self.input_shape[-1],
                 f"{n}.work_box: expected 0 (automatic) or a box <= the input's {self.input_shape[-1]}, got {self.work_box}")
 
-# %% ../../nbs/15_models.harmony.ipynb #0e936001
+# %% ../../nbs/15_models.harmony.ipynb #93d8ea8d
 LOWPASS_A = 90.0  # Å: the input low-pass `config_from_data` sets from the voxel size (0.25 cycles/voxel at 22.7 Å, 0.125 at 11.3 Å)
 
 @register("harmony3d")
@@ -143,6 +143,7 @@ class Harmony3D(BaseModel):
     supported_ndims = (3,)
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16)
     loss_terms = ("recon", "recon_prime", "siamese", "embed")
+    needs_aligned = False  # `_match` reads I_θ (the MCL winner search); otherwise the particle frame never warps the data by θ
 
     @classmethod
     def data_fields(cls, info: dict) -> dict:
@@ -214,7 +215,7 @@ class Harmony3D(BaseModel):
         "The pose offset (C, s) of the template each aligned particle is compared with (here: none) and extra outputs."
         return None, {}
 
-# %% ../../nbs/15_models.harmony.ipynb #19272dc6
+# %% ../../nbs/15_models.harmony.ipynb #230a8fc9
 @patch_to(Harmony3D)
 def forward_main(self, batch, epoch=0):
     "Both branches: encode [I; I'], decode [z+ε; z'+ε'], align by θ and θ', match (winner), and the pairs the SSEs compare."
@@ -229,8 +230,10 @@ def forward_main(self, batch, epoch=0):
     Rb, tb = lat2["rotation"], lat2["translation"]
     pre = torch.cat([torch.eye(3, dtype=x.dtype, device=x.device).expand(B, 3, 3), Q])
     in_particle = self.config.loss_frame == "particle"
-    with torch.set_grad_enabled(torch.is_grad_enabled() and not in_particle):
-        aligned = to_template_frame(torch.cat([x, x]), Rb, tb, pre)  # [I_θ; I'_θ']
+    aligned = None  # [I_θ; I'_θ']: the SSE targets in the template frame, or what the MCL winner is chosen on
+    if self.needs_aligned or not in_particle:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not in_particle):
+            aligned = to_template_frame(torch.cat([x, x]), Rb, tb, pre)
     offset, extra = self._match(aligned, tmpl, epoch)
     Rp, tp = (Rb, tb) if offset is None else compose_pose(Rb, tb, *offset)
     if in_particle:
@@ -239,8 +242,9 @@ def forward_main(self, batch, epoch=0):
         matched = tmpl if offset is None else warp(tmpl, *offset)  # I_{z_k*}: gradient through the winner only
         pairs = dict(pred=matched, target=aligned, siamese_a=aligned[:B], siamese_b=aligned[B:])
     out = {k: v[:B] for k, v in lat2.items()}
-    out.update(content_sample=z2[:B], content_both=lat2["content"], aligned=aligned, template_rotation=Rp[:B],
+    out.update(content_sample=z2[:B], content_both=lat2["content"], template_rotation=Rp[:B],
                template_translation=tp[:B], **pairs, **extra)
+    if aligned is not None: out["aligned"] = aligned
     with torch.no_grad():
         out["x_hat"] = self.to_input_box(warp(tmpl[:B], Rp[:B], tp[:B]))  # the template moved into the particle's (estimated) pose
     if "content_logvar" in lat2: out["content_logvar_both"] = lat2["content_logvar"]
@@ -334,12 +338,13 @@ class Harmony3DMCLConfig(Harmony3DConfig):
                 f"{n}: expected mcl_search_size >= 0 and mcl_max_shift >= 0, got {self.mcl_search_size}, {self.mcl_max_shift}")
         schedule_value(self.mcl_max_angle, 0)  # a malformed schedule fails here, clearly
 
-# %% ../../nbs/15_models.harmony.ipynb #823c0ba4
+# %% ../../nbs/15_models.harmony.ipynb #ee723452
 @register("harmony3d_mcl")
 class Harmony3DMCL(Harmony3D):
     "Harmony3D + MCL (§3.2.2): each branch's reconstruction term is min_k SSE over N transformed template candidates."
     config_cls = Harmony3DMCLConfig
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16, mcl_candidates=16, mcl_search_size=8)
+    needs_aligned = True
     loss_terms = Harmony3D.loss_terms + ("max_angle",)
 
     def __init__(self, config: Harmony3DMCLConfig | None = None, **kwargs):
