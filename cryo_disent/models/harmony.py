@@ -77,7 +77,7 @@ class HarmonyDecoder(nn.Module):
 
     def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
 
-# %% ../../nbs/15_models.harmony.ipynb #adbce49a
+# %% ../../nbs/15_models.harmony.ipynb #aa374203
 def lowres_copy(v: torch.Tensor,  # real volumes [..., n, n, n]
                 size: int,  # new box (<= n)
                 cutoff: float = 0.0,  # > 0: also remove frequencies above this many cycles per voxel of `v` (a sharp sphere)
@@ -101,9 +101,9 @@ def work_box_size(box: int,  # input box N
                   lowpass: float,  # cut-off in cycles per input voxel (0 = none)
                   n_layers: int,  # encoder conv layers (the box must be >= 2**n_layers)
                   ) -> int:
-    "The smallest box whose Nyquist frequency carries the `lowpass` band (n >= 2·lowpass·N), at least 2**n_layers, at most N."
+    "The box where `lowpass` sits at half the Nyquist frequency (n ≈ 4·lowpass·N, rounded), at least 2**n_layers, at most N."
     if not lowpass: return box
-    return min(box, max(2 ** n_layers, math.ceil(2 * lowpass * box - 1e-9)))
+    return min(box, max(2 ** n_layers, round(4 * lowpass * box)))
 
 # %% ../../nbs/15_models.harmony.ipynb #81b85cfb
 @dataclass
