@@ -794,6 +794,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'cryo_disent.refine._self_scores': ('refine.html#_self_scores', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine._stack_particles': ('refine.html#_stack_particles', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine.band_masks': ('refine.html#band_masks', 'cryo_disent/refine.py'),
+                                    'cryo_disent.refine.classify_with_averages': ( 'refine.html#classify_with_averages',
+                                                                                   'cryo_disent/refine.py'),
                                     'cryo_disent.refine.fourier_shift': ('refine.html#fourier_shift', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine.project': ('refine.html#project', 'cryo_disent/refine.py'),
                                     'cryo_disent.refine.radial_average': ('refine.html#radial_average', 'cryo_disent/refine.py'),

@@ -18,7 +18,7 @@ from .microscope import missing_wedge_mask
 # %% auto #0
 __all__ = ['POINT_GROUPS', 'search_size', 'band_masks', 'search_copies', 'project', 'shift_search', 'radial_average',
            'fourier_shift', 'refine_poses', 'symmetry_frame', 'symmetry_rotations', 'reference_symmetries',
-           'refine_with_averages']
+           'refine_with_averages', 'classify_with_averages']
 
 # %% ../nbs/36_refine.ipynb #47e3a6c8
 def search_size(n: int,  # box of the data
@@ -328,3 +328,32 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
         r = refine_poses(particles, avg, col, mwa, **kwargs)
         r["averages"] = avg
     return r
+
+# %% ../nbs/36_refine.ipynb #72aa14f9
+def classify_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
+                           references,  # `[K, n, n, n]` first references (e.g. decoded templates or class averages)
+                           cluster_labels=None,  # `[N]` starting assignment, only to count reassignments
+                           rounds: int = 3,  # assign-and-average rounds
+                           mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
+                           cutoff: float = 0.25,  # band of the scores, cycles per data voxel
+                           **kwargs) -> dict:
+    "Each round: pose search of every particle against every reference, assignment to the best score, references re-averaged."
+    from cryo_disent.averaging import class_averages
+    require(rounds >= 1, f"rounds: expected >= 1, got {rounds}")
+    T = torch.as_tensor(as_numpy(references)).float()
+    T = T[:, 0] if T.ndim == 5 else T
+    N, K = len(particles), len(T)
+    lab = None if cluster_labels is None else torch.as_tensor(np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel())
+    reassigned = []
+    for _ in range(rounds):
+        per = [refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, **kwargs) for k in range(K)]
+        S = torch.stack([r["score"] for r in per], 1)
+        new = S.argmax(1)
+        if lab is not None: reassigned.append(float((new != lab).float().mean()))
+        lab = new
+        R = torch.stack([r["rotation"] for r in per], 1)[torch.arange(N), lab]
+        t = torch.stack([r["translation"] for r in per], 1)[torch.arange(N), lab]
+        avg, ids, _ = class_averages(particles, lab.numpy(), R, t, wedge=mwa)
+        T = T.clone()
+        T[torch.as_tensor(ids)] = torch.as_tensor(avg).float()
+    return dict(labels=lab, rotation=R, translation=t, score=S.max(1).values, scores=S, references=T, reassigned=reassigned)
