@@ -95,13 +95,13 @@ class ConvCZDecoder(nn.Module):
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor: return self.net(torch.cat([c, z], 1))
 
-# %% ../../nbs/16_models.dualcontrast.ipynb #f5fff612
+# %% ../../nbs/16_models.dualcontrast.ipynb #0f2bbd24
 @register("dualcontrast")
 class DualContrast(BaseModel):
     "Two Gaussian codes (content c, transformation z) from one CNN encoder; decoder from [c, z]; contrastive pairs from a random rotation."
     config_cls = DualContrastConfig
     supported_ndims = (2, 3)
-    tiny_overrides = dict(width=4, hidden=(16, 32))
+    tiny_overrides = dict(width=4, hidden=(16, 32), lowpass=0.25, t_wedge=30.0)  # the suites exercise the 3D T(x) path
     loss_terms = ("recon", "recon_t", "kl_c", "kl_z", "con_c_pos", "con_c_neg", "con_z_neg", "con_z_pos")
 
     def __init__(self, config: DualContrastConfig | None = None, **kwargs):
