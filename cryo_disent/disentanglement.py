@@ -67,7 +67,7 @@ def sap_score(latents, factors, discrete=True, n_folds: int = 3, seed: int = 0, 
     sap = float(np.mean(top[0] - top[1]))
     return (sap, S, names) if return_matrix else sap
 
-# %% ../nbs/31_disentanglement.ipynb #b890939e
+# %% ../nbs/31_disentanglement.ipynb #09250ff7
 from sklearn.model_selection import cross_val_predict
 
 def rotation_predictivity(latent,  # code [N, d]
@@ -83,14 +83,17 @@ def rotation_predictivity(latent,  # code [N, d]
     r2 = 1 - ((pred - T) ** 2).sum() / max(((T - T.mean(0)) ** 2).sum(), 1e-300)
     return float(min(max(r2, 0.0), 1.0))
 
-def cluster_ari(latent, labels, k: int | None = None, method: str = "gmm", reduce: str | None = None, seed: int = 0) -> float:
+def cluster_ari(latent, labels, k: int | None = None, method: str = "gmm",
+                reduce: str | None = "pca",  # applied when the code has more than `n_components` dimensions, as `pipelines.cluster_run`
+                seed: int = 0, n_components: int = 4) -> float:
     "ARI between the classes and a clustering of the code (K = number of known classes unless given); unknown labels (-1) left out."
     from cryo_disent.clustering import adjusted_rand, cluster_latents
     y = as_numpy(labels).ravel()
     keep = y >= 0
     x = as_numpy(latent).reshape(len(y), -1)[keep]
     k = k or len(np.unique(y[keep]))
-    return adjusted_rand(y[keep], cluster_latents(x, k, method=method, reduce=reduce, seed=seed))
+    red = reduce if x.shape[1] > n_components else None
+    return adjusted_rand(y[keep], cluster_latents(x, k, method=method, reduce=red, n_components=n_components, seed=seed))
 
 # %% ../nbs/31_disentanglement.ipynb #05eee93d
 def _ranks(a: np.ndarray) -> np.ndarray:

@@ -91,6 +91,11 @@ def test_spatial_vae_tables(tmp_path):
     assert len(plots) >= 4  # table, reconstructions, two traversals
 
 
+DUALCONTRAST_TINY = dict(n_per_class_2d=5, n_per_class_3d=2, box=16, crop_3d=0, epochs_2d=1, epochs_3d=1, latent_dim_3d=8,
+                         dc_config={"width": 4, "hidden": [16, 32]}, model_configs={"beta_vae": {"channels": [8, 16]},
+                         "harmony3d": {"channels": [8, 16, 32, 64], "hidden": 64}})  # the notebook's defaults are CPU-sized runs
+
+
 def test_dualcontrast_experiment_table(tmp_path):
     """The DualContrast experiment at tiny size on all four data sets: one Table-2 row per data set × method (harmony3d on
     volumes only), scores in range, conformations rows with the identity ARI and hinge correlations, one swap grid per
@@ -98,7 +103,7 @@ def test_dualcontrast_experiment_table(tmp_path):
     out_dir = tmp_path / "run"
     methods = ["dualcontrast", "no_con_z", "beta_vae", "harmony3d"]
     executed = run_notebook(ROOT / "tutorials" / "05_dualcontrast.ipynb", tmp_path / "05.ipynb", cwd=ROOT,
-                            parameters=dict(out_dir=str(out_dir), methods=methods, n_swap=3))
+                            parameters=dict(out_dir=str(out_dir), methods=methods, n_swap=3, **DUALCONTRAST_TINY))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     table = pd.read_csv(out_dir / "table2.csv")
