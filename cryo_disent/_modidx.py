@@ -363,6 +363,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'cryo_disent/models/affinity.py'),
                                              'cryo_disent.models.affinity.AffinityVAE.make_decoder': ( 'models.affinity.html#affinityvae.make_decoder',
                                                                                                        'cryo_disent/models/affinity.py'),
+                                             'cryo_disent.models.affinity.AffinityVAE.rotate_template': ( 'models.affinity.html#affinityvae.rotate_template',
+                                                                                                          'cryo_disent/models/affinity.py'),
                                              'cryo_disent.models.affinity.AffinityVAEConfig': ( 'models.affinity.html#affinityvaeconfig',
                                                                                                 'cryo_disent/models/affinity.py'),
                                              'cryo_disent.models.affinity.AffinityVAEConfig.__post_init__': ( 'models.affinity.html#affinityvaeconfig.__post_init__',
