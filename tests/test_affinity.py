@@ -79,3 +79,16 @@ def test_rotate_pose_decoder_is_an_explicit_rotation(tmp_path):
     m2 = AffinityVAE(cfg)
     hist2 = Trainer(m2, Toy((1, 16, 16)), None, out_dir=tmp_path, epochs=2, batch_size=4, progress=False, device="cpu").fit(resume=True)
     assert [h["epoch"] for h in hist2 if h["split"] == "train"][-1] == 1
+
+
+@pytest.mark.parametrize("fn", [fsc_affinity, mean_difference_affinity])
+def test_in_plane_alignment_range(fn):
+    "max_angle limits the 2D alignment search: a quarter-turned copy is identical within ±90°, not within ±30°."
+    from cryo_disent.geometry import warp2d
+    g = torch.from_numpy(glyph_templates("a", size=20))[0]
+    other = torch.from_numpy(glyph_templates("z", size=20))[0]
+    t = torch.stack([g, warp2d(g[None, None], torch.tensor([np.pi / 2]))[0, 0], other])
+    wide, narrow = fn(t, n_rotations=61, max_angle=90), fn(t, n_rotations=61, max_angle=30)
+    assert wide[0, 1] > 0.97 and narrow[0, 1] < wide[0, 1] - 0.05
+    with pytest.raises(InputError, match="max_angle"):
+        fn(t, max_angle=-1)
