@@ -23,7 +23,7 @@ from ..geometry import warp, warp2d
 # %% auto #0
 __all__ = ['AffinityVAEConfig', 'AffinityVAE']
 
-# %% ../../nbs/14b_models.affinity.ipynb #b32554f8
+# %% ../../nbs/14b_models.affinity.ipynb #2a438735
 @dataclass
 class AffinityVAEConfig(BetaVAEConfig):
     gamma: float | dict = 1.0  # γ of eq. (1): weight of the affinity loss S; a number or a schedule dict
@@ -32,6 +32,7 @@ class AffinityVAEConfig(BetaVAEConfig):
     affinity: tuple = ()  # A as rows [K][K] in `affinity_classes` order; (): identity over `class_names` (pose only)
     affinity_classes: tuple = ()  # names of A's rows; (): `class_names`
     pose_decoder: str = "concat"  # 'concat': decoder on [z, ψ] (CNN-aVAE); 'rotate': decoder on z, then rotated by ψ (see below)
+    pose_prior_sigma: float = 0.0  # σ of a N(0, σ²) prior on ψ: adds Σψ²/(2σ²) (spatial-VAE's prior on θ); 0: none
 
     def __post_init__(self):
         super().__post_init__()
@@ -39,6 +40,7 @@ class AffinityVAEConfig(BetaVAEConfig):
         self.affinity_classes = tuple(str(n) for n in self.affinity_classes)
         self.affinity = tuple(tuple(float(v) for v in row) for row in self.affinity)
         require(self.pose_dims >= 0, f"AffinityVAEConfig.pose_dims: expected >= 0, got {self.pose_dims}")
+        require(self.pose_prior_sigma >= 0, f"AffinityVAEConfig.pose_prior_sigma: expected >= 0 (0: no prior), got {self.pose_prior_sigma}")
         require(self.pose_decoder in ("concat", "rotate"), f"AffinityVAEConfig.pose_decoder: expected 'concat' or 'rotate', got {self.pose_decoder!r}")
         ok = (1,) if len(self.input_shape) == 3 else (1, 4)
         require(self.pose_decoder == "concat" or self.pose_dims in ok,
@@ -55,13 +57,13 @@ class AffinityVAEConfig(BetaVAEConfig):
         if self.affinity: return np.array(self.affinity), list(self.affinity_classes or self.class_names)
         return identity_affinity(self.class_names) if self.class_names else np.zeros((0, 0)), list(self.class_names)
 
-# %% ../../nbs/14b_models.affinity.ipynb #79e4ca10
+# %% ../../nbs/14b_models.affinity.ipynb #8f01a0a6
 @register("affinity_vae")
 class AffinityVAE(BetaVAE):
     "CNN-aVAE: conv encoder → (μ, log σ²) and pose ψ; decoder on [z, ψ]; loss eq. (1) with the affinity term of eq. (2)."
     config_cls = AffinityVAEConfig
     tiny_overrides = dict(channels=(8, 16), class_names=("c0", "c1", "c2"))
-    loss_terms = ("recon", "kl", "beta", "affinity", "gamma")
+    loss_terms = ("recon", "kl", "beta", "affinity", "gamma", "pose_prior")
 
     def __init__(self, config: AffinityVAEConfig | None = None, **kwargs):
         BaseModel.__init__(self, config, **kwargs)  # BetaVAE's modules are built here, with the pose head and `make_decoder`
@@ -106,6 +108,11 @@ class AffinityVAE(BetaVAE):
         mo.loss = mo.loss + gamma * S  # + γ S(z), eq. (1)
         mo.terms.update(affinity=S, gamma=torch.tensor(float(gamma)))
         mo.counts["affinity"] = n_pairs  # the logged S is a mean over pairs, not over particles
+        s = self.config.pose_prior_sigma
+        if s > 0 and "pose" in out:  # −log N(ψ; 0, σ²) up to a constant: fixes each class' canonical orientation (see below)
+            prior = (out["pose"] ** 2).sum(1).mean() / (2 * s * s)
+            mo.loss = mo.loss + prior
+            mo.terms["pose_prior"] = prior
         return mo
 
     @classmethod
