@@ -134,7 +134,8 @@ def test_affinity_alphanumeric(tmp_path):
     assert pd.read_csv(out_dir / "affinity.csv", index_col=0).shape == (9, 9)
     assert (out_dir / "report.html").stat().st_size > 100_000
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(plots) >= 6  # affinity, training, map, confusion, latents vs affinity, pose, traversal
+    assert len(plots) >= 7  # affinity, training, map, confusion, latents vs affinity, pose, traversal, interpolation
+    assert {"v: soap", "v: fsc", "v: mean_difference"} <= set(m["unseen_nearest_by_affinity"])
 
 
 def test_parameters_cell_is_tagged():
