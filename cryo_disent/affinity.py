@@ -72,7 +72,7 @@ def save_affinity_csv(A, names, path) -> Path:
     pd.DataFrame(A, index=[str(n) for n in names], columns=[str(n) for n in names]).to_csv(viz_path)
     return viz_path
 
-# %% ../nbs/14a_affinity.ipynb #108a41b5
+# %% ../nbs/14a_affinity.ipynb #ffed483d
 def _templates(templates, name: str = "templates") -> torch.Tensor:
     "`[K, H, W]` images or `[K, D, H, W]` volumes as a float32 tensor (a `[K, 1, ...]` channel axis is dropped)."
     t = torch.as_tensor(as_numpy(templates), dtype=torch.float32)
@@ -82,48 +82,55 @@ def _templates(templates, name: str = "templates") -> torch.Tensor:
     return t
 
 @torch.no_grad()
-def align_image(ref: torch.Tensor, img: torch.Tensor, n_angles: int = 360) -> torch.Tensor:
+def align_image(ref: torch.Tensor, img: torch.Tensor, n_angles: int = 360,
+                max_angle: float | None = None,  # search only angles in [-max_angle, max_angle] degrees (None: the full circle)
+                ) -> torch.Tensor:
     "`img` [H, W] rotated in-plane by the angle (grid of `n_angles`) that maximises its NCC with `ref`."
-    a = torch.arange(n_angles, dtype=torch.float32) * (2 * math.pi / n_angles)
+    if max_angle is None: a = torch.arange(n_angles, dtype=torch.float32) * (2 * math.pi / n_angles)
+    else: a = torch.deg2rad(torch.linspace(-float(max_angle), float(max_angle), n_angles))
     rot = warp2d(img.expand(n_angles, 1, *img.shape), a)[:, 0]
     v, r = rot.flatten(1), ref.flatten()
     v, r = v - v.mean(1, keepdim=True), r - r.mean()
     ncc = (v @ r) / (v.norm(dim=1) * r.norm()).clamp_min(1e-12)
     return rot[int(ncc.argmax())]
 
-def _aligned_pairs(t: torch.Tensor, align: bool, n_rotations: int, seed: int, refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5)):
+def _aligned_pairs(t: torch.Tensor, align: bool, n_rotations: int, seed: int, refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),
+                   max_angle: float | None = None):
     "Yield (i, j, t_i, t_j aligned onto t_i) for every pair i < j."
+    require(max_angle is None or (t.ndim == 3 and 0 <= max_angle <= 180),
+            f"max_angle: expected None, or degrees in [0, 180] for images (not volumes), got {max_angle}")
     for i in range(len(t)):
         for j in range(i + 1, len(t)):
             if not align: b = t[j]
-            elif t.ndim == 3: b = align_image(t[i], t[j], n_angles=n_rotations)
+            elif t.ndim == 3: b = align_image(t[i], t[j], n_angles=n_rotations, max_angle=max_angle)
             else: b = align_volume(t[i], t[j], n_rotations=n_rotations, seed=seed, refine_steps=refine_steps)[2]
             yield i, j, t[i], b
 
-# %% ../nbs/14a_affinity.ipynb #e1332d51
+# %% ../nbs/14a_affinity.ipynb #3db07777
 def fsc_affinity(templates,  # [K, H, W] or [K, D, H, W] class templates, one per class
                  align: bool = True,  # rotate each second template onto the first before scoring
                  n_rotations: int = 360,  # in-plane angles (2D) or SO(3) samples of the coarse search (3D)
                  seed: int = 0, max_shell: int | None = None,
                  refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),  # 3D: σ (degrees) of the local refinement rounds (`align_volume`)
+                 max_angle: float | None = None,  # 2D: align within [-max_angle, max_angle] degrees only (None: the full circle)
                  ) -> np.ndarray:
     "A[i, j] = shell-weighted mean FSC (workshop eq. 4; famili2024 §3.4) of template i and template j aligned onto it."
     t = _templates(templates)
     nd = t.ndim - 1
     A = np.eye(len(t))
-    for i, j, a, b in _aligned_pairs(t, align, n_rotations, seed, refine_steps):
+    for i, j, a, b in _aligned_pairs(t, align, n_rotations, seed, refine_steps, max_angle):
         A[i, j] = A[j, i] = float(mean_fsc_weighted(a, b, ndim=nd, max_shell=max_shell))
     return check_affinity(np.clip(A, -1, 1), where="fsc_affinity")
 
 def mean_difference_affinity(templates, align: bool = True, n_rotations: int = 360, seed: int = 0,
-                             refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5)) -> np.ndarray:
+                             refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5), max_angle: float | None = None) -> np.ndarray:
     "A[i, j] = 1 − 2 d_ij / max d, d_ij = mean |x_i − x_j| (workshop eq. 5) of [0, 1]-scaled templates, j aligned onto i."
     t = _templates(templates)
     lo = t.flatten(1).min(1).values.view(-1, *[1] * (t.ndim - 1))
     hi = t.flatten(1).max(1).values.view(-1, *[1] * (t.ndim - 1))
     t = (t - lo) / (hi - lo).clamp_min(1e-12)
     D = np.zeros((len(t), len(t)))
-    for i, j, a, b in _aligned_pairs(t, align, n_rotations, seed, refine_steps):
+    for i, j, a, b in _aligned_pairs(t, align, n_rotations, seed, refine_steps, max_angle):
         D[i, j] = D[j, i] = float((a - b).abs().mean())
     return check_affinity(1 - 2 * D / D.max() if D.max() > 0 else np.ones_like(D), where="mean_difference_affinity")
 

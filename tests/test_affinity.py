@@ -62,3 +62,33 @@ def test_logged_affinity_is_a_mean_over_pairs(tmp_path):
     weighted = sum(s * n for s, n in per_batch) / sum(n for _, n in per_batch)
     assert logged == pytest.approx(weighted, rel=1e-5)
     assert np.mean([s for s, _ in per_batch]) != pytest.approx(weighted, rel=1e-3)  # the check can tell the two apart
+
+
+def test_rotate_pose_decoder_is_an_explicit_rotation(tmp_path):
+    "pose_decoder='rotate': the decoded image at ψ is the ψ=0 template rotated by ψ (one sign for every class); trains and resumes."
+    from cryo_disent.geometry import warp2d
+    seed_everything(0)
+    cfg = AffinityVAE.tiny_config((1, 16, 16), pose_decoder="rotate")
+    m = AffinityVAE(cfg)
+    z = torch.randn(3, cfg.latent_dim)
+    psi = torch.tensor([[0.3], [-0.7], [1.2]])
+    with torch.no_grad():
+        torch.testing.assert_close(m.decode(dict(content=z, pose=psi)), warp2d(m.template(z), psi[:, 0], padding_mode="border"), atol=1e-5, rtol=0)
+    hist = Trainer(m, Toy((1, 16, 16)), None, out_dir=tmp_path, epochs=1, batch_size=4, progress=False, device="cpu").fit()
+    assert np.isfinite(hist[-1]["loss"])
+    m2 = AffinityVAE(cfg)
+    hist2 = Trainer(m2, Toy((1, 16, 16)), None, out_dir=tmp_path, epochs=2, batch_size=4, progress=False, device="cpu").fit(resume=True)
+    assert [h["epoch"] for h in hist2 if h["split"] == "train"][-1] == 1
+
+
+@pytest.mark.parametrize("fn", [fsc_affinity, mean_difference_affinity])
+def test_in_plane_alignment_range(fn):
+    "max_angle limits the 2D alignment search: a quarter-turned copy is identical within ±90°, not within ±30°."
+    from cryo_disent.geometry import warp2d
+    g = torch.from_numpy(glyph_templates("a", size=20))[0]
+    other = torch.from_numpy(glyph_templates("z", size=20))[0]
+    t = torch.stack([g, warp2d(g[None, None], torch.tensor([np.pi / 2]))[0, 0], other])
+    wide, narrow = fn(t, n_rotations=61, max_angle=90), fn(t, n_rotations=61, max_angle=30)
+    assert wide[0, 1] > 0.97 and narrow[0, 1] < wide[0, 1] - 0.05
+    with pytest.raises(InputError, match="max_angle"):
+        fn(t, max_angle=-1)

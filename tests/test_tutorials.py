@@ -8,7 +8,7 @@ from cryo_disent.pipelines import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
-EXPERIMENTS = {"03_spatial_vae", "04a_affinity_alphanumeric", "05_dualcontrast", "06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
+EXPERIMENTS = {"03_spatial_vae", "04a_affinity_alphanumeric", "04c_affinity_proteins", "05_dualcontrast", "06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
 
@@ -139,7 +139,30 @@ def test_affinity_alphanumeric(tmp_path):
     assert pd.read_csv(out_dir / "affinity.csv", index_col=0).shape == (9, 9)
     assert (out_dir / "report.html").stat().st_size > 100_000
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(plots) >= 6  # affinity, training, map, confusion, latents vs affinity, pose, traversal
+    assert len(plots) >= 7  # affinity, training, map, confusion, latents vs affinity, pose, traversal, interpolation
+    assert {"v: soap", "v: fsc", "v: mean_difference"} <= set(m["unseen_nearest_by_affinity"])
+
+
+def test_affinity_proteins(tmp_path):
+    """CNN-aVAE, GMD-aVAE and β-VAE on the `affinity` preset at tiny size (the notebook's defaults are the recorded run's):
+    one row per method with scores in range, where each unseen protein lands, the decoded templates and interpolations
+    (GMD centres as a 3D scatter) drawn, no error."""
+    out_dir = tmp_path / "run"
+    methods = ["affinity_vae", "affinity_vae_gmd", "beta_vae"]
+    executed = run_notebook(ROOT / "tutorials" / "04c_affinity_proteins.ipynb", tmp_path / "04c.ipynb", cwd=ROOT,
+                            parameters=dict(out_dir=str(out_dir), n_per_class=6, epochs=1, gamma=100.0, batch_size=16,
+                                            n_gaussians=32, methods=methods))
+    outputs = _outputs(executed)
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    m = json.loads((out_dir / "metrics.json").read_text())
+    assert [r["method"] for r in m["per_method"]] == methods and m["n"] > 0
+    for r in m["per_method"]:
+        assert 0 <= r["accuracy_mlp"] <= 1 and 0 <= r["accuracy_nearest_centre"] <= 1 and -1 <= r["ari"] <= 1
+        assert r["1TII_AB5_toxin lands on"] and r["3O21_GluA3NTD_dimer lands on"]
+    assert (out_dir / "report.html").stat().st_size > 100_000
+    plots = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert any(t.get("type") == "scatter3d" for p in plots for t in p["data"])  # the GMD's Gaussian centres
+    assert len(plots) >= 1 + 2 * len(methods) + 2 * len(methods) + 1  # affinity; latents/confusion; templates/interpolation; splats
 
 
 def test_parameters_cell_is_tagged():

@@ -15,7 +15,7 @@ from .registry import register
 # %% auto #0
 __all__ = ['AffinityGMDConfig', 'AffinityVAEGMD']
 
-# %% ../../nbs/14c_models.affinity_gmd.ipynb #d7ab686f
+# %% ../../nbs/14c_models.affinity_gmd.ipynb #24e4b10f
 @dataclass
 class AffinityGMDConfig(AffinityVAEConfig):
     pose_dims: int = 4  # axis-angle pose (famili2024 eq. 3): θ and an axis
@@ -28,6 +28,7 @@ class AffinityGMDConfig(AffinityVAEConfig):
         super().__post_init__()
         require(self.n_gaussians >= 1, f"AffinityGMDConfig.n_gaussians: expected >= 1, got {self.n_gaussians}")
         require(self.pose_dims in (0, 1, 4), f"AffinityGMDConfig.pose_dims: expected 4 (axis-angle), 1 (angle about z) or 0, got {self.pose_dims}")
+        require(self.pose_decoder == "concat", f"AffinityGMDConfig.pose_decoder: the GMD rotates its Gaussians by ψ itself; expected 'concat', got {self.pose_decoder!r}")
 
 @register("affinity_vae_gmd")
 class AffinityVAEGMD(AffinityVAE):
