@@ -743,6 +743,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                  'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae._SpatialLoss.loss': ( 'models.spatial_vae.html#_spatialloss.loss',
                                                                                                       'cryo_disent/models/spatial_vae.py'),
+                                                'cryo_disent.models.spatial_vae._SpatialLoss.prepare': ( 'models.spatial_vae.html#_spatialloss.prepare',
+                                                                                                         'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae._mlp_chunk': ( 'models.spatial_vae.html#_mlp_chunk',
                                                                                                'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae._split_gaussians': ( 'models.spatial_vae.html#_split_gaussians',

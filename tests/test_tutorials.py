@@ -64,12 +64,17 @@ def test_harmony_experiment_table(tmp_path):
     assert len(plots) >= 4  # table, heatmap, templates/averages/truth, traversal (+ isosurfaces when drawable)
 
 
+SPATIAL_TINY = {"latent_dim": 8, "hidden": 32, "decoder_hidden": 32, "channels": [8, 4], "lowpass": 4.0, "lr": 1e-3,
+                "beta": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": 2}}  # the notebook's defaults are the CPU run
+
+
 def test_spatial_vae_tables(tmp_path):
     """The 3D Spatial-VAE tutorial at tiny size on two SNRs: Table 1 in shape (3 models × 2 SNRs, finite ELBO/KL, scores
     in range, pose scores for the spatial models only), the cross-domain table, figures, no error in the notebook."""
     out_dir = tmp_path / "run"
     executed = run_notebook(ROOT / "tutorials" / "03_spatial_vae.ipynb", tmp_path / "03.ipynb", cwd=ROOT,
-                            parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01]))
+                            parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01], n_per_class=4, box=12, epochs=1,
+                                            model_config=SPATIAL_TINY))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     methods = ["vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn"]

@@ -1,0 +1,41 @@
+"""Where the translation latent's |r| goes (issue 9): on a trained spatial model's run folder and its data, Pearson r
+per axis between the true shift and (a) the model's `translation` = −R(Θ)Δt (voxels; what `pose_latent_scores` reports),
+(b) −Δt alone (Θ ignored), (c) the energy centroid of the posed decode (where the model puts the particle), and (d) the
+energy centroid of the (model-prepared) input itself, a trivial estimator needing no model.
+
+    PYTHONPATH=$PWD python benchmarks/spatial_shift_scores.py RUN_DIR DATA_DIR [RUN_DIR DATA_DIR ...]
+"""
+import json, sys
+import numpy as np
+import torch
+from cryo_disent.data import VolumeDataset
+from cryo_disent.geometry import coordinate_grid
+from cryo_disent.models.base import load_model
+
+
+def centroid(v, G):
+    e = (v - v.mean((2, 3, 4), keepdim=True)).pow(2).flatten(1)
+    return (e @ G) / e.sum(1, keepdim=True)
+
+
+@torch.no_grad()
+def scores(run, data):
+    m = load_model(f"{run}/model.pt").eval()
+    ds = VolumeDataset.from_folder(data)
+    x = torch.stack([ds[i]["x"] for i in range(len(ds))])
+    ts = torch.stack([torch.as_tensor(ds[i]["shift"]) for i in range(len(ds))]).float().numpy()
+    lat = m.encode(x)
+    xh = m.decode(lat)
+    D = x.shape[-1]
+    G = coordinate_grid((D, D, D)).reshape(-1, 3) * (D - 1) / 2
+    est = dict(translation=lat["translation"], minus_dt=-lat["translation_params"] * (D - 1) / 2,
+               decode_centroid=centroid(xh, G), input_centroid=centroid(m.prepare(x), G))
+    r = lambda a: [round(float(np.corrcoef(np.asarray(a)[:, i], ts[:, i])[0, 1]), 3) for i in range(3)]
+    out = {k: r(v) for k, v in est.items()}
+    return dict(run=run, **out, **{f"{k}_abs_mean": round(float(np.mean(np.abs(v))), 3) for k, v in out.items()})
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    for run, data in zip(a[::2], a[1::2]):
+        print(json.dumps(scores(run, data)), flush=True)
