@@ -1,6 +1,7 @@
 """Worker for test_trainer_contract.py / test_distributed.py: run under `torchrun --nproc_per_node 2` (gloo on CPU).
 
-    ddp_train.py OUT_DIR NAME [NAME ...]   trains each registered model 2 epochs into OUT_DIR/NAME; one JSON line per rank and model
+    ddp_train.py OUT_DIR NAME [NAME ...]   trains each registered model 2 epochs (global batch 4, float64) into OUT_DIR/NAME;
+                                           one JSON file per rank and model
 """
 import json
 import sys
@@ -15,6 +16,10 @@ from cryo_disent.models.registry import get_model_class  # noqa: E402
 from cryo_disent.train import Trainer  # noqa: E402
 from test_trainer_contract import Toy, _shape  # noqa: E402
 
+# float64, here and in the 1-process reference run of the test: Adam turns float32 rounding noise in gradients that are
+# zero in exact arithmetic (a bias before a normalisation) into lr-sized steps, so float32 runs on 1 and 2 processes
+# drift apart by ~1e-3 within 2 epochs although they compute the same thing; float64 runs agree to ~1e-8.
+torch.set_default_dtype(torch.float64)
 out, names = Path(sys.argv[1]), sys.argv[2:]
 for name in names:
     cls = get_model_class(name)
