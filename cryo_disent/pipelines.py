@@ -4,6 +4,7 @@
 
 # %% ../nbs/50_pipelines.ipynb #4432ae69
 from __future__ import annotations
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -86,8 +87,9 @@ def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict |
     info = dict(data=str(data), data_fingerprint=fp, labels=_labels_record(labels), val_fraction=val_fraction,
                 n_train=len(tr), n_val=len(va), n_held_out=len(ds) - len(seen))
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out):  # no other live run may own these files
-        for f in DERIVED:
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate launch: the main process owns the folder
+    with run_lock(out) if main else contextlib.nullcontext():  # no other live run may own these files
+        for f in DERIVED if main else ():
             (out / f).unlink(missing_ok=True)  # they describe the model about to be replaced
         Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info).fit(resume=resume)
     return m

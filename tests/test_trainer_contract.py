@@ -2,6 +2,7 @@
 2-process data parallelism (torchrun, gloo on CPU) with ranks ending in sync and the same loss curve and weights as one
 process with the same global batch. Every model added later gets this for free."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,9 +119,16 @@ def test_per_step_schedule_and_extra_state(tmp_path):
 
 
 def test_two_process_data_parallel_over_registry(tmp_path):
+    from cryo_disent.data import save_dataset
+    cli_data = save_dataset(tmp_path / "cli_data", np.random.default_rng(0).standard_normal((16, 16, 16, 16)).astype(np.float32))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900)
+                        str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "DDP_CLI_DATA": str(cli_data)})
     assert r.returncode == 0, r.stderr[-3000:]
+    # `cryo-disent train` under torchrun: both ranks succeed (rank 1 once failed on the folder lock rank 0 held)
+    assert [json.loads((tmp_path / f"cli_rc_{i}.json").read_text()) for i in (0, 1)] == [0, 0], r.stderr[-3000:]
+    assert len((tmp_path / "cli_run" / "metrics.jsonl").read_text().splitlines()) == 2  # 1 epoch × (train, val), once
+    assert (tmp_path / "cli_run" / "model.pt").exists() and not (tmp_path / "cli_run" / ".lock").exists()
     res = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("result_*.json"))]
     bad = []  # models whose 2-process run differs from 1 process (all listed, not only the first)
     for name in NAMES:
