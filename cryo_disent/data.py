@@ -17,8 +17,8 @@ from .io import CLASS_RULES, FORMATS, VolumeFiles, folder_index, read_star, writ
 
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'DatasetWriter', 'open_dataset_writer', 'save_dataset', 'label_rule', 'is_dataset_folder',
-           'load_dataset', 'dataset_info', 'standardize', 'split_indices', 'VolumeDataset', 'data_fingerprint',
-           'EpochSampler', 'make_loader']
+           'load_dataset', 'dataset_info', 'standardize', 'split_indices', 'read_particles', 'read_particle',
+           'VolumeDataset', 'data_fingerprint', 'EpochSampler', 'make_loader']
 
 # %% ../nbs/06_data.ipynb #40a851e8
 FORMAT = "cryo_disent.dataset/1"  # `dataset.json` format tag
@@ -235,6 +235,27 @@ def split_indices(n: int,  # number of particles
     val = np.sort(np.concatenate(val)).astype(np.int64)
     return np.setdiff1d(np.arange(n), val).astype(np.int64), val
 
+# %% ../nbs/06_data.ipynb #4ae0a256
+def _mapped_file(vol) -> tuple | None:
+    "(file name, offset of the data) when `vol` is a whole C-ordered memory-mapped file (`np.load(mmap_mode='r')`), else None."
+    if not (isinstance(vol, np.memmap) and getattr(vol, "filename", None) and vol.flags.c_contiguous): return None
+    if isinstance(vol.base, np.ndarray): return None  # a view of another memmap: its offset is not this array's
+    return vol.filename, int(vol.offset)
+
+def read_particles(vol,  # `[N, ...]` memmap, array or `VolumeFiles`
+                   start: int, stop: int) -> np.ndarray:
+    "Particles `start:stop` as a new array; a memory-mapped `.npy` is read by file read (no mapped pages: bounded RSS)."
+    f = _mapped_file(vol)
+    if f is None: return np.array(as_numpy(vol[start:stop]))
+    start, stop = max(0, int(start)), min(len(vol), int(stop))
+    row = int(np.prod(vol.shape[1:]))
+    a = np.fromfile(f[0], dtype=vol.dtype, count=max(0, stop - start) * row, offset=f[1] + start * row * vol.dtype.itemsize)
+    return a.reshape(max(0, stop - start), *vol.shape[1:])
+
+def read_particle(vol, j: int) -> np.ndarray:
+    "Particle `j` as a new array (`read_particles` for one; `VolumeFiles` and arrays indexed as before)."
+    return read_particles(vol, j, j + 1)[0] if _mapped_file(vol) is not None else np.array(as_numpy(vol[j]))
+
 # %% ../nbs/06_data.ipynb #7ec1cd86
 class VolumeDataset(Dataset):
     "Lazy torch dataset of particles with labels and (when known) ground-truth poses."
@@ -275,7 +296,7 @@ class VolumeDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         j = int(self.indices[i])
         if self.volumes is None: self.volumes = load_dataset(self.path, mmap=True)[0]  # reopened in a worker
-        x = torch.from_numpy(np.array(as_numpy(self.volumes[j]), dtype=np.float32))[None]
+        x = torch.from_numpy(read_particle(self.volumes, j).astype(np.float32, copy=False))[None]  # no resident pages
         if not torch.isfinite(x).all():  # each use (≈10 µs at 32³): in-memory or unscanned data named, not a NaN loss
             raise InputError(f"{self._where(j)}: {int((~torch.isfinite(x)).sum())} of {x.numel()} values are NaN or Inf; expected finite values")
         item = dict(x=standardize(x) if self.standardize else x, label=self.labels[j], index=torch.tensor(j))
@@ -319,7 +340,7 @@ def _scan(vol, where: Path, chunk_bytes: int) -> str:
         return h.hexdigest()
     step = max(1, chunk_bytes // max(1, int(np.prod(vol.shape[1:])) * vol.dtype.itemsize))
     for i in range(0, len(vol), step):
-        a = np.ascontiguousarray(vol[i:i + step])
+        a = read_particles(vol, i, i + step)  # a file read: the scan of a 24 GB set leaves no 24 GB RSS
         ok = np.isfinite(a).reshape(len(a), -1).all(1) if a.dtype.kind == "f" else np.ones(len(a), bool)
         if not ok.all():
             j = int(np.argmin(ok))

@@ -4,7 +4,9 @@
 
 # %% ../nbs/50_pipelines.ipynb #709d7793
 from __future__ import annotations
+import contextlib
 import json
+import os
 from pathlib import Path
 import numpy as np
 import torch
@@ -86,8 +88,9 @@ def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict |
     info = dict(data=str(data), data_fingerprint=fp, labels=_labels_record(labels), val_fraction=val_fraction,
                 n_train=len(tr), n_val=len(va), n_held_out=len(ds) - len(seen))
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out):  # no other live run may own these files
-        for f in DERIVED:
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate launch: the main process owns the folder
+    with run_lock(out) if main else contextlib.nullcontext():  # no other live run may own these files
+        for f in DERIVED if main else ():
             (out / f).unlink(missing_ok=True)  # they describe the model about to be replaced
         Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info).fit(resume=resume)
     return m
@@ -364,15 +367,22 @@ def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | No
 # %% ../nbs/50_pipelines.ipynb #45f79f51
 def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
                  progress: bool = False) -> Path:
-    "Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell)."
+    """Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell). The kernel
+    gets `PLOTLY_RENDERER=plotly_mimetype+notebook` unless set: each figure is both plotly's mimetype (JupyterLab) and
+    HTML with plotly.js embedded once (nbconvert's HTML export shows it, offline, without require.js)."""
     try: import papermill as pm
     except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
     nb = Path(notebook)
     require(nb.is_file(), f"notebook: {nb} not found")
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
-                        kernel_name=kernel, progress_bar=progress)
+    old = os.environ.get("PLOTLY_RENDERER")
+    os.environ["PLOTLY_RENDERER"] = old or "plotly_mimetype+notebook"  # the kernel inherits it (plotly reads it on import)
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
+                            kernel_name=kernel, progress_bar=progress)
+    finally:
+        if old is None: os.environ.pop("PLOTLY_RENDERER", None)
     return out
 
 # %% ../nbs/50_pipelines.ipynb #0a591538

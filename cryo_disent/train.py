@@ -11,10 +11,11 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list
 from .data import make_loader
+from . import distributed
 from .core import InputError, atomic_write_text, to_json, require, rng_state, seed_everything, set_rng_state
 from .models.base import BaseModel, StepContext, atomic_torch_save, require_registered, run_stamp, torch_load
 from .models.layers import MEMORY_FORMATS, select_memory_format, to_memory_format
@@ -258,7 +259,9 @@ def _run_epoch(self: Trainer, acc, loader, epoch, ctx=None, scheds=()) -> dict:
         where["step"] = step
         if ctx is not None: ctx.step = epoch * ctx.steps_per_epoch + step
         batch = to_memory_format(batch, self.memory_format)
-        mo = model.training_step(batch, ctx) if ctx is not None else model.validation_step(batch, epoch)
+        key = ctx.step if ctx is not None else -1 - (epoch * len(loader) + step)  # validation steps: their own keys
+        with distributed.keyed(self.config.seed, key, batch.get("index"), len(batch["x"]), acc.process_index, acc.num_processes):
+            mo = model.training_step(batch, ctx) if ctx is not None else model.validation_step(batch, epoch)
         self._accumulate(sums, mo, len(batch["x"]))
         for s in scheds:
             if s is not None and getattr(s, "interval", "epoch") == "step": s.step()
@@ -279,7 +282,7 @@ def _start(self: Trainer, acc, resume: bool):
     if acc.num_processes > 1: broadcast_object_list(fmt)  # every rank trains with rank 0's choice
     self.memory_format = fmt[0]
     to_memory_format(model, self.memory_format)  # parameters in place, before the optimisers see them
-    steps = max(1, math.ceil(len(self._loader(self.train_data, True)) / acc.num_processes))  # optimiser steps per epoch
+    steps = max(1, len(self._loader(self.train_data, True)))  # optimiser steps per epoch (global batches: split_batches)
     opts = model.configure_optimizers()
     scheds = model.configure_schedulers(opts, c.epochs, steps)
     start = 0
@@ -308,13 +311,17 @@ def fit(self: Trainer, resume: bool = True) -> list:
     self.out_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # single process: allow another fit with other settings
         AcceleratorState._reset_state(reset_partial_state=True)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    require(c.batch_size % world == 0, f"batch_size: expected a multiple of the {world} processes (it is the global batch), got {c.batch_size}")
     acc = Accelerator(cpu=c.device == "cpu", mixed_precision=c.mixed_precision,
+                      dataloader_config=DataLoaderConfiguration(split_batches=True),  # batch_size is global (Accelerator(split_batches=) is ignored since accelerate 1.x)
                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     with run_lock(self.out_dir) if acc.is_main_process else contextlib.nullcontext():
-        seed_everything(c.seed + acc.process_index)  # ranks draw different noise (ε, augmentations)
+        seed_everything(c.seed + acc.process_index)  # torch's RNG per rank; the model's draws in steps are keyed (distributed.keyed)
         opts, scheds, start = self._start(acc, resume)
         train_loader = self._loader(self.train_data, True)
         val_loader = self._loader(self.val_data, False) if self.val_data is not None else None
+        if acc.num_processes > 1: distributed.global_batchnorm(self.model)  # BatchNorm over the global batch
         self.model_prepared, *opts_p = acc.prepare(self.model, *opts)
         train_loader = acc.prepare(train_loader)
         if val_loader is not None: val_loader = acc.prepare(val_loader)

@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 from dataclasses import dataclass
+from cryo_disent import distributed
 from cryo_disent.core import ModelOutput
 from cryo_disent.models.base import BaseModel, ModelConfig, kl_normal, make_lr_scheduler, recon_loss
 from cryo_disent.models.registry import register
@@ -62,11 +63,13 @@ class TwoPhase(BaseModel):
         rec = recon_loss(out["x_hat"], batch["x"])
         kl = kl_normal(out["content"], out["content_logvar"])
         kl_rot = kl_normal(out["rotation_params"], out["rotation_params_logvar"], self.config.rot_prior_sigma)
-        y = batch["label"]
-        same = (y[:, None] == y[None, :]) & (y[:, None] >= 0) & torch.ones(len(y), len(y), dtype=torch.bool).triu(1)
+        y = distributed.gather_rows(batch["label"])  # pairs over the global batch (every process the same term)
+        z = distributed.gather_rows(out["content"])
+        same = (y[:, None] == y[None, :]) & (y[:, None] >= 0) & torch.ones(len(y), len(y), dtype=torch.bool, device=y.device).triu(1)
         i, j = same.nonzero(as_tuple=True)
-        cos = nn.functional.cosine_similarity(out["content"][i], out["content"][j], dim=-1)
+        cos = nn.functional.cosine_similarity(z[i], z[j], dim=-1)
         pair = (1 - cos).mean() if len(i) else out["content"].sum() * 0
+        y = batch["label"]
         lab = y >= 0
         lab_mean = y[lab].double().mean() if lab.any() else torch.zeros((), dtype=torch.float64)
         terms = dict(recon=rec, kl=kl, kl_rot=kl_rot, pair=pair, labelled_mean=lab_mean)

@@ -1,4 +1,5 @@
 "Integration tests of `cryo_disent.data` with the toy sets, and of loaders with worker processes (the notebook covers the units)."
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,3 +159,24 @@ def test_folder_of_mrc_files_is_a_lazy_dataset(tmp_path):
     assert len(pickle.dumps(ds)) < 20_000 and isinstance(pickle.loads(pickle.dumps(ds)).volumes, VolumeFiles)  # workers get the file list, not the data
     loader = make_loader(ds, 2, num_workers=1)
     assert sorted(sum((b["index"].tolist() for b in loader), [])) == [0, 1, 2, 3]
+
+
+def _rss_file_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"): return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_reading_a_dataset_keeps_no_pages_resident(tmp_path):
+    "A pass over a memory-mapped set (particles, then the fingerprint scan) leaves no file pages in the process's RSS."
+    from cryo_disent.data import VolumeDataset, data_fingerprint, save_dataset
+    v = np.random.default_rng(0).standard_normal((256, 32, 32, 32)).astype(np.float32)  # 32 MB
+    save_dataset(tmp_path / "d", v)
+    del v
+    ds = VolumeDataset.from_folder(tmp_path / "d")
+    before = _rss_file_mb()
+    for i in range(len(ds)): ds[i]
+    data_fingerprint(ds)
+    grown = _rss_file_mb() - before
+    assert grown < 8, f"file-backed RSS grew by {grown:.0f} MB reading a 32 MB set (mapped pages kept resident)"

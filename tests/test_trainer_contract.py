@@ -1,6 +1,8 @@
 """The Trainer over the whole registry (+ the test-only two-phase dummy): 2 epochs, resume to identical weights, and
-2-process data parallelism (torchrun, gloo on CPU) with ranks ending in sync. Every model added later gets this for free."""
+2-process data parallelism (torchrun, gloo on CPU) with ranks ending in sync and the same loss curve and weights as one
+process with the same global batch. Every model added later gets this for free."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,11 +54,11 @@ class DiesInEpoch1(Toy):
         return super().__getitem__(i)
 
 
-def _train(name, out, epochs, data_cls=Toy):
+def _train(name, out, epochs, data_cls=Toy, n=20):
     cls = get_model_class(name)
     seed_everything(0)
     model = cls(cls.tiny_config(_shape(cls)))
-    hist = Trainer(model, data_cls(_shape(cls)), Toy(_shape(cls), 8, seed=1), out_dir=out, epochs=epochs, batch_size=4,
+    hist = Trainer(model, data_cls(_shape(cls), n), Toy(_shape(cls), 8, seed=1), out_dir=out, epochs=epochs, batch_size=4,
                    progress=False, device="cpu").fit()
     return model, hist
 
@@ -117,10 +119,18 @@ def test_per_step_schedule_and_extra_state(tmp_path):
 
 
 def test_two_process_data_parallel_over_registry(tmp_path):
+    from cryo_disent.data import save_dataset
+    cli_data = save_dataset(tmp_path / "cli_data", np.random.default_rng(0).standard_normal((16, 16, 16, 16)).astype(np.float32))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900)
+                        str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "DDP_CLI_DATA": str(cli_data)})
     assert r.returncode == 0, r.stderr[-3000:]
+    # `cryo-disent train` under torchrun: both ranks succeed (rank 1 once failed on the folder lock rank 0 held)
+    assert [json.loads((tmp_path / f"cli_rc_{i}.json").read_text()) for i in (0, 1)] == [0, 0], r.stderr[-3000:]
+    assert len((tmp_path / "cli_run" / "metrics.jsonl").read_text().splitlines()) == 2  # 1 epoch × (train, val), once
+    assert (tmp_path / "cli_run" / "model.pt").exists() and not (tmp_path / "cli_run" / ".lock").exists()
     res = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("result_*.json"))]
+    bad = []  # models whose 2-process run differs from 1 process (all listed, not only the first)
     for name in NAMES:
         got = sorted((d for d in res if d["name"] == name), key=lambda d: d["rank"])
         assert [d["rank"] for d in got] == [0, 1] and all(d["world"] == 2 for d in got), (name, got)
@@ -131,3 +141,19 @@ def test_two_process_data_parallel_over_registry(tmp_path):
         log = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
         assert len(log) == 4, f"{name}: 2 epochs × (train, val), written once by the main process"
         assert (tmp_path / name / "checkpoint.pt").exists() and (tmp_path / name / "model.pt").exists()
+        # the same global batch on one process: the same loss curve (every term, train and val) and the same weights
+        torch.set_default_dtype(torch.float64)  # as ddp_train.py (why: there)
+        try:
+            one, _ = _train(name, tmp_path / f"{name}_1proc", 2, n=16)
+        finally:
+            torch.set_default_dtype(torch.float32)
+        ref = [json.loads(l) for l in (tmp_path / f"{name}_1proc" / "metrics.jsonl").read_text().splitlines()]
+        two = [json.loads(l) for l in log]
+        assert [(r["epoch"], r["split"], sorted(r)) for r in two] == [(r["epoch"], r["split"], sorted(r)) for r in ref], name
+        bad += [f"{name}: {r1['split']} {k} at epoch {r1['epoch']}: 2 processes {r2[k]}, 1 process {r1[k]}"
+                for r2, r1 in zip(two, ref) for k in r1
+                if k not in ("time_s", "split", "epoch") and r2[k] != pytest.approx(r1[k], rel=1e-6, abs=1e-9)][:1]
+        checksum = float(sum(p.detach().double().sum() for p in one.parameters()))
+        if got[0]["checksum"] != pytest.approx(checksum, rel=1e-6):
+            bad.append(f"{name}: weights after 2 epochs differ from 1 process ({got[0]['checksum']} vs {checksum})")
+    assert not bad, "\n".join(bad)

@@ -1,7 +1,12 @@
-"""Every tutorial runs end to end through papermill with its tiny default parameters (plus an out_dir in tmp)."""
+"""Every tutorial runs end to end through papermill with its tiny default parameters (plus an out_dir in tmp), and its
+executed notebook, exported to HTML, shows every plotly figure in headless Chromium (offline)."""
 import json
 import math
+import re
+import shutil
+import subprocess
 from pathlib import Path
+import numpy as np
 import pandas as pd
 import pytest
 from cryo_disent.pipelines import run_notebook
@@ -26,12 +31,47 @@ def test_tutorial_runs(nb, tmp_path):
     assert 0.0 <= metrics["accuracy"] <= 1.0 and -1.0 <= metrics["ari"] <= 1.0
     assert metrics["n"] > 0
     assert (out_dir / "report.html").stat().st_size > 100_000  # plotly.js inlined
+    assert check_in_browser(tmp_path / nb.name, tmp_path) >= 1
 
 
 def _outputs(nb_path) -> list:
     "Every output of every code cell of an executed notebook."
     cells = json.loads(Path(nb_path).read_text())["cells"]
     return [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _chromium(page: Path, *action, timeout=300) -> str:
+    "Run headless Chromium on `page` (a private profile, no network needed), JS given 30 s of virtual time; its stdout."
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+           f"--user-data-dir={page.parent / 'chromium-profile'}", "--virtual-time-budget=30000", *action, page.as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def check_in_browser(executed, tmp_path):
+    """Export `executed` to HTML (nbconvert), open it in headless Chromium: every plotly output of the notebook is a
+    rendered plot in the DOM (plotly.js adds `js-plotly-plot` and draws its `main-svg` only when it ran), and the
+    screenshot is not blank. Skipped only when no Chromium is installed (`.ci/run` installs it)."""
+    if CHROMIUM is None: pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
+    from nbconvert import HTMLExporter
+    from PIL import Image
+    html, _ = HTMLExporter().from_filename(str(executed))
+    page = tmp_path / f"{Path(executed).stem}.html"
+    page.write_text(html)
+    expected = sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in _outputs(executed))
+    dom = _chromium(page, "--dump-dom")
+    rendered = len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom))
+    assert rendered == expected, f"{page.name}: {rendered} of {expected} plotly figures rendered in Chromium"
+    assert len(re.findall(r'class="main-svg"', dom)) >= expected
+    shot = tmp_path / f"{Path(executed).stem}.png"
+    _chromium(page, f"--screenshot={shot}", "--window-size=1280,3000")
+    img = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(img[::7], axis=0)) > 32, f"{shot.name}: the page looks blank"
+    return expected
 
 
 def test_harmony_experiment_table(tmp_path):
@@ -62,6 +102,7 @@ def test_harmony_experiment_table(tmp_path):
     assert (out_dir / "table1.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 4  # table, heatmap, templates/averages/truth, traversal (+ isosurfaces when drawable)
+    check_in_browser(executed, tmp_path)
 
 
 SPATIAL_TINY = {"latent_dim": 8, "hidden": 32, "decoder_hidden": 32, "channels": [8, 4], "lowpass": 4.0, "lr": 1e-3,
@@ -94,6 +135,7 @@ def test_spatial_vae_tables(tmp_path):
     assert (out_dir / "spatial_vae.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 4  # table, reconstructions, two traversals
+    check_in_browser(executed, tmp_path)
 
 
 DUALCONTRAST_TINY = dict(n_per_class_2d=5, n_per_class_3d=2, box=16, crop_3d=0, epochs_2d=1, epochs_3d=1, latent_dim_3d=8,
@@ -125,6 +167,7 @@ def test_dualcontrast_experiment_table(tmp_path):
     assert (out_dir / "table2.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 5  # the table and one swap grid per data set
+    check_in_browser(executed, tmp_path)
 
 
 def test_affinity_alphanumeric(tmp_path):
@@ -146,6 +189,7 @@ def test_affinity_alphanumeric(tmp_path):
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 7  # affinity, training, map, confusion, latents vs affinity, pose, traversal, interpolation
     assert {"v: soap", "v: fsc", "v: mean_difference"} <= set(m["unseen_nearest_by_affinity"])
+    check_in_browser(executed, tmp_path)
 
 
 def test_affinity_proteins(tmp_path):
@@ -168,6 +212,7 @@ def test_affinity_proteins(tmp_path):
     plots = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert any(t.get("type") == "scatter3d" for p in plots for t in p["data"])  # the GMD's Gaussian centres
     assert len(plots) >= 1 + 2 * len(methods) + 2 * len(methods) + 1  # affinity; latents/confusion; templates/interpolation; splats
+    check_in_browser(executed, tmp_path)
 
 
 def test_parameters_cell_is_tagged():
@@ -184,4 +229,5 @@ def test_index_guide(tmp_path):
     executed = run_notebook(ROOT / "tutorials" / "00_index.ipynb", tmp_path / "00.ipynb", cwd=ROOT,
                             parameters=dict(out_dir=str(out_dir), snrs=[0.5]))
     assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
+    check_in_browser(executed, tmp_path)
     assert [r["point"] for r in expand(load_grid(out_dir / "grid.yaml"))] == [dict(snr=0.5, model="beta_vae"), dict(snr=0.5, model="harmony3d")]

@@ -13,6 +13,7 @@ from torch import nn
 from ..core import require
 from ..affinity import affinity_loss, check_affinity, class_index_map, class_rows, identity_affinity, load_affinity_csv
 from .registry import register
+from .. import distributed
 from .base import BaseModel, schedule_value
 from .layers import ConvEncoder, GaussianHead
 from .vae import BetaVAE, BetaVAEConfig
@@ -104,7 +105,8 @@ class AffinityVAE(BetaVAE):
         mo = super().loss(batch, out, epoch)  # ‖x − y‖² + β D_KL: famili2024 eq. (1), first two terms (BetaVAE)
         gamma = schedule_value(self.config.gamma, epoch)
         rows = class_rows(batch["label"], self.class_index) if "label" in batch else torch.full((len(out["content"]),), -1)
-        S, n_pairs = affinity_loss(out["content"], rows.to(out["content"].device), self.affinity)  # S(z), eq. (2), on μ
+        z_all, rows_all = distributed.gather_rows(out["content"]), distributed.gather_rows(rows.to(out["content"].device))  # pairs over the global batch
+        S, n_pairs = affinity_loss(z_all, rows_all, self.affinity)  # S(z), eq. (2), on μ
         mo.loss = mo.loss + gamma * S  # + γ S(z), eq. (1)
         mo.terms.update(affinity=S, gamma=torch.tensor(float(gamma)))
         mo.counts["affinity"] = n_pairs  # the logged S is a mean over pairs, not over particles

@@ -13,6 +13,7 @@ from fastcore.basics import patch
 from .. import __version__
 from ..core import InputError, ModelOutput, atomic_path, atomic_write_text, require, to_json
 from .registry import get_model_class, registered_name
+from .. import distributed
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'RECON_LOSSES', 'RECON_OUTPUT', 'LR_SCHEDULERS', 'STEP_ONLY', 'schedule_value', 'run_stamp',
@@ -116,8 +117,8 @@ class ModelConfig:
 
 # %% ../../nbs/10_models.base.ipynb #3297bede
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
-    "z = μ + σ·ε with σ = exp(logvar / 2); returns μ when `sample` is False."
-    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+    "z = μ + σ·ε with σ = exp(logvar / 2) (ε keyed per particle inside the trainer's steps); returns μ when `sample` is False."
+    return mu + torch.exp(0.5 * logvar) * distributed.randn_like(mu) if sample else mu
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor,
               prior_sigma: float | torch.Tensor = 1.0,  # s of the prior N(0, s²); a tensor broadcasts per dimension

@@ -15,6 +15,7 @@ from ..fourier import lowpass as fourier_lowpass
 from ..geometry import euler_zyz_to_matrix, warp, warp2d
 from ..microscope import missing_wedge_mask
 from .registry import register
+from .. import distributed
 from .base import (BaseModel, ModelConfig, RECON_OUTPUT, StepContext, data_voxel_size, kl_normal,
                                      make_lr_scheduler, recon_loss, sample_gaussians, schedule_value)
 from .harmony import LOWPASS_A
@@ -33,7 +34,7 @@ def random_rotation_transform(x: torch.Tensor,  # [B, C, H, W] images or [B, C, 
     require(nd in (2, 3), f"x: expected [B, C, H, W] or [B, C, D, H, W], got {list(x.shape)}")
     B = x.shape[0]
     shape = (B,) if nd == 2 else (B, 3)
-    a = (torch.rand(shape, device=x.device, dtype=x.dtype) * 2 - 1) * math.radians(max_angle)
+    a = (distributed.rand(shape, x.device, x.dtype) * 2 - 1) * math.radians(max_angle)  # keyed per particle in the trainer's steps
     if nd == 2: return warp2d(x, a), a
     return warp(x, euler_zyz_to_matrix(a)), a
 
@@ -171,11 +172,16 @@ class DualContrast(BaseModel):
     def forward_encoder_step(self, batch, epoch=0):
         x = batch["x"]
         B = len(x)
+        rank, _ = distributed.rank_world()
         with torch.no_grad():
-            c = self.encode(x)["content"]
-            i1 = torch.randperm(B, device=x.device)
-            i2 = i1.roll(int(torch.randint(1, B, ()))) if B > 1 else i1  # two different particles per pair
-            z_r = torch.randn(B, self.config.z_dim, device=x.device, dtype=c.dtype)
+            c = distributed.gather_rows(self.encode(x)["content"])  # the global batch: pairs span the processes
+            n = len(c)
+            g = distributed.batch_generator()  # the same pairing and z_r on every process
+            i1 = torch.randperm(n, generator=g).to(x.device)
+            i2 = i1.roll(int(torch.randint(1, n, (), generator=g))) if n > 1 else i1  # two different particles per pair
+            z_r = torch.randn(n, self.config.z_dim, generator=g).to(x.device, c.dtype)
+            mine = slice(rank * B, (rank + 1) * B)  # this process decodes its share of the pairs
+            i1, i2, z_r = i1[mine], i2[mine], z_r[mine]
             y = self.decode({"content": torch.cat([c[i1], c[i2]]), "transformation": torch.cat([z_r, z_r])})
             y = RECON_OUTPUT[self.config.recon](y)
         z = self.encode(y)["transformation"]
@@ -205,7 +211,7 @@ def loss(self, batch, out, epoch=0):
     kl_z = kl_normal(out["transformation"], out["transformation_logvar"]) + kl_normal(out["t_transformation"], out["t_transformation_logvar"])
     vae = rec + rec_t + (g_c * kl_c + g_z * kl_z) / P  # eq. (1) on x and T(x), KL to N(0, I) (§A.2.2)
     c_pos = (1 - _cos_pairs(out["content"], out["t_content"])).mean()  # c(T(x)) is a positive of c(x)
-    c_neg, n_neg = _abs_cos_others(out["content"])  # c of other particles are negatives
+    c_neg, n_neg = _abs_cos_others(distributed.gather_rows(out["content"]))  # c of other particles (global batch) are negatives
     z_neg = _cos_pairs(out["transformation"], out["t_transformation"]).abs().mean()  # z(T(x)) is a negative of z(x)
     total = vae + lam * (c_pos + c_neg) * c.con_c + lam * z_neg * c.con_z
     terms = dict(recon=rec, recon_t=rec_t, kl_c=kl_c, kl_z=kl_z, con_c_pos=c_pos, con_c_neg=c_neg, con_z_neg=z_neg)

@@ -15,6 +15,7 @@ from ..geometry import random_rotations_limited, rot_z, sixd_to_matrix, to_templ
 from .base import BaseModel, ModelConfig, schedule_value
 from .base import data_voxel_size
 from .registry import register
+from .. import distributed
 
 # %% auto #0
 __all__ = ['LOWPASS_A', 'compose_pose', 'inplane_rotations', 'harmony_sizes', 'HarmonyEncoder', 'HarmonyDecoder', 'lowres_copy',
@@ -31,7 +32,8 @@ def compose_pose(R: torch.Tensor, t: torch.Tensor,  # θ: [B, 3, 3], [B, 3]
 def inplane_rotations(n: int, generator: torch.Generator | None = None, device=None,
                       dtype=torch.float32) -> torch.Tensor:
     "`[n, 3, 3]` rotations about the beam axis z by angles uniform in [0, 2π) (the siamese augmentation, §3.2.1)."
-    phi = torch.rand(n, generator=generator, dtype=dtype, device=generator.device if generator is not None else device)
+    if generator is None: phi = distributed.rand(n, device, dtype)  # keyed per particle in the trainer's steps
+    else: phi = torch.rand(n, generator=generator, dtype=dtype, device=generator.device)
     return rot_z(phi * (2 * math.pi)).to(device)
 
 # %% ../../nbs/15_models.harmony.ipynb #add09753
@@ -55,7 +57,7 @@ class HarmonyEncoder(nn.Module):
             layers += [nn.Conv3d(c, ch, 4, stride=1 if i == len(channels) - 1 else 2, padding=1), nn.ELU()]
             c = ch
         self.conv = nn.Sequential(*layers, nn.Flatten())
-        self.fc = nn.Sequential(nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), nn.Dropout(dropout),
+        self.fc = nn.Sequential(nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), distributed.Dropout(dropout),
                                 nn.Linear(hidden, n_out))
 
     def forward(self, x): return self.fc(self.conv(x))
@@ -65,7 +67,7 @@ class HarmonyDecoder(nn.Module):
     def __init__(self, sizes: list, channels: tuple, latent_dim: int, dropout: float = 0.2):
         super().__init__()
         self.start = (channels[-1], *(sizes[-1],) * 3)
-        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.ELU(), nn.Dropout(dropout))
+        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.ELU(), distributed.Dropout(dropout))
         n, layers = len(channels), []
         for j in reversed(range(n)):
             st = 1 if j == n - 1 else 2
@@ -208,8 +210,8 @@ class Harmony3D(BaseModel):
         "z + ε: learned σ for the KL option (X/X_logvar pair), fixed σ = noise_std otherwise (§3.2.1); the mean in eval."
         z = lat["content"]
         if not self.training: return z
-        if "content_logvar" in lat: return z + torch.exp(0.5 * lat["content_logvar"]) * torch.randn_like(z)
-        return z + self.config.noise_std * torch.randn_like(z)
+        if "content_logvar" in lat: return z + torch.exp(0.5 * lat["content_logvar"]) * distributed.randn_like(z)
+        return z + self.config.noise_std * distributed.randn_like(z)
 
     def _match(self, aligned, templates, epoch):
         "The pose offset (C, s) of the template each aligned particle is compared with (here: none) and extra outputs."
@@ -360,7 +362,7 @@ class Harmony3DMCL(Harmony3D):
     def _match(self, aligned, templates, epoch):
         "Winner per particle and branch (no grad, low resolution), then one differentiable warp of each template."
         if self.training: self.mcl_epoch.fill_(epoch)
-        C, s = self.candidates(epoch, device=aligned.device, dtype=aligned.dtype)
+        C, s = self.candidates(epoch, distributed.batch_generator(), device=aligned.device, dtype=aligned.dtype)  # one set for the global batch
         k = choose_winner(aligned.detach(), templates.detach(), C, s, self.config.mcl_search_size)
         extra = dict(winner_index=k, winner_rotation=C[k], winner_translation=s[k],
                      max_angle=torch.tensor(float(schedule_value(self.config.mcl_max_angle, epoch))))
