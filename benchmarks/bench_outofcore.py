@@ -1,14 +1,14 @@
 """Out-of-core training: a data set larger than a memory budget trains one epoch streaming from its memory-mapped
 `volumes.npy` with bounded RSS, at (nearly) the speed of an in-RAM set.
 
-    nice -n 10 python benchmarks/bench_outofcore.py [--root /work/scratch/ooc] [--gb 8] [--box 48] [--batch 64]
+    nice -n 10 python benchmarks/bench_outofcore.py [--root runs/ooc] [--gb 8] [--box 48] [--batch 64]
         [--train-particles 512] [--channels 4] [--threads 2] [--cases scan,scan_old,stream,ram] [--keep]
 
 1. Writes `--gb` GB of float32 particles (`--box`³) through `cryo_disent.data.open_dataset_writer` under `--root`
    (refuses when the disk has less than 1.2 × that free; the folder is deleted at the end unless `--keep`).
 2. In a fresh child process each (so every peak is its own; `--cases` picks them):
    - `scan`: `data_fingerprint` (the SHA-256 + finiteness scan `cryo-disent train` does first) over the whole set, then
-     one pass over the whole set through the Trainer's loader (`data.make_loader`, batch `--batch`, shuffled) — the
+     one pass over the whole set through the Trainer's loader (`loaders.make_loader`, batch `--batch`, shuffled) — the
      data path of an epoch without the model's arithmetic;
    - `scan_old`: the same loader pass through the former read path (slicing the memmap, `np.array(volumes[j])`);
    - `stream`: one training epoch of `beta_vae` (small widths: the measurement is about I/O) with the `Trainer` on
@@ -38,6 +38,7 @@ def status_kb(*keys) -> dict:
 def child(args):
     import torch
     from cryo_disent import data as D
+    from cryo_disent.loaders import make_loader
     from cryo_disent.core import seed_everything
     from cryo_disent.models.registry import get_model_class
     from cryo_disent.train import Trainer
@@ -51,7 +52,7 @@ def child(args):
         if args.child == "scan": D.data_fingerprint(ds)
         extra["fingerprint_s"] = round(time.time() - t0, 1)
         t0, c0 = time.time(), time.process_time()
-        for _ in D.make_loader(ds, args.batch, shuffle=True, seed=0): pass
+        for _ in make_loader(ds, args.batch, shuffle=True, seed=0): pass
         st = status_kb("VmHWM", "RssAnon", "RssFile")
         print("RESULT " + json.dumps(dict(case=args.child, particles=len(ds), GB=round(len(ds) * np.prod(ds.shape) * 4 / 2 ** 30, 2),
                                           loader_s=round(time.time() - t0, 1), loader_cpu_s=round(time.process_time() - c0, 1),
@@ -99,7 +100,7 @@ def write_set(folder: Path, gb: float, box: int) -> int:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--root", default="/work/scratch/ooc")
+    p.add_argument("--root", default="runs/ooc")
     p.add_argument("--gb", type=float, default=8.0)
     p.add_argument("--box", type=int, default=48)
     p.add_argument("--batch", type=int, default=64)

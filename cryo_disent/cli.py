@@ -101,7 +101,7 @@ def _cmd_report(a):
     print(f"wrote {report_run(a.run, a.data, labels=a.labels)}")
 
 def _cmd_demo(a):
-    from cryo_disent.pipelines import demo
+    from cryo_disent.demo import demo
     _folder_arg("--out", a.out)
     m = demo(a.out, quick=a.quick, seed=a.seed, model=a.model)
     print(to_json({k: m[k] for k in ("ari", "accuracy", "k", "pose_error_classwise_median_deg", "template_auc_fsc_mean", "average_auc_fsc_mean") if k in m}, indent=1))
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--out", type=Path, default=Path("runs/demo"))
     _add(s, "--quick", action="store_true")
     _add(s, "--seed", type=int, default=0)
-    _add(s, "--model", default="harmony3d_mcl", help="registered model (settings per model: pipelines.DEMO_TRAINING)")
+    _add(s, "--model", default="harmony3d_mcl", help="registered model (settings per model: demo.DEMO_TRAINING)")
     _relion_verbs(verb)
     _sweep_verbs(verb)
     return p

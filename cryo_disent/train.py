@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list
-from .data import make_loader
+from .loaders import make_loader
 from . import distributed
 from .core import InputError, atomic_write_text, to_json, require, rng_state, seed_everything, set_rng_state
 from .models.base import BaseModel, StepContext, atomic_torch_save, require_registered, run_stamp, torch_load
@@ -190,7 +190,7 @@ class Trainer:
         self.memory_format = "contiguous"  # resolved by `fit`
 
     def _loader(self, data, shuffle):
-        "`data.make_loader`: the shuffle order depends only on (seed, epoch), so a resumed run replays it."
+        "`loaders.make_loader`: the shuffle order depends only on (seed, epoch), so a resumed run replays it."
         c = self.config
         return make_loader(data, c.batch_size, shuffle, c.seed, c.num_workers, drop_last=c.drop_last and shuffle)
 

@@ -8,8 +8,9 @@ import torch
 from torch.utils.data import Dataset
 
 from cryo_disent.core import InputError
-from cryo_disent.data import (VolumeDataset, load_dataset, make_loader, open_dataset_writer, save_dataset,
-                              split_indices, standardize)
+from cryo_disent.data import (VolumeDataset, load_dataset, open_dataset_writer, save_dataset, split_indices,
+                              standardize)
+from cryo_disent.loaders import make_loader
 from cryo_disent.toysets import alphanumeric, tetrominoes
 
 
@@ -107,7 +108,7 @@ def test_text_class_names_and_non_finite_meta_round_trip(tmp_path):
 def test_split_and_sampler_edge_cases():
     with pytest.raises(InputError, match="1-D"):
         split_indices(4, 0.5, labels=np.zeros((4, 2)))
-    from cryo_disent.data import EpochSampler
+    from cryo_disent.loaders import EpochSampler
     a = list(EpochSampler(50, seed=1, epoch=1)); b = list(EpochSampler(50, seed=2, epoch=0))
     assert a != b  # (seed, epoch) streams do not overlap across neighbouring seeds
 
