@@ -31,10 +31,10 @@ def step_time(model, ctx, batch, device):
     return time.perf_counter() - t0
 
 
-def main(box, batch_size, candidates, steps, threads, search_size, device):
+def main(box, batch_size, candidates, steps, threads, search_size, device, lowpass=0.25):
     torch.set_num_threads(threads)
-    h, hctx = build("harmony3d", box, device)
-    m, mctx = build("harmony3d_mcl", box, device, mcl_candidates=candidates, mcl_search_size=search_size)
+    h, hctx = build("harmony3d", box, device, lowpass=lowpass)
+    m, mctx = build("harmony3d_mcl", box, device, mcl_candidates=candidates, mcl_search_size=search_size, lowpass=lowpass)
     batch = {k: v.to(device) for k, v in make_batch(h.config, batch_size).items()}
     step_time(h, hctx, batch, device), step_time(m, mctx, batch, device)  # warm-up
     th, tm = [], []
@@ -42,7 +42,7 @@ def main(box, batch_size, candidates, steps, threads, search_size, device):
         th.append(step_time(h, hctx, batch, device))
         tm.append(step_time(m, mctx, batch, device))
     sh, sm = statistics.median(th), statistics.median(tm)
-    return dict(box=box, batch_size=batch_size, candidates=candidates, search_size=search_size, steps=steps,
+    return dict(box=box, work_box=h.n_work, lowpass=lowpass, batch_size=batch_size, candidates=candidates, search_size=search_size, steps=steps,
                 harmony3d_samples_per_s=round(batch_size / sh, 2), harmony3d_mcl_samples_per_s=round(batch_size / sm, 2),
                 ratio_mcl_over_harmony=round(sm / sh, 3), threads=torch.get_num_threads(), device=str(device),
                 torch=torch.__version__, machine=platform.processor() or platform.machine())
@@ -54,5 +54,6 @@ if __name__ == "__main__":
     p.add_argument("--candidates", type=int, default=96); p.add_argument("--steps", type=int, default=7)
     p.add_argument("--threads", type=int, default=2); p.add_argument("--search-size", type=int, default=9)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--lowpass", type=float, default=0.25, help="the models' input cut-off (cycles/voxel); sets their work box")
     a = p.parse_args()
-    print(json.dumps(main(a.box, a.batch_size, a.candidates, a.steps, a.threads, a.search_size, get_device(a.device))))
+    print(json.dumps(main(a.box, a.batch_size, a.candidates, a.steps, a.threads, a.search_size, get_device(a.device), a.lowpass)))

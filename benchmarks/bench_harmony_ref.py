@@ -2,6 +2,7 @@
 
     python benchmarks/bench_harmony_ref.py --reference /path/to/aitom/.../harmony/model3D --kornia /path/to/kornia/site \
         [--box 32] [--batch-size 64] [--threads 2] [--rounds 5] [--latent-dim 8] [--models harmony3d,harmony3d_mcl]
+        [--config '{"lowpass": 0.1259}']
 
 The reference (xulabs/aitom, `aitom/classify/deep/unsupervised/disentangled_representation/harmony/model3D`) is imported
 from a checkout outside this repository (`--reference`: the folder holding its `model.py` and `utils.py`); it needs
@@ -57,14 +58,16 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--models", default="harmony3d")
+    p.add_argument("--config", default="{}", help="JSON config overrides for our models, e.g. '{\"lowpass\": 0.1259}'")
     a = p.parse_args(argv)
     if a.kornia: sys.path.insert(0, a.kornia)
     torch.set_num_threads(a.threads)
-    steps = {n: model_step(n, a.box, a.batch_size, None, a.latent_dim) for n in a.models.split(",")}
+    over = json.loads(a.config)
+    steps = {n: model_step(n, a.box, a.batch_size, None, a.latent_dim, overrides=over) for n in a.models.split(",")}
     steps["aitom harmony (reference)"] = reference_step(a.reference, a.box, a.batch_size, a.latent_dim)
     t = time_interleaved(steps, a.rounds, a.warmup)
     print(json.dumps(dict(cpu=cpu_model(), threads=a.threads, torch=torch.__version__, load_1min=os.getloadavg()[0],
-                          box=a.box, batch_size=a.batch_size, latent_dim=a.latent_dim)))
+                          box=a.box, batch_size=a.batch_size, latent_dim=a.latent_dim, config=over)))
     ref_wall, ref_cpu = t["aitom harmony (reference)"]
     print("| step | samples/s | samples/s (CPU time) | vs reference (wall) | vs reference (CPU time) |")
     print("|---|---|---|---|---|")

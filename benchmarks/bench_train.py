@@ -68,13 +68,14 @@ def time_interleaved(steps: dict, rounds: int, warmup: int = 2) -> dict:
     return {k: tuple(statistics.median(x) for x in zip(*v)) for k, v in ts.items()}
 
 
-def model_step(name, box, batch_size, channels=None, latent_dim=None, fmt="contiguous", bf16=False):
-    "A closure running one full training step of registered model `name` (and its config)."
+def model_step(name, box, batch_size, channels=None, latent_dim=None, fmt="contiguous", bf16=False, overrides=None):
+    "A closure running one full training step of registered model `name` (its default config, with `overrides`)."
     cls = get_model_class(name)
     seed_everything(0)
     kw = dict(input_shape=(1, box, box, box))
     if channels and "channels" in cls.config_cls.__dataclass_fields__: kw["channels"] = tuple(channels)
     if latent_dim: kw["latent_dim"] = latent_dim
+    kw.update(overrides or {})
     model = to_memory_format(cls(cls.config_cls(**kw)), fmt)
     batch = to_memory_format(make_batch(model.config, batch_size), fmt)
 
