@@ -90,9 +90,9 @@ def _cmd_embed(a):
 def _cmd_cluster(a):
     from cryo_disent.pipelines import cluster_run
     m = cluster_run(a.run, a.data, _load_run_model(a.run), a.k, None if a.reduce == "none" else a.reduce, a.n_components,
-                    a.seed, labels=a.labels, k_range=tuple(a.k_range))
+                    a.seed, labels=a.labels, k_range=tuple(a.k_range), refine=a.refine, classify=a.classify)
     keys = ("n", "k", "k_chosen_by", "ground_truth", "ari", "accuracy", "f1_macro", "sap", "template_auc_fsc_mean",
-            "average_auc_fsc_mean", "pose_error_median_deg", "shift_error_median_vox")
+            "average_auc_fsc_mean", "pose_error_median_deg", "shift_error_median_vox", "latent_ari", "classify_reassigned")
     print(to_json({k: m[k] for k in keys if k in m}, indent=1, ensure_ascii=False))
 
 def _cmd_report(a):
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--reduce", default="pca", choices=["pca", "umap", "none"])
     _add(s, "--n-components", type=int, default=4)
     _add(s, "--seed", type=int, default=0)
+    _add(s, "--refine", type=int, default=3, help="rounds of pose refinement against templates, then class averages (0: the model's poses)")
+    _add(s, "--classify", type=int, default=0, help="then rounds of multi-reference classification (reassigns particles; K pose searches each)")
     s = verb("demo", _cmd_demo, "simulate a small 4-class set, train, embed, cluster, report (CPU, minutes)")
     _add(s, "--out", type=Path, default=Path("runs/demo"))
     _add(s, "--quick", action="store_true")
