@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python benchmarks/snr001_experiments.py simulate runs/snr001_500 500    # seed004, 32³, SNR 0.01, MWA 30°
     PYTHONPATH=$PWD python benchmarks/snr001_experiments.py profiles runs/snr001_500         # radial profiles → GMM(4): ARI per cut-off
     PYTHONPATH=$PWD python benchmarks/snr001_experiments.py oracle runs/snr001_500 400 0.1,0.15,0.25
-    PYTHONPATH=$PWD python benchmarks/snr001_experiments.py classify RUN DATA [ROUNDS]      # seeded by RUN's clusters
+    PYTHONPATH=$PWD python benchmarks/snr001_experiments.py classify RUN DATA [ROUNDS [K]]  # seeded by RUN's clusters (or its latents at K)
 
 `profiles`: the spherical average of every low-passed particle about the box centre (rotation-invariant), PCA(6) → GMM(4).
 `oracle`: N random particles searched (`refine.refine_poses`, 2000 global rotations, local 20°/8°) against each of the
@@ -62,15 +62,23 @@ def oracle(data, n, cutoffs):
                               seconds=round(time.time() - t0))), flush=True)
 
 
-def classify(run, data, rounds=3):
+def classify(run, data, rounds=3, k=None):
     ds = VolumeDataset.from_folder(data)
     e = dict(np.load(f"{run}/embedding.npz"))
     y = e["label"]
-    ids = np.unique(e["cluster"])
-    lab = np.searchsorted(ids, e["cluster"])
     mwa = dataset_wedge(ds)
+    if k is None:  # RUN's clusters; references: their class averages with RUN's refined poses
+        ids = np.unique(e["cluster"])
+        lab = np.searchsorted(ids, e["cluster"])
+        refs = class_averages(ds, lab, e["rotation"], e["translation"], wedge=mwa)[0]
+    else:  # the latents clustered again at K; references: the decoded templates of those clusters
+        from cryo_disent.clustering import cluster_latents
+        from cryo_disent.evaluate import templates_from_clusters
+        from cryo_disent.models.base import load_model
+        lab = cluster_latents(e["content"], int(k), reduce="pca", n_components=4, seed=0)
+        ids = np.unique(lab)
+        refs = templates_from_clusters(load_model(f"{run}/model.pt"), e["content"], lab)[:, 0].cpu()
     print(json.dumps(dict(round=0, ari=round(adjusted_rand_score(y, lab), 3))), flush=True)
-    refs = class_averages(ds, lab, e["rotation"], e["translation"], wedge=mwa)[0]
     t0 = time.time()
     for r in range(int(rounds)):
         c = classify_with_averages(ds, refs, lab, 1, mwa, cutoff=0.25, n_global=2000, local_steps=(20.0, 8.0), n_rounds=1)
