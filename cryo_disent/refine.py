@@ -185,7 +185,7 @@ def _box(particles) -> int:
     x = x["x"] if isinstance(x, dict) else x
     return int(np.shape(x)[-1])
 
-# %% ../nbs/36_refine.ipynb #64519d13
+# %% ../nbs/36_refine.ipynb #8ce2fc27
 @torch.no_grad()
 def refine_poses(particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
                  templates,  # `[K, n, n, n]` (or `[K, 1, n, n, n]`) references in the data's contrast
@@ -199,7 +199,9 @@ def refine_poses(particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of i
                  n_rounds: int = 2,  # rounds of (local, shift); later rounds skip the coarsest step
                  n_top: int = 16,  # best unshifted global rotations per particle that get a shift search
                  init=None,  # optional (R `[N, 3, 3]`, t `[N, 3]`) to start from instead of the global search
-                 seed: int = 0, chunk: int = 4096) -> dict:
+                 seed: int = 0, chunk: int = 4096,
+                 search=None,  # the particles' search copies `_stack_particles(particles, m, cm)` if already made (not read again)
+                 ) -> dict:
     "Per particle `rotation` `[N,3,3]`, `translation` `[N,3]` (voxels, x,y,z) and `score` with particle ≈ W·warp(template, R, t)."
     T = torch.as_tensor(as_numpy(templates)).float()
     T = T[:, None] if T.ndim == 4 else T
@@ -208,7 +210,8 @@ def refine_poses(particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of i
     lab = torch.as_tensor(as_numpy(labels)).long().ravel()
     m = search_size(n, cutoff)
     cm = cutoff * n / m
-    xs = _stack_particles(particles, m, cm)
+    xs = _stack_particles(particles, m, cm) if search is None else search
+    require(xs.shape[-1] == m, f"search: expected copies at the search box {m}, got {tuple(xs.shape)}")
     require(len(lab) == len(xs), f"labels: expected {len(xs)} (one per particle), got {len(lab)}")
     require(int(lab.max()) < len(T), f"labels: expected indices < {len(T)} (the number of templates), got {int(lab.max())}")
     Ts = search_copies(T, m, cm)
@@ -329,7 +332,7 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
         r["averages"] = avg
     return r
 
-# %% ../nbs/36_refine.ipynb #72aa14f9
+# %% ../nbs/36_refine.ipynb #3601cd62
 def classify_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
                            references,  # `[K, n, n, n]` first references (e.g. decoded templates or class averages)
                            cluster_labels=None,  # `[N]` starting assignment, only to count reassignments
@@ -343,10 +346,12 @@ def classify_with_averages(particles,  # Dataset of items with 'x' (or a tensor 
     T = torch.as_tensor(as_numpy(references)).float()
     T = T[:, 0] if T.ndim == 5 else T
     N, K = len(particles), len(T)
+    m = search_size(_box(particles), cutoff)
+    xs = _stack_particles(particles, m, cutoff * _box(particles) / m)  # read once: K searches a round use the same copies
     lab = None if cluster_labels is None else torch.as_tensor(np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel())
     reassigned = []
     for _ in range(rounds):
-        per = [refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, **kwargs) for k in range(K)]
+        per = [refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, search=xs, **kwargs) for k in range(K)]
         S = torch.stack([r["score"] for r in per], 1)
         new = S.argmax(1)
         if lab is not None: reassigned.append(float((new != lab).float().mean()))
