@@ -48,7 +48,8 @@ run h001_w0    harmony "$W/h001w0" 0.01 0 --methods harmony3d_mcl,harmony3d --bu
 run h01_w0     harmony "$W/h01w0" 0.1 0 --methods harmony3d_mcl,harmony3d --budget 110,90
 run spatial    spatial "$W/spatial" 0.1 --batch-size 64 --budget 120,100,40 \
   --config '{"latent_dim": 8, "hidden": 256, "decoder_hidden": 64, "channels": [16, 8], "lowpass": 5.0, "lr": 0.001, "beta": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": 6}}'
-run spatial_paper spatial "$W/spatial_paper" 0.1 --batch-size 128 --precision bf16 --methods spatial_vae3d --budget 200  # the paper's config
+run spatial_paper spatial "$W/spatial_paper" 0.1 --batch-size 128 --precision bf16 --methods spatial_vae3d --budget 200 \
+  --config '{"chunk_elements": 4294967296}'  # the paper's config, its generator in one piece
 ($PY $G dualcontrast "$W/dc" --n 150 --seeds 0,1 --epochs 60 --threads 2 $X && \
  $PY $G dualcontrast "$W/dc" --n 1000 --seeds 0 --epochs 25 --threads 2 $X) >"$W/dc.log" 2>&1 &
 
