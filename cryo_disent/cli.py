@@ -63,7 +63,7 @@ def _cmd_toyset(a):
     vols, table = TOYSETS[a.name](n_per_class=a.n_per_class, size=a.size, seed=a.seed)
     print(f"wrote {save_dataset(a.out, vols, table, overwrite=a.overwrite, toyset=a.name)} ({len(vols)} particles)")
 
-# %% ../nbs/60_cli.ipynb #db2eb3f3
+# %% ../nbs/60_cli.ipynb #fb3d1810
 def _train_cfg(a) -> dict:
     return {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, device=a.device,
                                   num_workers=a.num_workers, progress=not a.quiet).items() if v is not None}
@@ -90,7 +90,7 @@ def _cmd_embed(a):
 def _cmd_cluster(a):
     from cryo_disent.pipelines import cluster_run
     m = cluster_run(a.run, a.data, _load_run_model(a.run), a.k, None if a.reduce == "none" else a.reduce, a.n_components,
-                    a.seed, labels=a.labels, k_range=tuple(a.k_range), refine=a.refine, classify=a.classify)
+                    a.seed, labels=a.labels, k_range=tuple(a.k_range), k_criterion=a.k_criterion, refine=a.refine, classify=a.classify)
     keys = ("n", "k", "k_chosen_by", "ground_truth", "ari", "accuracy", "f1_macro", "sap", "template_auc_fsc_mean",
             "average_auc_fsc_mean", "pose_error_median_deg", "shift_error_median_vox", "latent_ari", "classify_reassigned")
     print(to_json({k: m[k] for k in keys if k in m}, indent=1, ensure_ascii=False))
@@ -112,7 +112,7 @@ EXAMPLES = """examples:
   cryo-disent toyset tetrominoes --n-per-class 100 --out runs/data/tetro
   cryo-disent train --data runs/data/seed004 --model beta_vae --epochs 20 --set beta=2 --out runs/bvae
   cryo-disent embed --run runs/bvae
-  cryo-disent cluster --run runs/bvae                                               # K by BIC over 2..10
+  cryo-disent cluster --run runs/bvae                                               # K by ICL over 2..10
   cryo-disent report --run runs/bvae --data runs/data/seed004
   cryo-disent train --data my_subtomos/ --labels none --epochs 20 --out runs/mine   # a folder of .mrc files
   cryo-disent cluster --run runs/mine --k 5                                         # unlabelled: K given, no ARI
@@ -197,7 +197,7 @@ def _sweep_verbs(verb):
     _add(s, "--cluster", choices=["local", "debug"], help="slurm executor without Slurm (submitit's local executor; for tests)")
     _add(s, "--quiet", action="store_true")
 
-# %% ../nbs/60_cli.ipynb #2bd0be8f
+# %% ../nbs/60_cli.ipynb #da6d90e8
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cryo-disent", description="Disentangle pose from structure in cryo-ET subtomograms.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add(s, "--labels", **run_help["labels"])
     _add(runs["embed"], "--batch-size", type=int, default=64)
     s = runs["cluster"]
-    _add(s, "--k", type=int, help="number of clusters (default: chosen by the BIC of the GMM over --k-range)")
-    _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="K tried by BIC when --k is omitted")
+    _add(s, "--k", type=int, help="number of clusters (default: chosen by the GMM's --k-criterion over --k-range)")
+    _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="K tried when --k is omitted")
+    _add(s, "--k-criterion", default="icl", choices=["icl", "bic"], help="how K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)")
     _add(s, "--reduce", default="pca", choices=["pca", "umap", "none"])
     _add(s, "--n-components", type=int, default=4)
     _add(s, "--seed", type=int, default=0)

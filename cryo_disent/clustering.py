@@ -14,7 +14,7 @@ from sklearn.mixture import GaussianMixture
 from .core import InputError, as_numpy, require
 
 # %% auto #0
-__all__ = ['REDUCERS', 'CLUSTERERS', 'reduce_dims', 'cluster_latents', 'choose_k', 'contingency', 'adjusted_rand',
+__all__ = ['REDUCERS', 'CLUSTERERS', 'K_CRITERIA', 'reduce_dims', 'cluster_latents', 'choose_k', 'contingency', 'adjusted_rand',
            'hungarian_accuracy', 'map_labels', 'confusion', 'f1_scores']
 
 # %% ../nbs/30_clustering.ipynb #c8188b98
@@ -54,26 +54,35 @@ def cluster_latents(z, k: int,  # latents [N, d]; number of clusters K
     if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
     return np.asarray(CLUSTERERS[method](z, k, seed, n_init), dtype=np.int64)
 
-# %% ../nbs/30_clustering.ipynb #f2d4354e
+# %% ../nbs/30_clustering.ipynb #dd42b70b
+K_CRITERIA = ("icl", "bic")
+
 def choose_k(z,  # latents [N, d]
              k_range: tuple = (2, 10),  # smallest and largest K tried (inclusive); capped at N - 1
-             method: str = "gmm",  # only "gmm": BIC needs a likelihood
+             method: str = "gmm",  # only "gmm": the criteria need a likelihood
              reduce: str | None = None,  # None, or a key of `REDUCERS`, applied once before every fit
              n_components: int = 2,  # dimensions kept by `reduce`
-             seed: int = 0, n_init: int = 3) -> dict:
-    "`{'k': K of the lowest BIC, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
-    require(method == "gmm", f"method: choosing K by BIC needs a likelihood; expected 'gmm', got {method!r}")
+             seed: int = 0, n_init: int = 3,
+             criterion: str = "icl",  # "icl" (clusters) or "bic" (mixture components)
+             ) -> dict:
+    "`{'k', 'criterion', 'icl': {K: ICL}, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
+    require(method == "gmm", f"method: choosing K by ICL/BIC needs a likelihood; expected 'gmm', got {method!r}")
+    require(criterion in K_CRITERIA, f"criterion: expected one of {K_CRITERIA}, got {criterion!r}")
     require(len(k_range) == 2 and 1 <= int(k_range[0]) <= int(k_range[1]), f"k_range: expected (lo, hi) with 1 <= lo <= hi, got {k_range}")
     z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
     lo, hi = int(k_range[0]), min(int(k_range[1]), len(z) - 1)
     require(lo <= hi, f"k_range: expected at most {len(z) - 1} clusters for {len(z)} latents, got {tuple(k_range)}")
     if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
-    bic = {}
+    curves = dict(icl={}, bic={})
     for k in range(lo, hi + 1):
         g = GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z)
-        degenerate = np.bincount(g.predict(z), minlength=k).min() < z.shape[1] + 1  # a component's covariance undetermined
-        bic[k] = float("inf") if degenerate else float(g.bic(z))
-    return dict(k=int(min(bic, key=bic.get)), bic=bic, k_range=[lo, hi])
+        t = g.predict_proba(z)
+        degenerate = np.bincount(t.argmax(1), minlength=k).min() < z.shape[1] + 1  # a component's covariance undetermined
+        bic = float("inf") if degenerate else float(g.bic(z))
+        curves["bic"][k] = bic
+        curves["icl"][k] = bic - 2 * float(np.sum(t * np.log(np.clip(t, 1e-300, 1.0))))  # + twice the membership entropy
+    c = curves[criterion]
+    return dict(k=int(min(c, key=c.get)), criterion=criterion, **curves, k_range=[lo, hi])
 
 # %% ../nbs/30_clustering.ipynb #83410586
 def _known(y_true, y_pred):

@@ -14,7 +14,7 @@ __all__ = ['DEMO', 'DEMO_MODEL', 'DEMO_TRAINING', 'demo']
 
 # %% ../nbs/52_demo.ipynb #0a591538
 DEMO = dict(full=dict(n_per_class=150, batch_size=32, box=32), quick=dict(n_per_class=12, batch_size=16, box=24))
-DEMO_MODEL = "harmony3d_mcl"  # the default model everywhere (issue 7): ARI 0.935 on the full demo data, K = 4 by BIC
+DEMO_MODEL = "harmony3d_mcl"  # the default model everywhere (issue 7): ARI 0.935 on the full demo data, K = 4 by BIC (and by ICL)
 DEMO_TRAINING = {  # per model and size: epochs and model config (what make demo trades for its ≤ 10 min on 2 cores)
     "harmony3d_mcl": dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
                           quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32, mcl_candidates=24))),

@@ -143,15 +143,15 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
 
-# %% ../nbs/50_pipelines.ipynb #425fae82
+# %% ../nbs/50_pipelines.ipynb #3b24feaa
 NO_TRUTH = "none: the data are unlabelled, so there is no ARI, accuracy or F1 (clusters only)"
-K_RANGE = (2, 10)  # K tried by BIC when no K is given
+K_RANGE = (2, 10)  # K tried by ICL (or BIC) when no K is given
 
-def _pick_k(content, k, k_range, reduce, nc, seed) -> tuple:
-    "K and how it was chosen: given, or the lowest BIC of the GMM over `k_range` (the curve is recorded)."
+def _pick_k(content, k, k_range, reduce, nc, seed, criterion: str = "icl") -> tuple:
+    "K and how it was chosen: given, or the lowest ICL (or BIC) of the GMM over `k_range` (both curves are recorded)."
     if k is not None: return int(k), dict(k_chosen_by="given")
-    ck = choose_k(content, k_range, reduce=reduce, n_components=nc, seed=seed)
-    return ck["k"], dict(k_chosen_by="bic", bic_curve={str(c): v for c, v in ck["bic"].items()})
+    ck = choose_k(content, k_range, reduce=reduce, n_components=nc, seed=seed, criterion=criterion)
+    return ck["k"], dict(k_chosen_by=criterion, **{f"{c}_curve": {str(k_): v for k_, v in ck[c].items()} for c in ("icl", "bic")})
 
 def _aligned_fsc(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tuple:
     "(AUC-FSC, aligned volume) of `vol` after aligning it (rotation and shift) onto `ref`."
@@ -184,7 +184,7 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
         metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
     return vols, metrics
 
-# %% ../nbs/50_pipelines.ipynb #5e1775bf
+# %% ../nbs/50_pipelines.ipynb #dd7ca2c2
 def _symmetry(data, symmetry):
     "The `symmetry` given, else {label: group} from `dataset.json`'s classes (their `symmetry`, or `POINT_GROUPS` by name), else 'C1'."
     if symmetry is not None: return symmetry
@@ -218,25 +218,26 @@ def _refined(tmpl, ds, emb: dict, pred, rounds: int, wedge, seed: int, classify:
 
 def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | None = None, reduce: str | None = "pca",
                 n_components: int = 4, seed: int = 0, n_rotations: int = 500, labels=None,
-                k_range: tuple = K_RANGE,  # K tried by BIC when `k` is None
+                k_range: tuple = K_RANGE,  # K tried when `k` is None
+                k_criterion: str = "icl",  # how K is chosen when `k` is None: "icl" (clusters) or "bic" (mixture components)
                 wedge="auto",  # missing wedge of the class averages (`averaging.class_averages`)
                 symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
                 refine: int = 3,  # rounds of pose refinement (`refine.refine_with_averages`) from the decoded templates; 0: the model's poses
                 classify: int = 0,  # then rounds of multi-reference classification (`refine.classify_with_averages`), which reassigns particles
                 ) -> dict:
-    "Cluster `out_dir/embedding.npz` (K by BIC unless given), refine poses (and classes), score, average; writes `metrics.json`, `classes.npz`."
+    "Cluster `out_dir/embedding.npz` (K by ICL unless given), refine poses (and classes), score, average; writes `metrics.json`, `classes.npz`."
     out = Path(out_dir)
     p = out / "embedding.npz"
     ds = open_run_data(out, data, labels)
     require(p.exists(), f"{p}: not found (embed the dataset first)")
-    require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen by BIC), got {k}")
+    require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen by {k_criterion.upper()}), got {k}")
     require(not classify or refine, f"classify: {classify} rounds of classification start from refined poses (refine >= 1), got refine={refine}")
     emb = {k_: v for k_, v in np.load(p).items() if k_ not in ("cluster", "refine_score") and not k_.startswith("model_")}
     emb.update({k_[6:]: v for k_, v in np.load(p).items() if k_.startswith("model_")})  # a re-run starts from the model's poses
     y = emb["label"]
     nc = min(n_components, emb["content"].shape[1])
     red = reduce if emb["content"].shape[1] > nc else None
-    k, how = _pick_k(emb["content"], k, k_range, red, nc, seed)
+    k, how = _pick_k(emb["content"], k, k_range, red, nc, seed, k_criterion)
     pred = cluster_latents(emb["content"], k, reduce=red, n_components=nc, seed=seed)
     truth = f"labels of {int((y >= 0).sum())} of {len(y)} particles" if (y >= 0).any() else NO_TRUTH
     refs = load_references(ds.path)
@@ -268,14 +269,15 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
 
 def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, reduce: str | None = "pca",
                        n_components: int = 4, seed: int = 0, batch_size: int = 64, n_rotations: int = 500,
-                       labels=None, k_range: tuple = K_RANGE, wedge="auto", refine: int = 3, classify: int = 0) -> dict:
+                       labels=None, k_range: tuple = K_RANGE, wedge="auto", refine: int = 3, classify: int = 0,
+                       k_criterion: str = "icl") -> dict:
     "`embed_folder` then `cluster_run`: writes `embedding.npz`, `metrics.json` and `classes.npz`; returns the metrics."
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     embed_folder(model, data, out_dir, batch_size, labels)
-    return cluster_run(out_dir, data, model, k, reduce, n_components, seed, n_rotations, labels, k_range, wedge, refine=refine,
-                       classify=classify)
+    return cluster_run(out_dir, data, model, k, reduce, n_components, seed, n_rotations, labels, k_range, k_criterion, wedge,
+                       refine=refine, classify=classify)
 
-# %% ../nbs/50_pipelines.ipynb #f96572b0
+# %% ../nbs/50_pipelines.ipynb #dad35c17
 def _loss_curves(run: Path) -> dict:
     "(epoch, loss) per split from the trainer's `metrics.jsonl`."
     p = run / "metrics.jsonl"
@@ -325,9 +327,11 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     truth = (y >= 0).any()
     figs = {}
     if curves := _loss_curves(run): figs["Training curves"] = viz.curve_figure(curves, "epoch", "loss", "Loss per epoch", log_y=True)
-    if "bic_curve" in metrics:  # degenerate fits (BIC "inf" in the JSON) are left out of the plot
-        bic = {int(c): v for c, v in metrics["bic_curve"].items() if isinstance(v, (int, float)) and np.isfinite(v)}
-        figs["Choice of K"] = viz.curve_figure({"BIC": (list(bic), list(bic.values()))}, "K", "BIC", f"BIC of the GMM (lowest: K = {metrics['k']})")
+    curves = {c.upper(): {int(k_): v for k_, v in metrics[f"{c}_curve"].items() if isinstance(v, (int, float)) and np.isfinite(v)}
+              for c in ("icl", "bic") if f"{c}_curve" in metrics}  # degenerate fits ("inf" in the JSON) are left out
+    if curves:
+        figs["Choice of K"] = viz.curve_figure({n: (list(c), list(c.values())) for n, c in curves.items()}, "K", "criterion (lower is better)",
+                                               f"GMM: K = {metrics['k']} by lowest {metrics['k_chosen_by'].upper()}")
     z2 = reduce_dims(emb["content"], "pca", 2) if emb["content"].shape[1] > 2 else emb["content"]
     figs["Embedding"] = viz.embedding_figure(z2, y if truth else pred, hover=dict(index=emb["index"], cluster=pred),
                                              class_names=names if truth else [f"cluster {c}" for c in range(int(pred.max()) + 1)],
@@ -347,20 +351,21 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     return viz.report_html(run / "report.html", f"cryo_disent run: {run.name}", metrics=metrics, figures=figs,
                            config=json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None)
 
-# %% ../nbs/50_pipelines.ipynb #e26d6088
+# %% ../nbs/50_pipelines.ipynb #8bde3569
 def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | None = None,
                  train_config: dict | None = None, k: int | None = None, reduce: str | None = "pca",
                  n_components: int = 4, val_fraction: float = 0.1, resume: bool = True, report: bool = True,
                  n_rotations: int = 500, labels=None,
                  refine: int = 3,  # rounds of pose refinement after clustering (`cluster_run`); 0: the model's poses
                  classify: int = 0,  # rounds of multi-reference classification after refinement (`cluster_run`)
+                 k_criterion: str = "icl",  # how K is chosen when `k` is None ("icl" or "bic", `cluster_run`)
                  ) -> dict:
     "Train → embed → cluster → refine poses → score → report, in run folder `out_dir`. Returns the metrics."
     out = Path(out_dir)  # created by the trainer, after the data are checked
     m = train_on_folder(data, out, model, model_config, train_config, val_fraction, resume, labels)
     metrics = evaluate_on_folder(m, data, out, k=k, reduce=reduce, n_components=n_components,
                                  seed=(train_config or {}).get("seed", 0), n_rotations=n_rotations, labels=labels, refine=refine,
-                                 classify=classify)
+                                 classify=classify, k_criterion=k_criterion)
     if report: report_run(out, data, m, labels=labels)
     return metrics
 

@@ -80,7 +80,7 @@ def test_demo_quick(tmp_path):
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
     classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "bic"  # K from BIC, not from the labels
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "icl"  # K from ICL, not from the labels
     assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()
@@ -136,9 +136,11 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
     ok("embed", "--run", runp)  # --data defaults to the run's
     assert np.load(runp / "embedding.npz")["label"].tolist() == [-1] * 10
-    out = ok("cluster", "--run", runp, "--k-range", 1, 3)  # unlabelled data need no --k: K by BIC
+    out = ok("cluster", "--run", runp, "--k-range", 1, 3)  # unlabelled data need no --k: K by ICL
     m = json.loads((runp / "metrics.json").read_text())
-    assert m["k_chosen_by"] == "bic" and sorted(m["bic_curve"]) == ["1", "2", "3"] and '"k_chosen_by": "bic"' in out
+    assert m["k_chosen_by"] == "icl" and sorted(m["icl_curve"]) == sorted(m["bic_curve"]) == ["1", "2", "3"] and '"k_chosen_by": "icl"' in out
+    ok("cluster", "--run", runp, "--k-range", 1, 3, "--k-criterion", "bic")
+    assert json.loads((runp / "metrics.json").read_text())["k_chosen_by"] == "bic"
     out = ok("cluster", "--run", runp, "--k", 2)
     m = json.loads((runp / "metrics.json").read_text())
     assert "ari" not in m and "no ARI" in m["ground_truth"] and "no ARI" in out

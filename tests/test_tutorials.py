@@ -87,7 +87,7 @@ def test_harmony_experiment_table(tmp_path):
     assert len(table) == 6
     assert sorted(zip(table["method"], table["snr"], table["mwa"])) == sorted((m, s, 30.0) for m in methods for s in (0.1, 0.01))
     assert table["ari"].between(-1, 1).all() and table["accuracy"].between(0, 1).all()  # NaN fails `between`: finite too
-    assert (table["k_chosen_by"] == "bic").all() and table["k"].between(2, 10).all()
+    assert (table["k_chosen_by"] == "icl").all() and table["k"].between(2, 10).all()
     harmony = table[table["method"] != "beta_vae"]
     assert harmony["sap"].notna().all() and harmony["pose_error_median_deg"].between(0, 180).all()
     assert harmony["shift_error_median_vox"].ge(0).all() and harmony["average_auc_fsc_mean"].notna().all()
