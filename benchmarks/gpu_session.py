@@ -5,7 +5,8 @@ GPU machine (16 cores, one H200); every result is one JSON line in `OUT/results.
     python benchmarks/gpu_session.py spatial_bench OUT           # issue 9: step time and peak GPU memory at 28³, batch 128
     python benchmarks/gpu_session.py harmony OUT SNR MWA [--n 1000 --box 48 --methods a,b --budget 150,150]
     python benchmarks/gpu_session.py spatial OUT SNR [--n 400 --box 28 --methods a,b --budget 120,120 --config JSON]
-    python benchmarks/gpu_session.py dualcontrast OUT [--n 150 --seeds 0,1 --budget 60]
+    python benchmarks/gpu_session.py dualcontrast OUT [--n 150 --seeds 0,1 --epochs 50]
+    python benchmarks/gpu_session.py table RESULTS       # markdown rows of the harmony runs: K by BIC, by ICL, K = 4
 
 `harmony` is `tutorials/06_harmony3d_mcl.ipynb`'s loop for one (SNR, MWA) condition (seed004, K by BIC), trained on the
 GPU and embedded there; pose refinement and classification (CPU searches) are left to `--refine` (default 0: done
@@ -186,35 +187,52 @@ def spatial_bench(a):
     one_chunk = dict(chunk_elements=2 ** 32)  # the generator in one piece, no checkpointing (fits a GPU's memory)
     for name, prec, sets in [(n, p, {}) for n in ("vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn") for p in ("fp32", "bf16")] + \
                             [("spatial_vae3d", p, one_chunk) for p in ("fp32", "bf16")]:
-            try:
-                seed_everything(0)
-                cls = get_model_class(name)
-                m = cls(cls.config_cls(input_shape=(1, 28, 28, 28), **sets)).cuda()
-                b = dict(x=torch.randn(128, 1, 28, 28, 28, device="cuda"))
-                opts = m.configure_optimizers()
-                ctx = StepContext(forward=m, backward=lambda l: l.backward(), optimizers=opts)
-                torch.cuda.reset_peak_memory_stats()
-                times = []
-                for i in range(4):
-                    torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    with torch.autocast("cuda", torch.bfloat16, enabled=prec == "bf16"):
-                        m.training_step(b, ctx)
-                    torch.cuda.synchronize()
-                    times.append(time.perf_counter() - t0)
-                t = float(np.median(times[1:]))
-                log(a.out, stage="spatial_bench", model=name, precision=prec, config=sets, batch=128, box=28, step_s=round(t, 4),
-                    samples_per_s=round(128 / t, 1), peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                    gpu=torch.cuda.get_device_name(), torch=torch.__version__)
-                del m, opts, ctx, b
-                torch.cuda.empty_cache()
-            except Exception as e:
-                log(a.out, stage="spatial_bench", model=name, precision=prec, error=repr(e), trace=traceback.format_exc()[-1500:])
+        try:
+            seed_everything(0)
+            cls = get_model_class(name)
+            m = cls(cls.config_cls(input_shape=(1, 28, 28, 28), **sets)).cuda()
+            b = dict(x=torch.randn(128, 1, 28, 28, 28, device="cuda"))
+            opts = m.configure_optimizers()
+            ctx = StepContext(forward=m, backward=lambda l: l.backward(), optimizers=opts)
+            torch.cuda.reset_peak_memory_stats()
+            times = []
+            for i in range(4):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                with torch.autocast("cuda", torch.bfloat16, enabled=prec == "bf16"):
+                    m.training_step(b, ctx)
+                torch.cuda.synchronize()
+                times.append(time.perf_counter() - t0)
+            t = float(np.median(times[1:]))
+            log(a.out, stage="spatial_bench", model=name, precision=prec, config=sets, batch=128, box=28, step_s=round(t, 4),
+                samples_per_s=round(128 / t, 1), peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                gpu=torch.cuda.get_device_name(), torch=torch.__version__)
+            del m, opts, ctx, b
+            torch.cuda.empty_cache()
+        except Exception as e:
+            log(a.out, stage="spatial_bench", model=name, precision=prec, error=repr(e), trace=traceback.format_exc()[-1500:])
+
+
+def table(a):
+    "Markdown rows of the harmony runs under `a.out` (a results folder brought back): K by BIC (the run's), by ICL and K = 4."
+    from cryo_disent.clustering import choose_k, cluster_latents, hungarian_accuracy
+    from sklearn.metrics import adjusted_rand_score
+    rows = [json.loads(l) for f in sorted(Path(a.out).glob("*/results.jsonl")) for l in open(f)]
+    for r in (r for r in rows if r.get("stage") == "harmony" and "ari" in r):
+        e = np.load(Path(a.out) / next(Path(a.out).glob(f"*/runs/{r['cond']}/{r['method']}/embedding.npz")).relative_to(a.out))
+        y, c = e["label"], e["content"]
+        icl = choose_k(c, (2, 10), reduce="pca", n_components=4, seed=0)["k"]
+        got = {k: cluster_latents(c, k, reduce="pca", n_components=4, seed=0) for k in (icl, 4)}
+        score = {k: (adjusted_rand_score(y, p), hungarian_accuracy(y, p)[0]) for k, p in got.items()}
+        print(f"| {r['cond']} | {r['method']} | {r['epochs']} | {r['epoch_s']:.1f} | {r['k']} | {r['ari']:.3f} | {icl} | "
+              f"{score[icl][0]:.3f} / {score[icl][1]:.3f} | {score[4][0]:.3f} / {score[4][1]:.3f} | "
+              + ("—" if r["sap"] is None else f"{r['sap']:.2f}") + " | "
+              + ("—" if r["pose_error_classwise_median_deg"] is None else f"{r['pose_error_classwise_median_deg']:.0f}°") + " |")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["smoke", "spatial_bench", "harmony", "spatial", "dualcontrast"])
+    p.add_argument("what", choices=["smoke", "spatial_bench", "harmony", "spatial", "dualcontrast", "table"])
     p.add_argument("out")
     p.add_argument("snr", type=float, nargs="?", default=0.1)
     p.add_argument("mwa", type=float, nargs="?", default=30.0)
