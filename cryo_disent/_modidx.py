@@ -10,6 +10,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'cryo_disent.affinity.check_affinity': ('affinity.html#check_affinity', 'cryo_disent/affinity.py'),
                                       'cryo_disent.affinity.class_index_map': ('affinity.html#class_index_map', 'cryo_disent/affinity.py'),
                                       'cryo_disent.affinity.class_rows': ('affinity.html#class_rows', 'cryo_disent/affinity.py'),
+                                      'cryo_disent.affinity.feasible_affinity': ( 'affinity.html#feasible_affinity',
+                                                                                  'cryo_disent/affinity.py'),
                                       'cryo_disent.affinity.fsc_affinity': ('affinity.html#fsc_affinity', 'cryo_disent/affinity.py'),
                                       'cryo_disent.affinity.identity_affinity': ( 'affinity.html#identity_affinity',
                                                                                   'cryo_disent/affinity.py'),
