@@ -20,9 +20,10 @@ from .models.base import schedule_value
 from . import viz
 
 # %% auto #0
-__all__ = ['check_affinity', 'identity_affinity', 'stretch_affinity', 'load_affinity_csv', 'save_affinity_csv', 'align_image',
-           'fsc_affinity', 'mean_difference_affinity', 'image_points', 'soap_descriptors', 'soap_affinity',
-           'affinity_figure', 'class_index_map', 'class_rows', 'affinity_loss', 'schedule_figure']
+__all__ = ['check_affinity', 'identity_affinity', 'stretch_affinity', 'feasible_affinity', 'load_affinity_csv',
+           'save_affinity_csv', 'align_image', 'fsc_affinity', 'mean_difference_affinity', 'image_points',
+           'soap_descriptors', 'soap_affinity', 'affinity_figure', 'class_index_map', 'class_rows', 'affinity_loss',
+           'schedule_figure']
 
 # %% ../nbs/14a_affinity.ipynb #7e81d5d9
 def check_affinity(A,  # matrix [K, K]
@@ -51,6 +52,19 @@ def stretch_affinity(A, low: float = -1.0) -> np.ndarray:
     if off.size == 0 or off.min() >= 1 - 1e-12: return A
     lo = off.min()
     return np.clip(1 - (1 - A) * (1 - low) / (1 - lo), -1, 1)
+
+# %% ../nbs/14a_affinity.ipynb #a3a2ba65
+def feasible_affinity(A, tol: float = 1e-9, steps: int = 60) -> np.ndarray:
+    "A′ = (1 − c)·𝟙 + c·A with the largest c ∈ (0, 1] for which A′ is positive semi-definite (cosines of unit vectors can meet it)."
+    A = check_affinity(A)
+    J = np.ones_like(A)
+    ok = lambda c: np.linalg.eigvalsh((1 - c) * J + c * A).min() >= -tol
+    if ok(1.0): return A
+    lo, hi = 0.0, 1.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return check_affinity((1 - lo) * J + lo * A, where="feasible_affinity")
 
 # %% ../nbs/14a_affinity.ipynb #8b1d4a63
 def load_affinity_csv(path) -> tuple:

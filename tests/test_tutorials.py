@@ -184,6 +184,8 @@ def test_affinity_alphanumeric(tmp_path):
     assert set(m["unseen_landing"]) == {"v"} and "v" not in m["unseen_landing"]["v"]
     assert math.isclose(sum(m["unseen_landing"]["v"].values()), 1.0)
     assert set(m["f1"]) == set("aebdijz2u")
+    assert set(m["pose_fit"]) == set("aebdijz2uv") and m["pose_prior"] == "class_mean"  # per-class slope/offset of ψ vs angle
+    assert np.load(out_dir / "latents.npz")["test_content"].shape == (m["n"], 8)
     assert pd.read_csv(out_dir / "affinity.csv", index_col=0).shape == (9, 9)
     assert (out_dir / "report.html").stat().st_size > 100_000
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
