@@ -386,6 +386,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'cryo_disent/microscope.py'),
                                         'cryo_disent.microscope.estimate_snr': ( 'microscope.html#estimate_snr',
                                                                                  'cryo_disent/microscope.py'),
+                                        'cryo_disent.microscope.in_missing_wedge': ( 'microscope.html#in_missing_wedge',
+                                                                                     'cryo_disent/microscope.py'),
                                         'cryo_disent.microscope.missing_wedge_mask': ( 'microscope.html#missing_wedge_mask',
                                                                                        'cryo_disent/microscope.py'),
                                         'cryo_disent.microscope.spectrum_variance': ( 'microscope.html#spectrum_variance',

@@ -11,9 +11,10 @@ from .core import require
 from .density import rfft_freqs
 
 # %% auto #0
-__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'missing_wedge_mask', 'spectrum_variance', 'estimate_snr']
+__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'in_missing_wedge', 'missing_wedge_mask', 'spectrum_variance',
+           'estimate_snr']
 
-# %% ../nbs/04c_microscope.ipynb #3938657d
+# %% ../nbs/04c_microscope.ipynb #e13f586d
 def electron_wavelength(voltage_kv):  # accelerating voltage, kV (float or tensor)
     "Relativistic electron wavelength λ in Å."
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
@@ -45,7 +46,12 @@ def ctf_zeros(n: int, defocus_um: float = 5.0, voltage_kv: float = 300.0, cs_mm:
     u = target / b if a == 0 else (b - np.sqrt(np.maximum(b * b - 4 * a * target, 0))) / (2 * a)
     return np.sqrt(u)
 
-# %% ../nbs/04c_microscope.ipynb #c47e3ec8
+# %% ../nbs/04c_microscope.ipynb #cf288074
+def in_missing_wedge(kx, kz,  # frequency components along x (tilt-perpendicular) and z (beam), broadcastable
+                     mwa) -> torch.Tensor:  # missing-wedge angle(s) in degrees, broadcastable against kx
+    "True where (kx, kz) lies in the missing wedge: |kx| < |kz|·tan(mwa) (beam along z, tilt axis y). The one place the rule lives."
+    return kx.abs() < kz.abs() * torch.tan(torch.deg2rad(torch.as_tensor(mwa, dtype=kz.dtype, device=kz.device)))
+
 def missing_wedge_mask(box: int,  # voxels
                        mwa: float,  # missing-wedge angle in degrees, 90° − maximum tilt; [0, 90)
                        layout: str = "rfft",  # "rfft": `[N, N, N//2+1]`, origin at 0; "centred": `[N, N, N]`, origin N//2 (`fftn_c`)
@@ -57,11 +63,11 @@ def missing_wedge_mask(box: int,  # voxels
     else:
         k = (torch.arange(box, device=device, dtype=torch.float64) - box // 2) / box
         kz, kx = k.view(-1, 1, 1), k.view(1, 1, -1)
-    missing = kx.abs() < kz.abs() * math.tan(math.radians(mwa))
+    missing = in_missing_wedge(kx, kz, mwa)
     shape = (box, box, box // 2 + 1) if layout == "rfft" else (box,) * 3
     return (~missing).to(torch.float32).expand(shape).contiguous()
 
-# %% ../nbs/04c_microscope.ipynb #4e2c6b2e
+# %% ../nbs/04c_microscope.ipynb #abafefac
 def spectrum_variance(X: torch.Tensor,  # `[..., N, N, N//2+1]` rfft half-spectrum (unnormalised `torch.fft.rfftn`)
                       box: int) -> torch.Tensor:
     "Variance over the box of `irfftn(X)`, by Parseval -> `[...]`."
