@@ -15,7 +15,7 @@ from .geometry import axis_angle_to_matrix, geodesic_angle, random_rotations, sy
 
 # %% auto #0
 __all__ = ['frame_alignment', 'pose_error', 'pose_error_per_class', 'shift_error', 'angle_error', 'align_volume',
-           'template_auc_fsc']
+           'aligned_auc_fsc', 'template_auc_fsc']
 
 # %% ../nbs/32_alignment.ipynb #9581eeb4
 def _proj_so3(M: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ def _scores_shift(ref, vol, R, chunk, max_shift):
     out = [_peaks(_shift_cc(ref, warp(vol, Rc), m), t, ok) for Rc in R.split(chunk)]
     return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 
-# %% ../nbs/32_alignment.ipynb #a0ac3551
+# %% ../nbs/32_alignment.ipynb #cbc999d0
 @torch.no_grad()
 def align_volume(ref, vol,  # reference and moving volume, each [D,H,W] (or with leading 1s)
                  n_rotations: int = 2000,  # Haar-uniform samples of the coarse search
@@ -248,11 +248,17 @@ def align_volume(ref, vol,  # reference and moving volume, each [D,H,W] (or with
     aligned = warp(vol, R[None], t[None])[0, 0]
     return (R, t, best, aligned) if return_shift else (R, best, aligned)
 
+def aligned_auc_fsc(template, ref, align: bool = True, n_rotations: int = 2000, seed: int = 0,
+                    max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
+                    ) -> tuple:
+    "(AUC-FSC of `template` against the reference `ref` after aligning it onto `ref`, the aligned template `[D, H, W]`)."
+    t, rv = _as_vol(template, "template")[0, 0], _as_vol(ref, "ref")[0, 0]
+    require(t.shape == rv.shape, f"template: expected the shape of ref {tuple(rv.shape)}, got {tuple(t.shape)}")
+    if align: t = align_volume(rv, t, n_rotations=n_rotations, seed=seed, max_shift=max_shift)[2]
+    return float(auc_fsc(t, rv)), t
+
 def template_auc_fsc(template, ref, align: bool = True, n_rotations: int = 2000, seed: int = 0,
                      max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
                      ) -> float:
     "AUC-FSC (SE3-MCL appendix) of a decoded `template` against the reference `ref`, aligned onto it first."
-    t, rv = _as_vol(template, "template")[0, 0], _as_vol(ref, "ref")[0, 0]
-    require(t.shape == rv.shape, f"template: expected the shape of ref {tuple(rv.shape)}, got {tuple(t.shape)}")
-    if align: t = align_volume(rv, t, n_rotations=n_rotations, seed=seed, max_shift=max_shift)[2]
-    return float(auc_fsc(t, rv))
+    return aligned_auc_fsc(template, ref, align, n_rotations, seed, max_shift)[0]
