@@ -201,7 +201,7 @@ def test_affinity_proteins(tmp_path):
     out_dir = tmp_path / "run"
     methods = ["affinity_vae", "affinity_vae_gmd", "beta_vae"]
     executed = run_notebook(ROOT / "tutorials" / "04c_affinity_proteins.ipynb", tmp_path / "04c.ipynb", cwd=ROOT,
-                            parameters=dict(out_dir=str(out_dir), n_per_class=6, epochs=1, gamma=100.0, batch_size=16,
+                            parameters=dict(out_dir=str(out_dir), n_per_class=6, box=16, epochs=1, gamma=100.0, batch_size=16,
                                             n_gaussians=32, methods=methods))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
