@@ -30,14 +30,20 @@ from cryo_disent.models.base import StepContext
 from cryo_disent.models.dualcontrast import DualContrast, random_rotation_transform
 
 
-def cosines(m, x, y):
-    "cos_T, cos_same, cos_other of the content means."
+def codes_of_pair(m, x, key):
+    "The model's code `key` of every x and of its T(x) (eval mode, batches of 64)."
     m.eval()
     with torch.no_grad():
-        c = torch.cat([m.embed(x[i:i + 64])["content"] for i in range(0, len(x), 64)])
+        c = torch.cat([m.embed(x[i:i + 64])[key] for i in range(0, len(x), 64)])
         tx = torch.cat([random_rotation_transform(x[i:i + 64], m.config.max_angle)[0] for i in range(0, len(x), 64)])
-        ct = torch.cat([m.embed(tx[i:i + 64])["content"] for i in range(0, len(x), 64)])
+        ct = torch.cat([m.embed(tx[i:i + 64])[key] for i in range(0, len(x), 64)])
     m.train()
+    return c, ct
+
+
+def cosines(m, x, y):
+    "cos_T, cos_same, cos_other of the content means."
+    c, ct = codes_of_pair(m, x, "content")
     n = F.normalize(c, dim=1)
     s = n @ n.T
     same = torch.as_tensor(y[:, None] == y[None, :])
@@ -73,12 +79,7 @@ def applied_rotation_r2(m, x, deg=20.0, seed=123):
 def z_stats(m, x, y, rot):
     "zcos_T, zcos_oth, dcz, Sz, STz, STc."
     from cryo_disent.disentanglement import rotation_predictivity
-    m.eval()
-    with torch.no_grad():
-        z = torch.cat([m.embed(x[i:i + 64])["transformation"] for i in range(0, len(x), 64)])
-        tx = torch.cat([random_rotation_transform(x[i:i + 64], m.config.max_angle)[0] for i in range(0, len(x), 64)])
-        zt = torch.cat([m.embed(tx[i:i + 64])["transformation"] for i in range(0, len(x), 64)])
-    m.train()
+    z, zt = codes_of_pair(m, x, "transformation")
     n = F.normalize(z, dim=1)
     off = ~torch.eye(len(z), dtype=torch.bool)
     st_z, st_c = applied_rotation_r2(m, x)

@@ -6,15 +6,14 @@ GPU machine (16 cores, one H200); every result is one JSON line in `OUT/results.
     python benchmarks/gpu_session.py harmony OUT SNR MWA [--n 1000 --box 48 --methods a,b --budget 150,150]
     python benchmarks/gpu_session.py spatial OUT SNR [--n 400 --box 28 --methods a,b --budget 120,120 --config JSON]
     python benchmarks/gpu_session.py dualcontrast OUT [--n 150 --seeds 0,1 --epochs 50]
-    python benchmarks/gpu_session.py affinity_proteins OUT 0.1 --methods affinity_vae --config SOAP.csv [--n 500 --box 32 --budget 120]
     python benchmarks/gpu_session.py table RESULTS       # markdown rows of the harmony runs: K by BIC, by ICL, K = 4
 
 `harmony` is `tutorials/06_harmony3d_mcl.ipynb`'s loop for one (SNR, MWA) condition (seed004, K by BIC), trained on the
 GPU and embedded there; pose refinement and classification (CPU searches) are left to `--refine` (default 0: done
 afterwards on the CPU from `embedding.npz` / `classes.npz`, e.g. `snr001_experiments.py classify`). `spatial` is
 `tutorials/03_spatial_vae.ipynb`'s scoring for one SNR (seed000), `dualcontrast` tutorial 05's seed004 row.
-Epochs follow a time budget per method (seconds): a 1-epoch probe then a resume to 2 measures one epoch (setup
-included), and the run trains `budget // epoch` epochs (at least 2, at most `--max-epochs`) from scratch.
+Epochs follow a time budget per method (seconds): a 2-epoch probe's second epoch (the trainer's `time_s`) measures one
+epoch, and the run trains `budget // epoch` epochs (at least 2, at most `--max-epochs`) from scratch.
 """
 import argparse, json, math, time, traceback
 from pathlib import Path
@@ -28,25 +27,27 @@ def log(out, **row):
     with open(Path(out) / "results.jsonl", "a") as f: f.write(json.dumps(row, default=str) + "\n")
 
 
-def budget_epochs(data, run, method, cfg, tc, budget, max_epochs):
-    "(epochs that fit `budget` seconds, seconds per epoch) from a 2-epoch probe in `run`/probe."
+def train_budgeted(data, run, method, cfg, tc, budget, max_epochs, seed, batch_size):
+    "Train `method` for the epochs that fit `budget` seconds, then embed on the GPU: (model, embedding, info dict)."
+    from cryo_disent.core import seed_everything
+    from cryo_disent.data import VolumeDataset
+    from cryo_disent.evaluate import embed_dataset
     from cryo_disent.pipelines import train_on_folder
-    probe = Path(run) / "probe"
+    probe = Path(run) / "probe"  # 2 epochs; the trainer logs each epoch's seconds (`time_s`), warm-up in the first
+    train_on_folder(data, probe, method, cfg, dict(tc, epochs=2), resume=False)
+    per = [json.loads(l)["time_s"] for l in open(probe / "metrics.jsonl") if json.loads(l)["split"] == "train"][-1]
+    epochs = max(2, min(max_epochs, int(budget / per)))
+    seed_everything(seed)
     t0 = time.perf_counter()
-    train_on_folder(data, probe, method, cfg, dict(tc, epochs=1), resume=False)
+    m = train_on_folder(data, run, method, cfg, dict(tc, epochs=epochs), resume=False)
     t1 = time.perf_counter()
-    try:
-        train_on_folder(data, probe, method, cfg, dict(tc, epochs=2), resume=True)
-        per = time.perf_counter() - t1
-    except Exception:  # a model with an LR schedule refuses the longer resume: the first epoch (with warm-up) bounds it
-        per = t1 - t0
-    return max(2, min(max_epochs, int(budget / per))), per
+    emb = embed_dataset(m, VolumeDataset.from_folder(data), batch_size=batch_size, device="auto")
+    info = dict(epochs=epochs, epoch_s=round(per, 2), train_s=round(t1 - t0, 1), embed_s=round(time.perf_counter() - t1, 1))
+    return m.cpu(), emb, info
 
 
 def harmony(a):
-    from cryo_disent.core import seed_everything
-    from cryo_disent.evaluate import embed_dataset
-    from cryo_disent.pipelines import _save_npz, cluster_run, open_run_data, train_on_folder
+    from cryo_disent.pipelines import _save_npz, cluster_run
     from cryo_disent.simulate import simulate_dataset
     out = Path(a.out)
     cond = f"snr{a.snr:g}_mwa{a.mwa:g}"
@@ -59,34 +60,24 @@ def harmony(a):
         cfg = dict(latent_dim=8)
         tc = dict(batch_size=64, seed=a.seed, progress=False, memory_format="contiguous")
         try:
-            epochs, per = budget_epochs(data, run, method, cfg, tc, budget, a.max_epochs)
-            seed_everything(a.seed)
-            t0 = time.perf_counter()
-            m = train_on_folder(data, run, method, cfg, dict(tc, epochs=epochs), resume=False)
-            train_s = time.perf_counter() - t0
-            ds = open_run_data(run, data, None)
-            t0 = time.perf_counter()
-            emb = embed_dataset(m, ds, batch_size=128, device="auto")
-            embed_s = time.perf_counter() - t0
-            m.cpu()
+            m, emb, info = train_budgeted(data, run, method, cfg, tc, budget, a.max_epochs, a.seed, 128)
             _save_npz(run / "embedding.npz", **emb)
             t0 = time.perf_counter()
             met = cluster_run(run, data, m, n_rotations=500, refine=a.refine, classify=a.classify, seed=a.seed)
             keep = ("ari", "accuracy", "sap", "k", "k_chosen_by", "pose_error_classwise_median_deg", "shift_error_median_vox",
-                    "template_auc_fsc_mean", "average_auc_fsc_mean", "template_auc_fsc", "average_auc_fsc", "bic")
-            log(out, stage="harmony", cond=cond, method=method, epochs=epochs, epoch_s=round(per, 2),
-                train_s=round(train_s, 1), embed_s=round(embed_s, 1), cluster_s=round(time.perf_counter() - t0, 1),
+                    "template_auc_fsc_mean", "average_auc_fsc_mean", "template_auc_fsc", "average_auc_fsc")
+            log(out, stage="harmony", cond=cond, method=method, **info, cluster_s=round(time.perf_counter() - t0, 1),
                 **{k: met.get(k) for k in keep})
         except Exception as e:
             log(out, stage="harmony", cond=cond, method=method, error=repr(e), trace=traceback.format_exc()[-1500:])
 
 
 def spatial(a):
-    from cryo_disent.core import seed_everything, to_json
+    from cryo_disent.core import to_json
     from cryo_disent.data import VolumeDataset
-    from cryo_disent.evaluate import embed_dataset, evaluate_embedding
+    from cryo_disent.evaluate import evaluate_embedding
     from cryo_disent.models.spatial_vae import dataset_elbo, pose_latent_scores
-    from cryo_disent.pipelines import class_names, train_on_folder
+    from cryo_disent.pipelines import class_names
     from cryo_disent.simulate import simulate_dataset
     out = Path(a.out)
     data = out / "data" / f"snr{a.snr:g}"
@@ -98,22 +89,16 @@ def spatial(a):
     for method, budget in zip(a.methods.split(","), a.budget):
         run = out / "runs" / f"snr{a.snr:g}" / method
         try:
-            epochs, per = budget_epochs(data, run, method, cfg, tc, budget, a.max_epochs)
-            seed_everything(a.seed)
-            t0 = time.perf_counter()
-            m = train_on_folder(data, run, method, cfg, dict(tc, epochs=epochs), resume=False)
-            train_s = time.perf_counter() - t0
-            emb = embed_dataset(m, ds, batch_size=a.batch_size, device="auto")
-            m.cpu()
+            m, emb, info = train_budgeted(data, run, method, cfg, tc, budget, a.max_epochs, a.seed, a.batch_size)
             met = evaluate_embedding(emb, k=k, seed=a.seed)
             met.update(dataset_elbo(m, ds, batch_size=a.batch_size, seed=a.seed))
             met.update(pose_latent_scores(emb, seed=a.seed))
-            met.update(train_seconds=train_s, epochs=epochs, epoch_s=per)
+            met.update(info)
             (run / "metrics.json").write_text(to_json(met, indent=2))
             keep = ("elbo", "kl", "recon", "sse", "ari", "pose_error_median_deg", "shift_error_median_vox", "shift_abs_r_mean",
                     "d_class_z", "z_predicts_rotation_r2", "z_predicts_shift_r2")
-            log(out, stage="spatial", snr=a.snr, method=method, config=cfg, precision=a.precision, epochs=epochs,
-                epoch_s=round(per, 2), train_s=round(train_s, 1), **{k_: met.get(k_) for k_ in keep})
+            log(out, stage="spatial", snr=a.snr, method=method, config=cfg, precision=a.precision, **info,
+                **{k_: met.get(k_) for k_ in keep})
         except Exception as e:
             log(out, stage="spatial", snr=a.snr, method=method, error=repr(e), trace=traceback.format_exc()[-1500:])
 
@@ -214,56 +199,6 @@ def spatial_bench(a):
             log(a.out, stage="spatial_bench", model=name, precision=prec, error=repr(e), trace=traceback.format_exc()[-1500:])
 
 
-def affinity_proteins(a):
-    "Tutorial 04c's comparison for one method (`--methods`), at `--box`, epochs by `--budget`; the SOAP matrix read from `--config` (a CSV)."
-    import pandas as pd
-    from cryo_disent import affinity as aff, latent_map as lm
-    from cryo_disent.clustering import adjusted_rand, cluster_latents
-    from cryo_disent.core import seed_everything
-    from cryo_disent.data import VolumeDataset, split_indices
-    from cryo_disent.evaluate import embed_dataset
-    from cryo_disent.models.registry import get_model_class
-    from cryo_disent.simulate import simulate
-    from cryo_disent.train import Trainer
-    out, name, seed = Path(a.out), a.methods, a.seed
-    vols, table = simulate("affinity", n_per_class=a.n, box=a.box, snr=a.snr, seed=seed)
-    ds = VolumeDataset(vols[:, 0].numpy(), table)
-    names = table.drop_duplicates("label").sort_values("label").class_name.astype(str).tolist()
-    held = table.held_out.astype(bool).to_numpy()
-    unseen = sorted(set(table.class_name[held].astype(str)))
-    A, seen = aff.load_affinity_csv(a.config)
-    labels = table.label.to_numpy()
-    tr_s, te_s = split_indices(int((~held).sum()), 0.25, seed, labels=labels[~held])
-    train_idx, test_idx = np.flatnonzero(~held)[tr_s], np.sort(np.r_[np.flatnonzero(~held)[te_s], np.flatnonzero(held)])
-    info = dict(shape=[a.box] * 3, classes=[dict(label=i, name=n) for i, n in enumerate(names)])
-    Model = get_model_class(name)
-    fields = set(Model.config_cls.__dataclass_fields__)
-    extra = dict(affinity=A, affinity_classes=tuple(seen), pose_dims=4 if name == "affinity_vae_gmd" else 1, gamma=2000.0, n_gaussians=1024)
-    make = lambda: Model(Model.config_from_data(info, latent_dim=8, beta=1.0, channels=(8, 16, 32), lr=1e-3,
-                                                **{k: v for k, v in extra.items() if k in fields}))
-    fit = lambda m, d, e: Trainer(m, ds.subset(train_idx), None, out_dir=d, epochs=e, batch_size=32, seed=seed, progress=False).fit()
-    t0 = time.perf_counter()
-    fit(make(), out / "probe" / name, 1)
-    epochs = max(2, min(a.max_epochs, int(a.budget[0] / (time.perf_counter() - t0))))
-    seed_everything(seed)
-    m = make()
-    t0 = time.perf_counter()
-    fit(m, out / "runs" / name, epochs)
-    train_s = time.perf_counter() - t0
-    e_tr, e_te = (embed_dataset(m, ds.subset(i), device="auto") for i in (train_idx, test_idx))
-    unseen_ids = [names.index(u) for u in unseen]
-    s = lm.latent_map_scores(e_tr["content"], e_tr["label"], e_te["content"], e_te["label"], unseen_ids, A=A)
-    y = e_te["label"]
-    ok = ~np.isin(y, unseen_ids)
-    clf = {k: lm.classification_scores(y[ok], lm.fit_classifier(e_tr["content"], e_tr["label"], k, seed=seed).predict(e_te["content"][ok]), labels=s["ids"])
-           for k in ("knn", "mlp")}
-    land = {names[u]: {names[k]: round(v, 3) for k, v in s["landing"].get(u, {}).items()} for u in unseen_ids}
-    log(out, stage="affinity_proteins", method=name, n=len(ds), box=a.box, epochs=epochs, train_s=round(train_s, 1),
-        accuracy_mlp=clf["mlp"]["accuracy"], f1_macro_mlp=clf["mlp"]["f1_macro"], accuracy_knn=clf["knn"]["accuracy"],
-        accuracy_nearest_centre=s["accuracy"], ari=adjusted_rand(y[ok], cluster_latents(e_te["content"][ok], len(seen), seed=seed)),
-        affinity_correlation=s["affinity_correlation"], landing=land, f1_mlp={names[k]: round(v, 3) for k, v in clf["mlp"]["f1"].items()})
-
-
 def table(a):
     "Markdown rows of the harmony runs under `a.out` (a results folder brought back): K by BIC (the run's), by ICL and K = 4."
     from cryo_disent.clustering import choose_k, cluster_latents, hungarian_accuracy
@@ -283,7 +218,7 @@ def table(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["smoke", "spatial_bench", "harmony", "spatial", "dualcontrast", "affinity_proteins", "table"])
+    p.add_argument("what", choices=["smoke", "spatial_bench", "harmony", "spatial", "dualcontrast", "table"])
     p.add_argument("out")
     p.add_argument("snr", type=float, nargs="?", default=0.1)
     p.add_argument("mwa", type=float, nargs="?", default=30.0)
@@ -304,7 +239,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     defaults = dict(harmony=(1000, 48, "harmony3d_mcl,harmony3d,beta_vae"), spatial=(400, 28, "spatial_vae3d,spatial_vae3d_cnn,vae3d_mlp"),
-                    dualcontrast=(150, 32, "dualcontrast"), affinity_proteins=(500, 32, "affinity_vae"))
+                    dualcontrast=(150, 32, "dualcontrast"))
     n, box, methods = defaults.get(a.what, (None, None, None))
     a.n, a.box, a.methods = a.n or n, a.box or box, a.methods or methods
     if a.methods and len(a.budget) == 1: a.budget = a.budget * len(a.methods.split(","))
