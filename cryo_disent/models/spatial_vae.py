@@ -21,11 +21,11 @@ from .layers import ConvEncoder
 
 # %% auto #0
 __all__ = ['ROTATION_RANGE', 'TRANSLATION_RANGE', 'SpatialVAEConfig', 'MLPEncoder', 'CNNEncoder', 'make_encoder',
-           'pose_from_params', 'SpatialFeatures', 'SpatialMLPGenerator', 'SpatialCNNGenerator', 'VAE3dMLP',
-           'SpatialVAE3d', 'SpatialVAE3dCNN', 'dataset_elbo', 'spatial_traversal', 'traversal_figure',
-           'pose_latent_scores']
+           'SoftArgmaxShift', 'pose_from_params', 'model_delta_t', 'SpatialFeatures', 'SpatialMLPGenerator',
+           'SpatialCNNGenerator', 'energy_centroid', 'VAE3dMLP', 'SpatialVAE3d', 'SpatialVAE3dCNN', 'dataset_elbo',
+           'spatial_traversal', 'traversal_figure', 'pose_latent_scores']
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #57c013ca
+# %% ../../nbs/13_models.spatial_vae.ipynb #773b48c4
 @dataclass
 class SpatialVAEConfig(ModelConfig):
     latent_dim: int = 50  # z (supplement: "dimension of unstructured latent variable to be 50")
@@ -43,6 +43,10 @@ class SpatialVAEConfig(ModelConfig):
     encoder: str = "mlp"  # "mlp" (Table 3) or "cnn" (beyond the paper: strided 3D convolutions `encoder_channels`, then the same Linear(h), tanh, Linear(out) head)
     encoder_channels: tuple = (16, 32, 64)  # "cnn" encoder: channels of its stride-2 convolutions
     lowpass: float = 0.0  # voxels: Gaussian low-pass (transfer 1/2 there) + re-standardisation of each particle, before the encoder and as the likelihood's target; 0: none
+    shift_frame: str = "model"  # "model": q(Δt) Gaussian (eq. 3); "image" (beyond the paper): q(u) over the particle centre u, Δt = −u R(Θ)
+    shift_head: str = "dense"  # "dense": the encoder's output; "softargmax" (needs shift_frame="image"): the mean of u from a stride-1 CNN heat map
+    shift_channels: tuple = (8, 8)  # "softargmax": channels of its 'same' convolutions (kernel 5) before the 1-channel heat map
+    centre_weight: float = 0.0  # weight of the gauge term |energy centroid of x̂ − particle centre|²/(2 s_t²) in the training loss (beyond the paper; 0: off)
 
     def __post_init__(self):
         super().__post_init__()
@@ -58,8 +62,13 @@ class SpatialVAEConfig(ModelConfig):
         require(self.encoder in ("mlp", "cnn"), f"{n}.encoder: expected 'mlp' (Table 3) or 'cnn', got {self.encoder!r}")
         require(len(self.encoder_channels) >= 1 and min(self.encoder_channels) >= 1, f"{n}.encoder_channels: expected positive ints, got {self.encoder_channels}")
         require(self.lowpass == 0 or self.lowpass >= 2, f"{n}.lowpass: expected 0 (none) or a resolution >= 2 voxels, got {self.lowpass}")
+        require(self.shift_frame in ("model", "image"), f"{n}.shift_frame: expected 'model' (eq. 3) or 'image', got {self.shift_frame!r}")
+        require(self.shift_head in ("dense", "softargmax"), f"{n}.shift_head: expected 'dense' or 'softargmax', got {self.shift_head!r}")
+        require(self.shift_head == "dense" or self.shift_frame == "image", f"{n}.shift_head='softargmax': needs shift_frame='image' (a heat map locates the particle, not Δt)")
+        require(self.centre_weight >= 0, f"{n}.centre_weight: expected >= 0, got {self.centre_weight}")
+        require(len(self.shift_channels) >= 1 and min(self.shift_channels) >= 1, f"{n}.shift_channels: expected positive ints, got {self.shift_channels}")
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #3bff081a
+# %% ../../nbs/13_models.spatial_vae.ipynb #1cb15442
 class MLPEncoder(nn.Module):
     "Table 3 encoder: Linear(V, h), tanh, Linear(h, h), tanh, Linear(h, n_out)."
     def __init__(self, n_in: int, hidden: int, n_out: int):
@@ -83,14 +92,30 @@ def make_encoder(c: SpatialVAEConfig, n_out: int) -> nn.Module:
     if c.encoder == "cnn": return CNNEncoder(c.input_shape, c.encoder_channels, c.hidden, n_out)
     return MLPEncoder(math.prod(c.input_shape), c.hidden, n_out)
 
+class SoftArgmaxShift(nn.Module):
+    "Beyond the paper: the particle centre u (grid units, x y z) as the expected coordinate of a softmax heat map from stride-1 'same' convolutions."
+    def __init__(self, box: tuple, channels: tuple, kernel: int = 5):
+        super().__init__()
+        layers, a = [], 1
+        for b in channels: layers, a = layers + [nn.Conv3d(a, b, kernel, padding=kernel // 2), nn.ReLU()], b
+        self.net = nn.Sequential(*layers, nn.Conv3d(a, 1, kernel, padding=kernel // 2))
+        self.register_buffer("coords", coordinate_grid(tuple(box)).reshape(-1, 3), persistent=False)  # [V, 3]
+
+    def forward(self, x): return self.net(x).flatten(1).softmax(1) @ self.coords.to(x.dtype)
+
 def pose_from_params(theta: torch.Tensor,  # Θ [B, 3] (yaw, pitch, roll), radians (eq. 8)
-                     delta_t: torch.Tensor,  # Δt [B, 3] (x, y, z) on the [−1, 1] grid
+                     delta_t: torch.Tensor,  # Δt [B, 3] (x, y, z) on the [−1, 1] grid; with frame "image": the centre u
                      box: tuple,  # (D, H, W)
+                     frame: str = "model",  # `SpatialVAEConfig.shift_frame`
                      ) -> tuple:
-    "The library's pose of a particle decoded with (Θ, Δt): rotation R(Θ) `[B, 3, 3]`, shift −R(Θ)Δt in voxels `[B, 3]`."
+    "The library's pose of a particle decoded with (Θ, Δt): rotation R(Θ) `[B, 3, 3]`, shift −R(Θ)Δt (frame 'image': u) in voxels `[B, 3]`."
     R = euler_ypr_to_matrix(theta)
     half = torch.tensor([(n - 1) / 2 for n in box[::-1]], dtype=theta.dtype, device=theta.device)  # (x, y, z)
-    return R, -(R @ delta_t[..., None]).squeeze(-1) * half
+    return R, (delta_t if frame == "image" else -(R @ delta_t[..., None]).squeeze(-1)) * half
+
+def model_delta_t(theta: torch.Tensor, t: torch.Tensor, frame: str = "model") -> torch.Tensor:
+    "Δt of eq. 5 from the translation latent `t`: itself (frame 'model'), or −u R(Θ) for the image-frame centre u."
+    return t if frame == "model" else -(t[:, None] @ euler_ypr_to_matrix(theta)).squeeze(1)
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #5971bd7c
 class SpatialFeatures(nn.Module):
@@ -166,7 +191,7 @@ class SpatialCNNGenerator(nn.Module):
             h = F.conv_transpose3d(feats, self.first.weight, self.first.bias, padding=self.pad)
         return self.rest(h)
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #1a82dad7
+# %% ../../nbs/13_models.spatial_vae.ipynb #12b0998c
 def _split_gaussians(h: torch.Tensor, sizes: dict) -> dict:
     "Split `[B, 2·Σ sizes]` encoder outputs into `{name: mean, name_logvar: logvar}` (means first, then log-variances)."
     n, out, i = sum(sizes.values()), {}, 0
@@ -174,6 +199,11 @@ def _split_gaussians(h: torch.Tensor, sizes: dict) -> dict:
         out[k], out[f"{k}_logvar"] = h[:, i:i + s], h[:, n + i:n + i + s]
         i += s
     return out
+
+def energy_centroid(v: torch.Tensor) -> torch.Tensor:
+    "Centroid of (v − mean(v))² of volumes `[B, 1, D, H, W]` on the [−1, 1] grid → `[B, 3]` (x, y, z)."
+    e = (v - v.mean((-3, -2, -1), keepdim=True)).pow(2).flatten(1)
+    return e @ coordinate_grid(tuple(v.shape[-3:]), device=v.device).reshape(-1, 3).to(v.dtype) / e.sum(1, keepdim=True).clamp_min(1e-12)
 
 class _SpatialLoss:
     "−ELBO (eq. 6): SSE/(2σ²) (Gaussian likelihood, eq. 5) + KL_z (eq. 4) + KL_Θ (eq. 2) + KL_Δt (eq. 3) = eq. 7; KL × β in training."
@@ -191,10 +221,15 @@ class _SpatialLoss:
         if "rotation_params_logvar" in out:
             terms["kl_theta"] = kl_normal(out["rotation_params"], out["rotation_params_logvar"], c.theta_prior)  # eq. 2
             terms["kl_t"] = kl_normal(out["translation_params"], out["translation_params_logvar"], c.t_prior)  # eq. 3
+            # gauge: where the decoded mass is vs the particle centre the decoder used (box (3, 3, 3): grid units)
+            u = pose_from_params(out["rotation_params_sample"], out["translation_params_sample"], (3, 3, 3), c.shift_frame)[1]
+            terms["centre"] = (energy_centroid(out["x_hat"]) - u).pow(2).sum(1).mean() / (2 * c.t_prior ** 2)
         kl = sum(v for k, v in terms.items() if k.startswith("kl_"))  # eq. 7
         beta = schedule_value(c.beta, epoch)
         terms.update(kl=kl, elbo=-(rec + kl).detach(), beta=torch.tensor(float(beta)))  # eq. 6 (per particle), β = 1
-        return ModelOutput(rec + beta * kl, terms)
+        gauge = c.centre_weight * terms["centre"] if "centre" in terms and c.centre_weight else 0
+        if "centre" in terms: terms["centre"] = terms["centre"].detach()
+        return ModelOutput(rec + beta * kl + gauge, terms)
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #23c3c269
 @register("vae3d_mlp")
@@ -218,20 +253,21 @@ class VAE3dMLP(_SpatialLoss, BaseModel):
     def decode(self, latents):
         return self.decoder(latents["content"]).view(-1, *self.config.input_shape)
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #b5f8520f
+# %% ../../nbs/13_models.spatial_vae.ipynb #4ceda695
 @register("spatial_vae3d")
 class SpatialVAE3d(_SpatialLoss, BaseModel):
     "3D-SpVAE (eqs. 1–8, Table 3): MLP encoder → (z, Θ, Δt) → spatial MLP generator at every transformed voxel coordinate."
     config_cls = SpatialVAEConfig
     supported_ndims = (3,)
     tiny_overrides = dict(hidden=16, decoder_hidden=16, channels=(8, 4))
-    loss_terms = ("recon", "sse", "kl", "kl_z", "kl_theta", "kl_t", "elbo", "beta")
+    loss_terms = ("recon", "sse", "kl", "kl_z", "kl_theta", "kl_t", "centre", "elbo", "beta")
 
     def __init__(self, config: SpatialVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
         self.encoder = make_encoder(c, 2 * (c.latent_dim + 6))
         self.generator = self.make_generator()
+        if c.shift_head == "softargmax": self.shift_head = SoftArgmaxShift(c.input_shape[1:], c.shift_channels)
         if c.init_pose_sigma > 0:  # log-variances of Θ, Δt start at log((f·s)²), not at 0 (σ = 1 would be half the box for Δt)
             last, Z = self.encoder.net[-1], c.latent_dim
             s = torch.tensor([c.theta_prior] * 3 + [c.t_prior] * 3) * c.init_pose_sigma
@@ -244,16 +280,19 @@ class SpatialVAE3d(_SpatialLoss, BaseModel):
         return SpatialMLPGenerator(c.input_shape[1:], c.latent_dim, c.decoder_hidden, c.chunk_elements)
 
     def encode(self, x):
-        lat = _split_gaussians(self.encoder(self.prepare(x)), dict(content=self.config.latent_dim, rotation_params=3, translation_params=3))
+        c, x = self.config, self.prepare(x)
+        lat = _split_gaussians(self.encoder(x), dict(content=c.latent_dim, rotation_params=3, translation_params=3))
+        if c.shift_head == "softargmax": lat["translation_params"] = self.shift_head(x)
         lat["rotation"], lat["translation"] = pose_from_params(lat["rotation_params"], lat["translation_params"],
-                                                               self.config.input_shape[1:])
+                                                               c.input_shape[1:], c.shift_frame)
         return lat
 
     def decode(self, latents):
-        "Θ (`rotation_params`) and Δt (`translation_params`) as given (samples in training); absent: 0 (canonical pose)."
+        "Θ (`rotation_params`) and Δt or u (`translation_params`) as given (samples in training); absent: 0 (canonical pose)."
         z = latents["content"]
         zero = z.new_zeros(len(z), 3)
-        return self.generator(z, latents.get("rotation_params", zero), latents.get("translation_params", zero))
+        theta = latents.get("rotation_params", zero)
+        return self.generator(z, theta, model_delta_t(theta, latents.get("translation_params", zero), self.config.shift_frame))
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #1ca9e3e7
 @register("spatial_vae3d_cnn")
