@@ -106,7 +106,9 @@ def test_harmony_experiment_table(tmp_path):
 
 
 SPATIAL_TINY = {"latent_dim": 8, "hidden": 32, "decoder_hidden": 32, "channels": [8, 4], "lowpass": 4.0, "lr": 1e-3,
-                "beta": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": 2}}  # the notebook's defaults are the CPU run
+                "beta": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": 2}, "encoder": "cnn", "encoder_channels": [4, 8],
+                "shift_frame": "image", "shift_head": "softargmax", "shift_channels": [4], "centre_weight": 1.0,
+                }  # the notebook's defaults are the CPU run, with its options at tiny widths
 
 
 def test_spatial_vae_tables(tmp_path):
