@@ -357,12 +357,12 @@ def spatial_traversal(model: SpatialVAE3d, x: torch.Tensor,  # one particle [1, 
     fixed = {k: lat[k][0].tolist() for k in ("rotation_params", "translation_params")}
     return vols, vals.tolist(), fixed
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #896fd3da
+# %% ../../nbs/13_models.spatial_vae.ipynb #53985d0c
 def traversal_figure(model: SpatialVAE3d, x, traversals=(("rotation_params", 0), ("translation_params", 0)),
                      steps: int = 9, title: str | None = None):
     "Plotly grid: per traversed latent three rows (projections along z, y, x), one column per step (§4.5, Fig. 3)."
     from cryo_disent.viz import orthogonal_projections, traversal_grid
-    names = {"rotation_params": "θ", "translation_params": "Δt"}
+    names = {"rotation_params": "θ", "translation_params": "u" if model.config.shift_frame == "image" else "Δt"}
     imgs, rows, fixed = [], [], None
     for latent, k in traversals:
         vols, vals, fixed = spatial_traversal(model, x, latent, k, steps)
@@ -371,7 +371,7 @@ def traversal_figure(model: SpatialVAE3d, x, traversals=(("rotation_params", 0),
             imgs += [p[view] for p in proj]
             rows.append(f"{names[latent]}{k + 1} (Σ{ax})")
     fmt = lambda v: "(" + ", ".join(f"{a:.2f}" for a in v) + ")"
-    t = title or f"Latent traversal; fixed means θ = {fmt(fixed['rotation_params'])}, Δt = {fmt(fixed['translation_params'])}"
+    t = title or f"Latent traversal; fixed means θ = {fmt(fixed['rotation_params'])}, {names['translation_params']} = {fmt(fixed['translation_params'])}"
     return traversal_grid(imgs, list(range(1, steps + 1)), rows, title=t)
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #4d0621b7
