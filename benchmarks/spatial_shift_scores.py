@@ -10,13 +10,8 @@ import json, sys
 import numpy as np
 import torch
 from cryo_disent.data import VolumeDataset
-from cryo_disent.geometry import coordinate_grid
 from cryo_disent.models.base import load_model
-
-
-def centroid(v, G):
-    e = (v - v.mean((2, 3, 4), keepdim=True)).pow(2).flatten(1)
-    return (e @ G) / e.sum(1, keepdim=True)
+from cryo_disent.models.spatial_vae import energy_centroid
 
 
 @torch.no_grad()
@@ -29,8 +24,8 @@ def scores(run, data):
     lat = m.encode(x)
     xh = m.decode(lat)
     D = x.shape[-1]
-    G = coordinate_grid((D, D, D)).reshape(-1, 3) * (D - 1) / 2
-    est = dict(translation=lat["translation"], decode_centroid=centroid(xh, G), input_centroid=centroid(m.prepare(x), G))
+    est = dict(translation=lat["translation"], decode_centroid=energy_centroid(xh) * (D - 1) / 2,
+               input_centroid=energy_centroid(m.prepare(x)) * (D - 1) / 2)
     if getattr(m.config, "shift_frame", "model") == "model": est["minus_dt"] = -lat["translation_params"] * (D - 1) / 2
     r = lambda a: [round(float(np.corrcoef(np.asarray(a)[:, i], ts[:, i])[0, 1]), 3) for i in range(3)]
     out = {k: r(v) for k, v in est.items()}

@@ -811,6 +811,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                  'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae.model_delta_t': ( 'models.spatial_vae.html#model_delta_t',
                                                                                                   'cryo_disent/models/spatial_vae.py'),
+                                                'cryo_disent.models.spatial_vae.particle_centre': ( 'models.spatial_vae.html#particle_centre',
+                                                                                                    'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae.pose_from_params': ( 'models.spatial_vae.html#pose_from_params',
                                                                                                      'cryo_disent/models/spatial_vae.py'),
                                                 'cryo_disent.models.spatial_vae.pose_latent_scores': ( 'models.spatial_vae.html#pose_latent_scores',

@@ -21,9 +21,9 @@ from .layers import ConvEncoder
 
 # %% auto #0
 __all__ = ['ROTATION_RANGE', 'TRANSLATION_RANGE', 'SpatialVAEConfig', 'MLPEncoder', 'CNNEncoder', 'make_encoder',
-           'SoftArgmaxShift', 'pose_from_params', 'model_delta_t', 'SpatialFeatures', 'SpatialMLPGenerator',
-           'SpatialCNNGenerator', 'energy_centroid', 'VAE3dMLP', 'SpatialVAE3d', 'SpatialVAE3dCNN', 'dataset_elbo',
-           'spatial_traversal', 'traversal_figure', 'pose_latent_scores']
+           'SoftArgmaxShift', 'pose_from_params', 'particle_centre', 'model_delta_t', 'SpatialFeatures',
+           'SpatialMLPGenerator', 'SpatialCNNGenerator', 'energy_centroid', 'VAE3dMLP', 'SpatialVAE3d',
+           'SpatialVAE3dCNN', 'dataset_elbo', 'spatial_traversal', 'traversal_figure', 'pose_latent_scores']
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #773b48c4
 @dataclass
@@ -68,7 +68,7 @@ class SpatialVAEConfig(ModelConfig):
         require(self.centre_weight >= 0, f"{n}.centre_weight: expected >= 0, got {self.centre_weight}")
         require(len(self.shift_channels) >= 1 and min(self.shift_channels) >= 1, f"{n}.shift_channels: expected positive ints, got {self.shift_channels}")
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #1cb15442
+# %% ../../nbs/13_models.spatial_vae.ipynb #16beca13
 class MLPEncoder(nn.Module):
     "Table 3 encoder: Linear(V, h), tanh, Linear(h, h), tanh, Linear(h, n_out)."
     def __init__(self, n_in: int, hidden: int, n_out: int):
@@ -109,9 +109,12 @@ def pose_from_params(theta: torch.Tensor,  # Θ [B, 3] (yaw, pitch, roll), radia
                      frame: str = "model",  # `SpatialVAEConfig.shift_frame`
                      ) -> tuple:
     "The library's pose of a particle decoded with (Θ, Δt): rotation R(Θ) `[B, 3, 3]`, shift −R(Θ)Δt (frame 'image': u) in voxels `[B, 3]`."
-    R = euler_ypr_to_matrix(theta)
     half = torch.tensor([(n - 1) / 2 for n in box[::-1]], dtype=theta.dtype, device=theta.device)  # (x, y, z)
-    return R, (delta_t if frame == "image" else -(R @ delta_t[..., None]).squeeze(-1)) * half
+    return euler_ypr_to_matrix(theta), particle_centre(theta, delta_t, frame) * half
+
+def particle_centre(theta: torch.Tensor, t: torch.Tensor, frame: str = "model") -> torch.Tensor:
+    "The particle's centre u on the [−1, 1] grid from the translation latent `t`: −R(Θ)Δt (frame 'model'), or u itself."
+    return t if frame == "image" else -(euler_ypr_to_matrix(theta) @ t[..., None]).squeeze(-1)
 
 def model_delta_t(theta: torch.Tensor, t: torch.Tensor, frame: str = "model") -> torch.Tensor:
     "Δt of eq. 5 from the translation latent `t`: itself (frame 'model'), or −u R(Θ) for the image-frame centre u."
@@ -191,7 +194,7 @@ class SpatialCNNGenerator(nn.Module):
             h = F.conv_transpose3d(feats, self.first.weight, self.first.bias, padding=self.pad)
         return self.rest(h)
 
-# %% ../../nbs/13_models.spatial_vae.ipynb #12b0998c
+# %% ../../nbs/13_models.spatial_vae.ipynb #c55bd216
 def _split_gaussians(h: torch.Tensor, sizes: dict) -> dict:
     "Split `[B, 2·Σ sizes]` encoder outputs into `{name: mean, name_logvar: logvar}` (means first, then log-variances)."
     n, out, i = sum(sizes.values()), {}, 0
@@ -221,8 +224,8 @@ class _SpatialLoss:
         if "rotation_params_logvar" in out:
             terms["kl_theta"] = kl_normal(out["rotation_params"], out["rotation_params_logvar"], c.theta_prior)  # eq. 2
             terms["kl_t"] = kl_normal(out["translation_params"], out["translation_params_logvar"], c.t_prior)  # eq. 3
-            # gauge: where the decoded mass is vs the particle centre the decoder used (box (3, 3, 3): grid units)
-            u = pose_from_params(out["rotation_params_sample"], out["translation_params_sample"], (3, 3, 3), c.shift_frame)[1]
+            # gauge: where the decoded mass is vs the particle centre the decoder used (grid units)
+            u = particle_centre(out["rotation_params_sample"], out["translation_params_sample"], c.shift_frame)
             terms["centre"] = (energy_centroid(out["x_hat"]) - u).pow(2).sum(1).mean() / (2 * c.t_prior ** 2)
         kl = sum(v for k, v in terms.items() if k.startswith("kl_"))  # eq. 7
         beta = schedule_value(c.beta, epoch)
