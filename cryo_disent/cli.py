@@ -63,7 +63,7 @@ def _cmd_toyset(a):
     vols, table = TOYSETS[a.name](n_per_class=a.n_per_class, size=a.size, seed=a.seed)
     print(f"wrote {save_dataset(a.out, vols, table, overwrite=a.overwrite, toyset=a.name)} ({len(vols)} particles)")
 
-# %% ../nbs/60_cli.ipynb #fb3d1810
+# %% ../nbs/60_cli.ipynb #b8204f36
 def _train_cfg(a) -> dict:
     return {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, device=a.device,
                                   num_workers=a.num_workers, progress=not a.quiet).items() if v is not None}
@@ -89,10 +89,12 @@ def _cmd_embed(a):
 
 def _cmd_cluster(a):
     from cryo_disent.pipelines import cluster_run
+    require(a.k_max >= 1 and a.restarts >= 1, f"--k-max, --restarts: expected >= 1, got {a.k_max}, {a.restarts}")
+    opts = dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion) if a.classify else False
     m = cluster_run(a.run, a.data, _load_run_model(a.run), a.k, None if a.reduce == "none" else a.reduce, a.n_components,
-                    a.seed, labels=a.labels, k_range=tuple(a.k_range), k_criterion=a.k_criterion, refine=a.refine, classify=a.classify)
+                    a.seed, labels=a.labels, k_range=tuple(a.k_range), k_criterion=a.k_criterion, refine=a.refine, classify=opts)
     keys = ("n", "k", "k_chosen_by", "ground_truth", "ari", "accuracy", "f1_macro", "sap", "template_auc_fsc_mean",
-            "average_auc_fsc_mean", "pose_error_median_deg", "shift_error_median_vox", "latent_ari", "classify_reassigned")
+            "average_auc_fsc_mean", "pose_error_classwise_median_deg", "shift_error_median_vox", "latent_ari")
     print(to_json({k: m[k] for k in keys if k in m}, indent=1, ensure_ascii=False))
 
 def _cmd_report(a):
@@ -106,7 +108,7 @@ def _cmd_demo(a):
     m = demo(a.out, quick=a.quick, seed=a.seed, model=a.model)
     print(to_json({k: m[k] for k in ("ari", "accuracy", "k", "pose_error_classwise_median_deg", "template_auc_fsc_mean", "average_auc_fsc_mean") if k in m}, indent=1))
 
-# %% ../nbs/60_cli.ipynb #a1883e7c
+# %% ../nbs/60_cli.ipynb #624500cd
 EXAMPLES = """examples:
   cryo-disent simulate --preset seed004 --snr 0.01 --mwa 30 --n-per-class 200 --out runs/data/seed004
   cryo-disent toyset tetrominoes --n-per-class 100 --out runs/data/tetro
@@ -197,7 +199,7 @@ def _sweep_verbs(verb):
     _add(s, "--cluster", choices=["local", "debug"], help="slurm executor without Slurm (submitit's local executor; for tests)")
     _add(s, "--quiet", action="store_true")
 
-# %% ../nbs/60_cli.ipynb #da6d90e8
+# %% ../nbs/60_cli.ipynb #b369af9b
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cryo-disent", description="Disentangle pose from structure in cryo-ET subtomograms.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,14 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
         _add(s, "--labels", **run_help["labels"])
     _add(runs["embed"], "--batch-size", type=int, default=64)
     s = runs["cluster"]
-    _add(s, "--k", type=int, help="number of clusters (default: chosen by the GMM's --k-criterion over --k-range)")
-    _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="K tried when --k is omitted")
-    _add(s, "--k-criterion", default="icl", choices=["icl", "bic"], help="how K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)")
+    _add(s, "--k", type=int, help="number of classes (default: chosen by the classification, or by --k-criterion with --no-classify)")
+    _add(s, "--no-classify", dest="classify", action="store_false",
+         help="take the latent clusters as the classes (3D volumes are otherwise classified by likelihood: classify.classify)")
+    _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
+    _add(s, "--restarts", type=int, default=2, help="classification EMs from random memberships; the best held-out likelihood is kept")
+    _add(s, "--classify-criterion", default="icl", choices=["icl", "heldout"],
+         help="how the classification chooses K: ICL of the likelihood profiles (default) or held-out likelihood")
+    _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="latent K tried when --k is omitted")
+    _add(s, "--k-criterion", default="icl", choices=["icl", "bic"], help="how the latent K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)")
     _add(s, "--reduce", default="pca", choices=["pca", "umap", "none"])
     _add(s, "--n-components", type=int, default=4)
     _add(s, "--seed", type=int, default=0)
-    _add(s, "--refine", type=int, default=3, help="rounds of pose refinement against templates, then class averages (0: the model's poses)")
-    _add(s, "--classify", type=int, default=0, help="then rounds of multi-reference classification (reassigns particles; K pose searches each)")
+    _add(s, "--refine", type=int, default=3, help="with --no-classify: rounds of pose refinement against the decoded templates (0: the model's poses)")
     s = verb("demo", _cmd_demo, "simulate a small 4-class set, train, embed, cluster, report (CPU, minutes)")
     _add(s, "--out", type=Path, default=Path("runs/demo"))
     _add(s, "--quick", action="store_true")

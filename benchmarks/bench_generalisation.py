@@ -1,0 +1,323 @@
+"""Structure generalisation: does the default pipeline find the classes of sets it was never tuned on?
+
+    python benchmarks/bench_generalisation.py sets                       # the sets (drawn with a seed; checked against SETS)
+    python benchmarks/bench_generalisation.py run [--root runs/bench_gen] [--sets S1,M2,...] [--snrs 0.1,0.01]
+                                                  [--methods ceiling,default,beta_vae,harmony3d]
+    python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
+    python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
+
+Sets: four-class sets of the shipped structures (`cryo_disent.structures`), seven *same-size* (every r_max within ±20 %
+of the set's median: three of the five ribosome-sized complexes, four of the small proteins), six *mixed*, and the
+`seed004` preset itself. Each is simulated with the seed004 physics (`simulate.PRESETS['seed004']`: 5 µm CTF, 15 Å
+output low-pass, standardised, soft mask, common voxel size fitted to the largest class, ≥ 7.5 Å) at 4 × 150 particles,
+32³, missing wedge 30°, at SNR 0.1 and 0.01. For every set and SNR, on the same data:
+
+- `default`: the library's default pipeline at `make demo`'s budget (`demo.DEMO_MODEL` and its demo training, then
+  `pipelines.run_pipeline`'s defaults: latent clustering and reference-free classification, K chosen by it);
+- `beta_vae`: β-VAE at its demo budget, its latents clustered (K by ICL), no classification;
+- `harmony3d`: Harmony3D without MCL at its demo budget, its latents clustered (K by ICL), poses refined against its
+  decoded templates (the pipeline before classification);
+- `ceiling`: every particle scored against the *true* maps passed through the data's CTF and low-pass (a matched filter;
+  the wedge is each particle's own, in the score), each map's amplitude fitted by least squares on its true particles at
+  their true poses, with the classification's own search (`classify.expectation` and `refine_active` at its finest
+  band) and assigned to the best class evidence; K = 4 given.
+
+Every run appends one JSON line to ROOT/results.jsonl (rerunning skips what is there: resumable); `report` writes
+`benchmarks/results/generalisation.json` (records and a summary) and the table in `benchmarks/README.md`.
+"""
+import argparse, itertools, json, math, platform, sys, time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks)
+    "S1": ("same-size", ("2GTL_erythrocruorin_full", "3JB9_spliceosome", "6QT9_SH1_capsid_ASU", "6ZU5_80S_ribosome")),
+    "S2": ("same-size", ("2GTL_erythrocruorin_full", "4V5D_70S_ribosome", "6QT9_SH1_capsid_ASU", "6ZU5_80S_ribosome")),
+    "S3": ("same-size", ("3JB9_spliceosome", "4V5D_70S_ribosome", "6QT9_SH1_capsid_ASU", "6ZU5_80S_ribosome")),
+    "S4": ("same-size", ("1BD2_TCR_pMHC", "2NWL_GltPh_trimer", "3O21_GluA3NTD_dimer", "4V1W_apoferritin")),
+    "S5": ("same-size", ("1BD2_TCR_pMHC", "2NWL_GltPh_trimer", "4V1W_apoferritin", "7DDO_ACE2_RBD")),
+    "S6": ("same-size", ("1BD2_TCR_pMHC", "2NWL_GltPh_trimer", "7DDO_ACE2_RBD", "7PBL_RuvAB_HJ")),
+    "S7": ("same-size", ("2NWL_GltPh_trimer", "3O21_GluA3NTD_dimer", "7DDO_ACE2_RBD", "7PBL_RuvAB_HJ")),
+    "M1": ("mixed", ("3O21_GluA3NTD_dimer", "4V1W_apoferritin", "6QT9_SH1_capsid_ASU", "7DDO_ACE2_RBD")),
+    "M2": ("mixed", ("2NWL_GltPh_trimer", "4V8R_TRiC_one", "6ZU5_80S_ribosome", "7DDO_ACE2_RBD")),
+    "M3": ("mixed", ("1BD2_TCR_pMHC", "3O21_GluA3NTD_dimer", "6QT9_SH1_capsid_ASU", "7PBL_RuvAB_HJ")),
+    "M4": ("mixed", ("1BD2_TCR_pMHC", "1TII_AB5_toxin", "4AKE_adk_open", "6QT9_SH1_capsid_ASU")),
+    "M5": ("mixed", ("1BD2_TCR_pMHC", "1UBI_ubiquitin", "3ENL_enolase_dimer", "7DDO_ACE2_RBD")),
+    "M6": ("mixed", ("2GTL_erythrocruorin_full", "4V1W_apoferritin", "6QT9_SH1_capsid_ASU", "7DDO_ACE2_RBD")),
+    "seed004": ("mixed", ("6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin")),
+}
+DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
+PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
+METHODS = ("ceiling", "default", "beta_vae", "harmony3d")
+
+
+def radii() -> dict:
+    from cryo_disent.structures import structures
+    t = structures()
+    return dict(zip(t["name"], t["r_max_A"]))
+
+
+def same_size(names, r) -> bool:
+    m = float(np.median([r[n] for n in names]))
+    return all(abs(r[n] - m) <= 0.2 * m for n in names)
+
+
+def draw_sets(seed: int = DRAW_SEED) -> dict:
+    "Same-size sets (N_BIG with median r_max > 120 Å, N_SMALL below) and N_MIXED others, drawn with `seed`; plus seed004."
+    r = radii()
+    names = sorted(r)
+    rng = np.random.default_rng(seed)
+    same = [c for c in itertools.combinations(names, 4) if same_size(c, r)]
+    big = [c for c in same if np.median([r[n] for n in c]) > 120]
+    small = [c for c in same if c not in big]
+    pick = lambda pool, k: [pool[i] for i in sorted(rng.choice(len(pool), k, replace=False))]
+    out = {f"S{i + 1}": ("same-size", c) for i, c in enumerate(pick(big, N_BIG) + pick(small, N_SMALL))}
+    mixed = []
+    while len(mixed) < N_MIXED:
+        c = tuple(sorted(rng.choice(names, 4, replace=False)))
+        if not same_size(c, r) and c not in mixed: mixed.append(c)
+    out.update({f"M{i + 1}": ("mixed", c) for i, c in enumerate(mixed)})
+    from cryo_disent.simulate import PRESETS
+    out["seed004"] = ("mixed", tuple(PRESETS["seed004"].structures))
+    return out
+
+
+def data_dir(root: Path, name: str, snr: float) -> Path: return root / "data" / f"{name}_snr{snr:g}"
+
+
+def simulate(root: Path, name: str, snr: float) -> Path:
+    from cryo_disent.simulate import simulate_dataset
+    out = data_dir(root, name, snr)
+    if not (out / "dataset.json").exists():
+        seed = 0 if name == "seed004" else 100 + sorted(SETS).index(name)  # seed004: exactly `make demo`'s data at SNR 0.1
+        simulate_dataset("seed004", out, structures=SETS[name][1], n_per_class=PER_CLASS, box=BOX, snr=snr, mwa=MWA,
+                         seed=seed, progress=False)
+    return out
+
+
+def _pick(m: dict) -> dict:
+    return dict(ari=m.get("ari"), accuracy=m.get("accuracy"), k=m.get("k"), k_chosen_by=m.get("k_chosen_by"),
+                pose_error_deg=m.get("pose_error_classwise_median_deg"), auc_fsc=m.get("average_auc_fsc_mean"),
+                latent_ari=m.get("latent_ari"), latent_k=m.get("latent_k"))
+
+
+def run_model(data: Path, out: Path, model: str, classify) -> dict:
+    from cryo_disent.demo import DEMO, DEMO_TRAINING
+    from cryo_disent.pipelines import run_pipeline
+    t = DEMO_TRAINING[model]["full"]
+    m = run_pipeline(data, out, model=model, model_config=dict(t["model_config"]), resume=False, report=False,
+                     train_config=dict(epochs=t["epochs"], batch_size=DEMO["full"]["batch_size"], seed=0, progress=False),
+                     n_rotations=500, classify=classify)
+    return _pick(m)
+
+
+def run_default(data: Path, out: Path) -> dict:
+    from cryo_disent.demo import DEMO_CLASSIFY, DEMO_MODEL
+    return dict(run_model(data, out, DEMO_MODEL, DEMO_CLASSIFY["full"]), model=DEMO_MODEL)
+
+
+def matched_references(data: Path) -> np.ndarray:
+    "The true maps through the data's CTF and output low-pass (`references.npy` already carries the resolution blur)."
+    from cryo_disent.data import dataset_info
+    from cryo_disent.density import k_radius
+    from cryo_disent.fourier import gaussian_transfer
+    from cryo_disent.microscope import ctf
+    meta = dataset_info(data)["meta"]
+    sim, n = meta["simulation"], meta["simulation"]["box"]
+    refs = torch.from_numpy(np.load(data / "references.npy")).float()
+    out = []
+    for c, v in zip(meta["classes"], refs):
+        kA = k_radius(n) / c["voxel_size"]
+        H = torch.ones_like(kA)
+        if sim["ctf"]:
+            d = sim["ctf"]["defocus_um"]
+            H = H * ctf(kA, float(np.mean(d)), sim["ctf"]["voltage_kv"], sim["ctf"]["cs_mm"], sim["ctf"]["amplitude_contrast"],
+                        sim["ctf"]["bfactor"])
+        if sim["lowpass_output"]: H = H * gaussian_transfer(kA, sim["lowpass_output"])
+        out.append(torch.fft.irfftn(torch.fft.rfftn(v) * H, s=(n,) * 3))
+    return torch.stack(out).numpy()
+
+
+def run_ceiling(data: Path, out: Path) -> dict:
+    "True maps as the references of the classification's own search; K = 4 given."
+    from cryo_disent.averaging import dataset_wedge
+    from cryo_disent.classify import SCHEDULE, BandData, expectation, refine_active
+    from cryo_disent.data import VolumeDataset
+    from cryo_disent.evaluate import evaluate_embedding
+    from cryo_disent.pipelines import _symmetry, class_volumes, dataset_class_names, load_references
+    from cryo_disent.refine import reference_symmetries
+    ds = VolumeDataset.from_folder(data)
+    y = ds.labels.numpy()
+    top = SCHEDULE[-1][0]
+    bd = BandData(ds, dataset_wedge(ds), top)
+    b, grid, X, M, inv = bd.at(top)
+    G = grid.from_maps(torch.from_numpy(matched_references(data)))
+    S = torch.stack([grid.sample(G[l:l + 1], ds.rotations[i:i + 1])[0, 0] for i, l in enumerate(y.tolist())]) * b.phase(ds.shifts).conj()
+    num, den = ((X * S.conj()).real * M * b.w * inv).sum(1), ((S.abs() ** 2) * M * b.w * inv).sum(1)
+    scale = torch.stack([num[y == k].sum() / den[y == k].sum() for k in range(len(G))])  # least-squares amplitude per class
+    G = G * scale[:, None, None, None]
+    e = expectation(bd, top, G)
+    gamma = torch.softmax(e["lse"], 1)
+    e = refine_active(bd, top, G, e, gamma, torch.Generator().manual_seed(0))
+    lab = e["lse"].argmax(1)
+    i = torch.arange(len(lab))
+    emb = dict(content=gamma.numpy(), label=y, rotation=e["R"][i, lab, 0].numpy(), translation=e["t"][i, lab, 0].numpy(),
+               true_rotation=ds.rotations.numpy(), true_shift=ds.shifts.numpy())
+    refs = load_references(data)
+    sym = _symmetry(data, None)
+    sym = {**sym, **{c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}} if isinstance(sym, dict) else sym
+    m = evaluate_embedding(emb, 4, labels_pred=lab.numpy(), symmetry=sym, disentanglement=False)
+    _, vm = class_volumes(None, ds, emb, lab.numpy(), refs, dataset_class_names(ds), 500, 0)
+    return _pick({**m, **vm, "k": 4, "k_chosen_by": "given"})
+
+
+RUNNERS = dict(ceiling=run_ceiling, default=run_default,
+               beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
+
+
+def load(root: Path) -> list:
+    p = root / "results.jsonl"
+    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+
+
+def cmd_run(a):
+    root = Path(a.root)
+    root.mkdir(parents=True, exist_ok=True)
+    done = {(r["set"], r["snr"], r["method"]) for r in load(root)}
+    torch.set_num_threads(a.threads)
+    for name, snr, method in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")], a.methods.split(",")):
+        if (name, snr, method) in done: continue
+        data = simulate(root, name, snr)
+        t0 = time.time()
+        rec = RUNNERS[method](data, root / "runs" / f"{name}_snr{snr:g}_{method}")
+        rec = dict(set=name, kind=SETS[name][0], snr=snr, method=method, **rec, wall_s=round(time.time() - t0, 1),
+                   k_right=rec.get("k") == 4, date=str(date.today()), machine=f"{platform.machine()}, {torch.get_num_threads()} threads")
+        print(json.dumps(rec), flush=True)
+        with open(root / "results.jsonl", "a") as f: f.write(json.dumps(rec) + "\n")
+
+
+def cmd_mcl(a):
+    "Harmony3D vs Harmony3D + MCL at the demo budget on every SNR 0.01 set, several seeds: latent ARI at K = 4 and at K by ICL."
+    from cryo_disent.clustering import choose_k, cluster_latents
+    from cryo_disent.demo import DEMO, DEMO_TRAINING
+    from cryo_disent.pipelines import embed_folder, train_on_folder
+    from sklearn.metrics import adjusted_rand_score
+    root = Path(a.root)
+    root.mkdir(parents=True, exist_ok=True)
+    p = root / "mcl.jsonl"
+    done = {(r["set"], r["model"], r["seed"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    torch.set_num_threads(a.threads)
+    for name, seed, model in itertools.product(a.sets.split(","), [int(s) for s in a.seeds.split(",")], ("harmony3d", "harmony3d_mcl")):
+        if (name, model, seed) in done: continue
+        data = simulate(root, name, 0.01)
+        out = root / "mcl" / f"{name}_{model}_seed{seed}"
+        t = DEMO_TRAINING[model]["full"]
+        t0 = time.time()
+        m = train_on_folder(data, out, model, dict(t["model_config"]), dict(epochs=t["epochs"], batch_size=DEMO["full"]["batch_size"],
+                                                                             seed=seed, progress=False), resume=False)
+        emb = embed_folder(m, data, out)
+        z, y = emb["content"], emb["label"]
+        k = choose_k(z, (2, 10), reduce="pca", n_components=4, seed=seed)["k"]
+        rec = dict(set=name, kind=SETS[name][0], model=model, seed=seed, ari_k4=adjusted_rand_score(y, cluster_latents(z, 4, reduce="pca", n_components=4, seed=seed)),
+                   ari_icl=adjusted_rand_score(y, cluster_latents(z, k, reduce="pca", n_components=4, seed=seed)), k_icl=k,
+                   wall_s=round(time.time() - t0, 1))
+        print(json.dumps(rec), flush=True)
+        with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+
+
+def _fmt(v, d=2): return "—" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
+
+
+def summary(records: list) -> dict:
+    "Per SNR and method: mean, worst (and where) ARI, mean accuracy, fraction with K = 4, pose error, time; the default's ratio to the ceiling."
+    out = {}
+    for snr, method in sorted({(r["snr"], r["method"]) for r in records}, key=lambda t: (-t[0], METHODS.index(t[1]))):
+        rs = [r for r in records if r["snr"] == snr and r["method"] == method]
+        ari = [r["ari"] for r in rs]
+        same = [r["pose_error_deg"] for r in rs if r["kind"] == "same-size" and r["pose_error_deg"] is not None]
+        w = int(np.argmin(ari))
+        out[f"snr{snr:g}/{method}"] = dict(
+            n_sets=len(rs), mean_ari=float(np.mean(ari)), worst_ari=float(ari[w]), worst_set=rs[w]["set"],
+            mean_accuracy=float(np.mean([r["accuracy"] for r in rs])), k_right=float(np.mean([r["k_right"] for r in rs])),
+            same_size_pose_error_deg_median=float(np.median(same)) if same else None,
+            same_size_pose_error_deg_worst=float(np.max(same)) if same else None,
+            mean_wall_s=float(np.mean([r["wall_s"] for r in rs])), max_wall_s=float(np.max([r["wall_s"] for r in rs])))
+        ceil = {r["set"]: r["ari"] for r in records if r["snr"] == snr and r["method"] == "ceiling"}
+        if method != "ceiling" and ceil and all(r["set"] in ceil for r in rs):
+            out[f"snr{snr:g}/{method}"].update(mean_ceiling_ari=float(np.mean([ceil[r["set"]] for r in rs])),
+                                                mean_of_ceiling=float(np.mean(ari)) / max(1e-9, float(np.mean([ceil[r["set"]] for r in rs]))),
+                                                sets_at_90pct_ceiling=float(np.mean([r["ari"] >= 0.9 * ceil[r["set"]] for r in rs])))
+    return out
+
+
+def table(records: list) -> str:
+    "One row per set and SNR: the ceiling, the default pipeline (ARI, K, pose error, AUC-FSC, time, its model's latent ARI), the models."
+    by = {(r["set"], r["snr"], r["method"]): r for r in records}
+    rows = ["| set | kind | SNR | ceiling ARI | **default ARI** (K) | pose error ° | AUC-FSC | time s | latent ARI | β-VAE ARI (K) | Harmony3D ARI (K) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for snr in SNRS:
+        for name in SETS:
+            g = lambda m: by.get((name, snr, m), {})
+            d = g("default")
+            if not any(g(m) for m in METHODS): continue
+            ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
+            rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} | **{ak(d)}** | "
+                        f"{_fmt(d.get('pose_error_deg'), 1)} | {_fmt(d.get('auc_fsc'))} | {_fmt(d.get('wall_s'), 0)} | "
+                        f"{_fmt(d.get('latent_ari'))} | {ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")
+    return "\n".join(rows)
+
+
+def cmd_report(a):
+    root = Path(a.root)
+    records = load(root)
+    res = dict(benchmark="bench_generalisation", command="python benchmarks/bench_generalisation.py run", sets={k: list(v[1]) for k, v in SETS.items()},
+               kinds={k: v[0] for k, v in SETS.items()}, records=records, summary=summary(records))
+    mp = root / "mcl.jsonl"
+    if mp.exists():
+        mcl = [json.loads(l) for l in mp.read_text().splitlines() if l.strip()]
+        pair = {(r["set"], r["seed"], r["model"]): r for r in mcl}
+        gains = [pair[(s_, sd, "harmony3d_mcl")]["ari_k4"] - pair[(s_, sd, "harmony3d")]["ari_k4"]
+                 for s_, sd, m in pair if m == "harmony3d" and (s_, sd, "harmony3d_mcl") in pair]
+        res["mcl"] = dict(records=mcl, gain_ari_k4_mean=float(np.mean(gains)), gain_ari_k4_std=float(np.std(gains)), n_pairs=len(gains),
+                          **{f"{m}_ari_k4_mean": float(np.mean([r["ari_k4"] for r in mcl if r["model"] == m])) for m in ("harmony3d", "harmony3d_mcl")})
+    out = HERE / "results" / "generalisation.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    md = HERE / "README.md"
+    text, (b, e) = md.read_text(), ("<!-- generalisation:begin -->", "<!-- generalisation:end -->")
+    if b in text and e in text:
+        md.write_text(text[:text.index(b) + len(b)] + "\n" + table(records) + "\n" + text[text.index(e):])
+    print(table(records))
+    print(json.dumps(res["summary"], indent=1))
+    if "mcl" in res: print(json.dumps({k: v for k, v in res["mcl"].items() if k != "records"}, indent=1))
+
+
+def cmd_sets(a):
+    drawn = draw_sets()
+    r = radii()
+    for n, (kind, c) in drawn.items(): print(f"{n:8s} {kind:9s} " + ", ".join(f"{s} ({r[s]:.0f} Å)" for s in c))
+    if drawn != SETS: sys.exit("SETS differs from draw_sets(): paste the sets above into SETS")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sets"); s.set_defaults(fn=cmd_sets)
+    s = sub.add_parser("run"); s.set_defaults(fn=cmd_run)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
+    s.add_argument("--snrs", default=",".join(f"{v:g}" for v in SNRS)); s.add_argument("--methods", default=",".join(METHODS))
+    s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("mcl"); s.set_defaults(fn=cmd_mcl)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
+    s.add_argument("--seeds", default="0,1,2"); s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
+    s.add_argument("--root", default="runs/bench_gen")
+    a = ap.parse_args(argv)
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
