@@ -26,7 +26,7 @@ from .refine import POINT_GROUPS, reference_symmetries, refine_with_averages
 # %% auto #0
 __all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DERIVED_KEYS', 'write_json', 'run_record', 'train_on_folder',
            'dataset_class_names', 'class_names', 'load_references', 'open_run_data', 'embed_folder', 'class_volumes',
-           'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline', 'run_notebook']
+           'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline']
 
 # %% ../nbs/50_pipelines.ipynb #77fd6270
 DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html")  # made from the trained model: removed when it is retrained
@@ -390,24 +390,3 @@ def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | No
                                  classify=classify, k_criterion=k_criterion, progress=progress)
     if report: report_run(out, data, m, labels=labels)
     return metrics
-
-# %% ../nbs/50_pipelines.ipynb #821d9aba
-def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
-                 progress: bool = False) -> Path:
-    """Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell). The kernel
-    gets `PLOTLY_RENDERER=plotly_mimetype+notebook` unless set: each figure is both plotly's mimetype (JupyterLab) and
-    HTML with plotly.js embedded once (nbconvert's HTML export shows it, offline, without require.js)."""
-    try: import papermill as pm
-    except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
-    nb = Path(notebook)
-    require(nb.is_file(), f"notebook: {nb} not found")
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = old or "plotly_mimetype+notebook"  # the kernel inherits it (plotly reads it on import)
-    try:
-        pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
-                            kernel_name=kernel, progress_bar=progress)
-    finally:
-        if old is None: os.environ.pop("PLOTLY_RENDERER", None)
-    return out

@@ -14,10 +14,10 @@ from .geometry import quat_to_matrix, random_rotations_limited
 from .microscope import in_missing_wedge
 
 # %% auto #0
-__all__ = ['so3_grid', 'shift_grid', 'FourierBand', 'noise_weights', 'ReferenceGrid', 'global_search', 'local_search',
-           'local_rotations']
+__all__ = ['so3_grid', 'shift_stencil', 'shift_grid', 'FourierBand', 'noise_weights', 'ReferenceGrid', 'global_search',
+           'local_search', 'local_rotations']
 
-# %% ../nbs/37_search.ipynb #68ca8356
+# %% ../nbs/37_search.ipynb #1072f0bf
 def so3_grid(n: int,  # number of rotations
              device=None) -> torch.Tensor:
     "`[n, 3, 3]` quasi-uniform rotations: a super-Fibonacci spiral of unit quaternions (deterministic)."
@@ -27,6 +27,10 @@ def so3_grid(n: int,  # number of rotations
     a, b = 2 * math.pi * s / math.sqrt(2), 2 * math.pi * s / 1.533751168755204288118041
     q = torch.stack([r * torch.sin(a), r * torch.cos(a), R * torch.sin(b), R * torch.cos(b)], -1)
     return quat_to_matrix(q).float().to(device)
+
+def shift_stencil(step: float, device=None) -> torch.Tensor:
+    "`[7, 3]` shifts: zero and ±`step` voxels along each axis (x, y, z)."
+    return torch.cat([torch.zeros(1, 3), torch.eye(3) * step, -torch.eye(3) * step]).to(device)
 
 def shift_grid(radius: float,  # voxels, per axis
                step: float,  # voxels between grid points
@@ -121,7 +125,7 @@ class ReferenceGrid:
         s = F.grid_sample(torch.cat([G.real, G.imag], 0)[None], q[None, :, :, None], mode="bilinear", align_corners=True)
         return torch.complex(s[0, :K, ..., 0], s[0, K:, ..., 0])
 
-# %% ../nbs/37_search.ipynb #64980080
+# %% ../nbs/37_search.ipynb #1967b395
 def _backproject(self: ReferenceGrid, X: torch.Tensor,  # `[B, V]` band coefficients, already moved by −t
                  M: torch.Tensor,  # `[B, V]` measured weights
                  R: torch.Tensor,  # `[B, 3, 3]` poses
@@ -136,19 +140,18 @@ def _backproject(self: ReferenceGrid, X: torch.Tensor,  # `[B, V]` band coeffici
     XW, MW = X * M * (w.to(b.device) * self.pad ** 3)[:, None], M * (w.to(b.device) * self.pad ** 3)[:, None]
     val, wt = torch.cat([XW, XW[:, h].conj()], 1), torch.cat([MW, MW[:, h]], 1)
     base = (cls.to(b.device) * L ** 3)[:, None]
-    i0 = p.floor().long()
+    i0 = p.floor().long()  # the grid's margin keeps every corner inside: |Rᵀk|·pad ≤ J − 2
     f = p - i0
-    num = torch.zeros(K * L ** 3, dtype=torch.complex64, device=b.device)
-    den = torch.zeros(K * L ** 3, device=b.device)
+    vals = torch.stack([val.real, val.imag, wt], -1)  # one scatter for numerator (re, im) and weights
+    idx, out = [], []
     for corner in range(8):
         d = [(corner >> a) & 1 for a in range(3)]  # x, y, z offsets
         g = torch.ones_like(f[..., 0])
         for a in range(3): g = g * (f[..., a] if d[a] else 1 - f[..., a])
-        ix, iy, iz = (i0[..., a] + d[a] for a in range(3))
-        ok = ((ix >= 0) & (ix < L) & (iy >= 0) & (iy < L) & (iz >= 0) & (iz < L)).flatten()
-        flat = (base + (iz * L + iy) * L + ix).flatten()[ok]
-        num.index_add_(0, flat, (val * g).flatten()[ok])
-        den.index_add_(0, flat, (wt * g).flatten()[ok])
+        idx.append(base + ((i0[..., 2] + d[2]) * L + i0[..., 1] + d[1]) * L + i0[..., 0] + d[0])
+        out.append(vals * g[..., None])
+    acc = torch.zeros(K * L ** 3, 3, device=b.device).index_add_(0, torch.cat(idx).flatten(), torch.cat(out).reshape(-1, 3))
+    num, den = torch.complex(acc[:, 0], acc[:, 1]), acc[:, 2]
     return num.view(K, L ** 3), den.view(K, L ** 3)
 
 def _solve(self: ReferenceGrid, num: torch.Tensor, den: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
@@ -198,7 +201,7 @@ def global_search(grid: ReferenceGrid, G: torch.Tensor,  # `[K, L, L, L]` refere
     sh = shifts[torch.arange(N)[:, None, None], torch.arange(K)[None, :, None], si] if each else shifts[si]
     return dict(lse=run_max + torch.log(run_sum) - math.log(len(rots) * S), ll=top_v, rot=ri, shift=sh)
 
-# %% ../nbs/37_search.ipynb #3e1e1efd
+# %% ../nbs/37_search.ipynb #e5d667d5
 @torch.no_grad()
 def local_search(grid: ReferenceGrid, G: torch.Tensor,  # `[L, L, L]` one reference
                  X: torch.Tensor, M: torch.Tensor, inv_s2: torch.Tensor,
@@ -219,7 +222,7 @@ def local_search(grid: ReferenceGrid, G: torch.Tensor,  # `[L, L, L]` one refere
         Sk = grid.sample(G[None], Rc)[0].view(n, Lr, V)
         tt = t[ii][:, None] + shifts[None]
         Mw = M[ii] * (b.w * inv_s2)
-        A = _real((X[ii] * Mw)[:, None] * b.phase(tt)) @ _real(Sk).transpose(1, 2)  # [n, S, Lr]
+        A = _real((X[ii] * Mw)[:, None] * b.phase(tt)) @ _real(Sk).transpose(1, 2)  # Re Σ Y conj(S): [n, S, Lr]
         LL = (A - 0.5 * ((Sk.abs() ** 2) * Mw[:, None]).sum(-1)[:, None]).reshape(n, -1)
         m, j = LL.max(1)
         out["rotation"][ii] = Rc.view(n, Lr, 3, 3)[torch.arange(n), j % Lr]

@@ -14,8 +14,8 @@ import pandas as pd
 from .core import InputError, require, to_json
 
 # %% auto #0
-__all__ = ['SLURM_KEYS', 'SweepSpec', 'slurm_parameters', 'load_grid', 'expand', 'is_done', 'run_one', 'summary_table',
-           'run_sweep']
+__all__ = ['SLURM_KEYS', 'SweepSpec', 'slurm_parameters', 'load_grid', 'expand', 'run_notebook', 'is_done', 'run_one',
+           'summary_table', 'run_sweep']
 
 # %% ../nbs/51_sweep.ipynb #65b8d7dd
 SLURM_KEYS = dict(partition="slurm_partition", gpus="gpus_per_node", time="timeout_min", cpus="cpus_per_task",
@@ -107,6 +107,27 @@ def expand(spec: SweepSpec) -> list:
     require(len(set(names)) == len(names), f"grid: two grid points share the folder name {names[0]!r}; expected distinct values")
     return runs
 
+# %% ../nbs/51_sweep.ipynb #821d9aba
+def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
+                 progress: bool = False) -> Path:
+    """Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell). The kernel
+    gets `PLOTLY_RENDERER=plotly_mimetype+notebook` unless set: each figure is both plotly's mimetype (JupyterLab) and
+    HTML with plotly.js embedded once (nbconvert's HTML export shows it, offline, without require.js)."""
+    try: import os, papermill as pm
+    except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
+    nb = Path(notebook)
+    require(nb.is_file(), f"notebook: {nb} not found")
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("PLOTLY_RENDERER")
+    os.environ["PLOTLY_RENDERER"] = old or "plotly_mimetype+notebook"  # the kernel inherits it (plotly reads it on import)
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
+                            kernel_name=kernel, progress_bar=progress)
+    finally:
+        if old is None: os.environ.pop("PLOTLY_RENDERER", None)
+    return out
+
 # %% ../nbs/51_sweep.ipynb #0a909af6
 def _error_line(e: BaseException) -> str:
     "One line for an exception; papermill's names the failing cell's exception type and message."
@@ -127,7 +148,6 @@ def is_done(run: dict) -> bool:
 def run_one(run: dict) -> dict:
     "Execute one run (see `expand`) into its folder; returns `{name, status, error, seconds}` and writes `status.json`."
     from cryo_disent.core import atomic_write_text
-    from cryo_disent.pipelines import run_notebook
     folder = Path(run["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "parameters.json", to_json(run["parameters"], indent=1))

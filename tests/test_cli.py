@@ -33,7 +33,10 @@ def test_train_embed_cluster_report(tmp_path):
     run("embed", "--run", runp, "--data", data)
     assert len(np.load(runp / "embedding.npz")["content"]) == 54
     out = run("cluster", "--run", runp, "--data", data, "--k", 9).stdout
-    assert "ari" in out and json.loads((runp / "metrics.json").read_text())["k"] == 9
+    m = json.loads((runp / "metrics.json").read_text())
+    assert "ari" in out and m["k_chosen_by"] == "given" and m["classify_k_max"] == 9 and 1 <= m["k"] <= 9  # classes may empty
+    run("cluster", "--run", runp, "--data", data, "--k", 9, "--no-classify")
+    assert json.loads((runp / "metrics.json").read_text())["k"] == 9
     run("report", "--run", runp, "--data", data)
     assert (runp / "report.html").stat().st_size > 100_000
 
@@ -80,7 +83,7 @@ def test_demo_quick(tmp_path):
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
     classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "icl"  # K from ICL, not from the labels
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "classification (icl)"  # K from ICL, not from the labels
     assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()
@@ -136,10 +139,10 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     assert rec["labels"] == "auto" and rec["data_fingerprint"]["kind"] == "volume files"
     ok("embed", "--run", runp)  # --data defaults to the run's
     assert np.load(runp / "embedding.npz")["label"].tolist() == [-1] * 10
-    out = ok("cluster", "--run", runp, "--k-range", 1, 3)  # unlabelled data need no --k: K by ICL
+    out = ok("cluster", "--run", runp, "--k-range", 1, 3, "--no-classify")  # unlabelled data need no --k: K by ICL
     m = json.loads((runp / "metrics.json").read_text())
     assert m["k_chosen_by"] == "icl" and sorted(m["icl_curve"]) == sorted(m["bic_curve"]) == ["1", "2", "3"] and '"k_chosen_by": "icl"' in out
-    ok("cluster", "--run", runp, "--k-range", 1, 3, "--k-criterion", "bic")
+    ok("cluster", "--run", runp, "--k-range", 1, 3, "--k-criterion", "bic", "--no-classify")
     assert json.loads((runp / "metrics.json").read_text())["k_chosen_by"] == "bic"
     out = ok("cluster", "--run", runp, "--k", 2)
     m = json.loads((runp / "metrics.json").read_text())

@@ -216,7 +216,7 @@ def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
 def test_cluster_run_icl_averages_and_report_with_true_poses(tmp_path):
     from cryo_disent.pipelines import cluster_run, report_run
     data, run = _oracle_run(tmp_path)
-    m = cluster_run(run, data, n_rotations=200)                   # no k: chosen by ICL, not from the labels
+    m = cluster_run(run, data, n_rotations=200, classify=False)   # the latent path; no k: chosen by ICL, not from the labels
     print({k: m[k] for k in ("k", "ari", "average_auc_fsc_mean", "shift_error_median_vox", "pose_error_median_deg")})
     assert m["k_chosen_by"] == "icl" and m["k"] == 4 and set(m["icl_curve"]) == set(m["bic_curve"]) == {str(k) for k in range(2, 11)}
     assert m["ari"] > 0.99 and m["average_wedge_mwa"] == [30.0]
