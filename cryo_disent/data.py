@@ -24,10 +24,20 @@ __all__ = ['FORMAT', 'FILES', 'DatasetWriter', 'open_dataset_writer', 'save_data
 FORMAT = "cryo_disent.dataset/1"  # `dataset.json` format tag
 FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json")
 
+def _ours(folder: Path) -> bool:
+    "Is `folder` empty, or a dataset folder this library wrote (our `dataset.json`) holding no volume files of the user's?"
+    if not any(folder.iterdir()): return True
+    try: tag = json.loads((folder / FILES["info"]).read_text()).get("format")
+    except (OSError, ValueError, AttributeError): return False
+    return tag == FORMAT and not any(f.suffix.lower() in FORMATS and f.suffix.lower() != ".npy" for f in folder.rglob("*"))
+
 def _check_target(folder: Path, overwrite: bool):
+    "A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours."
     require(not folder.exists() or folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (or a new name)")
     require(overwrite or not folder.exists(),
             f"dataset folder {folder}: already exists (pass overwrite=True to replace it)")
+    require(not folder.exists() or _ours(folder), f"dataset folder {folder}: exists and is not a dataset folder written by "
+            "cryo_disent (or holds volume files), so it is never replaced, even with overwrite; choose a new folder")
 
 def _commit(tmp: Path, folder: Path, overwrite: bool):
     "Rename the finished `tmp` folder to `folder`, replacing an old one only when `overwrite`."

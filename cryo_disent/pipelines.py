@@ -89,9 +89,8 @@ def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict |
     out.mkdir(parents=True, exist_ok=True)
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate launch: the main process owns the folder
     with run_lock(out) if main else contextlib.nullcontext():  # no other live run may own these files
-        for f in DERIVED if main else ():
-            (out / f).unlink(missing_ok=True)  # they describe the model about to be replaced
-        Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info).fit(resume=resume)
+        Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info,
+                derived=DERIVED).fit(resume=resume)  # removed only when a new model is written
     return m
 
 # %% ../nbs/50_pipelines.ipynb #a92c66d3

@@ -106,6 +106,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 @contextlib.contextmanager
+def _dir_guard(folder):
+    "An exclusive `flock` on the folder itself for a short critical section (released by the OS if the process dies)."
+    try: import fcntl
+    except ImportError: yield; return  # not POSIX: no guard
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally: os.close(fd)
+
+@contextlib.contextmanager
 def run_lock(out_dir):
     "Hold `out_dir/.lock` for the duration of a run; a live holder → `InputError`, a dead one's lock is reclaimed."
     path = Path(out_dir) / ".lock"
@@ -113,26 +124,21 @@ def run_lock(out_dir):
     if path.exists() and path.read_text().strip() == me:  # this process already holds it (a pipeline around a Trainer)
         yield path
         return
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            host, _, pid = path.read_text().strip().partition(" ") if path.exists() else ("", "", "")
+    with _dir_guard(out_dir):  # check, reclaim and create as one step among processes: no one reads a half-made lock
+        if path.exists():
+            host, _, pid = path.read_text().strip().partition(" ")
             if host == socket.gethostname():
                 require(not (pid.isdigit() and _pid_alive(int(pid))), f"{out_dir}: another training (PID {pid}) is running "
                         "in this folder; wait for it to finish or train into another out_dir (--out)")
             else:
                 require(host == "", f"{out_dir}: locked by a run on host {host} ({path}); if that run is over, delete the lock file")
-            path.unlink(missing_ok=True)  # stale: its process is gone
-    else:
-        raise InputError(f"{out_dir}: could not take the run lock {path}")
-    with os.fdopen(fd, "w") as f:
-        f.write(me)
+            path.unlink()  # stale: its process is gone
+        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644), "w") as f: f.write(me)
     try:
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        with _dir_guard(out_dir): path.unlink(missing_ok=True)
+
 
 # %% ../nbs/20_train.ipynb #ee29b99b
 _FORMATS: dict = {}  # (model class, config, input shape, device, threads) → measured format, for this process
@@ -176,6 +182,7 @@ class Trainer:
     def __init__(self, model: BaseModel, train_data: Dataset, val_data: Dataset | None = None,
                  out_dir="runs/train", config: TrainConfig | None = None,
                  run_info: dict | None = None,  # what else describes the run (data path, split...), saved in config.json
+                 derived: tuple = (),  # files in out_dir made from the model (embedding, metrics...): removed when a new model.pt is written
                  **kwargs):
         require(isinstance(model, BaseModel), f"model: expected a cryo_disent BaseModel, got {type(model).__name__}")
         require(len(train_data) > 0, "train_data: expected at least one sample, got an empty dataset")
@@ -185,7 +192,7 @@ class Trainer:
         require(not self.out_dir.exists() or self.out_dir.is_dir(), f"out_dir {self.out_dir}: exists and is not a folder")
         self.ckpt_path, self.log_path = self.out_dir / "checkpoint.pt", self.out_dir / "metrics.jsonl"
         self.history: list = []
-        self.run_info = dict(run_info or {})
+        self.run_info, self.derived = dict(run_info or {}), tuple(derived)
         self.term_names = ("loss", *dict.fromkeys(model.loss_terms))
         self.memory_format = "contiguous"  # resolved by `fit`
 
@@ -343,5 +350,7 @@ def fit(self: Trainer, resume: bool = True) -> list:
                 save_checkpoint(self.ckpt_path, acc.unwrap_model(self.model_prepared), opts, scheds, epoch,
                                 train_config=asdict(c), memory_format=self.memory_format)
         acc.wait_for_everyone()
-        if acc.is_main_process: acc.unwrap_model(self.model_prepared).save(self.out_dir / "model.pt")
+        if acc.is_main_process and (start < c.epochs or not (self.out_dir / "model.pt").exists()):  # a new model
+            for f in self.derived: (self.out_dir / f).unlink(missing_ok=True)  # they describe the old one; kept until now
+            acc.unwrap_model(self.model_prepared).save(self.out_dir / "model.pt")
     return self.history

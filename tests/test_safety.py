@@ -1,0 +1,106 @@
+"""Nothing a user owns is lost: `--overwrite` replaces only this library's own outputs, and a run's results survive a
+`train` that writes no new model."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "cryo_disent.cli"]
+
+
+def run(*args, ok=True):
+    r = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if ok: assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+def snapshot(folder: Path) -> dict:
+    "Every file under `folder` with the hash of its bytes."
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(r, words: str):
+    lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
+    assert r.returncode != 0 and len(lines) == 1 and words in lines[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_overwrite_never_replaces_a_folder_the_library_did_not_write(tmp_path):
+    user = tmp_path / "my_project"
+    (user / "Subtomograms").mkdir(parents=True)
+    (user / "Subtomograms" / "p1.mrc").write_bytes(b"a subtomogram")
+    (user / "notes.txt").write_text("mine")
+    before = snapshot(user)
+    r = run("toyset", "tetrominoes", "--out", user, "--n-per-class", 2, "--size", 16, "--overwrite", ok=False)
+    refused(r, "never replaced, even with overwrite")
+    r = run("simulate", "--preset", "seed004", "--n-per-class", 2, "--box", 16, "--out", user, "--overwrite", ok=False)
+    refused(r, "never replaced, even with overwrite")
+    assert snapshot(user) == before
+    data = tmp_path / "tet"  # a dataset folder of ours is replaced with --overwrite
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    n2 = json.loads((data / "dataset.json").read_text())["count"]
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 4, "--size", 16, "--overwrite")
+    assert json.loads((data / "dataset.json").read_text())["count"] == 2 * n2
+
+
+def test_a_trained_run_folder_is_not_a_dataset_to_overwrite(tmp_path):
+    data, runp = tmp_path / "tet", tmp_path / "run"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 2,
+        "--set", "channels=[8]", "--quiet")
+    before = snapshot(runp)
+    r = run("toyset", "tetrominoes", "--out", runp, "--n-per-class", 2, "--size", 16, "--overwrite", ok=False)
+    refused(r, "never replaced, even with overwrite")
+    assert snapshot(runp) == before
+
+
+def test_results_survive_a_train_that_writes_no_new_model(tmp_path):
+    data, runp = tmp_path / "tet", tmp_path / "run"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    train = lambda epochs, bs=8, *extra, ok=True: run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", epochs,
+                                                     "--batch-size", bs, "--latent-dim", 2, "--set", "channels=[8]", "--quiet", *extra, ok=ok)
+    train(2)
+    run("embed", "--run", runp)
+    emb, model = (runp / "embedding.npz").read_bytes(), (runp / "model.pt").read_bytes()
+    train(2)                                                      # nothing to do: the model and its results stay
+    assert train(3, 4, ok=False).returncode != 0                  # refused: another batch size
+    assert train(1, ok=False).returncode != 0                     # refused: fewer epochs than trained
+    assert train(3, 8, "--num-workers", "-1", ok=False).returncode != 0  # bad input
+    assert (runp / "embedding.npz").read_bytes() == emb and (runp / "model.pt").read_bytes() == model
+    train(3)                                                      # a new model: its old results go with the old model
+    assert not (runp / "embedding.npz").exists() and (runp / "model.pt").exists()
+
+
+def _contender(folder, barrier, out):
+    import time
+    from cryo_disent.core import InputError
+    from cryo_disent.train import run_lock
+    barrier.wait()
+    try:
+        with run_lock(folder):
+            t0 = time.perf_counter()
+            time.sleep(0.005)
+            out.put((t0, time.perf_counter()))
+    except InputError:
+        out.put(None)
+
+
+def test_two_runs_started_together_never_both_hold_the_lock(tmp_path):
+    "200 pairs of processes released together on one run folder: the lock's holders never overlap, and one always wins."
+    import multiprocessing as mp
+    import cryo_disent.train  # noqa: F401  (imported once here: the forked contenders start at once)
+    ctx = mp.get_context("fork")
+    both, none = 0, 0
+    for i in range(200):
+        d = tmp_path / f"run{i % 4}"
+        d.mkdir(exist_ok=True)
+        barrier, out = ctx.Barrier(2), ctx.Queue()
+        ps = [ctx.Process(target=_contender, args=(d, barrier, out)) for _ in range(2)]
+        for p in ps: p.start()
+        got = [out.get(timeout=60) for _ in ps]
+        for p in ps: p.join()
+        held = sorted(g for g in got if g is not None)
+        none += not held
+        both += len(held) == 2 and held[1][0] < held[0][1]  # the second entered before the first left
+        assert not (d / ".lock").exists()
+    assert both == 0 and none == 0
