@@ -163,7 +163,7 @@ def _cmd_import_star(a):
 def _cmd_export_star(a):
     from cryo_disent.relion import export_star
     _folder_arg("--run", a.run)
-    print(f"wrote {export_star(a.run, a.out, a.data, a.voxel_size, a.write_stack)}")
+    print(f"wrote {export_star(a.run, a.out, a.data, a.voxel_size, a.write_stack, a.overwrite)}")
 
 def _relion_verbs(verb):
     s = verb("import-star", _cmd_import_star, "import a RELION particle STAR (3.1+/5, MRC or MRCS files) as a dataset folder")
@@ -180,6 +180,7 @@ def _relion_verbs(verb):
     _add(s, "--data", type=Path, help="the run's data (default: the folder it was trained on)")
     _add(s, "--voxel-size", type=float, help="Å per voxel (default: from the data)")
     _add(s, "--write-stack", action="store_true", help="write the particles as particles.mrcs beside the STAR (data without MRC files)")
+    _add(s, "--overwrite", action="store_true", help="replace an existing --out (and its particles.mrcs)")
 
 # %% ../nbs/60_cli.ipynb #bb29a84c
 def _cmd_sweep(a):

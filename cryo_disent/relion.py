@@ -318,6 +318,7 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
                 data=None,  # the run's data (default: the folder it was trained on)
                 voxel_size: float | None = None,  # Å (default: from the data)
                 write_stack: bool = False,  # write the particles as particles.mrcs beside the STAR (data without files)
+                overwrite: bool = False,  # replace an existing `out` (and its particles.mrcs); the run's own default file is always replaced
                ) -> Path:
     "RELION STAR of a run's per-particle poses and clusters; returns its path."
     from cryo_disent.data import dataset_info
@@ -330,11 +331,15 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     posed = key in emb and "translation" in emb
     require(posed or "cluster" in emb, f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
                                        f"run first (cryo-disent cluster --run {run}) to export the classes")
+    require(voxel_size is None or voxel_size > 0, f"voxel_size: got {voxel_size}; expected the particles' voxel size in Å (> 0)")
+    own, out = out is None, Path(out) if out is not None else run / "particles_relion.star"
+    require(not out.is_dir(), f"out {out}: is a folder; expected the path of a .star file")
+    for f in [out] + ([out.with_name("particles.mrcs")] if write_stack else []):  # checked before anything is written
+        require(own or overwrite or not f.exists(), f"{f}: exists; pass overwrite=True to replace it")
     ds = open_run_data(run, data)
     info = dataset_info(ds.path)
     vs = voxel_size or _run_voxel_size(ds, info)
     require(vs, f"voxel_size: the data {ds.path} do not record one; pass voxel_size (--voxel-size) in Å")
-    out = Path(out) if out is not None else run / "particles_relion.star"
     t = ds.table.iloc[emb["index"]].reset_index(drop=True) if ds.table is not None else pd.DataFrame(index=range(len(emb["index"])))
     if write_stack:
         _write_stack(out.with_name("particles.mrcs"), ds.volumes)

@@ -104,3 +104,27 @@ def test_two_runs_started_together_never_both_hold_the_lock(tmp_path):
         both += len(held) == 2 and held[1][0] < held[0][1]  # the second entered before the first left
         assert not (d / ".lock").exists()
     assert both == 0 and none == 0
+
+
+def test_export_star_replaces_nothing_unasked_and_writes_nothing_on_refusal(tmp_path):
+    data, runp, dest = tmp_path / "tet", tmp_path / "run", tmp_path / "relion"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 2,
+        "--set", "channels=[8]", "--quiet")
+    run("embed", "--run", runp)
+    run("cluster", "--run", runp, "--k", 2, "--no-classify")
+    export = lambda *extra, ok=True: subprocess.run([*CLI, "export-star", "--run", str(runp), "--voxel-size", "5", "--write-stack", *map(str, extra)],
+                                                   capture_output=True, text=True, timeout=600, cwd=tmp_path) if not ok else run(
+        "export-star", "--run", runp, "--voxel-size", 5, "--write-stack", *extra)
+    dest.mkdir()
+    export("--out", dest / "x.star")
+    before = snapshot(dest)
+    refused(export("--out", dest / "x.star", ok=False), "exists; pass --overwrite")
+    assert snapshot(dest) == before
+    refused(export("--out", dest, ok=False), "is a folder")
+    assert not (tmp_path / "particles.mrcs").exists() and snapshot(dest) == before  # nothing stray, nothing replaced
+    r = subprocess.run([*CLI, "export-star", "--run", str(runp), "--voxel-size", "0", "--out", str(dest / "y.star")],
+                       capture_output=True, text=True, timeout=600)
+    refused(r, "voxel_size: got 0.0")
+    export("--out", dest / "x.star", "--overwrite")
+    assert (dest / "x.star").exists() and (dest / "particles.mrcs").exists()
