@@ -370,6 +370,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'cryo_disent.io.read_mrc': ('io.html#read_mrc', 'cryo_disent/io.py'),
                                 'cryo_disent.io.read_mrcs': ('io.html#read_mrcs', 'cryo_disent/io.py'),
                                 'cryo_disent.io.read_npy': ('io.html#read_npy', 'cryo_disent/io.py'),
+                                'cryo_disent.io.read_npz': ('io.html#read_npz', 'cryo_disent/io.py'),
                                 'cryo_disent.io.read_star': ('io.html#read_star', 'cryo_disent/io.py'),
                                 'cryo_disent.io.read_volume': ('io.html#read_volume', 'cryo_disent/io.py'),
                                 'cryo_disent.io.write_mrc': ('io.html#write_mrc', 'cryo_disent/io.py'),

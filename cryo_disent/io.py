@@ -18,7 +18,7 @@ from .core import InputError, atomic_path, require
 
 # %% auto #0
 __all__ = ['TEXT_COLUMNS', 'FORMATS', 'CLASS_RULES', 'UNLABELLED', 'read_mrc', 'read_mrcs', 'write_mrc', 'write_mrcs',
-           'read_star', 'write_star', 'read_npy', 'VolumeFormat', 'read_volume', 'class_from_filename',
+           'read_star', 'write_star', 'read_npy', 'read_npz', 'VolumeFormat', 'read_volume', 'class_from_filename',
            'has_class_prefix', 'folder_index', 'VolumeFiles', 'load_folder']
 
 # %% ../nbs/03_io.ipynb #2dc612e6
@@ -198,6 +198,18 @@ def read_npy(path, # .npy file holding one image or volume
     del a
     _check_finite(data, p)
     return data, 0.0
+
+def read_npz(path, kind: str = ".npz", required: tuple = ()) -> dict:
+    "Every array of a `.npz` file (no pickled objects), or one `InputError` naming it; `required` keys must be in it."
+    p = _check_file(path)
+    try:
+        with _strict(p, kind), np.load(p, allow_pickle=False) as z: out = {k: np.asarray(z[k]) for k in z.files}
+    except InputError as e:
+        if "pickle" not in str(e).lower(): raise
+        raise InputError(f"{p}: holds pickled Python objects, which are never loaded; expected plain numeric arrays only") from None
+    missing = [k for k in required if k not in out]
+    require(not missing, f"{p}: no {', '.join(missing)}; expected a complete {kind} file")
+    return out
 
 class VolumeFormat(NamedTuple):
     read: Callable  # (path, require_cubic) -> (array, voxel_size)

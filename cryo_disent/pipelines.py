@@ -13,7 +13,7 @@ import torch
 from .core import InputError, atomic_path, atomic_write_text, to_json, require, seed_everything
 from .models.registry import get_model_class
 from .data import VolumeDataset, data_fingerprint, dataset_info, is_dataset_folder, split_indices
-from .io import CLASS_RULES
+from .io import CLASS_RULES, read_npz
 from .alignment import aligned_auc_fsc
 from .averaging import class_averages, dataset_wedge
 from .clustering import choose_k, cluster_latents, contingency, hungarian_accuracy, reduce_dims
@@ -245,8 +245,9 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     require(p.exists(), f"{p}: not found (embed the dataset first)")
     require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen from the data), got {k}")
     require(isinstance(classify, (bool, dict)), f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}")
-    emb = {k_: v for k_, v in np.load(p).items() if k_ not in DERIVED_KEYS and not k_.startswith("model_")}
-    emb.update({k_[6:]: v for k_, v in np.load(p).items() if k_.startswith("model_")})  # a re-run starts from the model's poses
+    raw = read_npz(p, "embedding", ("content", "label", "index"))
+    emb = {k_: v for k_, v in raw.items() if k_ not in DERIVED_KEYS and not k_.startswith("model_")}
+    emb.update({k_[6:]: v for k_, v in raw.items() if k_.startswith("model_")})  # a re-run starts from the model's poses
     y = emb["label"]
     nc = min(n_components, emb["content"].shape[1])
     red = reduce if emb["content"].shape[1] > nc else None
@@ -333,7 +334,7 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     require((run / "metrics.json").exists() and (run / "embedding.npz").exists(),
             f"run_dir {run}: expected metrics.json and embedding.npz (run `cryo-disent embed` then `cluster` first)")
     metrics = json.loads((run / "metrics.json").read_text())
-    emb = dict(np.load(run / "embedding.npz"))
+    emb = read_npz(run / "embedding.npz", "embedding", ("content", "label", "index"))
     require("cluster" in emb, f"{run / 'embedding.npz'}: no cluster labels (run `cryo-disent cluster` first)")
     model = model if model is not None else (load_model(run / "model.pt") if (run / "model.pt").exists() else None)
     names = dataset_class_names(ds) or [str(i) for i in range(int(emb["label"].max()) + 1)]

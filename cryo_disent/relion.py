@@ -13,7 +13,7 @@ import torch
 import mrcfile
 from .core import InputError, as_numpy, require
 from .geometry import euler_zyz_to_matrix, matrix_to_euler_zyz
-from .io import FORMATS, read_star, read_volume, write_star
+from .io import FORMATS, read_npz, read_star, read_volume, write_star
 
 # %% auto #0
 __all__ = ['ANGLES', 'ORIGINS', 'poses_to_relion', 'poses_from_relion', 'read_particles', 'parse_image_name', 'find_root',
@@ -326,7 +326,7 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     run = Path(run_dir)
     p = run / "embedding.npz"
     require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
-    emb = dict(np.load(p))
+    emb = read_npz(p, "embedding", ("index",))
     key = "rotation" if "rotation" in emb else "angle"
     posed = key in emb and "translation" in emb
     require(posed or "cluster" in emb, f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "

@@ -43,6 +43,7 @@ class TrainConfig:
     def __post_init__(self):
         require(self.epochs >= 1, f"epochs: expected >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size: expected >= 1, got {self.batch_size}")
+        require(self.num_workers >= 0, f"num_workers: expected >= 0 DataLoader workers (0: load in the main process), got {self.num_workers}")
         require(self.device in ("auto", "cpu"), f"device: expected 'auto' or 'cpu', got {self.device!r}")
         require(self.checkpoint_every >= 1, f"checkpoint_every: expected >= 1 epochs, got {self.checkpoint_every}")
         require(self.mixed_precision in ("no", "fp16", "bf16"), f"mixed_precision: expected 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")

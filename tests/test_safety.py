@@ -128,3 +128,31 @@ def test_export_star_replaces_nothing_unasked_and_writes_nothing_on_refusal(tmp_
     refused(r, "voxel_size: got 0.0")
     export("--out", dest / "x.star", "--overwrite")
     assert (dest / "x.star").exists() and (dest / "particles.mrcs").exists()
+
+
+def test_bad_inputs_get_one_line_and_leave_nothing_behind(tmp_path):
+    "Each bad input: exit ≠ 0, one line naming what was wrong, no traceback, no new or changed file."
+    import numpy as np
+    data, runp = tmp_path / "tet", tmp_path / "run"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 8, "--latent-dim", 2,
+        "--set", "channels=[8]", "--quiet")
+    train = ["train", "--model", "beta_vae", "--data", data, "--epochs", 1, "--quiet"]
+    for args, words in [([*train, "--out", tmp_path / "new1", "--num-workers", -1], "num_workers: expected >= 0"),
+                        ([*train, "--out", tmp_path / "new2", "--set", "channels=[0]"], "channels: expected positive ints")]:
+        refused(run(*args, ok=False), words)
+        assert not args[args.index("--out") + 1].exists()  # no empty run folder left behind
+    bad = {"garbage": b"not a zip", "truncated": None, "pickled": None}
+    run("embed", "--run", runp)
+    good = (runp / "embedding.npz").read_bytes()
+    bad["truncated"] = good[:300]
+    np.savez(tmp_path / "obj.npz", content=np.array([object()], dtype=object))
+    bad["pickled"] = (tmp_path / "obj.npz").read_bytes()
+    for name, content in bad.items():
+        (runp / "embedding.npz").write_bytes(content)
+        before = snapshot(runp)
+        for verb in (["cluster", "--run", runp], ["export-star", "--run", runp, "--voxel-size", 5]):
+            r = run(*verb, ok=False)
+            refused(r, "embedding.npz: ")
+            assert "allow_pickle" not in r.stderr, name
+            assert snapshot(runp) == before, (name, verb[0])

@@ -69,6 +69,8 @@ def _check_field(owner: str, f, v):
     ok = _KINDS.get(type(d), (type(d),)) + ((dict,) if "dict" in str(f.type) else ()) + ((type(None),) if "None" in str(f.type) else ())
     require(isinstance(v, ok) and not (isinstance(v, bool) and type(d) is not bool),
             f"{owner}.{f.name}: expected {' or '.join(t.__name__ for t in ok)}, got {v!r}")
+    if isinstance(d, tuple) and d and all(type(n) is int and n > 0 for n in d):  # sizes (layer widths, ...): positive ints
+        require(all(type(n) is int and n > 0 for n in v), f"{owner}.{f.name}: expected positive ints, got {v!r}")
 
 def run_stamp() -> dict:
     "Version, UTC time and command line, saved next to every config and checkpoint."
