@@ -87,7 +87,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'cryo_disent.classify.class_references': ( 'classify.html#class_references',
                                                                                  'cryo_disent/classify.py'),
                                       'cryo_disent.classify.classify': ('classify.html#classify', 'cryo_disent/classify.py'),
-                                      'cryo_disent.classify.duplicate_pair': ('classify.html#duplicate_pair', 'cryo_disent/classify.py'),
+                                      'cryo_disent.classify.duplicate_pairs': ('classify.html#duplicate_pairs', 'cryo_disent/classify.py'),
                                       'cryo_disent.classify.em': ('classify.html#em', 'cryo_disent/classify.py'),
                                       'cryo_disent.classify.expectation': ('classify.html#expectation', 'cryo_disent/classify.py'),
                                       'cryo_disent.classify.heldout_loglik': ('classify.html#heldout_loglik', 'cryo_disent/classify.py'),

@@ -17,7 +17,7 @@ from .search import (FourierBand, ReferenceGrid, global_search, local_rotations,
 
 # %% auto #0
 __all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state', 'em', 'heldout_loglik',
-           'profile_k', 'duplicate_pair', 'classify']
+           'profile_k', 'duplicate_pairs', 'classify']
 
 # %% ../nbs/38_classify.ipynb #2355e2a7
 def _volumes(particles, batch_size: int = 256):
@@ -200,7 +200,7 @@ def heldout_loglik(data: BandData, state: dict, n_rotations: int = 2000, top: in
         total += float(torch.logsumexp(logpi + e["lse"], 1).sum())
     return total
 
-# %% ../nbs/38_classify.ipynb #558a8657
+# %% ../nbs/38_classify.ipynb #8650fb70
 def _drop_class(state: dict, k: int) -> dict:
     "`state` without class k: the memberships re-normalised over the others from the last E-step's evidence."
     keep = [j for j in range(state["gamma"].shape[1]) if j != k]
@@ -228,18 +228,18 @@ def profile_k(state: dict, seed: int = 0) -> dict:
     ck = choose_k(f, (1, K), reduce="pca" if K - 1 > nc else None, n_components=nc, seed=seed, criterion="icl")
     return dict(k=ck["k"], icl=ck["icl"])
 
-def duplicate_pair(state: dict, merge_below: float = 1.0) -> tuple | None:
-    "(smaller, larger) class of the pair with the lowest max(r_ab, r_ba) below `merge_below`, or None (see above)."
+def duplicate_pairs(state: dict, merge_below: float = 1.0) -> list:
+    "(smaller, larger) class of every pair with max(r_ab, r_ba) below `merge_below`, most alike first (see above)."
     lse, lab = state["lse"].double(), state["gamma"].argmax(1)
-    K, best = lse.shape[1], None
+    K, found = lse.shape[1], []
     share = lambda a, b: float((lse[lab == a, a] - lse[lab == a, b]).sum() / lse[lab == a, a].sum()) \
         if float(lse[lab == a, a].sum()) > 0 else math.inf
     for a in range(K):
         for b in range(a + 1, K):
             if min(int((lab == a).sum()), int((lab == b).sum())) < 2: continue
             r = max(share(a, b), share(b, a))
-            if r < merge_below and (best is None or r < best[0]): best = (r, *sorted((a, b), key=lambda c: int((lab == c).sum())))
-    return None if best is None else best[1:]
+            if r < merge_below: found.append((r, *sorted((a, b), key=lambda c: int((lab == c).sum()))))
+    return [tuple(f[1:]) for f in sorted(found)]
 
 # %% ../nbs/38_classify.ipynb #d9a62f46
 def _result(data: BandData, state: dict, **info) -> dict:
@@ -262,7 +262,7 @@ def _logger(progress: bool, total: int):
         return (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1][:60]), bar.update(1))), bar
     return (lambda line: print(line, file=sys.stderr, flush=True)), None
 
-# %% ../nbs/38_classify.ipynb #9a4d6019
+# %% ../nbs/38_classify.ipynb #920297ad
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -289,6 +289,7 @@ def classify(particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of ite
              polish: int = 3,  # EM iterations at the finest band after each class removal
              merge_below: float = 1.0,  # with `k` None: classes whose references explain each other's particles are merged
                                         # while the held-out likelihood rises (0: never)
+             max_merge_tries: int = 3,  # candidate pairs tried per round, most alike first
              seed: int = 0, device=None, progress: bool = True) -> dict:
     "Reference-free classification: `labels`, `posterior`, per-particle `rotation`/`translation`, `references`, and the run's record."
     require(criterion in ("icl", "heldout"), f"criterion: expected 'icl' or 'heldout', got {criterion!r}")
@@ -319,14 +320,17 @@ def classify(particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of ite
         if criterion == "heldout":
             info["heldout_curve"] = path
             best = states[max(path, key=path.get)]
-        info["merged"], held = [], None
-        while best["gamma"].shape[1] > 1 and (pair := duplicate_pair(best, merge_below)) is not None:
-            K = best["gamma"].shape[1] - 1
-            held = heldout_loglik(data, best, n_rotations, top, lam, max_shift, seed) if held is None else held
-            m = run(K, _drop_class(best, pair[0]), seed, f" K={K} (class {pair[0]} merged into {pair[1]}?)", **dict(final))
-            h = heldout_loglik(data, m, n_rotations, top, lam, max_shift, seed)
-            info["merged"].append(dict(pair=[int(c) for c in pair], heldout_gain=h - held, kept=h >= held))
-            if h < held: break
-            best, held = m, h
+        info["merged"], held, merging = [], None, True
+        while merging and best["gamma"].shape[1] > 1:
+            merging = False
+            for pair in duplicate_pairs(best, merge_below)[:max_merge_tries]:
+                K = best["gamma"].shape[1] - 1
+                held = heldout_loglik(data, best, n_rotations, top, lam, max_shift, seed) if held is None else held
+                m = run(K, _drop_class(best, pair[0]), seed, f" K={K} (class {pair[0]} merged into {pair[1]}?)", **dict(final))
+                h = heldout_loglik(data, m, n_rotations, top, lam, max_shift, seed)
+                info["merged"].append(dict(pair=[int(c) for c in pair], heldout_gain=h - held, kept=h >= held))
+                if h >= held:
+                    best, held, merging = m, h, True
+                    break
     if bar is not None: bar.close()
     return _result(data, best, heldout=max(t["heldout"] for t in tried), **info)
