@@ -231,7 +231,7 @@ def main():
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--refine", type=int, default=0)
-    p.add_argument("--classify", type=int, default=0)
+    p.add_argument("--classify", action="store_true", help="classify the particles (classify.classify) after clustering the latents")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--precision", default="no", help="spatial: Trainer mixed_precision")
     p.add_argument("--config", default="{}", help="spatial: model config overrides (JSON)")

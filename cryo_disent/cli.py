@@ -66,14 +66,15 @@ def _cmd_toyset(a):
 # %% ../nbs/60_cli.ipynb #b8204f36
 def _train_cfg(a) -> dict:
     return {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, device=a.device,
-                                  num_workers=a.num_workers, progress=not a.quiet).items() if v is not None}
+                                  num_workers=a.num_workers, memory_format=a.memory_format, progress=not a.quiet).items() if v is not None}
 
 def _cmd_train(a):
     from cryo_disent.pipelines import train_on_folder
     mc = {**({"lr": a.lr} if a.lr is not None else {}), **({"latent_dim": a.latent_dim} if a.latent_dim is not None else {}),
           **parse_sets(a.set)}
+    tc = {**_train_cfg(a), **({"memory_format": mc.pop("memory_format")} if "memory_format" in mc else {})}  # --set memory_format=…
     _folder_arg("--out", a.out)
-    train_on_folder(a.data, a.out, a.model, mc, _train_cfg(a), a.val_fraction, resume=not a.no_resume, labels=a.labels)
+    train_on_folder(a.data, a.out, a.model, mc, tc, a.val_fraction, resume=not a.no_resume, labels=a.labels)
     print(f"trained {a.model}: {Path(a.out) / 'model.pt'}")
 
 def _load_run_model(run):
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     for f, t in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--latent-dim", int), ("--seed", int), ("--num-workers", int)):
         _add(s, f, type=t)
     _add(s, "--device", choices=["auto", "cpu"])
+    _add(s, "--memory-format", choices=["auto", "contiguous", "channels_last"],
+         help="tensor layout (default auto: measured once per machine and model, then reused; also --set memory_format=…)")
     _add(s, "--val-fraction", type=float, default=0.1)
     _add(s, "--set", action="append", metavar="KEY=VALUE", help="model config field (JSON value), repeatable")
     _add(s, "--no-resume", action="store_true", help="start afresh (the run's old files are replaced)")

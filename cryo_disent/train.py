@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_train.ipynb #458c088e
 from __future__ import annotations
-import contextlib, json, math, os, socket, sys, time
+import contextlib, json, math, os, platform, socket, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
@@ -144,6 +144,29 @@ def run_lock(out_dir):
 # %% ../nbs/20_train.ipynb #ee29b99b
 _FORMATS: dict = {}  # (model class, config, input shape, device, threads) → measured format, for this process
 
+def _format_cache() -> Path:
+    "Where measured formats are kept per machine: `$XDG_CACHE_HOME/cryo_disent/memory_format.json` (~/.cache by default)."
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cryo_disent" / "memory_format.json"
+
+def _machine() -> str:
+    "CPU model, core count and torch version: a measured format is only reused where these match."
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")),
+               "") if Path("/proc/cpuinfo").exists() else ""
+    return f"{cpu or platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+def _cached_format(key: str, measure) -> str:
+    "The format measured for `key` on this machine before, else `measure()` — kept so later runs choose the same."
+    p = _format_cache()
+    try: known = json.loads(p.read_text())
+    except (OSError, ValueError): known = {}
+    if key in known and known[key] in MEMORY_FORMATS: return known[key]
+    fmt = measure()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(p, to_json({**known, key: fmt}, indent=1))
+    except OSError: pass  # a read-only home: measured again next time
+    return fmt
+
 def _first_batch(data, n: int) -> dict:
     "The first `n` items of `data` collated (no loader, no random state touched)."
     return torch.utils.data.default_collate([data[i] for i in range(min(n, len(data)))])
@@ -155,14 +178,13 @@ def resolve_memory_format(model: BaseModel, data, config: TrainConfig, device, r
     if torch.device(device).type != "cpu": return "contiguous"
     key = (type(model).__qualname__, to_json(model.config.to_dict()), tuple(model.config.input_shape), str(device),
            torch.get_num_threads())
-    if key not in _FORMATS:
+    def measure() -> str:
         st = rng_state()  # timing draws random numbers (dropout, sampling): leave the run's stream untouched
-        try:
-            _FORMATS[key] = select_memory_format(model, _first_batch(data, min(config.batch_size, 8)), steps=2)
-        except InputError:  # no candidate gave finite gradients: training will say where, with its own message
-            _FORMATS[key] = "contiguous"
-        finally:
-            set_rng_state(st)
+        try: return select_memory_format(model, _first_batch(data, min(config.batch_size, 8)), steps=2)
+        except InputError: return "contiguous"  # no candidate gave finite gradients: training will say where
+        finally: set_rng_state(st)
+    if key not in _FORMATS:  # measured once per machine (timing depends on load: a later run must not choose otherwise)
+        _FORMATS[key] = _cached_format(" | ".join(map(str, (*key, _machine()))), measure)
     return _FORMATS[key]
 
 # %% ../nbs/20_train.ipynb #cd621dab

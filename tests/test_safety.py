@@ -156,3 +156,31 @@ def test_bad_inputs_get_one_line_and_leave_nothing_behind(tmp_path):
             refused(r, "embedding.npz: ")
             assert "allow_pickle" not in r.stderr, name
             assert snapshot(runp) == before, (name, verb[0])
+
+
+def test_same_command_same_weights_and_a_pinnable_memory_format(tmp_path):
+    "`auto` is measured once per machine and reused, so a second run cannot choose otherwise under another load."
+    import os
+    import torch
+    data = tmp_path / "tet"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    def train(out, *extra):
+        r = subprocess.run([*CLI, "train", "--model", "beta_vae", "--data", str(data), "--out", str(out), "--epochs", "2",
+                            "--batch-size", "8", "--latent-dim", "2", "--set", "channels=[8]", "--quiet", *extra],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return torch.load(out / "model.pt", weights_only=True)
+    a = train(tmp_path / "a")
+    cache = json.loads((tmp_path / "cache" / "cryo_disent" / "memory_format.json").read_text())
+    assert len(cache) == 1 and set(cache.values()) <= {"contiguous", "channels_last"}
+    key = next(iter(cache))
+    (tmp_path / "cache" / "cryo_disent" / "memory_format.json").write_text(json.dumps({key: "channels_last"}))
+    b = train(tmp_path / "b")  # the cached choice is used, whatever a timing would say now
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["memory_format"] == "channels_last"
+    c = train(tmp_path / "c", "--set", "memory_format=contiguous")  # pinned
+    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["memory_format"] == "contiguous"
+    d = train(tmp_path / "d", "--memory-format", "channels_last")
+    for k, v in b["state_dict"].items():  # one layout, one computation: the same weights
+        assert torch.equal(v, d["state_dict"][k]), k
