@@ -20,30 +20,17 @@ from .clustering import choose_k, cluster_latents, contingency, hungarian_accura
 from .evaluate import embed_dataset, evaluate_embedding, pose_errors, templates_from_clusters
 from sklearn.metrics import adjusted_rand_score
 from .models.base import BaseModel, load_model
+from .runs import DERIVED, check_run_outputs, clusters_fingerprint, run_record, save_npz as _save_npz, write_json
 from .train import TrainConfig, Trainer, run_lock
 from .refine import POINT_GROUPS, reference_symmetries, refine_with_averages
 
 # %% auto #0
-__all__ = ['DERIVED', 'RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DERIVED_KEYS', 'write_json', 'run_record', 'train_on_folder',
-           'dataset_class_names', 'class_names', 'load_references', 'open_run_data', 'embed_folder', 'class_volumes',
-           'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline']
+__all__ = ['RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DERIVED_KEYS', 'train_on_folder', 'dataset_class_names', 'class_names',
+           'load_references', 'open_run_data', 'embed_folder', 'class_volumes', 'cluster_run', 'evaluate_on_folder',
+           'report_run', 'run_pipeline']
 
 # %% ../nbs/50_pipelines.ipynb #77fd6270
-DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html")  # made from the trained model: removed when it is retrained
 RESUME_HINT = "; train with resume=False (--no-resume) or into another out_dir"
-
-def write_json(path, obj) -> Path:
-    "Pretty strict JSON (`core.to_json`), written atomically."
-    return atomic_write_text(path, to_json(obj, indent=2))
-
-def run_record(run_dir) -> dict:
-    "The `run` entry of `run_dir/config.json` (data path, `data_fingerprint`, labels, split sizes), or `{}`."
-    p = Path(run_dir) / "config.json"
-    if not p.is_file(): return {}
-    try: cfg = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise InputError(f"{p}: not valid JSON ({e})") from None
-    run = cfg.get("run") if isinstance(cfg, dict) else None
-    return run if isinstance(run, dict) else {}
 
 def _labels_record(labels):
     "How `labels` is stored in `config.json`: a rule name, or a table file's absolute path."
@@ -114,9 +101,6 @@ def load_references(data) -> np.ndarray | None:
     if not is_dataset_folder(data) or not p.exists(): return None
     return np.load(p) * dataset_info(data).get("meta", {}).get("contrast", 1)  # CTF'd data are dark: compare like with like
 
-def _save_npz(path, **arrays):
-    with atomic_path(path, suffix=".npz") as tmp: np.savez(tmp, **arrays)
-
 def open_run_data(run_dir, data=None, labels=None, standardize: bool = True) -> VolumeDataset:
     "The data of run `run_dir`: `data` (default: the folder it was trained on), refused unless it is that data."
     run = Path(run_dir)
@@ -137,6 +121,7 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     require(tuple(model.config.input_shape) == (1, *ds.shape),
             f"data: particles of {ds.path} are {ds.shape}, the model was trained on {tuple(model.config.input_shape)[1:]}")
     emb = embed_dataset(model, ds, batch_size=batch_size)
+    if getattr(model, "fingerprint", None): emb["made_by"] = np.array(model.fingerprint)  # the model.pt it came from
     for f in DERIVED[1:]: (Path(out_dir) / f).unlink(missing_ok=True)  # they describe the old embedding
     _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
@@ -246,6 +231,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen from the data), got {k}")
     require(isinstance(classify, (bool, dict)), f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}")
     raw = read_npz(p, "embedding", ("content", "label", "index"))
+    check_run_outputs(out, raw, model, derived=())  # the embedding must be this model's (metrics are rewritten below)
     emb = {k_: v for k_, v in raw.items() if k_ not in DERIVED_KEYS and not k_.startswith("model_")}
     emb.update({k_[6:]: v for k_, v in raw.items() if k_.startswith("model_")})  # a re-run starts from the model's poses
     y = emb["label"]
@@ -277,9 +263,10 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     names = dataset_class_names(ds) or [str(i) for i in range(int(y.max()) + 1)]
     vols, m = class_volumes(model, ds, emb, pred, refs, names, n_rotations, seed, wedge, templates=tmpl)
     metrics.update(m)
+    tag = dict(clusters=clusters_fingerprint(pred), **({"made_by": str(emb["made_by"])} if "made_by" in emb else {}))
     _save_npz(p, cluster=pred, **emb)
-    _save_npz(out / "classes.npz", **vols)
-    write_json(out / "metrics.json", metrics)
+    _save_npz(out / "classes.npz", **vols, **{k_: np.array(v) for k_, v in tag.items()})
+    write_json(out / "metrics.json", {**metrics, **tag})
     return metrics
 
 def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, reduce: str | None = "pca",
@@ -335,6 +322,7 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
             f"run_dir {run}: expected metrics.json and embedding.npz (run `cryo-disent embed` then `cluster` first)")
     metrics = json.loads((run / "metrics.json").read_text())
     emb = read_npz(run / "embedding.npz", "embedding", ("content", "label", "index"))
+    check_run_outputs(run, emb, model)
     require("cluster" in emb, f"{run / 'embedding.npz'}: no cluster labels (run `cryo-disent cluster` first)")
     model = model if model is not None else (load_model(run / "model.pt") if (run / "model.pt").exists() else None)
     names = dataset_class_names(ds) or [str(i) for i in range(int(emb["label"].max()) + 1)]

@@ -327,6 +327,8 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     p = run / "embedding.npz"
     require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
     emb = read_npz(p, "embedding", ("index",))
+    from cryo_disent.runs import check_run_outputs
+    check_run_outputs(run, emb)
     key = "rotation" if "rotation" in emb else "angle"
     posed = key in emb and "translation" in emb
     require(posed or "cluster" in emb, f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "

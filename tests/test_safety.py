@@ -184,3 +184,25 @@ def test_same_command_same_weights_and_a_pinnable_memory_format(tmp_path):
     d = train(tmp_path / "d", "--memory-format", "channels_last")
     for k, v in b["state_dict"].items():  # one layout, one computation: the same weights
         assert torch.equal(v, d["state_dict"][k]), k
+
+
+def test_outputs_of_another_model_or_clustering_are_refused(tmp_path):
+    "A model replaced after `embed` (a concurrent `train`), or files of two clusterings side by side (a killed `cluster`)."
+    import shutil
+    data, runp, other = tmp_path / "tet", tmp_path / "run", tmp_path / "other"
+    run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
+    for out, seed in ((runp, 0), (other, 1)):
+        run("train", "--model", "beta_vae", "--data", data, "--out", out, "--epochs", 1, "--batch-size", 8, "--latent-dim", 2,
+            "--set", "channels=[8]", "--quiet", "--seed", seed)
+    run("embed", "--run", runp)
+    run("cluster", "--run", runp, "--k", 4, "--no-classify")
+    k4 = {f: (runp / f).read_bytes() for f in ("metrics.json", "classes.npz")}
+    run("cluster", "--run", runp, "--k", 2, "--no-classify")
+    for f, b in k4.items(): (runp / f).write_bytes(b)  # embedding at K = 2, metrics and classes at K = 4
+    refused(run("report", "--run", runp, ok=False), "describes another clustering")
+    refused(run("export-star", "--run", runp, "--voxel-size", 5, ok=False), "describes another clustering")
+    shutil.copy(other / "model.pt", runp / "model.pt")  # another model.pt beside this embedding
+    before = snapshot(runp)
+    for verb in (["cluster", "--run", runp, "--k", 2], ["report", "--run", runp], ["export-star", "--run", runp, "--voxel-size", 5]):
+        refused(run(*verb, ok=False), "made by another model")
+    assert snapshot(runp) == before

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_models.base.ipynb #243c22b9
 from __future__ import annotations
-import dataclasses, json, math, pickle, sys, time, zipfile
+import dataclasses, hashlib, io, json, math, pickle, sys, time, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -19,7 +19,7 @@ from .. import distributed
 __all__ = ['SCHEDULES', 'RECON_LOSSES', 'RECON_OUTPUT', 'LR_SCHEDULERS', 'STEP_ONLY', 'schedule_value', 'run_stamp',
            'ModelConfig', 'reparameterize', 'kl_normal', 'gaussian_keys', 'sample_gaussians', 'recon_loss',
            'make_lr_scheduler', 'data_voxel_size', 'StepContext', 'BaseModel', 'atomic_torch_save',
-           'require_registered', 'model_from_config', 'torch_load', 'load_model']
+           'require_registered', 'fingerprint', 'model_from_config', 'torch_load', 'load_model']
 
 # %% ../../nbs/10_models.base.ipynb #b7d58c99
 def _linear(s, epoch):
@@ -344,31 +344,43 @@ def require_registered(model: BaseModel) -> str:
 
 @patch
 def save(self: BaseModel, path):
-    "Save name, config, weights and stamp to `path` (atomic); tensors and plain types only."
+    "Save name, config, weights and stamp to `path` (atomic); tensors and plain types only. Sets `self.fingerprint`."
     atomic_torch_save(dict(model=require_registered(self), config=self.config.to_dict(), state_dict=self.state_dict(),
                            stamp=run_stamp()), path)
+    self.fingerprint = fingerprint(Path(path).read_bytes())
+
+def fingerprint(raw: bytes) -> str:
+    "Short SHA-256 of a file's bytes: what every output records of the model (or clustering) it was made from."
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 def model_from_config(name: str, config: dict | ModelConfig):
     "Build the registered model `name` from a config (dataclass or dict)."
     cls = get_model_class(name)
     return cls(config if isinstance(config, ModelConfig) else cls.config_cls.from_dict(config))
 
-def torch_load(path, what: str = "cryo_disent model file", map_location="cpu"):
-    "`torch.load(weights_only=True)`: only a damaged or foreign file becomes an `InputError`; OOM and the rest propagate."
+def torch_load(path, what: str = "cryo_disent model file", map_location="cpu", raw: bytes | None = None):
+    "`torch.load(weights_only=True)` of `path` (or of its bytes `raw`): a damaged or foreign file becomes an `InputError`."
     p = Path(path)
-    require(p.is_file(), f"{p}: {what} not found" + (" (it is a folder)" if p.is_dir() else ""))
+    require(raw is not None or p.is_file(), f"{p}: {what} not found" + (" (it is a folder)" if p.is_dir() else ""))
     try:
-        return torch.load(p, map_location=map_location, weights_only=True)
+        return torch.load(io.BytesIO(raw) if raw is not None else p, map_location=map_location, weights_only=True)
     except torch.OutOfMemoryError:
         raise
-    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile) as e:
+    except pickle.UnpicklingError:  # torch's message advises loading it unsafely: we never do
+        raise InputError(f"{p}: not a readable {what} (it holds Python objects beyond tensors and plain types, "
+                         "which are never loaded)") from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile) as e:
         raise InputError(f"{p}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
 
 def load_model(path, map_location="cpu"):
     "Rebuild a model saved with `BaseModel.save` (or a trainer checkpoint)."
-    ck = torch_load(path, map_location=map_location)
+    p = Path(path)
+    require(p.is_file(), f"{p}: cryo_disent model file not found" + (" (it is a folder)" if p.is_dir() else ""))
+    raw = p.read_bytes()  # read once: the fingerprint is of exactly what was loaded
+    ck = torch_load(p, map_location=map_location, raw=raw)
     require(isinstance(ck, dict) and {"model", "config", "state_dict"} <= set(ck),
             f"{path}: expected a cryo_disent model file with keys model/config/state_dict")
     m = model_from_config(ck["model"], ck["config"])
     m.load_state_dict(ck["state_dict"])
+    m.fingerprint = fingerprint(raw)
     return m
