@@ -931,6 +931,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'cryo_disent.relion.StarStack.__init__': ('relion.html#starstack.__init__', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion.StarStack.__len__': ('relion.html#starstack.__len__', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._block_names': ('relion.html#_block_names', 'cryo_disent/relion.py'),
+                                    'cryo_disent.relion._check_values': ('relion.html#_check_values', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._half': ('relion.html#_half', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._one_voxel_size': ('relion.html#_one_voxel_size', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._peek': ('relion.html#_peek', 'cryo_disent/relion.py'),

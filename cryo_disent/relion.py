@@ -16,9 +16,9 @@ from .geometry import euler_zyz_to_matrix, matrix_to_euler_zyz
 from .io import FORMATS, read_npz, read_star, read_volume, write_star
 
 # %% auto #0
-__all__ = ['ANGLES', 'ORIGINS', 'poses_to_relion', 'poses_from_relion', 'read_particles', 'parse_image_name', 'find_root',
-           'StarStack', 'open_star', 'import_star', 'write_relion_star', 'relion_matrix', 'relion_unrotate',
-           'export_star']
+__all__ = ['ANGLES', 'ORIGINS', 'NUMERIC', 'poses_to_relion', 'poses_from_relion', 'read_particles', 'parse_image_name',
+           'find_root', 'StarStack', 'open_star', 'import_star', 'write_relion_star', 'relion_matrix',
+           'relion_unrotate', 'export_star']
 
 # %% ../nbs/07_relion.ipynb #eb11d144
 ANGLES = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]
@@ -79,6 +79,22 @@ def _voxel_sizes(t: pd.DataFrame) -> np.ndarray | None:
         return (t["rlnDetectorPixelSize"] * 1e4 / t["rlnMagnification"]).to_numpy(np.float64)
     return None
 
+NUMERIC = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst",
+           "rlnOriginX", "rlnOriginY", "rlnOriginZ", "rlnImagePixelSize", "rlnPixelSize", "rlnTomoTiltSeriesPixelSize")
+
+def _check_values(p: Path, t: pd.DataFrame):
+    "Refuse an empty or ragged table, and non-numeric, non-finite or (pixel sizes) non-positive values, naming row and column."
+    require(len(t) > 0, f"{p}: the particle table has no rows; expected at least one particle")
+    ragged = t.isna().any(axis=1).to_numpy()
+    require(not ragged.any(), f"{p}: particle row {int(ragged.argmax()) + 1} has missing values; expected a complete "
+                              "table (truncated or ragged STAR?)")
+    for c in (c for c in NUMERIC if c in t):
+        v = pd.to_numeric(t[c], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(v) | ((v <= 0) if "PixelSize" in c else False)
+        val = t[c].iloc[int(bad.argmax())] if bad.any() else None
+        require(not bad.any(), f"{p}: {c} of particle row {int(bad.argmax()) + 1} is {repr(val) if isinstance(val, str) else val}; "
+                               f"expected a finite number{' > 0 (Å)' if 'PixelSize' in c else ''}")
+
 def read_particles(path,  # RELION particle .star (3.0, 3.1+, 5)
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     "`(particles with their optics group's columns merged in, optics table or None)`; checks `rlnImageName`."
@@ -90,6 +106,7 @@ def read_particles(path,  # RELION particle .star (3.0, 3.1+, 5)
     require(parts is not None and "rlnImageName" in parts, f"{p}: no particle table with rlnImageName; expected a RELION "
                                                            f"particle STAR (data_particles, or data_ with rlnImageName)")
     parts = parts.reset_index(drop=True)
+    _check_values(p, parts)
     gen = blocks.get("general")
     if gen is not None and "rlnTomoSubTomosAre2DStacks" in gen:  # RELION 5: data_general says how particles were written
         parts["rlnTomoSubTomosAre2DStacks"] = int(np.asarray(gen["rlnTomoSubTomosAre2DStacks"]).ravel()[0])
@@ -98,6 +115,7 @@ def read_particles(path,  # RELION particle .star (3.0, 3.1+, 5)
         require(not unknown, f"{p}: particles refer to optics group(s) {unknown} not in data_optics")
         extra = optics[[c for c in optics if c not in parts or c == "rlnOpticsGroup"]]
         parts = parts.merge(extra, on="rlnOpticsGroup", how="left")
+        _check_values(p, parts)  # the optics group's pixel size, now per particle
     return parts, optics
 
 def _block_names(p: Path) -> list:
@@ -154,6 +172,8 @@ class StarStack:
                                  f"{next(f for f in uniq if peeks[f][0] == common)}; expected one box size (re-extract or rescale)")
         for f, i in zip(self.files, self.items):
             n = peeks[f][1]
+            require(i is not None or not str(f).lower().endswith(".mrcs"), f"{f}: rlnImageName names a whole .mrcs stack; "
+                                                                          "expected one item of it (NNNNNN@file.mrcs)")
             require(i is None or (n is not None and i < n), f"{f}: rlnImageName asks for item {i + 1 if i is not None else ''} "
                                                             f"but the file holds {n or 'one volume, not a stack'}")
         self.file_voxel_sizes = np.array([peeks[f][2] for f in self.files])
@@ -201,6 +221,8 @@ def open_star(star,  # RELION particle .star
             f"(re-extract with 'Write output as 2D stacks?' = No)")
     root = Path(root) if root is not None else find_root(star, parse_image_name(t["rlnImageName"].iloc[0])[0])
     stack = StarStack(t, root)
+    require(not dim or dim == {len(stack.shape) - 1}, f"{star}: rlnImageDimensionality {sorted(dim)} but the files hold "
+                                                      f"{len(stack.shape) - 1}-D particles; expected the two to agree")
     vs = _one_voxel_size(star, t, stack)
     out = t.copy()
     out.insert(0, "index", np.arange(len(t)))

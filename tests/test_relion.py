@@ -68,6 +68,38 @@ def test_import_star_errors_are_one_line(project, tmp_path):
     assert code == 2 and "big.mrc: particle shape (20, 20, 20) differs from (16, 16, 16)" in msg and not (tmp_path / "x").exists()
 
 
+BAD_STARS = [  # (what is changed, the words of its one-line refusal)
+    (lambda o, t: (o, t.iloc[:0]), "has no rows"),
+    (lambda o, t: (o.assign(rlnTomoTiltSeriesPixelSize=0.0), t), "rlnTomoTiltSeriesPixelSize of particle row 1 is 0.0"),
+    (lambda o, t: (o.assign(rlnTomoTiltSeriesPixelSize=-5.0), t), "expected a finite number > 0"),
+    (lambda o, t: (o, t.assign(rlnAngleRot=["x"] * len(t))), "rlnAngleRot of particle row 1 is 'x'"),
+    (lambda o, t: (o, t.assign(rlnAngleRot=[float("nan")] * len(t))), "has missing values"),
+    (lambda o, t: (o.assign(rlnImageDimensionality=2), t.drop(columns=["rlnTomoName"])), "rlnImageDimensionality [2] but the files hold 3-D"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_STARS)))
+def test_bad_star_values_are_refused_not_coerced(project, tmp_path, case):
+    d, _, _ = project
+    src = d / "Refine3D/job012/run_data.star"
+    change, words = BAD_STARS[case]
+    optics, parts = change(read_star(src, block="optics"), read_star(src, block="particles", as_text=["rlnImageName", "rlnTomoName"]))
+    write_star(tmp_path / "bad.star", {"optics": optics, "particles": parts})
+    code, msg = _cli(["import-star", tmp_path / "bad.star", "--out", tmp_path / "x", "--root", d])
+    assert code == 2 and msg.count("\n") == 1 and words in msg and not (tmp_path / "x").exists(), msg
+
+
+def test_a_whole_mrcs_stack_without_an_index_is_refused(project, tmp_path):
+    from cryo_disent.io import write_mrcs
+    d, _, _ = project
+    src = d / "Refine3D/job012/run_data.star"
+    write_mrcs(tmp_path / "stack.mrcs", np.zeros((3, 16, 16, 16), np.float32), voxel_size=1.0)
+    parts = read_star(src, block="particles", as_text=["rlnImageName", "rlnTomoName"])
+    write_star(tmp_path / "s.star", {"optics": read_star(src, block="optics"), "particles": parts.assign(rlnImageName=str(tmp_path / "stack.mrcs"))})
+    code, msg = _cli(["import-star", tmp_path / "s.star", "--out", tmp_path / "x", "--root", d])
+    assert code == 2 and msg.count("\n") == 1 and "names a whole .mrcs stack" in msg, msg
+
+
 def test_export_star_of_a_trained_run(project, tmp_path):
     "A tiny harmony3d run on imported particles: export-star names RELION's own files and its poses invert exactly."
     d, _, vs = project
