@@ -20,7 +20,7 @@ from .clustering import choose_k, cluster_latents, contingency, hungarian_accura
 from .evaluate import embed_dataset, evaluate_embedding, pose_errors, templates_from_clusters
 from sklearn.metrics import adjusted_rand_score
 from .models.base import BaseModel, load_model
-from .runs import DERIVED, check_run_outputs, clusters_fingerprint, run_record, save_npz as _save_npz, write_json
+from .runs import DERIVED, holding_lock, check_run_outputs, clusters_fingerprint, run_record, save_npz as _save_npz, write_json
 from .train import TrainConfig, Trainer, run_lock
 from .refine import POINT_GROUPS, reference_symmetries, refine_with_averages
 
@@ -115,6 +115,7 @@ def open_run_data(run_dir, data=None, labels=None, standardize: bool = True) -> 
     if rec.get("data_fingerprint"): _check_same_data(data_fingerprint(ds, known=rec["data_fingerprint"]), rec["data_fingerprint"], data, run, False)
     return ds
 
+@holding_lock("out_dir")
 def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=None) -> dict:
     "Embed every particle of `data` (default: the run's); writes `out_dir/embedding.npz` (stale metrics/report are removed)."
     ds = open_run_data(out_dir, data, labels)
@@ -213,6 +214,7 @@ def _model_pose_error(emb: dict, sym) -> dict:
 
 DERIVED_KEYS = ("cluster", "refine_score", "classify_score")  # written by `cluster_run` into embedding.npz
 
+@holding_lock("out_dir")
 def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | None = None, reduce: str | None = "pca",
                 n_components: int = 4, seed: int = 0, n_rotations: int = 500, labels=None,
                 k_range: tuple = K_RANGE,  # latent K tried when `k` is None
@@ -313,6 +315,7 @@ def _class_figures(run: Path, model, emb: dict, names: list, symmetry="C1") -> d
                                                         title="Pose error per particle (each class in its own template frame)")
     return figs
 
+@holding_lock("run_dir")
 def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples: int = 6, labels=None) -> Path:
     "Write `run_dir/report.html` from the run's files (and the model, for templates); `data` defaults to the run's."
     from cryo_disent import viz

@@ -335,6 +335,17 @@ def _run_voxel_size(ds, info: dict) -> float | None:
     return float(vs) if vs else None
 
 # %% ../nbs/07_relion.ipynb #5e6ff79d
+def _lock_run(param: str):
+    "`runs.holding_lock`, imported when first called (importing this module stays light)."
+    def deco(fn):
+        def inner(*args, **kwargs):
+            from cryo_disent.runs import holding_lock
+            return holding_lock(param)(fn)(*args, **kwargs)
+        inner.__name__, inner.__qualname__, inner.__doc__, inner.__wrapped__ = fn.__name__, fn.__qualname__, fn.__doc__, fn
+        return inner
+    return deco
+
+@_lock_run("run_dir")
 def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
                 out=None,  # destination .star (default RUN/particles_relion.star)
                 data=None,  # the run's data (default: the folder it was trained on)

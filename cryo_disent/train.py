@@ -129,8 +129,8 @@ def run_lock(out_dir):
         if path.exists():
             host, _, pid = path.read_text().strip().partition(" ")
             if host == socket.gethostname():
-                require(not (pid.isdigit() and _pid_alive(int(pid))), f"{out_dir}: another training (PID {pid}) is running "
-                        "in this folder; wait for it to finish or train into another out_dir (--out)")
+                require(not (pid.isdigit() and _pid_alive(int(pid))), f"{out_dir}: another cryo-disent command (PID {pid}) is "
+                        "writing this run folder; wait for it to finish, or train into another out_dir (--out)")
             else:
                 require(host == "", f"{out_dir}: locked by a run on host {host} ({path}); if that run is over, delete the lock file")
             path.unlink()  # stale: its process is gone

@@ -229,8 +229,11 @@ def test_second_live_training_into_the_same_out_is_refused(tmp_path):
             time.sleep(0.2)
         assert (runp / ".lock").exists(), "the first run holds the lock"
         r = run("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 2, "--set", "beta=4", "--quiet", ok=False)
-        assert r.returncode == 2 and f"another training (PID {first.pid})" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"another cryo-disent command (PID {first.pid})" in r.stderr, r.stderr
         assert json.loads((runp / "config.json").read_text())["model_config"]["beta"] == 1.0  # the first run's config
+        from cryo_disent.core import InputError
+        from cryo_disent.pipelines import report_run
+        with pytest.raises(InputError, match=f"PID {first.pid}"): report_run(runp)  # every writer of a run takes its lock
     finally:
         first.kill()
         first.wait()
