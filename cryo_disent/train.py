@@ -110,7 +110,10 @@ def _pid_alive(pid: int) -> bool:
 def _dir_guard(folder):
     "An exclusive `flock` on the folder itself for a short critical section (released by the OS if the process dies)."
     try: import fcntl
-    except ImportError: yield; return  # not POSIX: no guard
+    except ImportError: fcntl = None  # not POSIX: no guard
+    if fcntl is None:
+        yield
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
