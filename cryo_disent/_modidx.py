@@ -933,7 +933,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'cryo_disent.relion._block_names': ('relion.html#_block_names', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._check_values': ('relion.html#_check_values', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._half': ('relion.html#_half', 'cryo_disent/relion.py'),
-                                    'cryo_disent.relion._lock_run': ('relion.html#_lock_run', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._one_voxel_size': ('relion.html#_one_voxel_size', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._peek': ('relion.html#_peek', 'cryo_disent/relion.py'),
                                     'cryo_disent.relion._run_voxel_size': ('relion.html#_run_voxel_size', 'cryo_disent/relion.py'),

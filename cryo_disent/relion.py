@@ -14,6 +14,7 @@ import mrcfile
 from .core import InputError, as_numpy, require
 from .geometry import euler_zyz_to_matrix, matrix_to_euler_zyz
 from .io import FORMATS, read_npz, read_star, read_volume, write_star
+from .runs import check_run_outputs, holding_lock
 
 # %% auto #0
 __all__ = ['ANGLES', 'ORIGINS', 'NUMERIC', 'poses_to_relion', 'poses_from_relion', 'read_particles', 'parse_image_name',
@@ -335,17 +336,7 @@ def _run_voxel_size(ds, info: dict) -> float | None:
     return float(vs) if vs else None
 
 # %% ../nbs/07_relion.ipynb #5e6ff79d
-def _lock_run(param: str):
-    "`runs.holding_lock`, imported when first called (importing this module stays light)."
-    def deco(fn):
-        def inner(*args, **kwargs):
-            from cryo_disent.runs import holding_lock
-            return holding_lock(param)(fn)(*args, **kwargs)
-        inner.__name__, inner.__qualname__, inner.__doc__, inner.__wrapped__ = fn.__name__, fn.__qualname__, fn.__doc__, fn
-        return inner
-    return deco
-
-@_lock_run("run_dir")
+@holding_lock("run_dir")
 def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
                 out=None,  # destination .star (default RUN/particles_relion.star)
                 data=None,  # the run's data (default: the folder it was trained on)
@@ -360,7 +351,6 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     p = run / "embedding.npz"
     require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
     emb = read_npz(p, "embedding", ("index",))
-    from cryo_disent.runs import check_run_outputs
     check_run_outputs(run, emb)
     key = "rotation" if "rotation" in emb else "angle"
     posed = key in emb and "translation" in emb
