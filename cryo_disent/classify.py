@@ -16,8 +16,8 @@ from .search import (FourierBand, ReferenceGrid, global_search, local_rotations,
                                 shift_grid, shift_stencil, so3_grid)
 
 # %% auto #0
-__all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state', 'em', 'heldout_loglik',
-           'profile_k', 'duplicate_pairs', 'classify']
+__all__ = ['SCHEDULE', 'NOISE_FLOOR', 'CRITERIA', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state',
+           'em', 'heldout_evidence', 'heldout_loglik', 'profile_k', 'separability', 'classify']
 
 # %% ../nbs/38_classify.ipynb #2355e2a7
 def _volumes(particles, batch_size: int = 256):
@@ -173,7 +173,7 @@ def em(data: BandData, k: int, schedule: tuple = SCHEDULE, n_rotations: int = 20
         if log: log(_line(tag, cutoff, s + 1, len(steps), state, t0))
     return state
 
-# %% ../nbs/38_classify.ipynb #62288259
+# %% ../nbs/38_classify.ipynb #95868651
 class _Subset:
     "A view of `BandData` restricted to particles `sel` (for held-out scoring)."
     def __init__(self, data: BandData, sel: torch.Tensor): self.data, self.sel, self.top = data, sel, data.top
@@ -186,21 +186,24 @@ def _subset_state(state: dict, sel: torch.Tensor) -> dict:
     return {k: (v[sel] if torch.is_tensor(v) and v.ndim and len(v) == len(state["gamma"]) else v) for k, v in state.items()}
 
 @torch.no_grad()
-def heldout_loglik(data: BandData, state: dict, n_rotations: int = 2000, top: int = 8, lam: float = 1.0,
-                   max_shift: float = 3.0, seed: int = 0) -> float:
-    "Σ over particles of log Σ_k π_k p(x_i | k) with references made from the other half of the particles."
+def heldout_evidence(data: BandData, state: dict, n_rotations: int = 2000, top: int = 8, lam: float = 1.0,
+                     max_shift: float = 3.0, seed: int = 0) -> torch.Tensor:
+    "`[N, K]` log p(x_i | k) of every particle under every class, with references made from the other half of the particles."
     cutoff, N = state["band"], len(state["gamma"])
     half = torch.randperm(N, generator=torch.Generator().manual_seed(seed)) % 2
-    logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
-    total = 0.0
+    out = torch.empty_like(state["lse"])
     for h in (0, 1):
         src, dst = (half != h).nonzero()[:, 0], (half == h).nonzero()[:, 0]
         G = class_references(_Subset(data, src), cutoff, _subset_state(state, src), lam)
-        e = expectation(_Subset(data, dst), cutoff, G, state["t"][dst, :, 0], n_rotations, top, max_shift)
-        total += float(torch.logsumexp(logpi + e["lse"], 1).sum())
-    return total
+        out[dst.to(out.device)] = expectation(_Subset(data, dst), cutoff, G, state["t"][dst, :, 0], n_rotations, top, max_shift)["lse"]
+    return out
 
-# %% ../nbs/38_classify.ipynb #8650fb70
+def heldout_loglik(data: BandData, state: dict, **kw) -> float:
+    "Σ over particles of log Σ_k π_k p(x_i | k), held out as in `heldout_evidence` (same keywords)."
+    logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
+    return float(torch.logsumexp(logpi + heldout_evidence(data, state, **kw), 1).sum())
+
+# %% ../nbs/38_classify.ipynb #56bc4185
 def _drop_class(state: dict, k: int) -> dict:
     "`state` without class k: the memberships re-normalised over the others from the last E-step's evidence."
     keep = [j for j in range(state["gamma"].shape[1]) if j != k]
@@ -228,18 +231,21 @@ def profile_k(state: dict, seed: int = 0) -> dict:
     ck = choose_k(f, (1, K), reduce="pca" if K - 1 > nc else None, n_components=nc, seed=seed, criterion="icl")
     return dict(k=ck["k"], icl=ck["icl"])
 
-def duplicate_pairs(state: dict, merge_below: float = 1.0) -> list:
-    "(smaller, larger) class of every pair with max(r_ab, r_ba) below `merge_below`, most alike first (see above)."
-    lse, lab = state["lse"].double(), state["gamma"].argmax(1)
-    K, found = lse.shape[1], []
-    share = lambda a, b: float((lse[lab == a, a] - lse[lab == a, b]).sum() / lse[lab == a, a].sum()) \
-        if float(lse[lab == a, a].sum()) > 0 else math.inf
+NOISE_FLOOR = 0.5  # d′ that a split of one structure shows from finite samples alone (see above)
+
+def separability(lse, labels) -> np.ndarray:
+    "`[K, K]` ρ = (d′ − `NOISE_FLOOR`) / √(2E) of every pair of classes from evidence `lse` `[N, K]` and `labels` `[N]`; nan where a class has < 2 particles."
+    lse, lab = np.asarray(as_numpy(lse), np.float64), np.asarray(as_numpy(labels)).ravel()
+    K, own = lse.shape[1], lse[np.arange(len(lab)), lab]
+    D = np.full((K, K), np.nan)
     for a in range(K):
-        for b in range(a + 1, K):
-            if min(int((lab == a).sum()), int((lab == b).sum())) < 2: continue
-            r = max(share(a, b), share(b, a))
-            if r < merge_below: found.append((r, *sorted((a, b), key=lambda c: int((lab == c).sum()))))
-    return [tuple(f[1:]) for f in sorted(found)]
+        for b in range(K):
+            ia, ib = lab == a, lab == b
+            if a == b or ia.sum() < 2 or ib.sum() < 2: continue
+            da, db = lse[ia, a] - lse[ia, b], lse[ib, a] - lse[ib, b]
+            d = (da.mean() - db.mean()) / math.sqrt((da.var() + db.var()) / 2 + 1e-12)
+            D[a, b] = (d - NOISE_FLOOR) / math.sqrt(2 * float(np.median(own[ia | ib]))) if np.median(own[ia | ib]) > 0 else 0.0
+    return D
 
 # %% ../nbs/38_classify.ipynb #d9a62f46
 def _result(data: BandData, state: dict, **info) -> dict:
@@ -262,7 +268,7 @@ def _logger(progress: bool, total: int):
         return (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1][:60]), bar.update(1))), bar
     return (lambda line: print(line, file=sys.stderr, flush=True)), None
 
-# %% ../nbs/38_classify.ipynb #920297ad
+# %% ../nbs/38_classify.ipynb #c67d3080
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -277,22 +283,53 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
         g[torch.as_tensor(lab < 0)] = 1.0 / k
     return g / g.sum(1, keepdim=True)
 
+def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info: dict, **held) -> dict:
+    "Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of < 2 particles go first."
+    info["merged"] = []
+    while best["gamma"].shape[1] > 1:
+        lab = best["gamma"].argmax(1)
+        n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
+        D = separability(heldout_evidence(data, best, **held), lab)
+        info["separability"] = np.round(D, 2).tolist()
+        if int(n.min()) < 2: drop, into, d = int(n.argmin()), None, None
+        elif np.nanmin(D) < merge_below:
+            a, b = np.unravel_index(np.nanargmin(D), D.shape)
+            (drop, into), d = sorted((int(a), int(b)), key=lambda c: int(n[c])), float(D[a, b])
+        else: return best
+        info["merged"].append(dict(drop=drop, into=into, separability=d, sizes=n.tolist()))
+        K = best["gamma"].shape[1] - 1
+        best = run(K, _drop_class(best, drop), f" K={K} (class {drop} {'merged into ' + str(into) if into is not None else 'empty'})")
+    info["separability"] = [[math.nan]]  # one class left
+    return best
+
+def _remove_down(data: BandData, best: dict, run, criterion: str, heldout0: float, info: dict, seed: int, **held) -> dict:
+    "The `icl` and `heldout` criteria: remove the cheapest class down to the chosen K."
+    if criterion == "icl": info["icl_curve"] = profile_k(best, seed)["icl"]
+    target = profile_k(best, seed)["k"] if criterion == "icl" else 1
+    path, states = {best["gamma"].shape[1]: heldout0}, {best["gamma"].shape[1]: best}
+    while best["gamma"].shape[1] > target:
+        K = best["gamma"].shape[1] - 1
+        best = run(K, _drop_class(best, _cheapest_class(best)), f" K={K} (one class removed)")
+        if criterion == "heldout": path[K], states[K] = heldout_loglik(data, best, **held), best
+    if criterion == "heldout": info["heldout_curve"] = path
+    return states[max(path, key=path.get)] if criterion == "heldout" else best
+
+CRITERIA = ("separability", "icl", "heldout")
+
 def classify(particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
-             k: int | None = None,  # number of classes; None: chosen on the likelihoods (`criterion`), at most `k_max`
+             k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
              mwa=None,  # missing-wedge angle(s) of the particles, degrees: None, one, or `[N]`
              k_max: int = 6,  # classes of the first EM when `k` is None
-             criterion: str = "icl",  # how K is chosen: "icl" (likelihood profiles) or "heldout"
+             criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
              restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
              init=None,  # memberships `[N, K]` or labels `[N]` for one more start (e.g. a latent clustering)
              schedule: tuple = SCHEDULE, n_rotations: int = 2000, top: int = 8, temperature: float = 3.0,
              lam: float = 1.0, max_shift: float = 3.0,  # |t| per axis, voxels
-             polish: int = 3,  # EM iterations at the finest band after each class removal
-             merge_below: float = 1.0,  # with `k` None: classes whose references explain each other's particles are merged
-                                        # while the held-out likelihood rises (0: never)
-             max_merge_tries: int = 3,  # candidate pairs tried per round, most alike first
+             polish: int = 3,  # EM iterations at the finest band after each merge or removal
+             merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
              seed: int = 0, device=None, progress: bool = True) -> dict:
     "Reference-free classification: `labels`, `posterior`, per-particle `rotation`/`translation`, `references`, and the run's record."
-    require(criterion in ("icl", "heldout"), f"criterion: expected 'icl' or 'heldout', got {criterion!r}")
+    require(criterion in CRITERIA, f"criterion: expected one of {CRITERIA}, got {criterion!r}")
     require(restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}")
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
     data = BandData(particles, mwa, max(c for c, _ in schedule), device)
@@ -300,37 +337,19 @@ def classify(particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of ite
     log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in schedule))
     run = lambda K, st, sd, tag, **kw: em(data, K, kw.pop("schedule", schedule), n_rotations, top, kw.pop("temperature", temperature),
                                           sd, st, lam, max_shift, log=log, tag=tag, **kw)
+    held = dict(n_rotations=n_rotations, top=top, lam=lam, max_shift=max_shift, seed=seed)
     starts = [] if init is None else [("init", initial_state(len(data), K0, seed, _init_gamma(init, len(data), K0), data.top.device))]
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
     tried = []
     for name, st in starts:
         s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'")
-        tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, n_rotations, top, lam, max_shift, seed)))
+        tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
         if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]): best = s
     info = dict(starts=tried, k_max=K0)
     if k is None:
-        info.update(k_chosen_by=criterion, **({"icl_curve": profile_k(best, seed)["icl"]} if criterion == "icl" else {}))
-        target = profile_k(best, seed)["k"] if criterion == "icl" else 1
-        path, states = {K0: max(t["heldout"] for t in tried)}, {K0: best}
-        final = dict(schedule=((best["band"], polish),), temperature=1.0, split=False)
-        while best["gamma"].shape[1] > target:
-            K = best["gamma"].shape[1] - 1
-            best = run(K, _drop_class(best, _cheapest_class(best)), seed, f" K={K} (one class removed)", **dict(final))
-            if criterion == "heldout": path[K], states[K] = heldout_loglik(data, best, n_rotations, top, lam, max_shift, seed), best
-        if criterion == "heldout":
-            info["heldout_curve"] = path
-            best = states[max(path, key=path.get)]
-        info["merged"], held, merging = [], None, True
-        while merging and best["gamma"].shape[1] > 1:
-            merging = False
-            for pair in duplicate_pairs(best, merge_below)[:max_merge_tries]:
-                K = best["gamma"].shape[1] - 1
-                held = heldout_loglik(data, best, n_rotations, top, lam, max_shift, seed) if held is None else held
-                m = run(K, _drop_class(best, pair[0]), seed, f" K={K} (class {pair[0]} merged into {pair[1]}?)", **dict(final))
-                h = heldout_loglik(data, m, n_rotations, top, lam, max_shift, seed)
-                info["merged"].append(dict(pair=[int(c) for c in pair], heldout_gain=h - held, kept=h >= held))
-                if h >= held:
-                    best, held, merging = m, h, True
-                    break
+        info["k_chosen_by"] = criterion
+        polished = lambda K, st, tag: run(K, st, seed, tag, schedule=((best["band"], polish),), temperature=1.0, split=False)
+        best = _merge_inseparable(data, best, polished, merge_below, info, **held) if criterion == "separability" else \
+            _remove_down(data, best, polished, criterion, max(t["heldout"] for t in tried), info, seed, **held)
     if bar is not None: bar.close()
     return _result(data, best, heldout=max(t["heldout"] for t in tried), **info)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 from . import __version__
-from .core import InputError, require, to_json
+from .core import FULL, InputError, require, to_json
 from .models.registry import model_names
 
 # %% auto #0
@@ -238,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
          help="take the latent clusters as the classes (3D volumes are otherwise classified by likelihood: classify.classify)")
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
     _add(s, "--restarts", type=int, default=2, help="classification EMs from random memberships; the best held-out likelihood is kept")
-    _add(s, "--classify-criterion", default="icl", choices=["icl", "heldout"],
-         help="how the classification chooses K: ICL of the likelihood profiles (default) or held-out likelihood")
+    _add(s, "--classify-criterion", default="separability", choices=["separability", "icl", "heldout"],
+         help="how the classification chooses K: merge classes its held-out likelihoods cannot tell apart (default), "
+              "ICL of the likelihood profiles, or held-out likelihood")
     _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="latent K tried when --k is omitted")
     _add(s, "--k-criterion", default="icl", choices=["icl", "bic"], help="how the latent K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)")
     _add(s, "--reduce", default="pca", choices=["pca", "umap", "none"])
@@ -264,6 +265,8 @@ INTERRUPTED = dict(train="training resumes from the last checkpoint if you rerun
 
 def _one_line(e: BaseException) -> str:
     msg = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, OSError) and e.errno in FULL and e.filename:  # a write that failed for want of space, outside atomic_path
+        msg = f"{e.filename}: could not write it ({e.strerror}); nothing was changed"
     for lib, cli in FLAG_WORDS: msg = msg.replace(lib, cli)
     return msg
 

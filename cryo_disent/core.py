@@ -4,15 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #cfb38f27
 from __future__ import annotations
-import contextlib, json, math, os, random, secrets
+import contextlib, errno, json, math, os, random, secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['InputError', 'require', 'atomic_path', 'atomic_write_text', 'as_numpy', 'json_ready', 'to_json', 'seed_everything',
-           'rng_state', 'set_rng_state', 'get_device', 'ModelOutput']
+__all__ = ['FULL', 'InputError', 'require', 'atomic_path', 'atomic_write_text', 'as_numpy', 'json_ready', 'to_json',
+           'seed_everything', 'rng_state', 'set_rng_state', 'get_device', 'ModelOutput']
 
 # %% ../nbs/00_core.ipynb #cdcb4881
 class InputError(ValueError):
@@ -23,6 +23,8 @@ def require(cond: bool, msg: str):
     if not cond: raise InputError(msg)
 
 # %% ../nbs/00_core.ipynb #a0cfdf37
+FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write that failed for want of space
+
 @contextlib.contextmanager
 def atomic_path(path,  # destination file
                 suffix: str = "",  # extra suffix of the temp file (e.g. ".npz" for writers that append one)
@@ -37,6 +39,9 @@ def atomic_path(path,  # destination file
         yield tmp
         with open(tmp, "rb") as f: os.fsync(f.fileno())  # on disk before it takes the target's name
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in FULL: raise
+        raise OSError(f"{path}: could not write it ({e.strerror}); nothing was changed") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -31,17 +31,23 @@ def _ours(folder: Path) -> bool:
     except (OSError, ValueError, AttributeError): return False
     return tag == FORMAT and not any(f.suffix.lower() in FORMATS and f.suffix.lower() != ".npy" for f in folder.rglob("*"))
 
-def _check_target(folder: Path, overwrite: bool):
-    "A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours."
+def _check_target(folder: Path, overwrite: bool, inputs: tuple = ()):
+    "A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours that holds none of the `inputs`."
     require(not folder.exists() or folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (or a new name)")
+    here = Path.cwd().resolve()
+    require(folder.resolve() not in (here, *here.parents), f"dataset folder {folder}: is the working folder or one above it; "
+                                                          "expected a new folder name")
     require(overwrite or not folder.exists(),
             f"dataset folder {folder}: already exists (pass overwrite=True to replace it)")
     require(not folder.exists() or _ours(folder), f"dataset folder {folder}: exists and is not a dataset folder written by "
             "cryo_disent (or holds volume files), so it is never replaced, even with overwrite; choose a new folder")
+    inside = [p for p in map(Path, inputs) if folder.exists() and p.resolve().is_relative_to(folder.resolve())]
+    require(not inside, f"dataset folder {folder}: holds {inside[0] if inside else ''}, an input being read, so it is never "
+                        "replaced; choose a new folder")
 
-def _commit(tmp: Path, folder: Path, overwrite: bool):
+def _commit(tmp: Path, folder: Path, overwrite: bool, inputs: tuple = ()):
     "Rename the finished `tmp` folder to `folder`, replacing an old one only when `overwrite`."
-    _check_target(folder, overwrite)
+    _check_target(folder, overwrite, inputs)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset is shared
@@ -108,19 +114,20 @@ def open_dataset_writer(folder: str | Path,  # target dataset folder (must not e
                         shape: tuple,  # shape of one particle, `(D, H, W)` or `(H, W)`
                         n: int,  # number of particles
                         overwrite: bool = False,  # replace an existing folder
+                        inputs: tuple = (),  # files being read: a folder holding one is never replaced
                         **meta):  # free-form metadata stored in `dataset.json` (JSON-serialisable)
     "Context manager yielding a `DatasetWriter`; the folder appears (atomically) only if the block succeeds."
     folder = Path(folder)
     require(int(n) >= 1, f"n: expected >= 1 particles, got {n}")
     require(len(shape) in (2, 3) and all(int(s) >= 1 for s in shape), f"shape: expected (D, H, W) or (H, W), got {shape}")
-    _check_target(folder, overwrite)
+    _check_target(folder, overwrite, inputs)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         w = DatasetWriter(tmp, shape, n, meta)
         yield w
         w._finish()
-        _commit(tmp, folder, overwrite)
+        _commit(tmp, folder, overwrite, inputs)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -246,7 +246,15 @@ def has_class_prefix(name: str) -> bool:
     head, sep, rest = Path(name).stem.partition("_")
     return bool(head and sep and rest)
 
-def _labels_table(labels) -> dict:
+def _listed_name(f: str, folder: Path | None, src: str) -> str:
+    "The file name a labels-table entry names: a bare name, or a path that lies in `folder` (relative paths from it)."
+    p = Path(f)
+    if folder is None or p.parent == Path("."): return p.name
+    full = p if p.is_absolute() else folder / p
+    require(full.resolve().parent == folder.resolve(), f"{src}: filename {f!r} is not in {folder}; expected names of files there")
+    return p.name
+
+def _labels_table(labels, folder: Path | None = None) -> dict:
     "filename → class_name from a DataFrame, a dict, or a .csv/.star path holding columns `filename, class_name`."
     src = "labels"
     if isinstance(labels, (str, os.PathLike)):
@@ -261,7 +269,9 @@ def _labels_table(labels) -> dict:
     require(isinstance(labels, pd.DataFrame), f"labels: got {type(labels).__name__}; expected a DataFrame, dict or .csv/.star path")
     require({"filename", "class_name"} <= set(labels.columns),
             f"{src}: columns {list(labels.columns)}; expected 'filename' and 'class_name'")
-    names = [Path(str(f)).name for f in labels["filename"]]
+    names = [_listed_name(str(f), folder, src) for f in labels["filename"]]
+    empty = [n for n, c in zip(names, labels["class_name"].astype(str)) if not c.strip()]
+    require(not empty, f"{src}: class_name of {empty[0] if empty else ''!r} is empty; expected a class name (or leave the file out)")
     dup = [n for n, k in Counter(names).items() if k > 1]
     if dup: raise InputError(f"{src}: filename {dup[0]!r} is listed {names.count(dup[0])} times; expected each file once")
     return dict(zip(names, labels["class_name"].astype(str)))
@@ -296,7 +306,7 @@ def folder_index(folder, # folder of volume files
             "(read stacks with read_mrcs)")
     files = sorted(f for f in d.iterdir() if f.suffix.lower() in sfx and not f.name.startswith(".") and f.is_file())
     require(len(files) > 0, f"{d}: no {'/'.join(sfx)} files found; expected at least one volume file")
-    table = _labels_table(labels) if labels is not None else {}
+    table = _labels_table(labels, d) if labels is not None else {}
     extra = sorted(set(table) - {f.name for f in files})
     if extra: raise InputError(f"labels: {len(extra)} listed file(s) not in {d}, e.g. {extra[0]!r}; expected names of files there")
     names = _file_classes(files, table, classes)

@@ -202,7 +202,8 @@ def _classified(ds, emb: dict, k, wedge, seed: int, options: dict, progress: boo
     own = {f"model_{k_}": emb[k_] for k_ in ("rotation", "translation") if k_ in emb}
     emb = {**emb, **own, "rotation": c["rotation"], "translation": c["translation"], "classify_score": c["score"]}
     rec = dict(classify_band=c["band"], classify_loglik=c["loglik"], classify_heldout=c["heldout"], classify_k_max=c["k_max"],
-               classify_starts=c["starts"], **{f"classify_{n}": c[n] for n in ("icl_curve", "heldout_curve") if n in c})
+               classify_starts=c["starts"], **{f"classify_{n}": c[n] for n in ("icl_curve", "heldout_curve", "merged", "separability",
+                                                                                 "k_chosen_by") if n in c})
     return emb, c["labels"], c["references"], rec
 
 def _model_pose_error(emb: dict, sym) -> dict:
@@ -248,7 +249,7 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
     extra, tmpl = {}, None
     if classify is not False and volumes3d:
         emb, pred, tmpl, extra = _classified(ds, emb, k, wedge, seed, classify if isinstance(classify, dict) else {}, progress)
-        how = dict(k_chosen_by="given" if k is not None else f"classification ({extra.get('classify_icl_curve') and 'icl' or 'held-out likelihood'})",
+        how = dict(k_chosen_by="given" if k is not None else f"classification ({extra.get('classify_k_chosen_by')})",
                    latent_k=int(k_lat), **{f"latent_{n}": v for n, v in how.items()})
     elif model is not None:
         tmpl = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()  # decoded once
@@ -338,6 +339,11 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
         figs["Choice of K"] = viz.curve_figure({"ICL": (list(c := finite(metrics["classify_icl_curve"])), list(c.values()))}, "K",
                                                "ICL (lower is better)", f"K = {metrics['k']}: Gaussian mixture of the particles' "
                                                "log-likelihood profiles, lowest ICL")
+    elif "classify_separability" in metrics:
+        names_k = [f"class {i}" for i in range(metrics["k"])]
+        figs["Choice of K"] = viz.heatmap_figure(np.array(metrics["classify_separability"], float), names_k, names_k, fmt=".1f",
+                                                 title=f"K = {metrics['k']}: held-out separability d′ of the classes kept "
+                                                       f"({len(metrics.get('classify_merged', []))} merged on the way from {metrics['classify_k_max']})")
     elif "classify_heldout_curve" in metrics:
         figs["Choice of K"] = viz.curve_figure({"held-out": (list(c := finite(metrics["classify_heldout_curve"])), list(c.values()))}, "K",
                                                "held-out log-likelihood (higher is better)", f"K = {metrics['k']}: best held-out likelihood")

@@ -254,7 +254,8 @@ def import_star(star,  # RELION particle .star
     meta = dict(source=dict(relion_star=str(Path(star).resolve()), root=str(Path(stack.files[0]).parent)),
                 voxel_size=vs, standardized=standardize,
                 relion_optics=None if optics is None else optics.to_dict(orient="records"))
-    with open_dataset_writer(out, stack.shape[1:], len(stack), overwrite=overwrite, **meta) as w:
+    inputs = (star, *dict.fromkeys(stack.files))
+    with open_dataset_writer(out, stack.shape[1:], len(stack), overwrite=overwrite, inputs=inputs, **meta) as w:
         for i in tqdm(range(0, len(stack), chunk), disable=not progress, desc="import", unit="chunk"):
             x = stack[i:i + chunk].astype(np.float64)
             if standardize:

@@ -56,6 +56,7 @@ def test_train_embed_cluster_report(tmp_path):
     (["toyset", "tetrominoes", "--out", "{tmp}/tet/dataset.json"], "is a file; expected a folder"),
     (["toyset", "tetrominoes", "--out", "{tmp}/tet"], "already exists (pass --overwrite to replace it)"),
     (["simulate", "--preset", "seed004", "--box", "4", "--out", "{tmp}/x"], "--box: 4 voxels is too small"),
+    (["simulate", "--preset", "seed004", "--out", ".", "--overwrite"], "dataset folder .: is the working folder"),
     (["train", "--model", "beta_vae", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--labels", "prefix"], "applies to a folder of volume files"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, needle):
@@ -83,7 +84,7 @@ def test_demo_quick(tmp_path):
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
     classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "classification (icl)"  # K from ICL, not from the labels
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "classification (separability)"  # K chosen by the classification, not from the labels
     assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()

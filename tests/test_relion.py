@@ -118,3 +118,13 @@ def test_export_star_of_a_trained_run(project, tmp_path):
     R, t = poses_from_relion(df, 16, vs)
     np.testing.assert_allclose(R.numpy(), emb["rotation"], atol=1e-5)
     np.testing.assert_allclose(t.numpy(), emb["translation"], atol=1e-4)
+
+
+def test_a_truncated_star_is_refused_in_one_line(project, tmp_path):
+    "A STAR cut off mid-row (a copy that did not finish): refused, naming the file, never read as 'optics group [nan]'."
+    d, _, _ = project
+    text = (d / "Refine3D/job012/run_data.star").read_text()
+    (tmp_path / "cut.star").write_text(text[:int(len(text) * 0.8)].rstrip("\n").rsplit(" ", 2)[0])
+    code, msg = _cli(["import-star", tmp_path / "cut.star", "--out", tmp_path / "x", "--root", d])
+    assert code == 2 and msg.count("\n") == 1 and "cut.star" in msg and "nan" not in msg.lower(), msg
+    assert not (tmp_path / "x").exists()

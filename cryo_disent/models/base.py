@@ -332,8 +332,10 @@ def configure_schedulers(self: BaseModel, optimizers: list, epochs: int, steps_p
 
 # %% ../../nbs/10_models.base.ipynb #a4cfef5d
 def atomic_torch_save(obj, path):
-    "`torch.save` through `atomic_path` (temp file + rename)."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    "`torch.save` through `atomic_path` (temp file + rename); a write that fails (disk full) is an `OSError` naming `path`."
+    buf = io.BytesIO()  # serialised in memory first: torch reports a short write as an opaque RuntimeError, Python as OSError
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp: Path(tmp).write_bytes(buf.getbuffer())
 
 def require_registered(model: BaseModel) -> str:
     "The registry name of `model`'s own class; a subclass that only inherits its parent's name is refused."
