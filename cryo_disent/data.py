@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from .core import InputError, as_numpy, require, to_json
+from .core import FULL, InputError, as_numpy, require, to_json
 from .geometry import quat_to_matrix
 from .io import CLASS_RULES, FORMATS, VolumeFiles, folder_index, read_star, write_star
 
@@ -128,8 +128,10 @@ def open_dataset_writer(folder: str | Path,  # target dataset folder (must not e
         yield w
         w._finish()
         _commit(tmp, folder, overwrite, inputs)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in FULL:  # disk full / file too large while writing the new folder
+            raise OSError(f"dataset folder {folder}: could not write it ({e.strerror}); nothing was changed") from None
         raise
 
 # %% ../nbs/06_data.ipynb #99e4e81e
