@@ -268,7 +268,7 @@ def _logger(progress: bool, total: int):
         return (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1][:60]), bar.update(1))), bar
     return (lambda line: print(line, file=sys.stderr, flush=True)), None
 
-# %% ../nbs/38_classify.ipynb #c67d3080
+# %% ../nbs/38_classify.ipynb #de311617
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -304,8 +304,9 @@ def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info
 
 def _remove_down(data: BandData, best: dict, run, criterion: str, heldout0: float, info: dict, seed: int, **held) -> dict:
     "The `icl` and `heldout` criteria: remove the cheapest class down to the chosen K."
-    if criterion == "icl": info["icl_curve"] = profile_k(best, seed)["icl"]
-    target = profile_k(best, seed)["k"] if criterion == "icl" else 1
+    pk = profile_k(best, seed) if criterion == "icl" else dict(k=1)
+    if criterion == "icl": info["icl_curve"] = pk["icl"]
+    target = pk["k"]
     path, states = {best["gamma"].shape[1]: heldout0}, {best["gamma"].shape[1]: best}
     while best["gamma"].shape[1] > target:
         K = best["gamma"].shape[1] - 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 from . import __version__
-from .core import FULL, InputError, require, to_json
+from .core import InputError, require, to_json
 from .models.registry import model_names
 
 # %% auto #0
@@ -265,8 +265,6 @@ INTERRUPTED = dict(train="training resumes from the last checkpoint if you rerun
 
 def _one_line(e: BaseException) -> str:
     msg = " ".join(str(e).split()) or type(e).__name__
-    if isinstance(e, OSError) and e.errno in FULL and e.filename:  # a write that failed for want of space, outside atomic_path
-        msg = f"{e.filename}: could not write it ({e.strerror}); nothing was changed"
     for lib, cli in FLAG_WORDS: msg = msg.replace(lib, cli)
     return msg
 

@@ -351,5 +351,5 @@ def conformation_spec(identities=CONFORMATION_IDS, angles=HINGE_ANGLES, **fields
 PRESETS["conformations"] = conformation_spec(
     name="conformations", n_per_class=100, box=32, voxel_size="common", resolution=None, snr=0.1, mwa=30.0, max_shift=2.0,
     ctf=CTFSpec(defocus_um=5.0, voltage_kv=300.0, cs_mm=1.7, amplitude_contrast=0.1), standardize=True, mask=True,
-    reference="issue 8 (beyond dualcontrast_uddin_appendix §A.5): 3 shipped dimers × 6 hinge angles 0–25°",
+    reference="beyond dualcontrast_uddin_appendix §A.5: 3 shipped dimers × 6 hinge angles 0–25°",
     sweep=(("snr", (0.1, 0.01)),))
