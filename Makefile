@@ -7,7 +7,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test check-sync nbtest pytest demo export clean-nbs
+.PHONY: install test check-sync nbtest pytest demo export clean-nbs bench
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	python3 -m venv $(VENV)
@@ -41,3 +41,18 @@ export: install
 
 demo: install
 	$(BIN)/cryo-disent demo --out runs/demo
+
+## The CPU benchmark suite, at the commands of benchmarks/README.md; each script's output goes to $(BENCH_OUT)/.
+## Not in it: the structure generalisation benchmark (hours on 2 cores:
+##   python benchmarks/bench_generalisation.py run && python benchmarks/bench_generalisation.py report),
+## benchmarks/bench_harmony_ref.py (needs an aitom checkout and kornia) and benchmarks/bench_gpu.sh (a GPU machine).
+BENCH_OUT ?= runs/bench
+bench: install
+	mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(BIN)/python benchmarks/bench_simulate.py --write | tee $(BENCH_OUT)/simulate.jsonl
+	set -o pipefail; $(BIN)/python benchmarks/bench_train.py --box 32 --batch-size 32 --threads 2 --steps 3 --warmup 1 | tee $(BENCH_OUT)/train.txt
+	set -o pipefail; for lp in 0.1259 0.25; do $(BIN)/python benchmarks/bench_harmony.py --steps 7 --lowpass $$lp || exit 1; done | tee $(BENCH_OUT)/harmony.jsonl
+	set -o pipefail; for v in "" --no-recompute; do $(BIN)/python benchmarks/bench_gmd.py --steps 3 $$v || exit 1; done | tee $(BENCH_OUT)/gmd.jsonl
+	set -o pipefail; $(BIN)/python benchmarks/bench_spatial.py --batch-size 4 --steps 1 | tee $(BENCH_OUT)/spatial.txt
+	set -o pipefail; $(BIN)/python benchmarks/bench_outofcore.py --root $(BENCH_OUT)/ooc --gb 3 --train-particles 7200 --batch 64 \
+	  --cases stream,ram,stream,ram,stream,ram | tee $(BENCH_OUT)/outofcore.txt

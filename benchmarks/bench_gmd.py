@@ -1,16 +1,17 @@
-"""Memory and speed of the Gaussian-mixture decoder (`cryo_disent.models.gmd`, famili2024 §3.3) at the issue's size.
+"""Memory and speed of the Gaussian-mixture decoder (`cryo_disent.models.gmd`, famili2024 §3.3) at 32³, M = 1024, batch 64.
 
     python benchmarks/bench_gmd.py [--box 32] [--batch-size 64] [--n-gaussians 1024] [--latent-dim 8]
-        [--threads 2] [--rounds 5] [--sigma-max 1.5] [--truncate 3] [--no-recompute] [--max-elements 8388608]
+        [--threads 2] [--steps 5] [--sigma-max 1.5] [--truncate 3] [--no-recompute] [--max-elements 8388608]
         [--dense] [--device cpu]
     python benchmarks/bench_gmd.py --fit 300 [--box 32] [--n-gaussians 1024] [--structures a,b,...]
 
 One step = decoder forward (MLP → M anisotropic Gaussians → rotation by a random 4D axis-angle pose → windowed
 rendering, eq. 4) + MSE against a random target + backward (gradients to the decoder's parameters, z and the pose).
-After one warm-up step, `--rounds` steps are timed; the median gives samples/s, and `samples_per_cpu_s` = batch ×
-threads ÷ median process CPU seconds per step (less sensitive to other processes on a shared machine). Peak memory:
-the process's maximum resident set size (`resource.getrusage`) minus its value before the first step (CPU), or
-`torch.cuda.max_memory_allocated` (GPU). Run each variant in its own process (the RSS peak never goes down).
+After one warm-up step, `--steps` steps are timed (`timing.time_steps`); the median gives samples/s, and
+`samples_per_cpu_s` = batch × threads ÷ median process CPU seconds per step (less sensitive to other processes on a
+shared machine). Peak memory: the process's maximum resident set size (`resource.getrusage`) minus its value before the
+first step (CPU), or `torch.cuda.max_memory_allocated` (GPU). Run each variant in its own process (the RSS peak never
+goes down).
 `--dense` times the brute-force renderer (every Gaussian at every voxel) instead, for comparison (use a small batch:
 it holds B·N³·M floats per tensor). Prints one JSON line.
 
@@ -21,10 +22,11 @@ full-batch steps; then reported: the Pearson correlation of each decoded map wit
 poses (decoder pose vs `density_map` of the rotated structure: the rotation is explicit, so no loss is expected),
 the number of Gaussians left on (φ = 1) and the time.
 """
-import argparse, json, platform, resource, statistics, time
+import argparse, json, platform, time
 import torch
 from cryo_disent.core import seed_everything
 from cryo_disent.models.gmd import GaussianMixtureDecoder, render_gaussians_dense, window_offsets
+from timing import time_steps
 
 
 def main(argv=None):
@@ -34,7 +36,7 @@ def main(argv=None):
     p.add_argument("--n-gaussians", type=int, default=1024)
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=5, help="timed steps")
     p.add_argument("--sigma-max", type=float, default=1.5)
     p.add_argument("--truncate", type=float, default=3.0)
     p.add_argument("--max-elements", type=int, default=2**23)
@@ -64,25 +66,15 @@ def main(argv=None):
             y = dec.density(z, pose)
         loss = (y - target).pow(2).mean()
         loss.backward()
-        if dev.type == "cuda": torch.cuda.synchronize()
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if dev.type == "cuda": torch.cuda.reset_peak_memory_stats()
-    step()
-    walls, cpus = [], []
-    for _ in range(a.rounds):
-        w0, c0 = time.perf_counter(), time.process_time()
-        step()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
-            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) * 1024)
+    t = time_steps(step, n=a.steps, warmup=1, device=dev)
+    peak = t["peak_mem_bytes"]
     K = len(window_offsets(3, a.truncate * a.sigma_max + 3 ** 0.5 / 2))
     out = dict(box=a.box, batch=a.batch_size, M=a.n_gaussians, threads=a.threads, device=a.device,
                renderer="dense" if a.dense else ("windowed" + ("" if a.no_recompute else "+checkpoint")),
                window_voxels=None if a.dense else K, sigma_max=a.sigma_max, truncate=a.truncate,
-               median_step_s=round(statistics.median(walls), 3), samples_per_s=round(a.batch_size / statistics.median(walls), 2),
-               samples_per_cpu_s=round(a.batch_size * a.threads / statistics.median(cpus), 2),
+               median_step_s=round(t["median_s"], 3), samples_per_s=round(a.batch_size / t["median_s"], 2),
+               samples_per_cpu_s=round(a.batch_size * a.threads / t["cpu_median_s"], 2),
                peak_mem_mb=round(peak / 2**20), dense_one_tensor_mb=round(a.batch_size * a.box ** 3 * a.n_gaussians * 4 / 2**20),
                torch=torch.__version__, machine=platform.processor() or platform.machine())
     print(json.dumps(out))

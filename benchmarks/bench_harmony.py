@@ -1,18 +1,19 @@
 """Cost of multi-choice learning: a harmony3d_mcl training step (N candidates) vs a harmony3d step, same batch and box.
 
     python benchmarks/bench_harmony.py [--box 32] [--batch-size 32] [--candidates 96] [--steps 7] [--threads 2]
-                                       [--search-size 12] [--device cpu]
+                                       [--search-size 9] [--lowpass 0.25] [--device cpu]
 
 Both models are built once (default configs except the box), their full optimisation steps (forward, loss, backward,
-Adam) are interleaved (harmony, mcl, harmony, mcl, ...) after one warm-up step each, and the median step time of each is
-reported; the ratio is mcl / harmony seconds per step (target <= 1.25). One JSON line.
+Adam) are interleaved (harmony, mcl, harmony, mcl, ...; `timing.time_interleaved`) after one warm-up step each, and the
+median step time of each is reported; the ratio is mcl / harmony seconds per step (target <= 1.25). One JSON line.
 """
-import argparse, json, platform, statistics, time
+import argparse, json, platform
 import torch
 from cryo_disent.core import get_device, seed_everything
 from cryo_disent.models.base import StepContext
 from cryo_disent.models.registry import get_model_class
 from cryo_disent.testing import make_batch
+from timing import time_interleaved
 
 
 def build(name, box, device, **over):
@@ -23,25 +24,14 @@ def build(name, box, device, **over):
     return model, ctx
 
 
-def step_time(model, ctx, batch, device):
-    if device.type == "cuda": torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    model.training_step(batch, ctx)
-    if device.type == "cuda": torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
 def main(box, batch_size, candidates, steps, threads, search_size, device, lowpass=0.25):
     torch.set_num_threads(threads)
     h, hctx = build("harmony3d", box, device, lowpass=lowpass)
     m, mctx = build("harmony3d_mcl", box, device, mcl_candidates=candidates, mcl_search_size=search_size, lowpass=lowpass)
     batch = {k: v.to(device) for k, v in make_batch(h.config, batch_size).items()}
-    step_time(h, hctx, batch, device), step_time(m, mctx, batch, device)  # warm-up
-    th, tm = [], []
-    for _ in range(steps):
-        th.append(step_time(h, hctx, batch, device))
-        tm.append(step_time(m, mctx, batch, device))
-    sh, sm = statistics.median(th), statistics.median(tm)
+    t = time_interleaved({"h": lambda: h.training_step(batch, hctx), "m": lambda: m.training_step(batch, mctx)},
+                         n=steps, warmup=1, device=device)
+    sh, sm = t["h"]["median_s"], t["m"]["median_s"]
     return dict(box=box, work_box=h.n_work, lowpass=lowpass, batch_size=batch_size, candidates=candidates, search_size=search_size, steps=steps,
                 harmony3d_samples_per_s=round(batch_size / sh, 2), harmony3d_mcl_samples_per_s=round(batch_size / sm, 2),
                 ratio_mcl_over_harmony=round(sm / sh, 3), threads=torch.get_num_threads(), device=str(device),

@@ -1,22 +1,23 @@
-"""Harmony3D training step against the public reference implementation's siamese step (issue 7 target: ≥ 1.5×).
+"""Harmony3D training step against the public reference implementation's siamese step (target: ≥ 1.5×).
 
     python benchmarks/bench_harmony_ref.py --reference /path/to/aitom/.../harmony/model3D --kornia /path/to/kornia/site \
-        [--box 32] [--batch-size 64] [--threads 2] [--rounds 5] [--latent-dim 8] [--models harmony3d,harmony3d_mcl]
+        [--box 32] [--batch-size 64] [--threads 2] [--steps 5] [--latent-dim 8] [--models harmony3d,harmony3d_mcl]
         [--config '{"lowpass": 0.1259}']
 
 The reference (xulabs/aitom, `aitom/classify/deep/unsupervised/disentangled_representation/harmony/model3D`) is imported
 from a checkout outside this repository (`--reference`: the folder holding its `model.py` and `utils.py`); it needs
 kornia, whose `get_affine_matrix3d` / `warp_affine3d` now live in `kornia.geometry.transform` (aliased here at import).
 Its step = `Siamese(latent_dims, pixel)` forward + its own `utils.loss_fn` + backward + Adam, as its `train.py` does.
-Ours = one `training_step` of the registered model at its default config. Steps are interleaved (each round runs every
-variant once), median over rounds; prints JSON lines and a markdown table.
+Ours = one `training_step` of the registered model at its default config. Steps are interleaved (every variant runs
+one step in turn, `timing.time_interleaved`), median over `--steps`; prints JSON lines and a markdown table.
 """
 import argparse, importlib, json, os, sys, types
 from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_train import cpu_model, model_step, time_interleaved  # noqa: E402
+from bench_train import cpu_model, model_step  # noqa: E402
+from timing import time_interleaved  # noqa: E402
 
 
 def reference_step(folder: str, box: int, batch_size: int, latent_dim: int):
@@ -54,7 +55,7 @@ def main(argv=None):
     p.add_argument("--box", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=5, help="timed steps of each variant")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--models", default="harmony3d")
@@ -65,7 +66,7 @@ def main(argv=None):
     over = json.loads(a.config)
     steps = {n: model_step(n, a.box, a.batch_size, None, a.latent_dim, overrides=over) for n in a.models.split(",")}
     steps["aitom harmony (reference)"] = reference_step(a.reference, a.box, a.batch_size, a.latent_dim)
-    t = time_interleaved(steps, a.rounds, a.warmup)
+    t = {k: (v["median_s"], v["cpu_median_s"]) for k, v in time_interleaved(steps, a.steps, a.warmup).items()}
     print(json.dumps(dict(cpu=cpu_model(), threads=a.threads, torch=torch.__version__, load_1min=os.getloadavg()[0],
                           box=a.box, batch_size=a.batch_size, latent_dim=a.latent_dim, config=over)))
     ref_wall, ref_cpu = t["aitom harmony (reference)"]

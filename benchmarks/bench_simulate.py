@@ -9,40 +9,42 @@ Measures, for the preset's classes at `--box`:
   - with `--write`, the end-to-end rate of `simulate_dataset` into a temporary folder (memmap + STAR), templates cached;
   - the exact path's rate (`oversample=None`, sum over the rotated pseudo-atoms) on a few particles, and the fast path's
     relative L2 error / minimum correlation against it on the same noise-free particles.
-Prints one JSON line.
+Times are wall seconds of `timing.time_call` (the device synchronised before and after). Prints one JSON line.
 """
-import argparse, json, math, platform, tempfile, time
+import argparse, json, math, platform, tempfile
 from datetime import date
 
 import torch
 
 from cryo_disent.simulate import Simulator, simulate_dataset
+from timing import time_call
 
 
 def bench(preset, box, n, batch_size, snr, mwa, oversample, device, write, n_exact=8):
     kw = dict(box=box, snr=snr, mwa=mwa, oversample=oversample)
     sim = Simulator(preset, device, n_per_class=math.ceil(n / 4), seed=0, **kw)  # seed004 has 4 classes
     n = min(n, len(sim))
-    t0 = time.perf_counter()
-    for c in range(len(sim.classes)): sim.template(c)
-    t_templates = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for a in range(0, n, batch_size): sim.render(range(a, min(a + batch_size, n)))
-    if sim.device.type == "cuda": torch.cuda.synchronize()
-    rate = n / (time.perf_counter() - t0)
+    def templates():
+        for c in range(len(sim.classes)): sim.template(c)
+
+    def render_all():  # each batch dropped as soon as it is made
+        for a in range(0, n, batch_size): sim.render(range(a, min(a + batch_size, n)))
+    _, t_templates = time_call(templates, sim.device)
+    _, t_render = time_call(render_all, sim.device)
+    rate = n / t_render
     out = dict(preset=preset, box=box, n=n, batch_size=batch_size, snr=snr, mwa=mwa, oversample=oversample,
                voxel_size=float(sim.classes.voxel_size[0]), template_s=round(t_templates, 2), subtomos_per_s=round(rate, 1))
     if write:
         with tempfile.TemporaryDirectory() as d:
-            t0 = time.perf_counter()
-            simulate_dataset(preset, f"{d}/ds", n_per_class=math.ceil(n / 4), seed=0, batch_size=batch_size,
-                             progress=False, device=device, **kw)
-            out["write_subtomos_per_s"] = round(4 * math.ceil(n / 4) / (time.perf_counter() - t0), 1)
+            _, t_write = time_call(lambda: simulate_dataset(preset, f"{d}/ds", n_per_class=math.ceil(n / 4), seed=0,
+                                                            batch_size=batch_size, progress=False, device=device, **kw),
+                                   sim.device)
+            out["write_subtomos_per_s"] = round(4 * math.ceil(n / 4) / t_write, 1)
     # exact path on a few noise-free particles, and the fast path's error against it
     clean = dict(box=box, snr=math.inf, mwa=0.0, ctf=None, standardize=False, mask=False, lowpass_output=None)
     ex = Simulator(preset, device, n_per_class=math.ceil(n_exact / 4), seed=1, oversample=None, **clean)
     fa = Simulator(preset, device, n_per_class=math.ceil(n_exact / 4), seed=1, oversample=oversample, **clean)
-    t0 = time.perf_counter(); xe, _ = ex.render(range(len(ex))); t_exact = time.perf_counter() - t0
+    (xe, _), t_exact = time_call(lambda: ex.render(range(len(ex))), ex.device)
     xf, _ = fa.render(range(len(fa)))
     err = float((xf - xe).norm() / xe.norm())
     corr = min(float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1]) for a, b in zip(xf, xe))

@@ -1,4 +1,4 @@
-"""Peak memory and training throughput of the 3D Spatial-VAE family (issue 9) at the paper's sizes.
+"""Peak memory and training throughput of the 3D Spatial-VAE family at the paper's sizes.
 
     python benchmarks/bench_spatial.py [--box 28] [--batch-size 128] [--steps 1] [--threads 2]
         [--models vae3d_mlp,spatial_vae3d,spatial_vae3d_cnn] [--set decoder_hidden=1250 ...]
@@ -6,11 +6,11 @@
 Each model runs in its own subprocess (so the peak resident memory, `ru_maxrss`, is that model's alone): the paper's
 config (Tables 3–5: z 50, encoder 1000, generator 1250; `--set key=value` overrides), one warm-up training step
 (forward, loss, backward, Adam), then `--steps` timed steps (`--steps 0`: the warm-up step is the timed one, for
-models whose step takes minutes here). FLOPs of one step are counted with
+models whose step takes minutes here; `timing.time_steps`, median over the steps). FLOPs of one step are counted with
 `torch.utils.flop_counter.FlopCounterMode` on the warm-up step (matrix products and convolutions; the checkpointed
 chunks' recomputation is counted too). Prints one JSON line per model, then a markdown table.
 """
-import argparse, json, resource, subprocess, sys, time
+import argparse, json, resource, subprocess, sys
 
 
 def run_one(name: str, box: int, batch: int, steps: int, threads: int, sets: dict) -> dict:
@@ -19,6 +19,7 @@ def run_one(name: str, box: int, batch: int, steps: int, threads: int, sets: dic
     from cryo_disent.core import seed_everything
     from cryo_disent.models.registry import get_model_class
     from cryo_disent.models.base import StepContext
+    from timing import time_steps  # benchmarks/timing.py (this script's folder is on sys.path)
     torch.set_num_threads(threads)
     seed_everything(0)
     cls = get_model_class(name)
@@ -27,20 +28,22 @@ def run_one(name: str, box: int, batch: int, steps: int, threads: int, sets: dic
     batch_d = dict(x=torch.randn(batch, 1, box, box, box))
     opts = model.configure_optimizers()
     ctx = StepContext(forward=model, backward=lambda l: l.backward(), optimizers=opts)
-    t0 = time.perf_counter()
-    with FlopCounterMode(display=False) as fc:
-        model.training_step(batch_d, ctx)  # warm-up, counted
-    times = [time.perf_counter() - t0] if steps == 0 else []  # --steps 0: time the (counted) warm-up step itself
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        model.training_step(batch_d, ctx)
-        times.append(time.perf_counter() - t0)
-    t = sorted(times)[len(times) // 2]
+    step = lambda: model.training_step(batch_d, ctx)  # noqa: E731
+    fc = FlopCounterMode(display=False)
+
+    def counted():  # the warm-up step, its FLOPs counted
+        with fc: step()
+    if steps == 0:  # --steps 0: time the (counted) warm-up step itself
+        timing = time_steps(counted, n=1, warmup=0)
+    else:
+        counted()
+        timing = time_steps(step, n=steps, warmup=0)
+    t = timing["median_s"]
     flops = fc.get_total_flops()
     return dict(model=name, box=box, batch=batch, threads=threads, config=sets,
                 params_M=round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
                 step_s=round(t, 2), samples_per_s=round(batch / t, 2), gflop_per_step=round(flops / 1e9, 1),
-                gflop_per_s=round(flops / t / 1e9, 1), peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                gflop_per_s=round(flops / t / 1e9, 1), peak_rss_gib=round(timing["peak_rss_bytes"] / 2**30, 2),
                 rss_after_build_gib=round(base_rss, 2), torch=torch.__version__)
 
 

@@ -1,13 +1,13 @@
 """Training throughput of every registered model, measured against the machine's own dense-matmul rate.
 
-    python benchmarks/bench_train.py [--box 32] [--batch-size 32] [--rounds 7] [--threads 2]
+    python benchmarks/bench_train.py [--box 32] [--batch-size 32] [--steps 7] [--warmup 2] [--threads 2]
         [--channels 64,128,256] [--latent-dim 8] [--formats contiguous,channels_last] [--bf16]
         [--reference /path/to/affinity-vae-checkout] [--models beta_vae]
 
 For each registered model (and each memory format, and bf16 autocast if asked) one full training step
 (forward, loss, backward, optimiser step) is counted with `torch.utils.flop_counter.FlopCounterMode` (FLOPs per
-sample: convolutions and matrix products; element-wise work is not counted) and timed: warm-up steps, then
-`--rounds` rounds in which every variant runs one step in turn (interleaved, so load from other processes hits all
+sample: convolutions and matrix products; element-wise work is not counted) and timed (`timing.time_interleaved`):
+warm-up steps, then `--steps` steps of every variant in turn (interleaved, so load from other processes hits all
 variants alike); the median step time gives samples/s. `samples_per_cpu_s` = batch × threads ÷ median process
 CPU seconds per step: the rate the step would reach with its threads to itself (less sensitive to a shared machine's
 load). Beside it: an fp32 (and bf16) 2048² matmul on the same thread count, so `pct_of_matmul` = achieved GFLOP/s ÷ matmul GFLOP/s is each model's distance to the machine's limit.
@@ -17,7 +17,7 @@ the checkout at PATH (the folder holding `avae/`), at the same box, channels (ca
 depth = number of stages), latent size and batch, trained with the same β-VAE step (MSE + KL, Adam).
 Prints one JSON line per variant, then a markdown table.
 """
-import argparse, json, os, platform, statistics, subprocess, sys, time
+import argparse, json, os, platform, subprocess, sys
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from cryo_disent.core import seed_everything
@@ -25,6 +25,7 @@ from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.models.base import StepContext
 from cryo_disent.models.layers import to_memory_format
 from cryo_disent.testing import make_batch
+from timing import time_interleaved, time_steps
 
 
 def cpu_model() -> str:
@@ -39,13 +40,7 @@ def cpu_model() -> str:
 def matmul_gflops(n: int = 2048, dtype=torch.float32, reps: int = 7) -> float:
     "Median rate of an n×n @ n×n matmul (2n³ FLOPs) on the current thread count, in GFLOP/s."
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(2): a @ b
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a @ b
-        ts.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(ts) / 1e9
+    return 2 * n**3 / time_steps(lambda: a @ b, n=reps, warmup=2)["median_s"] / 1e9
 
 
 def count_flops(step) -> int:
@@ -53,19 +48,6 @@ def count_flops(step) -> int:
     with FlopCounterMode(display=False) as fc:
         step()
     return fc.get_total_flops()
-
-
-def time_interleaved(steps: dict, rounds: int, warmup: int = 2) -> dict:
-    "Median (wall seconds, process CPU seconds) per call of each `steps[name]()`, the variants run in turn each round."
-    for f in steps.values():
-        for _ in range(warmup): f()
-    ts = {k: [] for k in steps}
-    for _ in range(rounds):
-        for k, f in steps.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            f()
-            ts[k].append((time.perf_counter() - t0, time.process_time() - c0))
-    return {k: tuple(statistics.median(x) for x in zip(*v)) for k, v in ts.items()}
 
 
 def model_step(name, box, batch_size, channels=None, latent_dim=None, fmt="contiguous", bf16=False, overrides=None):
@@ -116,7 +98,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--box", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=7, help="timed steps of each variant")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--channels", default=None, help="e.g. 64,128,256 (models whose config has `channels`)")
@@ -144,7 +126,8 @@ def main(argv=None):
                     a.reference, a.box, a.batch_size, ref_ch, a.latent_dim or 8, f, b)
     flops = {k: count_flops(s) for k, s in steps.items()}
     mm = {"fp32": matmul_gflops(), "bf16": matmul_gflops(dtype=torch.bfloat16) if a.bf16 else None}
-    secs = time_interleaved(steps, a.rounds, a.warmup)
+    t = time_interleaved(steps, a.steps, a.warmup)
+    secs = {k: (v["median_s"], v["cpu_median_s"]) for k, v in t.items()}
     machine = dict(cpu=cpu_model(), cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
                    load_1min=round(os.getloadavg()[0], 2), matmul_fp32_gflops=round(mm["fp32"], 1),
                    matmul_bf16_gflops=mm["bf16"] and round(mm["bf16"], 1))

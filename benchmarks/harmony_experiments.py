@@ -1,4 +1,4 @@
-"""Diagnostics of Harmony3D / Harmony3D+MCL on the seed004 preset (issue 7): per-epoch loss terms, spread of z across
+"""Diagnostics of Harmony3D / Harmony3D+MCL on the seed004 preset: per-epoch loss terms, spread of z across
 particles, decoder dependence on z, the encoder's rotation/translation statistics, and a quick ARI (PCA(4) → GMM(4) on z).
 
 Usage (from the repository root, PYTHONPATH=$PWD):
@@ -16,7 +16,8 @@ epochs), "w_siamese"/"w_embed" (weights of those terms), "model" (also "beta_vae
 Columns: recon/recon_prime/siamese/embed = epoch means of the loss terms; zstd = mean over dims of std of z across
 particles (eval); tmplstd = mean voxel std of the decoded templates across particles (0 = decoder ignores z);
 tmplrms = rms of the templates; ang_mean/ang_std = geodesic angle of the encoder's rotation from identity (deg);
-tabs = mean |translation| (voxels); ari = PCA(4) → GMM(4) on z. Recorded results: benchmarks/README.md (Harmony tuning).
+tabs = mean |translation| (voxels); ari = PCA(4) → GMM(4) on z. Findings quoted in benchmarks/README.md (Harmony3D and
+the multi-choice loss) and nbs/15_models.harmony.ipynb.
 """
 import json, os, sys, time
 import numpy as np

@@ -1,4 +1,4 @@
-"""What limits the translation latent's |r| on seed000 (issue 9), measured without the VAE:
+"""What limits the translation latent's |r| on seed000, measured without the VAE:
 
     PYTHONPATH=$PWD python benchmarks/spatial_shift_limits.py supervised DATA_DIR [--steps 3000] [--head soft|cnn]
     PYTHONPATH=$PWD python benchmarks/spatial_shift_limits.py clean [--n 200]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One lent-GPU session's experiments, side by side (benchmarks/gpu_session.py says what each is).
-# Run from the repository root on the GPU machine:  OUT=/some/dir bash benchmarks/gpu_session.sh [SECONDS]
+# The GPU benchmarks, side by side on one GPU machine (benchmarks/bench_gpu.py says what each is).
+# Run from the repository root on the GPU machine:  OUT=/some/dir bash benchmarks/bench_gpu.sh [SECONDS]
 # Wheels of packages the machine lacks (mrcfile, starfile, plotly, fastcore) are taken from .whl/ when present.
 # EXTRA (arguments appended to every experiment) makes a dry run possible here: see below.
 # Everything is killed SECONDS (default 530) after the start; what finished is packed into $OUT as it lands.
@@ -8,7 +8,7 @@ set -u
 PY=${PY:-python3}
 LIMIT=${1:-530}
 OUT=${OUT:?set OUT to the folder that collects the results}
-W=/tmp/gpu_session
+W=/tmp/bench_gpu
 T0=$(date +%s)
 mkdir -p "$W" "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -21,7 +21,7 @@ export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 $PY -c "import torch, cryo_disent; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 10 >"$W/gpu_util.csv" 2>/dev/null &
-G=benchmarks/gpu_session.py
+G=benchmarks/bench_gpu.py
 
 pack() {  # small results only: no data, weights or checkpoints
   (cd "$W" && find . -name results.jsonl -o -name metrics.json -o -name metrics.jsonl -o -name config.json \

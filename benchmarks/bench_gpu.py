@@ -1,16 +1,16 @@
-"""The experiments of one lent-GPU session (issues 7, 8, 9). `benchmarks/gpu_session.sh` runs them side by side on the
-GPU machine (16 cores, one H200); every result is one JSON line in `OUT/results.jsonl`, written as it is measured.
+"""The GPU benchmarks. `benchmarks/bench_gpu.sh` runs them side by side on a GPU machine (16 cores, one H200); every
+result is one JSON line in `OUT/results.jsonl`, written as it is measured.
 
-    python benchmarks/gpu_session.py smoke OUT                   # every registered model: a step on CUDA vs CPU
-    python benchmarks/gpu_session.py spatial_bench OUT           # issue 9: step time and peak GPU memory at 28³, batch 128
-    python benchmarks/gpu_session.py harmony OUT SNR MWA [--n 1000 --box 48 --methods a,b --budget 150,150]
-    python benchmarks/gpu_session.py spatial OUT SNR [--n 400 --box 28 --methods a,b --budget 120,120 --config JSON]
-    python benchmarks/gpu_session.py dualcontrast OUT [--n 150 --seeds 0,1 --epochs 50]
-    python benchmarks/gpu_session.py table RESULTS       # markdown rows of the harmony runs: K by BIC, by ICL, K = 4
+    python benchmarks/bench_gpu.py smoke OUT                   # every registered model: a step on CUDA vs CPU
+    python benchmarks/bench_gpu.py spatial_bench OUT           # Spatial-VAE family: step time and peak GPU memory at 28³, batch 128
+    python benchmarks/bench_gpu.py harmony OUT SNR MWA [--n 1000 --box 48 --methods a,b --budget 150,150]
+    python benchmarks/bench_gpu.py spatial OUT SNR [--n 400 --box 28 --methods a,b --budget 120,120 --config JSON]
+    python benchmarks/bench_gpu.py dualcontrast OUT [--n 150 --seeds 0,1 --epochs 50]
+    python benchmarks/bench_gpu.py table RESULTS       # markdown rows of the harmony runs: K by BIC, by ICL, K = 4
 
 `harmony` is `tutorials/06_harmony3d_mcl.ipynb`'s loop for one (SNR, MWA) condition (seed004, K by BIC), trained on the
 GPU and embedded there; pose refinement and classification (CPU searches) are left to `--refine` (default 0: done
-afterwards on the CPU from `embedding.npz` / `classes.npz`, e.g. `snr001_experiments.py classify`). `spatial` is
+afterwards on the CPU from `embedding.npz` / `classes.npz`, e.g. with `cryo-disent cluster`). `spatial` is
 `tutorials/03_spatial_vae.ipynb`'s scoring for one SNR (seed000), `dualcontrast` tutorial 05's seed004 row.
 Epochs follow a time budget per method (seconds): a 2-epoch probe's second epoch (the trainer's `time_s`) measures one
 epoch, and the run trains `budget // epoch` epochs (at least 2, at most `--max-epochs`) from scratch.
@@ -166,10 +166,11 @@ def smoke(a):
 
 
 def spatial_bench(a):
-    "Issue 9's benchmark on the GPU: the paper's configs at 28³, batch 128 (fp32 and bf16 autocast): step time, peak memory."
+    "The Spatial-VAE family on the GPU: the paper's configs at 28³, batch 128 (fp32 and bf16 autocast): step time, peak memory."
     from cryo_disent.core import seed_everything
     from cryo_disent.models.base import StepContext
     from cryo_disent.models.registry import get_model_class
+    from timing import time_steps  # benchmarks/timing.py
     one_chunk = dict(chunk_elements=2 ** 32)  # the generator in one piece, no checkpointing (fits a GPU's memory)
     for name, prec, sets in [(n, p, {}) for n in ("vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn") for p in ("fp32", "bf16")] + \
                             [("spatial_vae3d", p, one_chunk) for p in ("fp32", "bf16")]:
@@ -180,20 +181,15 @@ def spatial_bench(a):
             b = dict(x=torch.randn(128, 1, 28, 28, 28, device="cuda"))
             opts = m.configure_optimizers()
             ctx = StepContext(forward=m, backward=lambda l: l.backward(), optimizers=opts)
-            torch.cuda.reset_peak_memory_stats()
-            times = []
-            for i in range(4):
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
+            def step():
                 with torch.autocast("cuda", torch.bfloat16, enabled=prec == "bf16"):
                     m.training_step(b, ctx)
-                torch.cuda.synchronize()
-                times.append(time.perf_counter() - t0)
-            t = float(np.median(times[1:]))
+            tm = time_steps(step, n=3, warmup=1, device="cuda")  # median of 3 after a warm-up, peak over all 4
+            t = tm["median_s"]
             log(a.out, stage="spatial_bench", model=name, precision=prec, config=sets, batch=128, box=28, step_s=round(t, 4),
-                samples_per_s=round(128 / t, 1), peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                samples_per_s=round(128 / t, 1), peak_gib=round(tm["peak_mem_bytes"] / 2**30, 2),
                 gpu=torch.cuda.get_device_name(), torch=torch.__version__)
-            del m, opts, ctx, b
+            del m, opts, ctx, b, step
             torch.cuda.empty_cache()
         except Exception as e:
             log(a.out, stage="spatial_bench", model=name, precision=prec, error=repr(e), trace=traceback.format_exc()[-1500:])
