@@ -122,7 +122,7 @@ class DualContrast(BaseModel):
         "The base's fields; for volumes also `lowpass` at ≈ `LOWPASS_A` Å (from the voxel size), `t_wedge` (the data's missing wedge), when known, and `z_neg_others`."
         fields = super().data_fields(info)
         if len(fields["input_shape"]) != 4: return fields
-        fields["z_neg_others"] = True  # without it z collapsed to one direction on low-passed subtomograms (benchmarks/README.md)
+        fields["z_neg_others"] = True  # without it z collapsed to one direction on low-passed subtomograms (benchmarks/README.md#dualcontrast)
         vs = data_voxel_size(info)
         if vs: fields["lowpass"] = round(min(0.5, vs / LOWPASS_A), 4)
         mwa = info.get("mwa", ((info.get("meta") or {}).get("simulation") or {}).get("mwa"))
