@@ -7,7 +7,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test check-sync nbtest pytest demo export clean-nbs bench
+.PHONY: install test test-fast check-sync nbtest pytest demo export clean-nbs bench
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	python3 -m venv $(VENV)
@@ -35,6 +35,12 @@ pytest: install
 	$(BIN)/pytest -q -n 2 tests/
 
 test: check-sync nbtest pytest
+
+## The fast tier (about 2 minutes on 2 cores): unit tests and the model conformance suite, without the tests marked
+## `slow` (multi-process, tutorials, browser/JupyterLab, fault injection, CLI end-to-end runs, longer training).
+## One BLAS/OpenMP thread per xdist worker: two workers fill two cores (a thread per core in each worker oversubscribes them).
+test-fast: install
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 -m "not slow" tests/
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname tutorials

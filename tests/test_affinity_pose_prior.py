@@ -10,6 +10,8 @@ import torch
 
 HERE = Path(__file__).parent
 
+pytestmark = pytest.mark.slow  # a 2-process torchrun launch (`make test-fast` skips)
+
 
 def _fit(out: Path):
     sys.path.insert(0, str(HERE))

@@ -13,6 +13,8 @@ from cryo_disent.simulate import simulate
 
 FAST = dict(schedule=((0.12, 3), (0.2, 5)), n_rotations=1000, restarts=1)
 
+pytestmark = pytest.mark.slow  # EM classification of simulated subtomograms, minutes on 2 cores (`make test-fast` skips)
+
 
 @pytest.fixture(scope="module")
 def two_structures():

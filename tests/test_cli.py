@@ -15,6 +15,7 @@ def run(*args, ok=True):
     return r
 
 
+@pytest.mark.slow
 def test_help_lists_verbs_and_examples():
     out = run("--help").stdout
     for verb in ["simulate", "toyset", "train", "embed", "cluster", "report", "demo", "models"]:
@@ -23,6 +24,7 @@ def test_help_lists_verbs_and_examples():
     assert "--set KEY=VALUE" in run("train", "--help").stdout
 
 
+@pytest.mark.slow
 def test_train_embed_cluster_report(tmp_path):
     data, runp = tmp_path / "tet", tmp_path / "run"
     run("toyset", "tetrominoes", "--out", data, "--n-per-class", 6, "--size", 16)
@@ -59,6 +61,7 @@ def test_train_embed_cluster_report(tmp_path):
     (["simulate", "--preset", "seed004", "--out", ".", "--overwrite"], "dataset folder .: is the working folder"),
     (["train", "--model", "beta_vae", "--data", "{tmp}/tet", "--out", "{tmp}/r", "--labels", "prefix"], "applies to a folder of volume files"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line(tmp_path, args, needle):
     run("toyset", "tetrominoes", "--out", tmp_path / "tet", "--n-per-class", 2, "--size", 16)
     r = run(*[a.format(tmp=tmp_path) for a in args], ok=False)
@@ -68,6 +71,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, needle):
     assert not (tmp_path / "x").exists() and not (tmp_path / "r" / "config.json").exists()  # nothing half-written
 
 
+@pytest.mark.slow
 def test_simulate_writes_dataset_with_ground_truth(tmp_path):
     out = tmp_path / "sim"
     run("simulate", "--preset", "seed004", "--snr", 0.05, "--mwa", 30, "--n-per-class", 3, "--box", 24, "--out", out, "--quiet")
@@ -78,18 +82,23 @@ def test_simulate_writes_dataset_with_ground_truth(tmp_path):
     assert np.load(out / "volumes.npy", mmap_mode="r").shape == (12, 24, 24, 24)
 
 
+@pytest.mark.slow
 def test_demo_quick(tmp_path):
     """`make demo` path (quick size): simulate → train → embed → cluster → report, metrics and report written."""
     out = tmp_path / "demo"
     run("demo", "--quick", "--out", out)
     m = json.loads((out / "metrics.json").read_text())
     classes = {"6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"}
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["k_chosen_by"] == "classification (separability)"  # K chosen by the classification, not from the labels
+    assert m["n"] == 48 and m["k_chosen_by"] == "classification (separability)"  # K chosen by the classification, not from the labels
+    # measured ARI 0.32 (with K = 2 chosen); random labels in 2 clusters on 4 × 12 particles: below 0.16 in 3000 draws
+    # (Hungarian accuracy cannot tell: 0.5 is the most two clusters can score, and chance reaches 0.46)
+    assert m["ari"] > 0.2, m["ari"]
     assert set(m["template_auc_fsc"]) <= classes and len(m["template_auc_fsc"]) == min(m["k"], 4)
     assert json.loads((out / "data" / "dataset.json").read_text())["meta"]["contrast"] == -1
     assert (out / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_resume_with_other_config_is_refused_in_one_line(tmp_path):
     data, runp = tmp_path / "tet", tmp_path / "run"
     run("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
@@ -132,6 +141,7 @@ def _mrc_folder(d, names, seed=0):
     return d
 
 
+@pytest.mark.slow
 def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     """Issue 6 §3: `train --data <folder of .mrc>` said "missing volumes.npy"; unlabelled is a valid state."""
     data, runp = _mrc_folder(tmp_path / "mine", [f"particle{i:02d}" for i in range(10)]), tmp_path / "run"
@@ -152,6 +162,7 @@ def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
     assert "no ground truth" in (runp / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_class_prefixes_and_labels_tables_from_the_cli(tmp_path):
     data = _mrc_folder(tmp_path / "mine", [f"{c}_{i}" for c in "ab" for i in range(4)])
     common = ["--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet"]
@@ -178,6 +189,7 @@ def test_non_finite_voxels_stop_the_run_before_anything_is_written(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_the_run_knows_its_data(tmp_path):
     """Issue 6 §3: report/resume with other data of the same shape continued silently (exit 0, wrong report)."""
     a, b, runp = tmp_path / "a", tmp_path / "b", tmp_path / "run"
@@ -216,6 +228,7 @@ def test_help_examples_parse():
         assert callable(build_parser().parse_args(line.split("#")[0].split()[1:]).func), line
 
 
+@pytest.mark.slow
 def test_second_live_training_into_the_same_out_is_refused(tmp_path):
     "Two trainings into one --out used to both print 'trained' and mix their logs; the second is now refused, the first unharmed."
     import time

@@ -8,7 +8,7 @@ import pytest
 import torch
 from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.alignment import pose_error, template_auc_fsc
-from cryo_disent.clustering import hungarian_accuracy
+from cryo_disent.clustering import adjusted_rand, cluster_latents, hungarian_accuracy
 from cryo_disent.evaluate import POSE_KEYS, embed_dataset, evaluate_embedding, templates_from_clusters
 from cryo_disent.geometry import random_rotations, warp
 
@@ -56,17 +56,24 @@ def test_evaluate_registered_model(name):
     met = json.loads(json.dumps(met))  # JSON-ready
     for key in ("ari", "accuracy", "f1_macro"):
         assert math.isfinite(met[key])
-    assert 0.5 <= met["accuracy"] <= 1.0  # two classes: Hungarian accuracy is never below 1/2
+    # an untrained model clusters at chance (accuracy 0.50-0.71 here), so no floor on the scores: they must be the scores
+    # of the clustering itself, and the ground truth as the clustering must score perfectly
+    pred = cluster_latents(emb["content"], 2, seed=0)
+    assert met["accuracy"] == pytest.approx(hungarian_accuracy(emb["label"], pred)[0])
+    assert met["ari"] == pytest.approx(adjusted_rand(emb["label"], pred))
+    truth = evaluate_embedding(emb, k=2, labels_pred=1 - emb["label"], disentanglement=False)
+    assert truth["accuracy"] == 1.0 and truth["ari"] == pytest.approx(1.0) and truth["f1_macro"] == pytest.approx(1.0)
     if any(k in emb for k in POSE_KEYS):
         assert {"d_content", "d_pose", "sap"} <= set(met)
-    if "rotation" in emb:
-        assert 0.0 <= met["pose_error_mean_deg"] <= 180.0
+    if "rotation" in emb:  # untrained: ~107°; the true poses in place of the model's: 0
+        assert met["pose_error_mean_deg"] == pytest.approx(pose_error(emb["rotation"], emb["true_rotation"])["mean"])
+        assert evaluate_embedding({**emb, "rotation": emb["true_rotation"]}, k=2, disentanglement=False)["pose_error_mean_deg"] < 1e-3
 
     labels = np.arange(N) % 2
     T = templates_from_clusters(model, emb["content"], labels)
     assert tuple(T.shape) == (2, *SHAPE)
     auc = template_auc_fsc(T[0], ds.x[0], n_rotations=50)
-    assert -1.0 <= auc <= 1.0
+    assert math.isfinite(float(auc))  # an untrained template scores anywhere near 0 (-0.14..0.24 here); the metric: nbs/32_alignment
 
 
 def test_hungarian_and_pose_on_dataset_truth():
@@ -77,6 +84,7 @@ def test_hungarian_and_pose_on_dataset_truth():
     assert hungarian_accuracy(ds.label, 1 - ds.label)[0] == 1.0
 
 
+@pytest.mark.slow
 def test_umap_then_gmm_clusters_blobs():
     """The SE3-MCL recipe (UMAP to 2D, then GMM) separates well-separated latent blobs (numba JIT: ~20 s once)."""
     import numpy as np
@@ -213,6 +221,7 @@ def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
     return data, run
 
 
+@pytest.mark.slow
 def test_cluster_run_icl_averages_and_report_with_true_poses(tmp_path):
     from cryo_disent.pipelines import cluster_run, report_run
     data, run = _oracle_run(tmp_path)

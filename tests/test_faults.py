@@ -18,6 +18,8 @@ from cryo_disent.runs import DERIVED
 CLI = [sys.executable, "-m", "cryo_disent.cli"]
 TRAIN = ["--model", "beta_vae", "--batch-size", 8, "--latent-dim", 2, "--set", "channels=[8]", "--quiet"]
 
+pytestmark = pytest.mark.slow  # fault injection: every CLI stage killed or starved of disk (`make test-fast` skips)
+
 
 def run(*args, ok=True, limit=None):
     "Run the CLI; `limit`: a file-size limit in bytes for the command (a write past it fails as on a full disk)."

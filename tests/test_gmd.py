@@ -76,4 +76,7 @@ def test_bench_gmd_runs_tiny():
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["renderer"] == "windowed+checkpoint" and out["samples_per_s"] > 0 and out["peak_mem_mb"] >= 0
+    assert out["renderer"] == "windowed+checkpoint" and out["samples_per_s"] > 0
+    # on CPU peak_mem_mb is the growth of the peak RSS over the timed steps (never negative, and 0 is a right answer at
+    # this size): only that it is reported, in whole MB
+    assert isinstance(out["peak_mem_mb"], int)

@@ -14,6 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = uuid.uuid4().hex
 
+pytestmark = pytest.mark.slow  # a JupyterLab server and a kernel (`make test-fast` skips)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

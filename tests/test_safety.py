@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CLI = [sys.executable, "-m", "cryo_disent.cli"]
+
+pytestmark = pytest.mark.slow  # CLI end-to-end runs in subprocesses and a 200-pair process race (`make test-fast` skips)
 
 
 def run(*args, ok=True):

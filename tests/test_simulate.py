@@ -66,7 +66,7 @@ CASES = [  # name, box, voxel size (Å), resolution (Å): the seed004 complexes 
 
 
 @needs_src
-@pytest.mark.parametrize("name,box,vs,res", CASES)
+@pytest.mark.parametrize("name,box,vs,res", [pytest.param(*c, marks=pytest.mark.slow) if c[1] >= 48 else c for c in CASES])  # 48³: ~12 s each
 def test_shipped_pseudo_atoms_match_gemmi_full_atoms(name, box, vs, res):
     row = structures().set_index("name").loc[name]
     full = read_atoms(SRC / row.file, row.selection, name=name)   # every heavy atom, read again from the model file
@@ -92,6 +92,7 @@ def sim_kw():
     return dict(n_per_class=150, box=32, mwa=30.0, mask=False, lowpass_output=None, standardize=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("snr", [0.1, 0.01])
 def test_snr_estimated_back_within_10_percent(snr, sim_kw):
     sim = Simulator("seed004", snr=snr, seed=21, **sim_kw)  # 600 particles, CTF + 30° wedge
@@ -186,6 +187,7 @@ def test_hinge_domains_are_whole_chains(name):
     assert e == len(chains) and len(set(chains[s:e])) == 1 and chains[s] not in set(chains[:s])
 
 
+@pytest.mark.slow
 def test_conformations_dataset_has_identity_columns(tmp_path):
     "A conformations data set's STAR file holds identity, conformation and hinge angle per particle, consistent with the class."
     from cryo_disent.structures import conformation_name

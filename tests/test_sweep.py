@@ -26,6 +26,7 @@ def _cli(argv) -> tuple:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_sweep_cli_local_failing_run_and_rerun(tmp_path):
     _tiny_notebook(tmp_path / "tiny.ipynb")
     (tmp_path / "grid.yaml").write_text("notebook: tiny.ipynb\nout: sweep\nparameters: {scale: 2}\ngrid:\n  x: [3, 2]\nparallel: 2\n")
@@ -44,6 +45,7 @@ def test_sweep_cli_local_failing_run_and_rerun(tmp_path):
     assert "1 finished before, 1 to run" in err and (run / "status.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_sweep_slurm_path_with_submitit_local(tmp_path):
     "The Slurm executor (job array, resources from the YAML) through submitit's local executor; the failure is recorded."
     _tiny_notebook(tmp_path / "tiny.ipynb")

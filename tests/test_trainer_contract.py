@@ -118,6 +118,7 @@ def test_per_step_schedule_and_extra_state(tmp_path):
     assert ck["state_dict"]["_extra_state"] == {"steps_taken": 10}
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_over_registry(tmp_path):
     from cryo_disent.data import save_dataset
     cli_data = save_dataset(tmp_path / "cli_data", np.random.default_rng(0).standard_normal((16, 16, 16, 16)).astype(np.float32))

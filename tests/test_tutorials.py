@@ -16,20 +16,33 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 EXPERIMENTS = {"03_spatial_vae", "04a_affinity_alphanumeric", "04c_affinity_proteins", "05_dualcontrast", "06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
+# what each single run's tiny defaults give: its particle count, and an ARI floor where it scores above chance (random
+# labels on 01's 4 × 12 particles: ARI ≤ 0.15 in 3000 draws); 04b at its tiny size is at chance (ARI -0.09): no floor
+SINGLE_RUN_EXPECT = {"01_quickstart": dict(n=48, min_ari=0.3),  # measured 0.61 (likelihood classification, K = 4 given)
+                     "04b_affinity_tetromino": dict(n=24, min_ari=None)}
+
+
+def finite(values) -> bool:
+    "Every value a finite number (scores whose range holds by construction: NaN or ±inf is what can go wrong)."
+    return bool(np.isfinite(np.asarray(values, dtype=float)).all())
 
 
 def test_tutorials_exist():
     assert SINGLE_RUNS, "no tutorials found"
     assert EXPERIMENTS <= {nb.stem for nb in TUTORIALS}, "an experiment notebook named in EXPERIMENTS is missing"
+    assert set(SINGLE_RUN_EXPECT) == {nb.stem for nb in SINGLE_RUNS}, "say in SINGLE_RUN_EXPECT what a single-run tutorial gives"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nb", SINGLE_RUNS, ids=lambda p: p.stem)
 def test_tutorial_runs(nb, tmp_path):
     out_dir = tmp_path / "run"
     run_notebook(nb, tmp_path / nb.name, parameters=dict(out_dir=str(out_dir)), cwd=ROOT)
     metrics = json.loads((out_dir / "metrics.json").read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and -1.0 <= metrics["ari"] <= 1.0
-    assert metrics["n"] > 0
+    expect = SINGLE_RUN_EXPECT[nb.stem]
+    assert metrics["n"] == expect["n"] and finite([metrics["accuracy"], metrics["ari"]]), metrics
+    if expect["min_ari"] is not None:
+        assert metrics["ari"] > expect["min_ari"], metrics["ari"]
     assert (out_dir / "report.html").stat().st_size > 100_000  # plotly.js inlined
     assert check_in_browser(tmp_path / nb.name, tmp_path) >= 1
 
@@ -74,6 +87,7 @@ def check_in_browser(executed, tmp_path):
     return expected
 
 
+@pytest.mark.slow
 def test_harmony_experiment_table(tmp_path):
     """The Harmony3D/MCL experiment on a 2 × 1 grid at tiny size: one row per method × condition, scores in range,
     K by BIC, the CSV and HTML written, the figures drawn, no error in the executed notebook."""
@@ -86,16 +100,18 @@ def test_harmony_experiment_table(tmp_path):
     table = pd.read_csv(out_dir / "table1.csv")
     assert len(table) == 6
     assert sorted(zip(table["method"], table["snr"], table["mwa"])) == sorted((m, s, 30.0) for m in methods for s in (0.1, 0.01))
-    assert table["ari"].between(-1, 1).all() and table["accuracy"].between(0, 1).all()  # NaN fails `between`: finite too
+    # at this size every model scores at chance (ARI -0.02..0.01, classwise pose errors 32-48° where the symmetric classes
+    # make random poses look good): the scores must be there and finite, their ranges hold by construction
+    assert finite(table[["ari", "accuracy"]])
     assert (table["k_chosen_by"] == "icl").all() and table["k"].between(2, 10).all()
     harmony = table[table["method"] != "beta_vae"]
-    assert harmony["sap"].notna().all() and harmony["pose_error_median_deg"].between(0, 180).all()
-    assert harmony["shift_error_median_vox"].ge(0).all() and harmony["average_auc_fsc_mean"].notna().all()
-    assert table["pose_error_median_deg"].between(0, 180).all()  # every model gets poses by refinement against its templates
+    assert finite(harmony[["sap", "shift_error_median_vox", "average_auc_fsc_mean"]])
+    assert finite(table["pose_error_median_deg"])  # every model gets poses by refinement against its templates
     assert table["model_pose_error_median_deg"][table["method"] == "beta_vae"].isna().all()  # β-VAE has no pose of its own
-    assert harmony["model_pose_error_median_deg"].between(0, 180).all()
-    fsc = table.filter(like="template_auc_fsc[").to_numpy()
-    assert fsc.shape[1] == 4 and (fsc[~pd.isna(fsc)].astype(float) <= 1).all()  # one column per seed004 class
+    assert finite(harmony["model_pose_error_median_deg"])
+    fsc = table.filter(like="template_auc_fsc[").to_numpy(dtype=float)
+    assert fsc.shape[1] == 4  # one column per seed004 class, filled for the classes a cluster was matched to
+    assert (~np.isnan(fsc)).any(axis=1).all() and finite(fsc[~np.isnan(fsc)])
     for m, s in zip(table["method"], table["snr"]):  # every run's own files agree with its row
         met = json.loads((out_dir / "runs" / f"snr{s:g}_mwa30" / m / "metrics.json").read_text())
         assert math.isclose(met["ari"], table.set_index(["method", "snr"]).loc[(m, s), "ari"], abs_tol=1e-12)
@@ -111,6 +127,7 @@ SPATIAL_TINY = {"latent_dim": 8, "hidden": 32, "decoder_hidden": 32, "channels":
                 }  # the notebook's defaults are the CPU run, with its options at tiny widths
 
 
+@pytest.mark.slow
 def test_spatial_vae_tables(tmp_path):
     """The 3D Spatial-VAE tutorial at tiny size on two SNRs: Table 1 in shape (3 models × 2 SNRs, finite ELBO/KL, scores
     in range, pose scores for the spatial models only), the cross-domain table, figures, no error in the notebook."""
@@ -123,11 +140,13 @@ def test_spatial_vae_tables(tmp_path):
     methods = ["vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn"]
     table = pd.read_csv(out_dir / "table1.csv")
     assert sorted(zip(table["method"], table["snr"])) == sorted((m, s) for m in methods for s in (0.1, 0.01))
-    assert table[["elbo", "kl", "recon"]].notna().all().all() and (table["kl"] >= 0).all()
+    assert finite(table[["elbo", "kl", "recon"]])
+    assert (table["kl"] > 0.1).all(), table["kl"]  # measured 0.27 (MLP VAE) to 11.2; a KL term lost or a posterior equal to the prior gives 0
     assert ((table["elbo"] + table["recon"] + table["kl"]).abs() < 1e-3 * table["recon"].abs()).all()  # ELBO = −(recon + KL)
-    assert table["ari"].between(-1, 1).all() and table["d_class_z"].between(0, 1).all()
+    # 1 epoch on 4 particles a class: ARI (-0.06..0.03), pose errors (~100°) and shift |r| (0.19-0.83) are at chance
+    assert finite(table[["ari", "d_class_z"]])
     spatial = table[table["method"] != "vae3d_mlp"]
-    assert spatial["pose_error_median_deg"].between(0, 180).all() and spatial["shift_abs_r_mean"].between(0, 1).all()
+    assert finite(spatial[["pose_error_median_deg", "shift_abs_r_mean"]])
     assert table.loc[table["method"] == "vae3d_mlp", "pose_error_median_deg"].isna().all()  # no pose, no pose error
     cross = pd.read_csv(out_dir / "cross_domain.csv")
     assert len(cross) == 6 and cross[["eval_snr0.1", "eval_snr0.01"]].notna().all().all()
@@ -145,6 +164,7 @@ DUALCONTRAST_TINY = dict(n_per_class_2d=5, n_per_class_3d=2, box=16, crop_3d=0, 
                          "harmony3d": {"channels": [8, 16, 32, 64], "hidden": 64}})  # the notebook's defaults are CPU-sized runs
 
 
+@pytest.mark.slow
 def test_dualcontrast_experiment_table(tmp_path):
     """The DualContrast experiment at tiny size on all four data sets: one Table-2 row per data set × method (harmony3d on
     volumes only), scores in range, conformations rows with the identity ARI and hinge correlations, one swap grid per
@@ -159,19 +179,21 @@ def test_dualcontrast_experiment_table(tmp_path):
     expected = [(d, m) for d in ("digits", "alphanumeric", "seed004", "conformations") for m in methods
                 if not (m == "harmony3d" and d in ("digits", "alphanumeric"))]
     assert list(zip(table["data"], table["method"])) == expected
-    assert table[["D(c|c)", "ARI(c)"]].notna().all().all() and table["D(c|c)"].between(0, 1).all()
+    # 1 epoch on 2-5 items a class: the scores are at chance (ARI(c) -0.19..0.42 on 8-50 items); there and finite
+    assert finite(table[["D(c|c)", "ARI(c)"]])
     two_codes = table[table["method"] != "beta_vae"]
-    assert two_codes[["D(c|z)", "S(z)", "SAP(c)"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert finite(two_codes[["D(c|z)", "S(z)", "SAP(c)"]])
     assert table.loc[table["method"] == "beta_vae", ["D(c|z)", "S(z)"]].isna().all().all()
     conf = table[table["data"] == "conformations"]
-    assert conf["ARI(c→identity)"].notna().all() and conf["hinge ρ(c)"].between(0, 1).all()
-    assert two_codes.loc[two_codes["data"] == "conformations", "hinge ρ(z)"].between(0, 1).all()
+    assert finite(conf[["ARI(c→identity)", "hinge ρ(c)"]])
+    assert finite(two_codes.loc[two_codes["data"] == "conformations", "hinge ρ(z)"])
     assert (out_dir / "table2.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 5  # the table and one swap grid per data set
     check_in_browser(executed, tmp_path)
 
 
+@pytest.mark.slow
 def test_affinity_alphanumeric(tmp_path):
     """Affinity-VAE on rotated characters at tiny size: the latent map's scores in range, the unseen `v` placed on seen
     classes only (fractions summing to 1), the affinity matrix written, the figures drawn, no error."""
@@ -181,8 +203,11 @@ def test_affinity_alphanumeric(tmp_path):
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     m = json.loads((out_dir / "metrics.json").read_text())
-    assert m["n"] == 10 + 2 * 9 and 0 <= m["accuracy"] <= 1 and -1 <= m["ari"] <= 1  # 10 v + 20 % of each seen class
-    assert 0 <= m["pose_abs_r"] <= 1 and -1 <= m["affinity_correlation"] <= 1
+    assert m["n"] == 10 + 2 * 9  # 10 v + 20 % of each seen class
+    # nearest-centre accuracy on the 18 seen test images: measured 11 right (0.61); random guesses over the 9 classes get 2
+    # (0.11), 7 or more in 0.2 % of draws. Latent similarity vs the affinity matrix: measured r = 0.89, random latents ~0
+    assert m["accuracy"] > 0.35 and m["affinity_correlation"] > 0.5, (m["accuracy"], m["affinity_correlation"])
+    assert finite([m["ari"], m["pose_abs_r"]])  # at chance after 1 epoch (0.12, 0.29)
     assert set(m["unseen_landing"]) == {"v"} and "v" not in m["unseen_landing"]["v"]
     assert math.isclose(sum(m["unseen_landing"]["v"].values()), 1.0)
     assert set(m["f1"]) == set("aebdijz2u")
@@ -196,6 +221,7 @@ def test_affinity_alphanumeric(tmp_path):
     check_in_browser(executed, tmp_path)
 
 
+@pytest.mark.slow
 def test_affinity_proteins(tmp_path):
     """CNN-aVAE, GMD-aVAE and β-VAE on the `affinity` preset at tiny size (the notebook's defaults are the recorded run's):
     one row per method with scores in range, where each unseen protein lands, the decoded templates and interpolations
@@ -209,9 +235,12 @@ def test_affinity_proteins(tmp_path):
     assert not [o for o in outputs if o["output_type"] == "error"]
     m = json.loads((out_dir / "metrics.json").read_text())
     assert [r["method"] for r in m["per_method"]] == methods and m["n"] > 0
-    for r in m["per_method"]:
-        assert 0 <= r["accuracy_mlp"] <= 1 and 0 <= r["accuracy_nearest_centre"] <= 1 and -1 <= r["ari"] <= 1
+    for r in m["per_method"]:  # classification and ARI at chance after 1 epoch (accuracy 0.10-0.25 of 10 classes)
+        assert finite([r["accuracy_mlp"], r["accuracy_nearest_centre"], r["ari"]])
         assert r["1TII_AB5_toxin lands on"] and r["3O21_GluA3NTD_dimer lands on"]
+    # the affinity term shapes the latents even here: r(latent similarity, SOAP affinity) measured 0.66 (CNN) and 0.59
+    # (GMD); the β-VAE, which never sees the affinity, -0.12
+    assert all(r["affinity_correlation"] > 0.3 for r in m["per_method"] if r["method"] != "beta_vae"), m["per_method"]
     assert (out_dir / "report.html").stat().st_size > 100_000
     plots = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert any(t.get("type") == "scatter3d" for p in plots for t in p["data"])  # the GMD's Gaussian centres
@@ -226,6 +255,7 @@ def test_parameters_cell_is_tagged():
         assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), nb.name
 
 
+@pytest.mark.slow
 def test_index_guide(tmp_path):
     "The guided map runs, lists every tutorial's parameters and writes a loadable example sweep grid."
     from cryo_disent.sweep import expand, load_grid
