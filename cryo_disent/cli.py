@@ -8,7 +8,7 @@ import argparse, json, sys
 from pathlib import Path
 from . import __version__
 from .core import InputError, require, to_json
-from .models.registry import model_names
+from .models.registry import DEFAULT_MODEL, model_names
 
 # %% auto #0
 __all__ = ['LABELS_HELP', 'EXAMPLES', 'FLAG_WORDS', 'INTERRUPTED', 'parse_sets', 'build_parser', 'main']
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--data", required=True, type=Path, help="dataset folder, or folder of .mrc/.map/.npy files (one particle each)")
     _add(s, "--out", required=True, type=Path)
     _add(s, "--labels", default="auto", help=LABELS_HELP)
-    _add(s, "--model", default="harmony3d_mcl", help=f"one of {model_names()} (default harmony3d_mcl: 3D subtomograms; beta_vae for 2D images)")
+    _add(s, "--model", default=DEFAULT_MODEL, help=f"one of {model_names()} (default {DEFAULT_MODEL}: 3D subtomograms; beta_vae for 2D images)")
     for f, t in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--latent-dim", int), ("--seed", int), ("--num-workers", int)):
         _add(s, f, type=t)
     _add(s, "--device", choices=["auto", "cpu"])
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(s, "--out", type=Path, default=Path("runs/demo"))
     _add(s, "--quick", action="store_true")
     _add(s, "--seed", type=int, default=0)
-    _add(s, "--model", default="harmony3d_mcl", help="registered model (settings per model: demo.DEMO_TRAINING)")
+    _add(s, "--model", default=DEFAULT_MODEL, help="registered model (settings per model: demo.DEMO_TRAINING)")
     _relion_verbs(verb)
     _sweep_verbs(verb)
     return p

@@ -112,18 +112,24 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 # %% ../nbs/00_core.ipynb #3d9f147c
 @dataclass
 class ModelOutput:
-    "Total loss plus its named terms (tensors), their item counts, and `extras` for anything else a model reports."
+    "Total loss = Σ weight·term over its named `terms` (tensors); `logs`: values logged but not summed; item counts; `extras`."
     loss: torch.Tensor
     terms: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
-    counts: dict = field(default_factory=dict)  # term → number of items its value averages over (missing: the batch size)
+    counts: dict = field(default_factory=dict)  # term or log → number of items its value averages over (missing: the batch size)
+    logs: dict = field(default_factory=dict)  # logged, not summed into the loss: hyper-parameters (β, γ), diagnostics (SSE, ELBO)
+    weights: dict = field(default_factory=dict)  # term → its factor in `loss` (missing: 1)
 
     def scalars(self) -> dict:
-        "`{'loss': float, term: float, ...}` for logging (terms with count 0 are left out)."
+        "`{'loss': float, term: float, ..., log: float, ...}` for logging (values with count 0 are left out)."
         out = {"loss": float(self.loss.detach())}
-        out.update({k: float(torch.as_tensor(v).detach().float().mean()) for k, v in self.terms.items()
+        out.update({k: float(torch.as_tensor(v).detach().float().mean()) for k, v in {**self.terms, **self.logs}.items()
                     if self.counts.get(k, 1) > 0})
         return out
+
+    def weighted_sum(self) -> torch.Tensor:
+        "Σ weights[term] · terms[term]: what `loss` equals (the conformance suite checks it)."
+        return torch.as_tensor(sum((self.weights.get(k, 1.0) * torch.as_tensor(v) for k, v in self.terms.items()), 0.0))
 
     def weighted(self, n: int) -> dict:
         "`{name: (mean, count)}` for the loss and every term present, with `n` (the batch size) as the default count."

@@ -9,21 +9,16 @@ from pathlib import Path
 from .data import dataset_info
 from .pipelines import run_pipeline
 from .train import interactive
+from .models.registry import DEFAULT_MODEL, demo_training
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_MODEL', 'DEMO_CLASSIFY', 'DEMO_TRAINING', 'demo']
 
 # %% ../nbs/52_demo.ipynb #36766e3f
 DEMO = dict(full=dict(n_per_class=150, batch_size=32, box=32), quick=dict(n_per_class=12, batch_size=16, box=24))
-DEMO_MODEL = "harmony3d_mcl"  # the default model everywhere
+DEMO_MODEL = DEFAULT_MODEL  # the library's default model (`models.registry.DEFAULT_MODEL`)
 DEMO_CLASSIFY = dict(full=True, quick=dict(k_max=4, restarts=1, schedule=((0.15, 2), (0.2, 3)), n_rotations=500))
-DEMO_TRAINING = {  # per model and size: epochs and model config (what make demo trades for its ≤ 10 min on 2 cores)
-    "harmony3d_mcl": dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
-                          quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32, mcl_candidates=24))),
-    "harmony3d": dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
-                      quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32))),
-    "beta_vae": dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4))),
-}
+DEMO_TRAINING = demo_training()  # per model and size: epochs and model config, as each model declares (`demo_training`)
 
 def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = DEMO_MODEL, snr: float = 0.1,
          mwa: float = 30.0) -> dict:
@@ -31,7 +26,7 @@ def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = D
     from cryo_disent.simulate import simulate_dataset
     size = "quick" if quick else "full"
     p = DEMO[size]
-    t = DEMO_TRAINING.get(model, DEMO_TRAINING["beta_vae"])[size]
+    t = demo_training(model)[size]  # a model that declares none: a clear error
     out = Path(out_dir)
     data = out / "data"
     want = dict(n_per_class=p["n_per_class"], box=p["box"], snr=snr, mwa=mwa, seed=seed)

@@ -13,14 +13,14 @@ from .core import as_numpy, get_device, require
 from .clustering import adjusted_rand, cluster_latents, f1_scores, hungarian_accuracy, map_labels
 from .disentanglement import d_score
 from .alignment import angle_error, pose_error, pose_error_per_class, shift_error
+from .models.registry import pose_keys as declared_pose_keys
 
 # %% auto #0
-__all__ = ['TRUTH_KEYS', 'POSE_KEYS', 'embed_dataset', 'templates_from_clusters', 'pose_errors', 'evaluate_embedding']
+__all__ = ['TRUTH_KEYS', 'embed_dataset', 'templates_from_clusters', 'pose_errors', 'evaluate_embedding']
 
 # %% ../nbs/33_evaluate.ipynb #18240da2
 TRUTH_KEYS = {"label": "label", "index": "index", "rotation": "true_rotation", "shift": "true_shift",
               "angle": "true_angle"}  # dataset field → embedding key (`angle`: 2D in-plane pose, radians)
-POSE_KEYS = ("rotation", "translation", "angle", "pose", "transformation")  # latent keys that describe the transformation (θ; DualContrast z), not the content
 
 @torch.no_grad()
 def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[str, Tensor]`
@@ -92,6 +92,7 @@ def evaluate_embedding(emb: dict,  # output of `embed_dataset`
                        disentanglement: bool = True,  # compute D-scores and SAP (linear SVMs; a few seconds)
                        pose_side: str = "right",  # frame side for `pose_error`
                        symmetry="C1",  # point group(s) of the references for `pose_error`: a name, or {class: name}
+                       pose_keys: tuple | None = None,  # latent keys that are the pose (d_pose); None: those every registered model declares
                        ) -> dict:
     "JSON-ready metrics of an embedding: clustering, classification, disentanglement and pose error."
     require("content" in emb, f"emb: expected a 'content' key, got {sorted(emb)}")
@@ -106,7 +107,8 @@ def evaluate_embedding(emb: dict,  # output of `embed_dataset`
         f1 = f1_scores(y, map_labels(pred, mapping))
         out.update(n_labelled=int((y >= 0).sum()), ari=adjusted_rand(y, pred), accuracy=acc, f1_macro=f1["f1_macro"],
                    f1_per_class={str(c): v for c, v in f1["f1"].items()})
-        theta = [as_numpy(emb[key]).reshape(n, -1) for key in POSE_KEYS if key in emb]
+        pose_keys = declared_pose_keys() if pose_keys is None else tuple(pose_keys)  # each model's `pose_keys`
+        theta = [as_numpy(emb[key]).reshape(n, -1) for key in pose_keys if key in emb]
         if disentanglement and theta and len(np.unique(y[y >= 0])) >= 2:
             d_c, d_t = d_score(z, y, seed=seed), d_score(np.concatenate(theta, 1), y, seed=seed)
             out.update(d_content=d_c, d_pose=d_t, sap=d_c - d_t)

@@ -173,16 +173,17 @@ def interpolate(z0, z1,  # two latents [d] (e.g. class centres, or two particles
     t = np.linspace(0.0, 1.0, int(n))[:, None]
     return (1 - t) * a + t * b
 
-def decode_path(model,  # a trained model with `decode(latents)` (`content`, optional `pose`)
+def decode_path(model,  # a trained model with `decode(latents)` (`content`, optional pose under its declared `pose_keys`)
                 content,  # latents [n, d]
-                pose=None,  # pose channels [n, P] or None (the model's canonical pose)
+                pose=None,  # the model's pose latent [n, P] or None (the model's canonical pose)
                 ) -> np.ndarray:
     "Decoded `[n, *input_shape]` of each point (as `template` maps it), in eval mode, without gradients (the mode is restored)."
     z = torch.as_tensor(_z(content, "content"), dtype=torch.float32)
     lat = dict(content=z)
     if pose is not None:
-        p = torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
-        lat["pose"] = p
+        keys = tuple(getattr(model, "pose_keys", ()))
+        require(len(keys) == 1, f"pose: {type(model).__name__} declares the pose keys {keys}; a pose array needs exactly one")
+        lat[keys[0]] = torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
     was = model.training
     model.eval()
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import InputError, atomic_path, atomic_write_text, to_json, require, seed_everything
-from .models.registry import get_model_class
+from .models.registry import DEFAULT_MODEL, get_model_class
 from .data import VolumeDataset, data_fingerprint, dataset_info, is_dataset_folder, split_indices
 from .io import CLASS_RULES, read_npz
 from .alignment import aligned_auc_fsc
@@ -48,7 +48,7 @@ def _check_same_data(fp: dict, rec: dict, data, out, resuming: bool):
                 f"{out} was trained with (they decide the split); cannot resume{RESUME_HINT}")
 
 # %% ../nbs/50_pipelines.ipynb #b989ddcd
-def train_on_folder(data, out_dir, model: str = "beta_vae", model_config: dict | None = None,
+def train_on_folder(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict | None = None,
                     train_config: dict | None = None, val_fraction: float = 0.1, resume: bool = True,
                     labels=None,  # volume files only: "auto" | "prefix" | "none" | a labels table
                     ) -> BaseModel:
@@ -370,7 +370,7 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
                            config=json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None)
 
 # %% ../nbs/50_pipelines.ipynb #66b45d99
-def run_pipeline(data, out_dir, model: str = "beta_vae", model_config: dict | None = None,
+def run_pipeline(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict | None = None,
                  train_config: dict | None = None, k: int | None = None, reduce: str | None = "pca",
                  n_components: int = 4, val_fraction: float = 0.1, resume: bool = True, report: bool = True,
                  n_rotations: int = 500, labels=None,

@@ -52,6 +52,26 @@ def _check_latents(name, model, lat, out, batch, nd):
         assert not torch.equal(out[f"{k}_sample"], out[k]), f"{name}: {k}_sample equals the mean in training"
     e1, e2 = model.embed(batch["x"]), model.embed(batch["x"])
     assert all(torch.equal(e1[k], e2[k]) for k in e1), f"{name}: embed is not deterministic"
+    missing = [k for k in model.pose_keys if k not in lat or k not in e1]
+    assert not missing, f"{name}: pose_keys {missing} are not latents of encode/embed (declare the keys the model returns)"
+
+def _check_sum(name, cls, mo, where="loss"):
+    "Logs are declared apart from the terms, and the loss is Σ weight·term (no log summed, no term left out)."
+    both = sorted(set(cls.loss_terms) & set(cls.log_keys))
+    assert not both, f"{name}: {both} declared both in loss_terms and log_keys"
+    undeclared = sorted(set(mo.logs) - set(cls.log_keys))
+    assert not undeclared and not set(mo.logs) & set(mo.terms), f"{name}: logs {undeclared or sorted(mo.logs)} are not declared in log_keys (or are terms too)"
+    s = mo.weighted_sum().detach().to(mo.loss.dtype)
+    assert torch.allclose(mo.loss.detach(), s, rtol=1e-4, atol=1e-5), (f"{name}: {where} {float(mo.loss):.6g} is not the weighted sum of its "
+                                                                     f"terms {float(s):.6g}: a term missing or weighted wrongly (ModelOutput.weights), or a log summed")
+
+def _check_demo(name, cls):
+    "`demo_training` gives epochs and a valid model config for both sizes."
+    d = cls.demo_training
+    assert isinstance(d, dict) and set(d) == {"full", "quick"}, f"{name}: declare demo_training = dict(full=dict(epochs=..., model_config={{...}}), quick=...)"
+    for size, s in d.items():
+        assert type(s.get("epochs")) is int and s["epochs"] >= 1, f"{name}: demo_training[{size!r}]['epochs'] must be an int >= 1"
+        cls.config_cls.from_dict(dict(s.get("model_config", {})))  # unknown keys or wrong types fail here
 
 # %% ../nbs/21_testing.ipynb #c17c7b62
 def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed: int = 0) -> dict:
@@ -74,6 +94,8 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     _check_latents(name, model, lat, out, batch, len(input_shape) - 1)
     undeclared = sorted(set(mo.terms) - set(cls.loss_terms))
     assert cls.loss_terms and not undeclared, f"{name}: loss terms {undeclared or sorted(mo.terms)} are not declared in loss_terms"
+    _check_sum(name, cls, mo)
+    _check_demo(name, cls)
     model.eval()
     ev = model(batch, epoch=0)
     model.train()
@@ -83,7 +105,7 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     assert tmpl.shape == (2, *input_shape), f"{name}: template shape {tuple(tmpl.shape)}"
     # finite loss with terms
     assert isinstance(mo, ModelOutput) and mo.loss.ndim == 0, f"{name}: loss must return a ModelOutput with a scalar loss"
-    assert mo.is_finite() and all(torch.isfinite(torch.as_tensor(v)).all() for v in mo.terms.values()), f"{name}: non-finite loss {mo.scalars()}"
+    assert mo.is_finite() and all(torch.isfinite(torch.as_tensor(v)).all() for v in {**mo.terms, **mo.logs}.values()), f"{name}: non-finite loss {mo.scalars()}"
     # every parameter gets a gradient
     model.zero_grad()
     mo.loss.backward()
@@ -93,7 +115,9 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     moving = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     ctx = StepContext(forward=model, backward=lambda l: l.backward(), optimizers=model.configure_optimizers(), epoch=0)
-    assert model.training_step(batch, ctx).is_finite(), f"{name}: training_step gave a non-finite loss"
+    ts = model.training_step(batch, ctx)
+    assert ts.is_finite(), f"{name}: training_step gave a non-finite loss"
+    _check_sum(name, cls, ts, "training_step's loss")
     stuck = sorted(n for n, p in model.named_parameters() if n in moving and torch.equal(before[n], p))
     assert moving and not stuck, f"{name}: training_step left parameters with gradients unchanged: {stuck[:5]}"
     model.eval()

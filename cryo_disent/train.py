@@ -12,7 +12,6 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list
 from .loaders import make_loader
 from . import distributed
@@ -22,7 +21,7 @@ from .models.layers import MEMORY_FORMATS, select_memory_format, to_memory_forma
 
 # %% auto #0
 __all__ = ['RESUME_KEYS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint', 'run_lock', 'resolve_memory_format', 'interactive',
-           'epoch_line', 'Trainer']
+           'epoch_line', 'Trainer', 'make_accelerator']
 
 # %% ../nbs/20_train.ipynb #a8c07998
 @dataclass
@@ -219,7 +218,7 @@ class Trainer:
         self.ckpt_path, self.log_path = self.out_dir / "checkpoint.pt", self.out_dir / "metrics.jsonl"
         self.history: list = []
         self.run_info, self.derived = dict(run_info or {}), tuple(derived)
-        self.term_names = ("loss", *dict.fromkeys(model.loss_terms))
+        self.term_names = ("loss", *dict.fromkeys((*model.loss_terms, *model.log_keys)))  # terms, then logged values
         self.memory_format = "contiguous"  # resolved by `fit`
 
     def _loader(self, data, shuffle):
@@ -271,8 +270,8 @@ def _backward_fn(self: Trainer, acc, where):
 def _accumulate(self: Trainer, acc_sums: torch.Tensor, mo, n: int):
     "Add one step's `(mean × count, count)` per declared term into `acc_sums` `[2, n_terms]`."
     for k, (v, cnt) in mo.weighted(n).items():
-        require(k in self.term_names, f"{self.model.registry_name}: loss term {k!r} is not declared in loss_terms "
-                f"{self.term_names[1:]}; declare every term the loss may report")
+        require(k in self.term_names, f"{self.model.registry_name}: loss term or log {k!r} is not declared in loss_terms "
+                f"or log_keys {self.term_names[1:]}; declare every term and logged value the loss may report")
         i = self.term_names.index(k)
         acc_sums[0, i] += v * cnt
         acc_sums[1, i] += cnt
@@ -336,19 +335,33 @@ def _lrs(opts) -> dict:
     "Learning rate of every optimiser (first group): `lr`, `lr_1`, `lr_2`, …"
     return {("lr" if i == 0 else f"lr_{i}"): o.param_groups[0]["lr"] for i, o in enumerate(opts)}
 
+# %% ../nbs/20_train.ipynb #a7e3c1d1
+def _forget_accelerate_state():
+    "Let one process `fit` again with another device or precision (single process only)."
+    # Accelerate keeps one process-wide `AcceleratorState` (device, mixed precision): a second `Accelerator` with other
+    # settings raises "already been initialized and cannot be changed", or silently keeps the first device. accelerate
+    # (1.x) has no public reset; its own test scripts call this private one. Under torchrun the state holds the process
+    # group and is kept.
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+def make_accelerator(config: TrainConfig, model: BaseModel) -> Accelerator:
+    "The `Accelerator` of one `fit`: device, mixed precision, global batches, DDP's unused-parameter search if `model` needs it."
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    require(config.batch_size % world == 0, f"batch_size: expected a multiple of the {world} processes (it is the global batch), got {config.batch_size}")
+    if world == 1: _forget_accelerate_state()
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(model.find_unused_parameters))
+    return Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True),  # batch_size is global (Accelerator(split_batches=) is ignored since accelerate 1.x)
+                       kwargs_handlers=[ddp])
+
 # %% ../nbs/20_train.ipynb #1abb3eaa
 @patch
 def fit(self: Trainer, resume: bool = True) -> list:
     "Train for `config.epochs`; with `resume`, continue from `out_dir/checkpoint.pt` when it exists."
     c = self.config
     self.out_dir.mkdir(parents=True, exist_ok=True)
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # single process: allow another fit with other settings
-        AcceleratorState._reset_state(reset_partial_state=True)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    require(c.batch_size % world == 0, f"batch_size: expected a multiple of the {world} processes (it is the global batch), got {c.batch_size}")
-    acc = Accelerator(cpu=c.device == "cpu", mixed_precision=c.mixed_precision,
-                      dataloader_config=DataLoaderConfiguration(split_batches=True),  # batch_size is global (Accelerator(split_batches=) is ignored since accelerate 1.x)
-                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    acc = make_accelerator(c, self.model)
     with run_lock(self.out_dir) if acc.is_main_process else contextlib.nullcontext():
         seed_everything(c.seed + acc.process_index)  # torch's RNG per rank; the model's draws in steps are keyed (distributed.keyed)
         opts, scheds, start = self._start(acc, resume)

@@ -28,7 +28,11 @@ class TwoPhase(BaseModel):
     "Test scaffolding: two forward phases, two optimisers, counted terms, extra state."
     config_cls = TwoPhaseConfig
     tiny_overrides = dict(hidden=8)
-    loss_terms = ("recon", "kl", "kl_rot", "pair", "labelled_mean", "cycle")
+    loss_terms = ("recon", "kl", "kl_rot", "pair", "cycle")
+    log_keys = ("labelled_mean",)  # logged with its own count, not part of the loss
+    pose_keys = ("rotation_params",)
+    demo_training = dict(full=dict(epochs=2, model_config=dict(hidden=16)), quick=dict(epochs=1, model_config=dict(hidden=8)))
+    find_unused_parameters = True  # the encoder-only second pass leaves the decoder out of its graph
 
     def __init__(self, config=None, **kw):
         super().__init__(config, **kw)
@@ -72,9 +76,9 @@ class TwoPhase(BaseModel):
         y = batch["label"]
         lab = y >= 0
         lab_mean = y[lab].double().mean() if lab.any() else torch.zeros((), dtype=torch.float64)
-        terms = dict(recon=rec, kl=kl, kl_rot=kl_rot, pair=pair, labelled_mean=lab_mean)
+        terms = dict(recon=rec, kl=kl, kl_rot=kl_rot, pair=pair)
         counts = dict(pair=len(i), labelled_mean=int(lab.sum()))
-        return ModelOutput(rec + kl + kl_rot + pair, terms, counts=counts)
+        return ModelOutput(rec + kl + kl_rot + pair, terms, counts=counts, logs=dict(labelled_mean=lab_mean))
 
     def cycle_loss(self, out):
         return (out["again"] - out["content"].detach()).pow(2).sum(1).mean() / (1 + 0.1 * self.steps_taken)
@@ -95,4 +99,4 @@ class TwoPhase(BaseModel):
         ctx.backward(cyc)
         ctx.optimizers[1].step()
         self.steps_taken += 1
-        return ModelOutput(mo.loss.detach() + cyc.detach(), {**mo.terms, "cycle": cyc.detach()}, counts=mo.counts)
+        return ModelOutput(mo.loss.detach() + cyc.detach(), {**mo.terms, "cycle": cyc.detach()}, counts=mo.counts, logs=mo.logs)

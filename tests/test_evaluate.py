@@ -9,7 +9,7 @@ import torch
 from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.alignment import pose_error, template_auc_fsc
 from cryo_disent.clustering import adjusted_rand, cluster_latents, hungarian_accuracy
-from cryo_disent.evaluate import POSE_KEYS, embed_dataset, evaluate_embedding, templates_from_clusters
+from cryo_disent.evaluate import embed_dataset, evaluate_embedding, templates_from_clusters
 from cryo_disent.geometry import random_rotations, warp
 
 SHAPE = (1, 16, 16, 16)
@@ -52,7 +52,8 @@ def test_evaluate_registered_model(name):
     if "rotation" in emb:
         assert emb["rotation"].shape == (N, 3, 3)
 
-    met = evaluate_embedding(emb, k=2, seed=0)
+    assert set(cls.pose_keys) <= set(emb), f"{name}: declared pose keys {cls.pose_keys} missing from the embedding"
+    met = evaluate_embedding(emb, k=2, seed=0, pose_keys=cls.pose_keys)  # the model's own declaration
     met = json.loads(json.dumps(met))  # JSON-ready
     for key in ("ari", "accuracy", "f1_macro"):
         assert math.isfinite(met[key])
@@ -63,8 +64,8 @@ def test_evaluate_registered_model(name):
     assert met["ari"] == pytest.approx(adjusted_rand(emb["label"], pred))
     truth = evaluate_embedding(emb, k=2, labels_pred=1 - emb["label"], disentanglement=False)
     assert truth["accuracy"] == 1.0 and truth["ari"] == pytest.approx(1.0) and truth["f1_macro"] == pytest.approx(1.0)
-    if any(k in emb for k in POSE_KEYS):
-        assert {"d_content", "d_pose", "sap"} <= set(met)
+    assert ({"d_content", "d_pose", "sap"} <= set(met)) == bool(cls.pose_keys)  # a pose score exactly where a pose is declared
+    assert evaluate_embedding(emb, k=2, seed=0, disentanglement=False)["ari"] == met["ari"]  # default: every model's pose keys
     if "rotation" in emb:  # untrained: ~107°; the true poses in place of the model's: 0
         assert met["pose_error_mean_deg"] == pytest.approx(pose_error(emb["rotation"], emb["true_rotation"])["mean"])
         assert evaluate_embedding({**emb, "rotation": emb["true_rotation"]}, k=2, disentanglement=False)["pose_error_mean_deg"] < 1e-3

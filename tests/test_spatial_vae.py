@@ -53,7 +53,7 @@ def test_likelihood_is_unit_variance_gaussian():
     mo = m.loss(batch, out)
     sse = (out["x_hat"] - batch["x"]).pow(2).sum((1, 2, 3, 4)).mean()
     torch.testing.assert_close(mo.terms["recon"], sse / 2)
-    torch.testing.assert_close(mo.loss, sse / 2 + mo.terms["kl"])
+    torch.testing.assert_close(mo.loss, sse / 2 + mo.logs["kl"])
 
 
 def test_image_frame_softargmax_gauge_trains_and_round_trips(tmp_path):

@@ -86,7 +86,8 @@ def test_two_epochs_and_exact_resume(name, tmp_path):
             if k not in ("time_s", "split"):
                 assert rb[k] == pytest.approx(ra[k], rel=1e-5, abs=1e-8), f"{name}: logged {k} differs after resume"
     assert all(np.isfinite(r["loss"]) for r in a)
-    assert set(a[0]) - {"epoch", "split", "time_s"} <= {"loss", *get_model_class(name).loss_terms} | {f"lr_{i}" for i in range(1, 9)} | {"lr"}
+    cls = get_model_class(name)
+    assert set(a[0]) - {"epoch", "split", "time_s"} <= {"loss", *cls.loss_terms, *cls.log_keys} | {f"lr_{i}" for i in range(1, 9)} | {"lr"}
 
 
 def test_dummy_conforms():

@@ -67,7 +67,9 @@ class AffinityVAE(BetaVAE):
     "CNN-aVAE: conv encoder → (μ, log σ²) and pose ψ; decoder on [z, ψ]; loss eq. (1) with the affinity term of eq. (2)."
     config_cls = AffinityVAEConfig
     tiny_overrides = dict(channels=(8, 16), class_names=("c0", "c1", "c2"))
-    loss_terms = ("recon", "kl", "beta", "affinity", "gamma", "pose_prior")
+    loss_terms = ("recon", "kl", "affinity", "pose_prior")
+    log_keys = ("beta", "gamma")
+    pose_keys = ("pose",)  # ψ
 
     def __init__(self, config: AffinityVAEConfig | None = None, **kwargs):
         BaseModel.__init__(self, config, **kwargs)  # BetaVAE's modules are built here, with the pose head and `make_decoder`
@@ -111,7 +113,9 @@ class AffinityVAE(BetaVAE):
         z_all, rows_all = distributed.gather_rows(out["content"]), distributed.gather_rows(rows.to(out["content"].device))  # pairs over the global batch
         S, n_pairs = affinity_loss(z_all, rows_all, self.affinity)  # S(z), eq. (2), on μ
         mo.loss = mo.loss + gamma * S  # + γ S(z), eq. (1)
-        mo.terms.update(affinity=S, gamma=torch.tensor(float(gamma)))
+        mo.terms["affinity"] = S
+        mo.weights["affinity"] = gamma
+        mo.logs["gamma"] = torch.tensor(float(gamma))
         mo.counts["affinity"] = n_pairs  # the logged S is a mean over pairs, not over particles
         s = float(schedule_value(self.config.pose_prior_sigma, epoch))
         if s > 0 and "pose" in out:  # −log N(ψ; 0, σ²) up to a constant: fixes each class' canonical orientation (see below)

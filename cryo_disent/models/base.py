@@ -215,6 +215,10 @@ class BaseModel(nn.Module):
     supported_ndims: tuple = (2, 3)  # image (2) and/or volume (3) inputs
     tiny_overrides: dict = {}  # config overrides that make a small, fast model (conformance tests, CI tutorials)
     loss_terms: tuple = ()  # names of every term `loss` may report (the trainer logs and reduces them by these names)
+    log_keys: tuple = ()  # names of every value `loss` may log without summing it (`ModelOutput.logs`: β, γ, diagnostics)
+    pose_keys: tuple = ()  # latent keys that are the pose (θ, DualContrast's z), not the content: scored and decoded as such
+    demo_training: dict | None = None  # {"full"/"quick": {"epochs": n, "model_config": {...}}}: `make demo`'s settings
+    find_unused_parameters: bool = False  # a pass leaves parameters out of the graph (a second phase): DDP must look for them
 
     @classmethod
     def tiny_config(cls, input_shape: tuple = (1, 16, 16, 16), **kw) -> ModelConfig:

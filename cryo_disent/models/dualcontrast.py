@@ -105,6 +105,9 @@ class DualContrast(BaseModel):
     supported_ndims = (2, 3)
     tiny_overrides = dict(width=4, hidden=(16, 32), lowpass=0.25, t_wedge=30.0, z_neg_others=True)  # the suites exercise the 3D T(x) path
     loss_terms = ("recon", "recon_t", "kl_c", "kl_z", "con_c_pos", "con_c_neg", "con_z_neg", "con_z_oth", "con_z_pos")
+    pose_keys = ("transformation",)  # z: the transformation code
+    demo_training = dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4)))
+    find_unused_parameters = True  # the encoder-only pass (`forward_encoder_step`) leaves the decoder out of the graph
 
     def __init__(self, config: DualContrastConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -218,7 +221,9 @@ def loss(self, batch, out, epoch=0):
     z_oth, n_oth = _abs_cos_others(distributed.gather_rows(out["transformation"]))  # z of other particles (other poses): `z_neg_others`
     total = vae + lam * (c_pos + c_neg) * c.con_c + lam * (z_neg + z_oth * c.z_neg_others) * c.con_z
     terms = dict(recon=rec, recon_t=rec_t, kl_c=kl_c, kl_z=kl_z, con_c_pos=c_pos, con_c_neg=c_neg, con_z_neg=z_neg, con_z_oth=z_oth)
-    return ModelOutput(total, terms, counts=dict(con_c_neg=n_neg, con_z_oth=n_oth))
+    w_c, w_z = lam * c.con_c, lam * c.con_z
+    weights = dict(kl_c=g_c / P, kl_z=g_z / P, con_c_pos=w_c, con_c_neg=w_c, con_z_neg=w_z, con_z_oth=w_z * c.z_neg_others)
+    return ModelOutput(total, terms, counts=dict(con_c_neg=n_neg, con_z_oth=n_oth), weights=weights)
 
 @patch_to(DualContrast)
 def z_positive_loss(self, out2: dict, epoch: int = 0) -> torch.Tensor:
@@ -245,7 +250,7 @@ def training_step(self, batch: dict, ctx: StepContext) -> ModelOutput:
     ctx.backward(pos)
     if ctx.clip is not None: ctx.clip(self.encoder_parameters())
     ctx.optimizers[1].step()
-    return ModelOutput(mo.loss.detach() + pos.detach(), {**mo.terms, "con_z_pos": pos.detach()}, counts=mo.counts)
+    return ModelOutput(mo.loss.detach() + pos.detach(), {**mo.terms, "con_z_pos": pos.detach()}, counts=mo.counts, weights=mo.weights)
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #093fe6b0
 @torch.no_grad()

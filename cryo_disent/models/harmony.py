@@ -57,8 +57,7 @@ class HarmonyEncoder(nn.Module):
             layers += [nn.Conv3d(c, ch, 4, stride=1 if i == len(channels) - 1 else 2, padding=1), nn.ELU()]
             c = ch
         self.conv = nn.Sequential(*layers, nn.Flatten())
-        self.fc = nn.Sequential(nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), distributed.Dropout(dropout),
-                                nn.Linear(hidden, n_out))
+        self.fc = nn.Sequential(nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), distributed.Dropout(dropout), nn.Linear(hidden, n_out))
 
     def forward(self, x): return self.fc(self.conv(x))
 
@@ -72,8 +71,7 @@ class HarmonyDecoder(nn.Module):
         for j in reversed(range(n)):
             st = 1 if j == n - 1 else 2
             op = sizes[j] - ((sizes[j + 1] - 1) * st + 2)  # 0, or 1 where the encoder rounded an odd size down
-            layers.append(nn.ConvTranspose3d(channels[j], channels[j - 1] if j else 1, 4, stride=st, padding=1,
-                                             output_padding=op))
+            layers.append(nn.ConvTranspose3d(channels[j], channels[j - 1] if j else 1, 4, stride=st, padding=1, output_padding=op))
             if j: layers.append(nn.ELU())
         self.net = nn.Sequential(*layers)
 
@@ -145,6 +143,9 @@ class Harmony3D(BaseModel):
     supported_ndims = (3,)
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16)
     loss_terms = ("recon", "recon_prime", "siamese", "embed")
+    pose_keys = ("rotation", "translation")  # θ (`rotation_params`: its 6D parameterisation)
+    demo_training = dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
+                         quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32)))
     needs_aligned = False  # `_match` reads I_θ (the MCL winner search); otherwise the particle frame never warps the data by θ
 
     @classmethod
@@ -347,7 +348,9 @@ class Harmony3DMCL(Harmony3D):
     config_cls = Harmony3DMCLConfig
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16, mcl_candidates=16, mcl_search_size=8)
     needs_aligned = True
-    loss_terms = Harmony3D.loss_terms + ("max_angle",)
+    log_keys = ("max_angle",)  # the candidates' rotation range this epoch (a schedule), logged
+    demo_training = dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
+                         quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32, mcl_candidates=24)))
 
     def __init__(self, config: Harmony3DMCLConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -371,7 +374,8 @@ class Harmony3DMCL(Harmony3D):
     def loss(self, batch, out, epoch=0):
         "Harmony3D's loss on the winners (§3.2.2's L_recon), plus the candidate rotation range of this epoch."
         mo = super().loss(batch, out, epoch)
-        return ModelOutput(mo.loss, {**mo.terms, "max_angle": out["max_angle"]})
+        mo.logs["max_angle"] = out["max_angle"]
+        return mo
 
 # %% ../../nbs/15_models.harmony.ipynb #3e69eb58
 @patch_to(Harmony3DMCL)

@@ -4,12 +4,14 @@
 
 # %% ../../nbs/09_models.registry.ipynb #eb170e31
 from __future__ import annotations
+import copy
 import importlib
 import pkgutil
 from ..core import InputError
 
 # %% auto #0
-__all__ = ['MODELS', 'register', 'registered_name', 'get_model_class', 'model_names']
+__all__ = ['MODELS', 'DEFAULT_MODEL', 'register', 'registered_name', 'get_model_class', 'model_names', 'demo_training',
+           'pose_keys']
 
 # %% ../../nbs/09_models.registry.ipynb #c6d854c8
 MODELS: dict = {}
@@ -55,3 +57,22 @@ def model_names(library_only: bool = True) -> list:
     "Sorted names of the registered models (`library_only`: those defined in `cryo_disent`, not in tests or notebooks)."
     _import_model_modules()
     return sorted(n for n, c in MODELS.items() if not library_only or c.__module__.startswith("cryo_disent."))
+
+# %% ../../nbs/09_models.registry.ipynb #c0a1d2e4
+DEFAULT_MODEL = "harmony3d_mcl"  # the library's default model (3D subtomograms): pipelines, CLI and demo
+
+def demo_training(name: str | None = None) -> dict:
+    "`{size: {epochs, model_config}}` that model `name` declares (`demo_training`); no name: every registered model's."
+    if name is None: return {n: demo_training(n) for n in model_names()}
+    cls = get_model_class(name)
+    d = getattr(cls, "demo_training", None)
+    if d is None:
+        raise InputError(f"model {name!r} declares no demo training settings: give {cls.__name__} a class attribute "
+                         "demo_training = dict(full=dict(epochs=..., model_config={...}), quick=dict(...))")
+    return copy.deepcopy(d)
+
+def pose_keys(name: str | None = None) -> tuple:
+    "The latent keys model `name` declares as its pose (`pose_keys`); no name: every registered model's, first seen first."
+    names = model_names() if name is None else [name]
+    keys = [k for n in names for k in getattr(get_model_class(n), "pose_keys", ())]
+    return tuple(dict.fromkeys(keys))

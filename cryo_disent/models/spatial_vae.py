@@ -73,8 +73,7 @@ class MLPEncoder(nn.Module):
     "Table 3 encoder: Linear(V, h), tanh, Linear(h, h), tanh, Linear(h, n_out)."
     def __init__(self, n_in: int, hidden: int, n_out: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                                 nn.Linear(hidden, n_out))
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
 
     def forward(self, x): return self.net(x)
 
@@ -125,8 +124,7 @@ class SpatialFeatures(nn.Module):
     "coord_linear(3, H) + latent_linear(Z, H) of Table 3/5, as a per-particle affine map of the canonical coordinates."
     def __init__(self, latent_dim: int, hidden: int):
         super().__init__()
-        self.coord_linear = nn.Linear(3, hidden)
-        self.latent_linear = nn.Linear(latent_dim, hidden)
+        self.coord_linear, self.latent_linear = nn.Linear(3, hidden), nn.Linear(latent_dim, hidden)
 
     def forward(self, z, theta, delta_t):
         "→ (A `[B, 3, H]`, c `[B, H]`): features(x) = x·A + c for x in (x, y, z) order, transformed as x R(Θ) + Δt (eq. 5)."
@@ -149,8 +147,7 @@ class SpatialMLPGenerator(nn.Module):
         super().__init__()
         self.box, self.chunk_elements = tuple(box), chunk_elements
         self.features = SpatialFeatures(latent_dim, hidden)
-        self.hidden = nn.Linear(hidden, hidden)
-        self.out = nn.Linear(hidden, 1)
+        self.hidden, self.out = nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
         self.register_buffer("coords", coordinate_grid(self.box).reshape(-1, 3), persistent=False)  # [V, 3] (x, y, z)
 
     def forward(self, z, theta, delta_t):
@@ -210,6 +207,8 @@ def energy_centroid(v: torch.Tensor) -> torch.Tensor:
 
 class _SpatialLoss:
     "−ELBO (eq. 6): SSE/(2σ²) (Gaussian likelihood, eq. 5) + KL_z (eq. 4) + KL_Θ (eq. 2) + KL_Δt (eq. 3) = eq. 7; KL × β in training."
+    log_keys = ("sse", "kl", "elbo", "beta")  # logged, not summed: kl is the sum of the kl_* terms (eq. 7)
+    demo_training = dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4)))
     def prepare(self, x):
         "The particle the model sees and reconstructs: `x`, or its Gaussian low-pass to `config.lowpass` voxels, re-standardised."
         if not self.config.lowpass: return x
@@ -220,7 +219,7 @@ class _SpatialLoss:
         c = self.config
         sse = recon_loss(out["x_hat"], self.prepare(batch["x"]), "mse")  # summed squared error per particle
         rec = sse / (2 * c.recon_sigma ** 2)  # −log p_g(V | Θ, Δt, z) = Σ_i (v_i − v̂_i)²/(2σ²) + const (eq. 5)
-        terms = dict(recon=rec, sse=sse.detach(), kl_z=kl_normal(out["content"], out["content_logvar"]))  # eq. 4
+        terms = dict(recon=rec, kl_z=kl_normal(out["content"], out["content_logvar"]))  # eq. 4
         if "rotation_params_logvar" in out:
             terms["kl_theta"] = kl_normal(out["rotation_params"], out["rotation_params_logvar"], c.theta_prior)  # eq. 2
             terms["kl_t"] = kl_normal(out["translation_params"], out["translation_params_logvar"], c.t_prior)  # eq. 3
@@ -229,10 +228,10 @@ class _SpatialLoss:
             terms["centre"] = (energy_centroid(out["x_hat"]) - u).pow(2).sum(1).mean() / (2 * c.t_prior ** 2)
         kl = sum(v for k, v in terms.items() if k.startswith("kl_"))  # eq. 7
         beta = schedule_value(c.beta, epoch)
-        terms.update(kl=kl, elbo=-(rec + kl).detach(), beta=torch.tensor(float(beta)))  # eq. 6 (per particle), β = 1
+        logs = dict(sse=sse.detach(), kl=kl.detach(), elbo=-(rec + kl).detach(), beta=torch.tensor(float(beta)))  # eq. 6 (per particle), β = 1
         gauge = c.centre_weight * terms["centre"] if "centre" in terms and c.centre_weight else 0
         if "centre" in terms: terms["centre"] = terms["centre"].detach()
-        return ModelOutput(rec + beta * kl + gauge, terms)
+        return ModelOutput(rec + beta * kl + gauge, terms, logs=logs, weights={k: c.centre_weight if k == "centre" else beta for k in terms if k != "recon"})
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #23c3c269
 @register("vae3d_mlp")
@@ -241,7 +240,7 @@ class VAE3dMLP(_SpatialLoss, BaseModel):
     config_cls = SpatialVAEConfig
     supported_ndims = (3,)
     tiny_overrides = dict(hidden=16, decoder_hidden=16)
-    loss_terms = ("recon", "sse", "kl", "kl_z", "elbo", "beta")
+    loss_terms = ("recon", "kl_z")
 
     def __init__(self, config: SpatialVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -263,7 +262,8 @@ class SpatialVAE3d(_SpatialLoss, BaseModel):
     config_cls = SpatialVAEConfig
     supported_ndims = (3,)
     tiny_overrides = dict(hidden=16, decoder_hidden=16, channels=(8, 4))
-    loss_terms = ("recon", "sse", "kl", "kl_z", "kl_theta", "kl_t", "centre", "elbo", "beta")
+    loss_terms = ("recon", "kl_z", "kl_theta", "kl_t", "centre")
+    pose_keys = ("rotation", "translation")  # the pose in the library's conventions (Θ, Δt: `rotation_params`, `translation_params`)
 
     def __init__(self, config: SpatialVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -324,7 +324,7 @@ def dataset_elbo(model: BaseModel,  # a trained `_SpatialLoss` model (any of the
             out = {**lat, **smp, "x_hat": model.decode({**lat, **{k[:-7]: v for k, v in smp.items()}})}
             mo = model.loss(batch, out)
             for k in ("elbo", "recon", "sse", "kl"):
-                sums[k] = sums.get(k, 0.0) + float(mo.terms[k]) * len(batch["x"])
+                sums[k] = sums.get(k, 0.0) + float({**mo.terms, **mo.logs}[k]) * len(batch["x"])
             n += len(batch["x"])
     finally:
         model.train(was)
