@@ -9,43 +9,27 @@ import json
 import os
 from pathlib import Path
 import numpy as np
-import torch
-from .core import InputError, atomic_path, atomic_write_text, to_json, require, seed_everything
+from .core import require, seed_everything
 from .models.registry import DEFAULT_MODEL, get_model_class
-from .data import VolumeDataset, data_fingerprint, dataset_info, is_dataset_folder, split_indices
+from .data import VolumeDataset, data_fingerprint, dataset_info, split_indices
 from .io import CLASS_RULES, read_npz
-from .alignment import aligned_auc_fsc
-from .averaging import class_averages, dataset_wedge
-from .clustering import choose_k, cluster_latents, contingency, hungarian_accuracy, reduce_dims
-from .evaluate import embed_dataset, evaluate_embedding, pose_errors, templates_from_clusters
-from sklearn.metrics import adjusted_rand_score
+from .clustering import contingency, reduce_dims
+from .evaluate import embed_dataset, pose_errors, templates_from_clusters
 from .models.base import BaseModel, load_model
-from .runs import DERIVED, holding_lock, check_run_outputs, clusters_fingerprint, run_record, save_npz as _save_npz, write_json
+from .runs import DERIVED, holding_lock, check_run_outputs, run_record, save_npz as _save_npz, write_json
 from .train import TrainConfig, Trainer, run_lock
-from .refine import POINT_GROUPS, reference_symmetries, refine_with_averages
+from .stages import (DERIVED_KEYS, K_RANGE, NO_TRUTH, RESUME_HINT, _check_same_data, _symmetry, _symmetry_rotations,
+                                average_stage, class_volumes, cluster_stage, dataset_class_names, load_references, open_run_data,
+                                refine_stage)
 
 # %% auto #0
-__all__ = ['RESUME_HINT', 'NO_TRUTH', 'K_RANGE', 'DERIVED_KEYS', 'train_on_folder', 'dataset_class_names', 'class_names',
-           'load_references', 'open_run_data', 'embed_folder', 'class_volumes', 'cluster_run', 'evaluate_on_folder',
-           'report_run', 'run_pipeline']
+__all__ = ['train_on_folder', 'class_names', 'embed_folder', 'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline']
 
 # %% ../nbs/50_pipelines.ipynb #77fd6270
-RESUME_HINT = "; train with resume=False (--no-resume) or into another out_dir"
-
 def _labels_record(labels):
     "How `labels` is stored in `config.json`: a rule name, or a table file's absolute path."
     if labels is None or (isinstance(labels, str) and labels in CLASS_RULES): return labels or "auto"
     return str(Path(labels).resolve()) if isinstance(labels, (str, Path)) else "table given in Python"
-
-def _check_same_data(fp: dict, rec: dict, data, out, resuming: bool):
-    "Refuse `fp` (the data given) unless it is the data of record `rec`."
-    require(fp["volumes_sha256"] == rec.get("volumes_sha256"),
-            f"data: {data} is not the data the run in {out} was trained on ({rec.get('path')}: {rec.get('count')} particles "
-            f"of {rec.get('shape')}, sha256 {str(rec.get('volumes_sha256'))[:12]}…)" + (f"; cannot resume{RESUME_HINT}" if resuming
-            else f"; pass that data folder"))
-    if resuming:
-        require(fp["labels_sha256"] == rec.get("labels_sha256"), f"data: the labels of {data} differ from those the run in "
-                f"{out} was trained with (they decide the split); cannot resume{RESUME_HINT}")
 
 # %% ../nbs/50_pipelines.ipynb #b989ddcd
 def train_on_folder(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict | None = None,
@@ -81,39 +65,10 @@ def train_on_folder(data, out_dir, model: str = DEFAULT_MODEL, model_config: dic
     return m
 
 # %% ../nbs/50_pipelines.ipynb #a92c66d3
-def dataset_class_names(ds: VolumeDataset) -> list:
-    "Class names by label (index = label) from the particles' own table: the labels the data were opened with."
-    t = ds.table
-    if t is None or "class_name" not in t or not (t["label"] >= 0).any(): return []
-    t = t[t["label"] >= 0].drop_duplicates("label")
-    names = [str(i) for i in range(int(t["label"].max()) + 1)]
-    for label, name in zip(t["label"], t["class_name"]): names[int(label)] = str(name)
-    return names
-
 def class_names(data, labels=None) -> list:
     "Class names of a data folder in label order (`dataset.json`, or the index of a folder of volume files)."
     cl = sorted(dataset_info(data, labels).get("classes", []), key=lambda c: c["label"])
     return [str(c["name"]) for c in cl]
-
-def load_references(data) -> np.ndarray | None:
-    "The per-class maps `references.npy` `[K, D, H, W]` (label order) times the data's contrast sign, or None."
-    p = Path(data) / "references.npy"
-    if not is_dataset_folder(data) or not p.exists(): return None
-    return np.load(p) * dataset_info(data).get("meta", {}).get("contrast", 1)  # CTF'd data are dark: compare like with like
-
-def open_run_data(run_dir, data=None, labels=None, standardize: bool = True) -> VolumeDataset:
-    "The data of run `run_dir`: `data` (default: the folder it was trained on), refused unless it is that data."
-    run = Path(run_dir)
-    require(not run.exists() or run.is_dir(), f"run_dir {run}: is a file; expected a run folder")
-    rec = run_record(run)
-    data = data if data is not None else rec.get("data")
-    require(data is not None, f"data: the run {run} does not record its data folder; pass one")
-    if labels is None and "data" in rec and Path(data).resolve() == Path(rec["data"]).resolve():
-        labels = rec.get("labels")  # the rule or table the run was trained with, when it can be reused
-        if labels not in CLASS_RULES and not Path(str(labels)).is_file(): labels = None
-    ds = VolumeDataset.from_folder(data, standardize=standardize, labels=labels)
-    if rec.get("data_fingerprint"): _check_same_data(data_fingerprint(ds, known=rec["data_fingerprint"]), rec["data_fingerprint"], data, run, False)
-    return ds
 
 @holding_lock("out_dir")
 def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=None) -> dict:
@@ -127,94 +82,7 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
 
-# %% ../nbs/50_pipelines.ipynb #3ace9b40
-NO_TRUTH = "none: the data are unlabelled, so there is no ARI, accuracy or F1 (clusters only)"
-K_RANGE = (2, 10)  # K tried by ICL (or BIC) when no K is given
-
-def _pick_k(content, k, k_range, reduce, nc, seed, criterion: str = "icl") -> tuple:
-    "K and how it was chosen: given, or the lowest ICL (or BIC) of the GMM over `k_range` (both curves are recorded)."
-    if k is not None: return int(k), dict(k_chosen_by="given")
-    ck = choose_k(content, k_range, reduce=reduce, n_components=nc, seed=seed, criterion=criterion)
-    return ck["k"], dict(k_chosen_by=criterion, **{f"{c}_curve": {str(k_): v for k_, v in ck[c].items()} for c in ("icl", "bic")})
-
-def _aligned(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tuple:
-    "(AUC-FSC, aligned volume as float32 numpy) of `vol` aligned onto `ref` (`alignment.aligned_auc_fsc`)."
-    auc, t = aligned_auc_fsc(np.asarray(vol, np.float32), np.asarray(ref, np.float32), n_rotations=n_rotations, seed=seed, max_shift=max_shift)
-    return auc, t.numpy()
-
-def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: int = 500, seed: int = 0,
-                  wedge="auto", max_shift: float = 3.0, templates=None) -> tuple:
-    "(volumes, metrics): per cluster the decoded template (`model`, or `templates` already decoded) and wedge-weighted average (poses), AUC-FSC vs `refs`."
-    ids = np.unique(pred[pred >= 0])
-    vols = dict(cluster=ids)
-    if templates is None and model is not None: templates = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
-    if templates is not None: vols["template"] = np.asarray(templates, np.float32)
-    if "rotation" in emb and "translation" in emb and np.shape(emb["translation"])[-1] == 3:
-        vols["average"] = class_averages(ds, pred, emb["rotation"], emb["translation"], wedge=wedge)[0].numpy()
-    y = emb["label"]
-    w = dataset_wedge(ds) if isinstance(wedge, str) else wedge
-    metrics = dict(average_wedge_mwa=None if w is None else sorted(set(np.atleast_1d(w).tolist()))) if "average" in vols else {}
-    if refs is None or not (y >= 0).any(): return vols, metrics
-    _, mapping = hungarian_accuracy(y, pred)
-    cls = np.array([mapping.get(int(c), -1) for c in ids])
-    vols.update(cls=np.where(cls < len(refs), cls, -1), reference=refs)
-    for kind in ("template", "average"):
-        if kind not in vols: continue
-        fsc = {}
-        for i, c in enumerate(vols["cls"].tolist()):
-            if c >= 0: fsc[names[c]], vols[kind][i] = _aligned(vols[kind][i], refs[c], n_rotations, seed, max_shift)
-        metrics[f"{kind}_auc_fsc"] = fsc
-        metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
-    return vols, metrics
-
 # %% ../nbs/50_pipelines.ipynb #421cd486
-def _symmetry(data, symmetry):
-    "The `symmetry` given, else {label: group} from `dataset.json`'s classes (their `symmetry`, or `POINT_GROUPS` by name), else 'C1'."
-    if symmetry is not None: return symmetry
-    classes = dataset_info(data).get("classes", [])
-    sym = {int(c["label"]): str(c.get("symmetry") or POINT_GROUPS.get(c.get("name"), "C1")) for c in classes}
-    sym = {c: g for c, g in sym.items() if g.upper() != "C1"}
-    return sym or "C1"
-
-def _symmetry_rotations(out: Path, sym, refs):
-    "Named groups placed in their references' frames (`refine.reference_symmetries`), cached in `out/symmetry.npz`."
-    if not isinstance(sym, dict) or refs is None: return sym
-    p = out / "symmetry.npz"
-    key = json.dumps({str(c): g for c, g in sorted(sym.items())})
-    if p.exists() and str(np.load(p)["key"]) == key: rot = {int(c): v for c, v in np.load(p).items() if c != "key"}
-    else:
-        rot = {c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}
-        _save_npz(p, key=np.array(key), **{str(c): v for c, v in rot.items()})
-    return {**sym, **rot}
-
-def _refined(tmpl, ds, emb: dict, pred, rounds: int, wedge, seed: int) -> dict:
-    "`emb` with poses refined against `tmpl` and class averages, the model's own kept as `model_*`."
-    mwa = dataset_wedge(ds) if isinstance(wedge, str) else wedge
-    r = refine_with_averages(ds, tmpl, pred, rounds, mwa, seed=seed)
-    own = {f"model_{k}": emb[k] for k in ("rotation", "translation") if k in emb}
-    return {**emb, **own, "rotation": r["rotation"].numpy(), "translation": r["translation"].numpy(), "refine_score": r["score"].numpy()}
-
-def _classified(ds, emb: dict, k, wedge, seed: int, options: dict, progress: bool) -> tuple:
-    "(`emb` with the classification's poses, the model's kept as `model_*`; its labels; its references; its record)."
-    from cryo_disent.classify import classify as classify_particles
-    mwa = dataset_wedge(ds) if isinstance(wedge, str) else wedge
-    c = classify_particles(ds, k=k, mwa=mwa, seed=seed, progress=progress, **options)
-    own = {f"model_{k_}": emb[k_] for k_ in ("rotation", "translation") if k_ in emb}
-    emb = {**emb, **own, "rotation": c["rotation"], "translation": c["translation"], "classify_score": c["score"]}
-    rec = dict(classify_band=c["band"], classify_loglik=c["loglik"], classify_heldout=c["heldout"], classify_k_max=c["k_max"],
-               classify_starts=c["starts"], **{f"classify_{n}": c[n] for n in ("icl_curve", "heldout_curve", "merged", "separability",
-                                                                                 "k_chosen_by") if n in c})
-    return emb, c["labels"], c["references"], rec
-
-def _model_pose_error(emb: dict, sym) -> dict:
-    "The model's own pose error (kept as `model_*` when refinement or classification replaced its poses)."
-    if "model_rotation" not in emb or "true_rotation" not in emb: return {}
-    own = {k_: v for k_, v in emb.items() if k_ not in ("rotation", "translation")}
-    own.update(rotation=emb["model_rotation"], **({"translation": emb["model_translation"]} if "model_translation" in emb else {}))
-    return dict(model_pose_error_classwise_median_deg=float(np.nanmedian(pose_errors(own, symmetry=sym)["rotation_deg"])))
-
-DERIVED_KEYS = ("cluster", "refine_score", "classify_score")  # written by `cluster_run` into embedding.npz
-
 @holding_lock("out_dir")
 def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | None = None, reduce: str | None = "pca",
                 n_components: int = 4, seed: int = 0, n_rotations: int = 500, labels=None,
@@ -224,53 +92,14 @@ def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | Non
                 symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
                 refine: int = 3,  # without classification: rounds of pose refinement from the decoded templates; 0: the model's poses
                 classify: bool | dict = True,  # 3D volumes: classes, K (unless given) and poses by `classify.classify` (a dict: its options)
-                progress: bool = True,  # the classification's progress (a bar in a terminal, a line per iteration in a log)
+                progress: bool = True,  # a bar in a terminal, a line per iteration or round in a log
                 ) -> dict:
-    "Cluster the latents of `out_dir/embedding.npz`, classify the particles (or refine poses), score, average; writes `metrics.json`, `classes.npz`."
-    out = Path(out_dir)
-    p = out / "embedding.npz"
-    ds = open_run_data(out, data, labels)
-    require(p.exists(), f"{p}: not found (embed the dataset first)")
-    require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen from the data), got {k}")
+    "`stages.cluster_stage`, `refine_stage` and `average_stage` on `out_dir`, each redone; writes `embedding.npz`, `metrics.json`, `classes.npz`."
     require(isinstance(classify, (bool, dict)), f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}")
-    raw = read_npz(p, "embedding", ("content", "label", "index"))
-    check_run_outputs(out, raw, model, derived=())  # the embedding must be this model's (metrics are rewritten below)
-    emb = {k_: v for k_, v in raw.items() if k_ not in DERIVED_KEYS and not k_.startswith("model_")}
-    emb.update({k_[6:]: v for k_, v in raw.items() if k_.startswith("model_")})  # a re-run starts from the model's poses
-    y = emb["label"]
-    nc = min(n_components, emb["content"].shape[1])
-    red = reduce if emb["content"].shape[1] > nc else None
-    k_lat, how = _pick_k(emb["content"], k, k_range, red, nc, seed, k_criterion)
-    pred = latent_pred = cluster_latents(emb["content"], k_lat, reduce=red, n_components=nc, seed=seed)
-    truth = f"labels of {int((y >= 0).sum())} of {len(y)} particles" if (y >= 0).any() else NO_TRUTH
-    refs = load_references(ds.path)
-    sym = _symmetry_rotations(out, _symmetry(ds.path, symmetry), refs)
-    volumes3d = emb["content"].ndim == 2 and len(ds[0]["x"].shape) == 4
-    extra, tmpl = {}, None
-    if classify is not False and volumes3d:
-        emb, pred, tmpl, extra = _classified(ds, emb, k, wedge, seed, classify if isinstance(classify, dict) else {}, progress)
-        how = dict(k_chosen_by="given" if k is not None else f"classification ({extra.get('classify_k_chosen_by')})",
-                   latent_k=int(k_lat), **{f"latent_{n}": v for n, v in how.items()})
-    elif model is not None:
-        tmpl = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()  # decoded once
-        if refine and volumes3d:
-            emb = _refined(tmpl, ds, emb, pred, refine, wedge, seed)
-            extra["pose_refine_rounds"] = int(refine)
-    k = int(len(np.unique(pred[pred >= 0])))
-    metrics = dict(model=getattr(model, "registry_name", None), data=str(ds.path), ground_truth=truth, **how, **extra,
-                   **evaluate_embedding(emb, k, reduce=red, n_components=nc, seed=seed, labels_pred=pred, symmetry=sym))
-    if pred is not latent_pred:
-        metrics["latent_n_clusters"] = int(k_lat)
-        if (y >= 0).any(): metrics["latent_ari"] = float(adjusted_rand_score(y[y >= 0], latent_pred[y >= 0]))
-    metrics.update(_model_pose_error(emb, sym))
-    names = dataset_class_names(ds) or [str(i) for i in range(int(y.max()) + 1)]
-    vols, m = class_volumes(model, ds, emb, pred, refs, names, n_rotations, seed, wedge, templates=tmpl)
-    metrics.update(m)
-    tag = dict(clusters=clusters_fingerprint(pred), **({"made_by": str(emb["made_by"])} if "made_by" in emb else {}))
-    _save_npz(p, cluster=pred, **emb)
-    _save_npz(out / "classes.npz", **vols, **{k_: np.array(v) for k_, v in tag.items()})
-    write_json(out / "metrics.json", {**metrics, **tag})
-    return metrics
+    common = dict(model=model, data=data, labels=labels, overwrite=True)
+    cluster_stage(out_dir, k, reduce, n_components, seed, k_range, k_criterion, **common)
+    refine_stage(out_dir, classify, k, refine, seed, wedge, progress=progress, **common)
+    return average_stage(out_dir, n_rotations, symmetry, wedge, progress=progress, **common)
 
 def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, reduce: str | None = "pca",
                        n_components: int = 4, seed: int = 0, batch_size: int = 64, n_rotations: int = 500,
@@ -378,12 +207,17 @@ def run_pipeline(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict |
                  classify: bool | dict = True,  # reference-free classification of 3D volumes (`cluster_run`, `classify.classify`)
                  k_criterion: str = "icl",  # how the latent K is chosen when `k` is None ("icl" or "bic", `cluster_run`)
                  ) -> dict:
-    "Train → embed → cluster → classify (or refine poses) → score → report, in run folder `out_dir`. Returns the metrics."
+    "The stages in a row in run folder `out_dir`: train → embed → cluster → classify (or refine poses) → average → report; a stage whose outputs are current is skipped. Returns the metrics."
     out = Path(out_dir)  # created by the trainer, after the data are checked
     m = train_on_folder(data, out, model, model_config, train_config, val_fraction, resume, labels)
     progress = (train_config or {}).get("progress", True)
-    metrics = evaluate_on_folder(m, data, out, k=k, reduce=reduce, n_components=n_components,
-                                 seed=(train_config or {}).get("seed", 0), n_rotations=n_rotations, labels=labels, refine=refine,
-                                 classify=classify, k_criterion=k_criterion, progress=progress)
+    seed = (train_config or {}).get("seed", 0)
+    emb = out / "embedding.npz"
+    if not emb.is_file() or str(read_npz(emb, "embedding").get("made_by")) != getattr(m, "fingerprint", None):
+        embed_folder(m, data, out, labels=labels)  # else: this model's embedding is there (a resumed, finished run)
+    common = dict(model=m, data=data, labels=labels)
+    cluster_stage(out, k, reduce, n_components, seed, K_RANGE, k_criterion, **common)
+    refine_stage(out, classify, k, refine, seed, progress=progress, **common)
+    metrics = average_stage(out, n_rotations, progress=progress, **common)
     if report: report_run(out, data, m, labels=labels)
     return metrics

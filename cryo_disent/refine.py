@@ -7,6 +7,7 @@ FFT shift search, all on band-limited, Fourier-cropped copies."""
 # %% ../nbs/36_refine.ipynb #ee5364d6
 from __future__ import annotations
 import math
+import time
 import numpy as np
 import torch
 from .core import as_numpy, require
@@ -318,6 +319,7 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
                          cluster_labels,  # `[N]` cluster ids (negative: left out)
                          rounds: int = 3,  # 1: templates only; each further round re-averages and searches again
                          mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
+                         log=None,  # called with one line per round (e.g. `print`)
                          **kwargs) -> dict:
     "`refine_poses` against `templates`, then `rounds − 1` times against the class averages made with the current poses."
     from cryo_disent.averaging import class_averages
@@ -325,11 +327,15 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
     lab = np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel()
     ids = np.unique(lab[lab >= 0])
     col = np.where(lab >= 0, np.searchsorted(ids, lab), -1)
+    t0 = time.time()
+    line = lambda i, against: f"round {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} ({time.time() - t0:.0f} s)"
     r = refine_poses(particles, templates, col, mwa, **kwargs)
-    for _ in range(rounds - 1):
+    if log: log(line(1, "the templates"))
+    for i in range(2, rounds + 1):
         avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=mwa)[0]
         r = refine_poses(particles, avg, col, mwa, **kwargs)
         r["averages"] = avg
+        if log: log(line(i, "the class averages"))
     return r
 
 # %% ../nbs/36_refine.ipynb #3601cd62
