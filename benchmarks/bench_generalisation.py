@@ -4,6 +4,7 @@
     python benchmarks/bench_generalisation.py run [--root runs/bench_gen] [--sets S1,M2,...] [--snrs 0.1,0.01]
                                                   [--methods ceiling,default,beta_vae,harmony3d]
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
+    python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
 Sets: four-class sets of the shipped structures (`cryo_disent.structures`), seven *same-size* (every r_max within ±20 %
@@ -85,15 +86,16 @@ def draw_sets(seed: int = DRAW_SEED) -> dict:
     return out
 
 
-def data_dir(root: Path, name: str, snr: float) -> Path: return root / "data" / f"{name}_snr{snr:g}"
+def data_dir(root: Path, name: str, snr: float, per_class: int = PER_CLASS) -> Path:
+    return root / "data" / (f"{name}_snr{snr:g}" + ("" if per_class == PER_CLASS else f"_n{per_class}"))
 
 
-def simulate(root: Path, name: str, snr: float) -> Path:
+def simulate(root: Path, name: str, snr: float, per_class: int = PER_CLASS) -> Path:
     from cryo_disent.simulate import simulate_dataset
-    out = data_dir(root, name, snr)
+    out = data_dir(root, name, snr, per_class)
     if not (out / "dataset.json").exists():
         seed = 0 if name == "seed004" else 100 + sorted(SETS).index(name)  # seed004: exactly `make demo`'s data at SNR 0.1
-        simulate_dataset("seed004", out, structures=SETS[name][1], n_per_class=PER_CLASS, box=BOX, snr=snr, mwa=MWA,
+        simulate_dataset("seed004", out, structures=SETS[name][1], n_per_class=per_class, box=BOX, snr=snr, mwa=MWA,
                          seed=seed, progress=False)
     return out
 
@@ -247,6 +249,64 @@ def cmd_mcl(a):
         with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
 
 
+PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 600), ("S2", 0.1, 1, 3, 150),
+         ("M4", 0.1, 1, 2, 150))  # set, SNR, two of its structures, particles per class
+
+
+def _two_class_state(n: int, gamma: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> dict:
+    from cryo_disent.classify import initial_state
+    s = initial_state(n, 2, 0, gamma)
+    s["R"], s["t"] = R[:, None, None].expand(-1, 2, 1, 3, 3).clone(), t[:, None, None].expand(-1, 2, 1, 3).clone().float()
+    return s
+
+
+def cmd_pairs(a):
+    """Can EM split two structures from an uninformed start? A two-class EM on the particles of two of a set's structures,
+    from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses."""
+    from cryo_disent.averaging import dataset_wedge
+    from cryo_disent.classify import BandData, _Subset, em, heldout_evidence, initial_state, separability
+    from cryo_disent.data import VolumeDataset
+    from sklearn.metrics import adjusted_rand_score
+    root = Path(a.root)
+    p = root / "pairs.jsonl"
+    done = {(r["set"], r["snr"], r["n"] // 2, r["start"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    torch.set_num_threads(a.threads)
+    for name, snr, ia, ib, per_class in PAIRS:
+        starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s) not in done]
+        if not starts: continue
+        ds = VolumeDataset.from_folder(simulate(root, name, snr, per_class))
+        y = ds.labels.numpy()
+        sel = torch.as_tensor(np.isin(y, [ia, ib])).nonzero()[:, 0]
+        sub, ys = _Subset(BandData(ds, dataset_wedge(ds), 0.2), sel), torch.as_tensor((y[sel.numpy()] == ib).astype(np.int64))
+        for start in starts:
+            t0 = time.time()
+            if start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
+            elif start == "consensus":
+                c = em(sub, 1, seed=0, split=False)
+                s = em(sub, 2, seed=0, state=dict(initial_state(len(sel), 2, 0), R=c["R"][:, :, :1].expand(-1, 2, 1, 3, 3).clone(),
+                                                  t=c["t"][:, :, :1].expand(-1, 2, 1, 3).clone()), schedule=((0.2, 8),))
+            else: s = em(sub, 2, seed=0, state=_two_class_state(len(sel), torch.nn.functional.one_hot(ys, 2).float(),
+                                                               ds.rotations[sel], ds.shifts[sel]), temperature=1.0)
+            lab = s["gamma"].argmax(1)
+            rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel),
+                       ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())),
+                       separability=float(np.nanmax(separability(heldout_evidence(sub, s), lab))), wall_s=round(time.time() - t0, 1))
+            print(json.dumps(rec), flush=True)
+            with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+
+
+def pairs_table(recs: list) -> str:
+    rows = ["| set | SNR | structures | particles | from random (2 seeds): ARI, ρ | from a consensus's poses | from the truth |",
+            "|---|---|---|---|---|---|---|"]
+    for name, snr, ia, ib, per_class in PAIRS:
+        g = {r["start"]: r for r in recs if r["set"] == name and r["snr"] == snr and r["n"] == 2 * per_class}
+        if not g: continue
+        f = lambda k: f"{g[k]['ari']:.2f}, {g[k]['separability']:.2f}" if k in g else "—"
+        rows.append(f"| {name} | {snr:g} | {' / '.join(next(iter(g.values()))['pair'])} | 2 × {per_class} | {f('random 0')}; {f('random 1')} | "
+                    f"{f('consensus')} | {f('truth')} |")
+    return "\n".join(rows)
+
+
 def _fmt(v, d=2): return "—" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
 
 
@@ -322,6 +382,12 @@ def cmd_report(a):
         head = f"Last run: {records[-1]['date']}, {records[-1]['machine']} (CPU).\n\n" if records else ""
         md.write_text(text[:text.index(b) + len(b)] + "\n" + head + table(records) + "\n\n" + summary_table(res["summary"]) + "\n"
                       + text[text.index(e):])
+    pp = root / "pairs.jsonl"
+    if pp.exists():
+        res["pairs"] = [json.loads(l) for l in pp.read_text().splitlines() if l.strip()]
+        text, (b, e) = md.read_text(), ("<!-- pairs:begin -->", "<!-- pairs:end -->")
+        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + pairs_table(res["pairs"]) + "\n" + text[text.index(e):])
+        out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(records))
     print(json.dumps(res["summary"], indent=1))
     if "mcl" in res: print(json.dumps({k: v for k, v in res["mcl"].items() if k != "records"}, indent=1))
@@ -345,6 +411,8 @@ def main(argv=None):
     s = sub.add_parser("mcl"); s.set_defaults(fn=cmd_mcl)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
     s.add_argument("--seeds", default="0,1,2"); s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("pairs"); s.set_defaults(fn=cmd_pairs)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
     s.add_argument("--root", default="runs/bench_gen")
     a = ap.parse_args(argv)
