@@ -1173,6 +1173,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'cryo_disent.viz._class_name': ('viz.html#_class_name', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz._content_html': ('viz.html#_content_html', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz._cut_point': ('viz.html#_cut_point', 'cryo_disent/viz.py'),
+                                 'cryo_disent.viz._details': ('viz.html#_details', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz._equal_aspect': ('viz.html#_equal_aspect', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz._flatten': ('viz.html#_flatten', 'cryo_disent/viz.py'),
                                  'cryo_disent.viz._fmt': ('viz.html#_fmt', 'cryo_disent/viz.py'),

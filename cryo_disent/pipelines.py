@@ -171,7 +171,7 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     elif "classify_separability" in metrics:
         names_k = [f"class {i}" for i in range(metrics["k"])]
         figs["Choice of K"] = viz.heatmap_figure(np.array(metrics["classify_separability"], float), names_k, names_k, fmt=".1f",
-                                                 title=f"K = {metrics['k']}: held-out separability d′ of the classes kept "
+                                                 title=f"K = {metrics['k']}: held-out separability ρ of the classes kept "
                                                        f"({len(metrics.get('classify_merged', []))} merged on the way from {metrics['classify_k_max']})")
     elif "classify_heldout_curve" in metrics:
         figs["Choice of K"] = viz.curve_figure({"held-out": (list(c := finite(metrics["classify_heldout_curve"])), list(c.values()))}, "K",

@@ -15,9 +15,9 @@ from plotly.subplots import make_subplots
 from .core import InputError, atomic_write_text, require
 
 # %% auto #0
-__all__ = ['VIEW_AXES', 'GREY', 'CSS', 'to_numpy', 'as_volume', 'orthogonal_slices', 'orthogonal_projections', 'slices_figure',
-           'projections_figure', 'slice_slider', 'isosurface_figure', 'volumes_grid', 'embedding_figure',
-           'traversal_grid', 'heatmap_figure', 'curve_figure', 'save_html', 'report_html']
+__all__ = ['VIEW_AXES', 'GREY', 'CSS', 'HEADLINE', 'to_numpy', 'as_volume', 'orthogonal_slices', 'orthogonal_projections',
+           'slices_figure', 'projections_figure', 'slice_slider', 'isosurface_figure', 'volumes_grid',
+           'embedding_figure', 'traversal_grid', 'heatmap_figure', 'curve_figure', 'save_html', 'report_html']
 
 # %% ../nbs/40_viz.ipynb #fae0fd48
 def to_numpy(x, name: str = "array", dtype=np.float32) -> np.ndarray:
@@ -373,16 +373,25 @@ def save_html(figs=None, path="report.html", title: str | None = None, sections=
            f'<h1>{t}</h1>\n{nav}\n' + "\n".join(body) + "\n</body>\n</html>\n")
     return atomic_write_text(p, doc)
 
+HEADLINE = ("ari", "accuracy", "k", "k_chosen_by", "pose_error_classwise_median_deg", "shift_error_median_vox",
+            "average_auc_fsc_mean", "sap", "latent_ari", "latent_k")  # what a report opens with, when the run has it
+
+def _details(summary: str, content) -> str:
+    "`content` in a collapsed `<details>` element."
+    return f"<details><summary>{html.escape(summary)}</summary>\n{_content_html(content, summary)}\n</details>"
+
 def report_html(path, title: str, metrics: dict | None = None, figures=None, tables: dict | None = None,
-                notes: str | None = None, config: dict | None = None) -> Path:
-    "A run report: title, notes, a metrics table, figures (list or `{heading: figure}`), tables, then the config."
+                notes: str | None = None, config: dict | None = None, headline: tuple = HEADLINE) -> Path:
+    "A run report: title, notes, the `headline` metrics, figures (list or `{heading: figure}`), tables; every metric and the config collapsed."
     secs = []
     if notes: secs.append(("Notes", f"<p>{html.escape(notes)}</p>"))
-    if metrics: secs.append(("Metrics", metrics))
+    top = {k: metrics[k] for k in headline if k in (metrics or {})}
+    if top: secs.append(("Summary", top))
     figs = figures.items() if isinstance(figures, dict) else [
         ((f.layout.title.text or f"Figure {i + 1}") if isinstance(f, go.Figure) else f"Figure {i + 1}", f)
         for i, f in enumerate(figures or [])]
     secs += [(str(h), f) for h, f in figs]
     secs += [(str(h), t) for h, t in (tables or {}).items()]
-    if config: secs.append(("Configuration", config))
+    if metrics: secs.append(("All metrics", _details(f"{len(_flatten(metrics))} values", metrics)))
+    if config: secs.append(("Configuration", _details("the run's configuration", config)))
     return save_html(None, path, title=title, sections=secs)
