@@ -154,6 +154,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'cryo_disent.core.as_numpy': ('core.html#as_numpy', 'cryo_disent/core.py'),
                                   'cryo_disent.core.atomic_path': ('core.html#atomic_path', 'cryo_disent/core.py'),
                                   'cryo_disent.core.atomic_write_text': ('core.html#atomic_write_text', 'cryo_disent/core.py'),
+                                  'cryo_disent.core.eval_mode': ('core.html#eval_mode', 'cryo_disent/core.py'),
                                   'cryo_disent.core.get_device': ('core.html#get_device', 'cryo_disent/core.py'),
                                   'cryo_disent.core.json_ready': ('core.html#json_ready', 'cryo_disent/core.py'),
                                   'cryo_disent.core.require': ('core.html#require', 'cryo_disent/core.py'),

@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['FULL', 'InputError', 'require', 'atomic_path', 'atomic_write_text', 'as_numpy', 'json_ready', 'to_json',
-           'seed_everything', 'rng_state', 'set_rng_state', 'get_device', 'ModelOutput']
+           'seed_everything', 'rng_state', 'set_rng_state', 'get_device', 'eval_mode', 'ModelOutput']
 
 # %% ../nbs/00_core.ipynb #cdcb4881
 class InputError(ValueError):
@@ -108,6 +108,17 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if torch.cuda.is_available(): return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
+
+# %% ../nbs/00_core.ipynb #092fbc59
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    "`module` in eval mode for the block (autograd untouched); its previous `training` flag is restored afterwards, also on an error."
+    was = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was)
 
 # %% ../nbs/00_core.ipynb #3d9f147c
 @dataclass

@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from .core import as_numpy, get_device, require
+from .core import as_numpy, get_device, eval_mode, require
 from .clustering import adjusted_rand, cluster_latents, f1_scores, hungarian_accuracy, map_labels
 from .disentanglement import d_score
 from .alignment import angle_error, pose_error, pose_error_per_class, shift_error
@@ -32,10 +32,9 @@ def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[st
     require(hasattr(model, "embed"), "model: expected an object with an `embed(x)` method (see models.base)")
     loader = dataset if isinstance(dataset, DataLoader) else DataLoader(dataset, batch_size=batch_size, shuffle=False)
     dev = get_device(device)
-    was_training = model.training
-    model.to(dev).eval()
+    model.to(dev)
     out = defaultdict(list)
-    try:
+    with eval_mode(model):
         for batch in loader:
             require(isinstance(batch, dict) and "x" in batch, "dataset: expected items that are dicts with an 'x' volume")
             z = model.embed(batch["x"].to(dev))
@@ -44,7 +43,6 @@ def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[st
             for k, v in z.items(): out[k].append(as_numpy(v))
             for k, name in TRUTH_KEYS.items():
                 if k in batch: out[name].append(as_numpy(batch[k]))
-    finally: model.train(was_training)
     require(len(out) > 0, "dataset: expected at least one item")
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -62,10 +60,7 @@ def templates_from_clusters(model: torch.nn.Module,  # has `template(content[K, 
     med = np.stack([np.median(z[lab == c], axis=0) for c in ids])
     p = next(iter(model.parameters()), None)
     dev = p.device if p is not None else torch.device("cpu")
-    was = model.training
-    model.eval()
-    try: return model.template(torch.as_tensor(med, dtype=torch.float32, device=dev))
-    finally: model.train(was)
+    with eval_mode(model): return model.template(torch.as_tensor(med, dtype=torch.float32, device=dev))
 
 # %% ../nbs/33_evaluate.ipynb #9e758c0d
 def pose_errors(emb: dict,  # `embed_dataset` output with `rotation`, `true_rotation` (and `translation`, `true_shift`)

@@ -7,7 +7,7 @@ JupyterLab; a class picker jumps to a cluster's median latent."""
 from __future__ import annotations
 import numpy as np
 import torch
-from .core import as_numpy, require
+from .core import as_numpy, eval_mode, require
 from .geometry import euler_zyz_to_matrix
 from .models.base import RECON_OUTPUT
 from . import viz
@@ -69,13 +69,10 @@ def _latents(self: LatentExplorer) -> dict:
 def _decode(self: LatentExplorer) -> np.ndarray:
     "The decoded volume (or image) `[D, H, W]` for the current values."
     m = self.model
-    was = m.training
-    m.eval()
     p = next(iter(m.parameters()), None)
-    try:
+    with eval_mode(m):
         lat = {k: t.to(p.device) if p is not None else t for k, t in self.latents().items()}
         y = RECON_OUTPUT[getattr(m.config, "recon", "mse")](m.decode(lat))
-    finally: m.train(was)
     return y[0, 0].float().cpu().numpy()
 
 def _set(self: LatentExplorer, **values) -> np.ndarray:

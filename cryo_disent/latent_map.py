@@ -11,7 +11,7 @@ import torch
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
-from .core import as_numpy, require
+from .core import as_numpy, eval_mode, require
 from .clustering import confusion, f1_scores
 from . import viz
 from .models.base import RECON_OUTPUT
@@ -184,15 +184,10 @@ def decode_path(model,  # a trained model with `decode(latents)` (`content`, opt
         keys = tuple(getattr(model, "pose_keys", ()))
         require(len(keys) == 1, f"pose: {type(model).__name__} declares the pose keys {keys}; a pose array needs exactly one")
         lat[keys[0]] = torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            first = next(model.parameters(), None)
-            dev = first.device if first is not None else torch.device("cpu")
-            out = model.decode({k: v.to(dev) for k, v in lat.items()})
-    finally:
-        model.train(was)
+    with eval_mode(model), torch.no_grad():
+        first = next(model.parameters(), None)
+        dev = first.device if first is not None else torch.device("cpu")
+        out = model.decode({k: v.to(dev) for k, v in lat.items()})
     out = RECON_OUTPUT[getattr(getattr(model, "config", None), "recon", "mse")](out)  # logits → image for BCE decoders
     return out.float().cpu().numpy()
 

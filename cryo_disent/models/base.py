@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from fastcore.basics import patch
 from .. import __version__
-from ..core import InputError, ModelOutput, atomic_path, atomic_write_text, require, to_json
+from ..core import InputError, ModelOutput, atomic_path, atomic_write_text, eval_mode, require, to_json
 from .registry import get_model_class, registered_name
 from .. import distributed
 
@@ -287,19 +287,13 @@ class BaseModel(nn.Module):
 @torch.no_grad()
 def embed(self: BaseModel, x: torch.Tensor) -> dict:
     "Deterministic latents (posterior means) of `x`, in eval mode."
-    was = self.training
-    self.eval()
-    try: return {k: v.detach() for k, v in self.encode(x).items()}
-    finally: self.train(was)
+    with eval_mode(self): return {k: v.detach() for k, v in self.encode(x).items()}
 
 @patch
 @torch.no_grad()
 def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
     "Decode content latents `[K, Zc]` in the canonical pose → `[K, *input_shape]`."
-    was = self.training
-    self.eval()
-    try: return RECON_OUTPUT[getattr(self.config, "recon", "mse")](self.decode({"content": content}))
-    finally: self.train(was)
+    with eval_mode(self): return RECON_OUTPUT[getattr(self.config, "recon", "mse")](self.decode({"content": content}))
 
 # %% ../../nbs/10_models.base.ipynb #d3a53fb9
 @patch

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch_to
-from ..core import ModelOutput, require
+from ..core import ModelOutput, eval_mode, require
 from ..fourier import lowpass as fourier_lowpass
 from ..geometry import euler_zyz_to_matrix, warp, warp2d
 from ..microscope import missing_wedge_mask
@@ -263,10 +263,7 @@ def swap_grid(model: DualContrast,
             f"x_z, x_c: expected items of shape {tuple(model.config.input_shape)}, got {list(x_z.shape[1:])} and {list(x_c.shape[1:])}")
     R, C = len(x_z), len(x_c)
     z, c = model.embed(x_z)["transformation"], model.embed(x_c)["content"]
-    was = model.training
-    model.eval()
-    try: y = model.decode({"content": c.repeat(R, 1), "transformation": z.repeat_interleave(C, 0)})  # row-major cells
-    finally: model.train(was)
+    with eval_mode(model): y = model.decode({"content": c.repeat(R, 1), "transformation": z.repeat_interleave(C, 0)})  # row-major cells
     return RECON_OUTPUT[model.config.recon](y).view(R, C, *y.shape[1:])
 
 def swap_grid_figure(grid: torch.Tensor,  # `swap_grid` output [R, C, 1, ...]

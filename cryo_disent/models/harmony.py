@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 import torch
 from torch import nn
-from ..core import ModelOutput, require
+from ..core import ModelOutput, eval_mode, require
 from ..fourier import fourier_pad
 from fastcore.basics import patch_to
 from ..geometry import random_rotations_limited, rot_z, sixd_to_matrix, to_template_frame, warp  # I_θ = geometry.to_template_frame
@@ -382,9 +382,7 @@ class Harmony3DMCL(Harmony3D):
 @torch.no_grad()
 def embed(self, x):
     "z, and the pose of each particle relative to its decoded template: (R C*, R s* + t) with the winning candidate."
-    was = self.training
-    self.eval()
-    try:
+    with eval_mode(self):
         x = self.prep(x)
         lat = self._encode(x)
         tmpl = self.decoder(lat["content"])
@@ -396,5 +394,3 @@ def embed(self, x):
         out = {**lat, "encoder_rotation": lat["rotation"], "encoder_translation": lat["translation"],
                "rotation": R, "translation": t}
         return {k_: v.detach() for k_, v in self._input_units(out).items()}
-    finally:
-        self.train(was)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from ..core import ModelOutput, require
+from ..core import ModelOutput, eval_mode, require
 from ..data import standardize
 from ..fourier import gaussian_lowpass
 from ..geometry import coordinate_grid, euler_ypr_to_matrix
@@ -312,22 +312,20 @@ def dataset_elbo(model: BaseModel,  # a trained `_SpatialLoss` model (any of the
                  batch_size: int = 64, seed: int = 0) -> dict:
     "Mean ELBO (eq. 6), −log-likelihood `recon`, squared error `sse` and KL per particle over `dataset`, one posterior sample each."
     from torch.utils.data import DataLoader
-    was = model.training
-    model.eval()
     g = torch.get_rng_state()
     torch.manual_seed(seed)
     sums, n = {}, 0
     try:
-        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            lat = model.encode(batch["x"])
-            smp = sample_gaussians(lat, True)
-            out = {**lat, **smp, "x_hat": model.decode({**lat, **{k[:-7]: v for k, v in smp.items()}})}
-            mo = model.loss(batch, out)
-            for k in ("elbo", "recon", "sse", "kl"):
-                sums[k] = sums.get(k, 0.0) + float({**mo.terms, **mo.logs}[k]) * len(batch["x"])
-            n += len(batch["x"])
+        with eval_mode(model):
+            for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+                lat = model.encode(batch["x"])
+                smp = sample_gaussians(lat, True)
+                out = {**lat, **smp, "x_hat": model.decode({**lat, **{k[:-7]: v for k, v in smp.items()}})}
+                mo = model.loss(batch, out)
+                for k in ("elbo", "recon", "sse", "kl"):
+                    sums[k] = sums.get(k, 0.0) + float({**mo.terms, **mo.logs}[k]) * len(batch["x"])
+                n += len(batch["x"])
     finally:
-        model.train(was)
         torch.set_rng_state(g)
     require(n > 0, "dataset: expected at least one item")
     return {k: v / n for k, v in sums.items()}
@@ -344,9 +342,7 @@ def spatial_traversal(model: SpatialVAE3d, x: torch.Tensor,  # one particle [1, 
     require(latent in ("rotation_params", "translation_params"), f"latent: expected 'rotation_params' or 'translation_params', got {latent!r}")
     require(0 <= index < 3, f"index: expected 0, 1 or 2, got {index}")
     x = torch.as_tensor(x, dtype=torch.float32).reshape(1, *model.config.input_shape)
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         lat = model.encode(x)
         lo, hi = ROTATION_RANGE if latent == "rotation_params" else TRANSLATION_RANGE
         vals = torch.linspace(lo, hi, steps) if values is None else torch.as_tensor(values, dtype=torch.float32)
@@ -356,7 +352,6 @@ def spatial_traversal(model: SpatialVAE3d, x: torch.Tensor,  # one particle [1, 
                    translation_params=lat["translation_params"].expand(len(vals), -1))
         dec[latent] = p
         vols = model.decode(dec)[:, 0]
-    finally: model.train(was)
     fixed = {k: lat[k][0].tolist() for k in ("rotation_params", "translation_params")}
     return vols, vals.tolist(), fixed
 
