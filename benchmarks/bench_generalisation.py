@@ -360,6 +360,31 @@ def summary_table(summ: dict) -> str:
     return "\n".join(rows)
 
 
+def mcl_table(mcl: list) -> str:
+    "Per set: Harmony3D and Harmony3D + MCL latent ARI at K = 4 (mean ± sd over seeds), and at K by ICL."
+    rows = ["| set | seeds | Harmony3D ARI (K = 4) | + MCL ARI (K = 4) | gain | Harmony3D / + MCL ARI (K by ICL) |", "|---|---|---|---|---|---|"]
+    for name in [n for n in SETS if any(r["set"] == n for r in mcl)]:
+        g = {m: [r for r in mcl if r["set"] == name and r["model"] == m] for m in ("harmony3d", "harmony3d_mcl")}
+        if not all(g.values()): continue
+        a, b = (np.array([r["ari_k4"] for r in g[m]]) for m in ("harmony3d", "harmony3d_mcl"))
+        ia, ib = (np.mean([r["ari_icl"] for r in g[m]]) for m in ("harmony3d", "harmony3d_mcl"))
+        rows.append(f"| {name} | {min(len(a), len(b))} | {a.mean():.2f} ± {a.std():.2f} | {b.mean():.2f} ± {b.std():.2f} | "
+                    f"{b.mean() - a.mean():+.2f} | {ia:.2f} / {ib:.2f} |")
+    return "\n".join(rows)
+
+
+def mcl_line(mcl: list) -> str:
+    "One line: the MCL's gain in latent ARI at K = 4 over seed-paired runs (mean ± sd), both models' means, and per set."
+    pair = {(r["set"], r["seed"], r["model"]): r["ari_k4"] for r in mcl}
+    g = {(s_, sd): pair[(s_, sd, "harmony3d_mcl")] - a for (s_, sd, m), a in pair.items() if m == "harmony3d" and (s_, sd, "harmony3d_mcl") in pair}
+    if not g: return ""
+    per = {n: np.mean([v for (s_, _), v in g.items() if s_ == n]) for n in SETS if any(s_ == n for s_, _ in g)}
+    m = {k: np.mean([pair[(s_, sd, k)] for s_, sd in g]) for k in ("harmony3d", "harmony3d_mcl")}
+    return (f"{len(g)} seed-paired runs on {len(per)} sets: latent ARI at K = 4, Harmony3D {m['harmony3d']:.2f}, + MCL "
+            f"{m['harmony3d_mcl']:.2f}; gain {np.mean(list(g.values())):+.3f} ± {np.std(list(g.values())):.3f} (per set: "
+            + ", ".join(f"{n} {v:+.2f}" for n, v in per.items()) + ").")
+
+
 def cmd_report(a):
     root = Path(a.root)
     records = load(root)
@@ -382,6 +407,9 @@ def cmd_report(a):
         head = f"Last run: {records[-1]['date']}, {records[-1]['machine']} (CPU).\n\n" if records else ""
         md.write_text(text[:text.index(b) + len(b)] + "\n" + head + table(records) + "\n\n" + summary_table(res["summary"]) + "\n"
                       + text[text.index(e):])
+    if "mcl" in res:
+        text, (b, e) = md.read_text(), ("<!-- mcl:begin -->", "<!-- mcl:end -->")
+        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + mcl_line(res["mcl"]["records"]) + "\n" + text[text.index(e):])
     pp = root / "pairs.jsonl"
     if pp.exists():
         res["pairs"] = [json.loads(l) for l in pp.read_text().splitlines() if l.strip()]
@@ -390,7 +418,7 @@ def cmd_report(a):
         out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(records))
     print(json.dumps(res["summary"], indent=1))
-    if "mcl" in res: print(json.dumps({k: v for k, v in res["mcl"].items() if k != "records"}, indent=1))
+    if "mcl" in res: print(mcl_table(res["mcl"]["records"]))
 
 
 def cmd_sets(a):
