@@ -253,9 +253,10 @@ PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 60
          ("M4", 0.1, 1, 2, 150))  # set, SNR, two of its structures, particles per class
 
 
-def _two_class_state(n: int, gamma: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> dict:
+def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | None = None) -> dict:
+    "Two classes, both at poses `R` `[N, 3, 3]`, `t` `[N, 3]`; memberships `gamma` `[N, 2]` (None: random)."
     from cryo_disent.classify import initial_state
-    s = initial_state(n, 2, 0, gamma)
+    s = initial_state(len(R), 2, 0, gamma)
     s["R"], s["t"] = R[:, None, None].expand(-1, 2, 1, 3, 3).clone(), t[:, None, None].expand(-1, 2, 1, 3).clone().float()
     return s
 
@@ -264,7 +265,7 @@ def cmd_pairs(a):
     """Can EM split two structures from an uninformed start? A two-class EM on the particles of two of a set's structures,
     from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses."""
     from cryo_disent.averaging import dataset_wedge
-    from cryo_disent.classify import BandData, _Subset, em, heldout_evidence, initial_state, separability
+    from cryo_disent.classify import BandData, _Subset, em, heldout_evidence, separability
     from cryo_disent.data import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
@@ -283,10 +284,9 @@ def cmd_pairs(a):
             if start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
             elif start == "consensus":
                 c = em(sub, 1, seed=0, split=False)
-                s = em(sub, 2, seed=0, state=dict(initial_state(len(sel), 2, 0), R=c["R"][:, :, :1].expand(-1, 2, 1, 3, 3).clone(),
-                                                  t=c["t"][:, :, :1].expand(-1, 2, 1, 3).clone()), schedule=((0.2, 8),))
-            else: s = em(sub, 2, seed=0, state=_two_class_state(len(sel), torch.nn.functional.one_hot(ys, 2).float(),
-                                                               ds.rotations[sel], ds.shifts[sel]), temperature=1.0)
+                s = em(sub, 2, seed=0, state=_two_class_state(c["R"][:, 0, 0], c["t"][:, 0, 0]), schedule=((0.2, 8),))
+            else: s = em(sub, 2, seed=0, state=_two_class_state(ds.rotations[sel], ds.shifts[sel],
+                                                               torch.nn.functional.one_hot(ys, 2).float()), temperature=1.0)
             lab = s["gamma"].argmax(1)
             rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel),
                        ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())),
@@ -360,19 +360,6 @@ def summary_table(summ: dict) -> str:
     return "\n".join(rows)
 
 
-def mcl_table(mcl: list) -> str:
-    "Per set: Harmony3D and Harmony3D + MCL latent ARI at K = 4 (mean ± sd over seeds), and at K by ICL."
-    rows = ["| set | seeds | Harmony3D ARI (K = 4) | + MCL ARI (K = 4) | gain | Harmony3D / + MCL ARI (K by ICL) |", "|---|---|---|---|---|---|"]
-    for name in [n for n in SETS if any(r["set"] == n for r in mcl)]:
-        g = {m: [r for r in mcl if r["set"] == name and r["model"] == m] for m in ("harmony3d", "harmony3d_mcl")}
-        if not all(g.values()): continue
-        a, b = (np.array([r["ari_k4"] for r in g[m]]) for m in ("harmony3d", "harmony3d_mcl"))
-        ia, ib = (np.mean([r["ari_icl"] for r in g[m]]) for m in ("harmony3d", "harmony3d_mcl"))
-        rows.append(f"| {name} | {min(len(a), len(b))} | {a.mean():.2f} ± {a.std():.2f} | {b.mean():.2f} ± {b.std():.2f} | "
-                    f"{b.mean() - a.mean():+.2f} | {ia:.2f} / {ib:.2f} |")
-    return "\n".join(rows)
-
-
 def mcl_line(mcl: list) -> str:
     "One line: the MCL's gain in latent ARI at K = 4 over seed-paired runs (mean ± sd), both models' means, and per set."
     pair = {(r["set"], r["seed"], r["model"]): r["ari_k4"] for r in mcl}
@@ -418,7 +405,7 @@ def cmd_report(a):
         out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(records))
     print(json.dumps(res["summary"], indent=1))
-    if "mcl" in res: print(mcl_table(res["mcl"]["records"]))
+    if "mcl" in res: print(mcl_line(res["mcl"]["records"]))
 
 
 def cmd_sets(a):

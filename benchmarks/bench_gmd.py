@@ -36,7 +36,7 @@ def main(argv=None):
     p.add_argument("--n-gaussians", type=int, default=1024)
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=5, help="timed steps")
+    p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--sigma-max", type=float, default=1.5)
     p.add_argument("--truncate", type=float, default=3.0)
     p.add_argument("--max-elements", type=int, default=2**23)

@@ -55,7 +55,7 @@ def main(argv=None):
     p.add_argument("--box", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=5, help="timed steps of each variant")
+    p.add_argument("--steps", type=int, default=5, help="timed steps of each variant")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--models", default="harmony3d")

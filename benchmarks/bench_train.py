@@ -98,7 +98,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--box", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", "--rounds", dest="steps", type=int, default=7, help="timed steps of each variant")
+    p.add_argument("--steps", type=int, default=7, help="timed steps of each variant")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--channels", default=None, help="e.g. 64,128,256 (models whose config has `channels`)")

@@ -317,9 +317,9 @@ def reference_symmetries(groups: dict,  # {class: point-group name}
 def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
                          templates,  # `[K, n, n, n]` first references, one per sorted cluster id
                          cluster_labels,  # `[N]` cluster ids (negative: left out)
-                         rounds: int = 3,  # 1: templates only; each further round re-averages and searches again
+                         rounds: int = 3,  # passes; 1: templates only; each further pass re-averages and searches again
                          mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
-                         log=None,  # called with one line per round (e.g. `print`)
+                         log=None,  # called with one line per pass (e.g. `print`)
                          **kwargs) -> dict:
     "`refine_poses` against `templates`, then `rounds − 1` times against the class averages made with the current poses."
     from cryo_disent.averaging import class_averages
@@ -328,7 +328,7 @@ def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[
     ids = np.unique(lab[lab >= 0])
     col = np.where(lab >= 0, np.searchsorted(ids, lab), -1)
     t0 = time.time()
-    line = lambda i, against: f"round {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} ({time.time() - t0:.0f} s)"
+    line = lambda i, against: f"pass {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} ({time.time() - t0:.0f} s)"
     r = refine_poses(particles, templates, col, mwa, **kwargs)
     if log: log(line(1, "the templates"))
     for i in range(2, rounds + 1):

@@ -80,6 +80,10 @@ def _record(emb: dict, key: str) -> dict | None:
     "The JSON record `key` of an embedding (`latent_record`, `refine_record`), or None."
     return _decoded(json.loads(str(emb[key]))) if key in emb else None
 
+def _as_read(rec: dict) -> dict:
+    "`rec` as a later call reads it back from the run folder (JSON, with \"inf\"/\"nan\" decoded)."
+    return _decoded(json.loads(to_json(rec)))
+
 def _same(a, b) -> bool:
     "Are two option sets the same once written as JSON (tuples and lists alike)?"
     return json.loads(to_json(a)) == json.loads(to_json(b))
@@ -145,25 +149,30 @@ def cluster_stage(run, k: int | None = None, reduce: str | None = "pca", n_compo
     rec = dict(options=opts, k=int(k_lat), reduce=red, n_components=nc, how=how)
     keep = {k_: v for k_, v in raw.items() if k_ not in ("latent_cluster", "latent_record")}
     save_npz(Path(run) / "embedding.npz", **keep, latent_cluster=lat, latent_record=np.array(to_json(rec)))
-    return _decoded(json.loads(to_json(rec)))  # as a later call reads it back
+    return _as_read(rec)
 
 # %% ../nbs/49b_stages.ipynb #e3f3aa04
+def _wedge_of(ds, wedge):
+    "The missing-wedge angle(s) meant by `wedge`: \"auto\" (any name) reads the data's, else as given."
+    return dataset_wedge(ds) if isinstance(wedge, str) else wedge
+
+def _with_poses(emb: dict, rotation, translation, **scores) -> dict:
+    "`emb` with new poses (and scores); the model's own poses kept as `model_*`."
+    own = {f"model_{k}": emb[k] for k in ("rotation", "translation") if k in emb}
+    return {**emb, **own, "rotation": rotation, "translation": translation, **scores}
+
 def _refined(tmpl, ds, emb: dict, pred, rounds: int, wedge, seed: int, progress: bool = False) -> dict:
     "`emb` with poses refined against `tmpl` and class averages, the model's own kept as `model_*`."
-    mwa = dataset_wedge(ds) if isinstance(wedge, str) else wedge
     log, close = stage_log(progress, "refine", rounds)
-    r = refine_with_averages(ds, tmpl, pred, rounds, mwa, log=log, seed=seed)
+    r = refine_with_averages(ds, tmpl, pred, rounds, _wedge_of(ds, wedge), log=log, seed=seed)
     close()
-    own = {f"model_{k}": emb[k] for k in ("rotation", "translation") if k in emb}
-    return {**emb, **own, "rotation": r["rotation"].numpy(), "translation": r["translation"].numpy(), "refine_score": r["score"].numpy()}
+    return _with_poses(emb, r["rotation"].numpy(), r["translation"].numpy(), refine_score=r["score"].numpy())
 
 def _classified(ds, emb: dict, k, wedge, seed: int, options: dict, progress: bool) -> tuple:
     "(`emb` with the classification's poses, the model's kept as `model_*`; its labels; its references; its record)."
     from cryo_disent.classify import classify as classify_particles
-    mwa = dataset_wedge(ds) if isinstance(wedge, str) else wedge
-    c = classify_particles(ds, k=k, mwa=mwa, seed=seed, progress=progress, **options)
-    own = {f"model_{k_}": emb[k_] for k_ in ("rotation", "translation") if k_ in emb}
-    emb = {**emb, **own, "rotation": c["rotation"], "translation": c["translation"], "classify_score": c["score"]}
+    c = classify_particles(ds, k=k, mwa=_wedge_of(ds, wedge), seed=seed, progress=progress, **options)
+    emb = _with_poses(emb, c["rotation"], c["translation"], classify_score=c["score"])
     rec = dict(classify_band=c["band"], classify_loglik=c["loglik"], classify_heldout=c["heldout"], classify_k_max=c["k_max"],
                classify_starts=c["starts"], **{f"classify_{n}": c[n] for n in ("icl_curve", "heldout_curve", "merged", "separability",
                                                                                  "k_chosen_by") if n in c})
@@ -212,7 +221,7 @@ def refine_stage(run,
     rec = dict(options=opts, latent=clusters_fingerprint(lat), how=how, extra=extra, model_poses=own)
     out = {**emb, "latent_cluster": lat, "latent_record": raw["latent_record"], "cluster": pred, "refine_record": np.array(to_json(rec))}
     save_npz(Path(run) / "embedding.npz", **out, **({} if tmpl is None else {"class_templates": np.asarray(tmpl, np.float32)}))
-    return _decoded(json.loads(to_json(rec)))
+    return _as_read(rec)
 
 # %% ../nbs/49b_stages.ipynb #ed9bbe92
 def _aligned(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tuple:
@@ -230,7 +239,7 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
     if "rotation" in emb and "translation" in emb and np.shape(emb["translation"])[-1] == 3:
         vols["average"] = class_averages(ds, pred, emb["rotation"], emb["translation"], wedge=wedge)[0].numpy()
     y = emb["label"]
-    w = dataset_wedge(ds) if isinstance(wedge, str) else wedge
+    w = _wedge_of(ds, wedge)
     metrics = dict(average_wedge_mwa=None if w is None else sorted(set(np.atleast_1d(w).tolist()))) if "average" in vols else {}
     if refs is None or not (y >= 0).any(): return vols, metrics
     _, mapping = hungarian_accuracy(y, pred)
@@ -319,4 +328,4 @@ def average_stage(run, n_rotations: int = 500,  # rotations tried when aligning 
     tag = dict(clusters=clusters_fingerprint(pred), **({"made_by": str(emb["made_by"])} if "made_by" in emb else {}))
     write_json(run / "metrics.json", {**metrics, **tag})
     save_npz(run / "classes.npz", **vols, **{k_: np.array(v) for k_, v in tag.items()}, inputs=np.array(inputs))
-    return _decoded(json.loads(to_json({**metrics, **tag})))
+    return _as_read({**metrics, **tag})

@@ -143,7 +143,7 @@ def _mrc_folder(d, names, seed=0):
 
 @pytest.mark.slow
 def test_train_embed_cluster_report_on_a_folder_of_mrc_files(tmp_path):
-    """Issue 6 §3: `train --data <folder of .mrc>` said "missing volumes.npy"; unlabelled is a valid state."""
+    """`train --data <folder of .mrc>` trains on the files (not "missing volumes.npy"); unlabelled is a valid state."""
     data, runp = _mrc_folder(tmp_path / "mine", [f"particle{i:02d}" for i in range(10)]), tmp_path / "run"
     ok("train", "--model", "beta_vae", "--data", data, "--out", runp, "--epochs", 1, "--batch-size", 4, "--latent-dim", 2, "--set", "channels=[8]", "--quiet")
     rec = json.loads((runp / "config.json").read_text())["run"]
@@ -180,7 +180,7 @@ def test_class_prefixes_and_labels_tables_from_the_cli(tmp_path):
 
 
 def test_non_finite_voxels_stop_the_run_before_anything_is_written(tmp_path):
-    """Issue 6 §3: NaN/Inf were found only as a non-finite loss at batch 0, with config.json left behind."""
+    """NaN/Inf voxels are refused before training starts, naming the file, and nothing (no config.json) is left behind."""
     data = tmp_path / "tet"
     ok("toyset", "tetrominoes", "--out", data, "--n-per-class", 2, "--size", 16)
     v = np.load(data / "volumes.npy", mmap_mode="r+"); v[13, 2, 3, 4] = np.nan; v.flush(); del v
@@ -191,7 +191,7 @@ def test_non_finite_voxels_stop_the_run_before_anything_is_written(tmp_path):
 
 @pytest.mark.slow
 def test_the_run_knows_its_data(tmp_path):
-    """Issue 6 §3: report/resume with other data of the same shape continued silently (exit 0, wrong report)."""
+    """report/resume with other data of the same shape is refused (not a silent exit 0 with a wrong report)."""
     a, b, runp = tmp_path / "a", tmp_path / "b", tmp_path / "run"
     ok("toyset", "tetrominoes", "--out", a, "--n-per-class", 2, "--size", 16, "--seed", 0)
     ok("toyset", "tetrominoes", "--out", b, "--n-per-class", 2, "--size", 16, "--seed", 1)  # same shape, other particles

@@ -205,7 +205,7 @@ def test_align_volume_recovers_rotation_and_shift():
     assert abs(template_auc_fsc(moved, ref, n_rotations=600, seed=1, max_shift=4.0) - auc_shift) < 1e-6
 
 
-# --- issue 7: K by BIC, class averages with poses, shift error, report figures -------------------------------------
+# --- K by BIC, class averages with poses, shift error, report figures ----------------------------------------------
 def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
     "A simulated seed004 set (24³, SNR 1) and a run folder whose embedding has the true poses and class-separated content."
     from cryo_disent.simulate import simulate_dataset

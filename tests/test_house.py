@@ -1,4 +1,4 @@
-"""House rules that keep the repository readable and portable (CONVENTIONS.md, issue 6 §5)."""
+"""House rules that keep the repository readable and portable (CONVENTIONS.md)."""
 import io, json, subprocess, sys, tokenize
 from pathlib import Path
 

@@ -184,7 +184,7 @@ def test_folder_index(folder, tmp_path):
 
 
 def test_files_without_a_class_prefix_are_unlabelled_not_one_class_each(folder):
-    """Issue 6 §3: `aldolase.mrc` used to become its own class, silently; now the rule is explicit."""
+    """A lone `aldolase.mrc` does not silently become its own class: the class rule is explicit."""
     assert folder_index(folder).label.tolist() == [-1] * 5  # auto: one file has no prefix → all unlabelled
     assert set(folder_index(folder).class_name) == {"unknown"}
     with raises_naming(folder / "aldolase.mrc", "no class prefix in the file name"):

@@ -1,4 +1,4 @@
-"""3D-SpVAE (issue 9): the pose convention from the simulator to eq. 5, and the likelihood scale of the loss."""
+"""3D-SpVAE: the pose convention from the simulator to eq. 5, and the likelihood scale of the loss."""
 import math
 import torch
 import torch.nn.functional as F

@@ -63,9 +63,9 @@ def test_refine_reads_the_clustering_and_redoes_only_what_changed(runs):
     ok("report", "--run", run)  # every output describes the same classes
 
 
-def test_cluster_logs_one_line_a_refinement_round(runs):
-    rounds = [l for l in (runs / "cluster.log").read_text().splitlines() if l.startswith("refine: round")]
-    assert [l.split(":")[1].strip() for l in rounds] == ["round 1/1 against the templates"]
+def test_cluster_logs_one_line_a_refinement_pass(runs):
+    passes = [l for l in (runs / "cluster.log").read_text().splitlines() if l.startswith("refine: pass")]
+    assert [l.split(":")[1].strip() for l in passes] == ["pass 1/1 against the templates"]
 
 
 @pytest.mark.parametrize("run, args, words", [

@@ -349,8 +349,8 @@ class Harmony3DMCL(Harmony3D):
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16, mcl_candidates=16, mcl_search_size=8)
     needs_aligned = True
     log_keys = ("max_angle",)  # the candidates' rotation range this epoch (a schedule), logged
-    demo_training = dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
-                         quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32, mcl_candidates=24)))
+    demo_training = dict(Harmony3D.demo_training,  # Harmony3D's, with fewer candidates in the quick demo
+                         quick=dict(epochs=2, model_config=dict(Harmony3D.demo_training["quick"]["model_config"], mcl_candidates=24)))
 
     def __init__(self, config: Harmony3DMCLConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
