@@ -26,17 +26,30 @@ __all__ = ['check_affinity', 'identity_affinity', 'stretch_affinity', 'feasible_
            'schedule_figure']
 
 # %% ../nbs/14a_affinity.ipynb #7e81d5d9
-def check_affinity(A,  # matrix [K, K]
-                   names=None,  # K class names (rows = columns), optional
-                   where: str = "affinity",  # what to call the matrix in messages (a file name, a parameter)
-                   atol: float = 1e-6) -> np.ndarray:
+def check_affinity(
+    A,  # matrix [K, K]
+    names=None,  # K class names (rows = columns), optional
+    where: str = "affinity",  # what to call the matrix in messages (a file name, a parameter)
+    atol: float = 1e-6,
+) -> np.ndarray:
     "`A` as a float64 `[K, K]` array after checking it is a valid affinity matrix; else `InputError` naming `where`."
     A = np.asarray(as_numpy(A), dtype=np.float64)
-    require(A.ndim == 2 and A.shape[0] == A.shape[1] and A.shape[0] >= 1, f"{where}: expected a square [K, K] matrix, got shape {list(A.shape)}")
-    require(names is None or len(names) == len(A), f"{where}: {len(A)} rows but {0 if names is None else len(names)} class names")
+    require(
+        A.ndim == 2 and A.shape[0] == A.shape[1] and A.shape[0] >= 1,
+        f"{where}: expected a square [K, K] matrix, got shape {list(A.shape)}",
+    )
+    require(
+        names is None or len(names) == len(A),
+        f"{where}: {len(A)} rows but {0 if names is None else len(names)} class names",
+    )
     require(bool(np.isfinite(A).all()), f"{where}: expected finite values")
-    require(bool((np.abs(A) <= 1 + atol).all()), f"{where}: expected values in [-1, 1], got [{A.min():.3g}, {A.max():.3g}]")
-    require(bool(np.allclose(A, A.T, atol=atol)), f"{where}: expected a symmetric matrix (largest |A - A^T| = {np.abs(A - A.T).max():.3g})")
+    require(
+        bool((np.abs(A) <= 1 + atol).all()), f"{where}: expected values in [-1, 1], got [{A.min():.3g}, {A.max():.3g}]"
+    )
+    require(
+        bool(np.allclose(A, A.T, atol=atol)),
+        f"{where}: expected a symmetric matrix (largest |A - A^T| = {np.abs(A - A.T).max():.3g})",
+    )
     require(bool(np.allclose(np.diag(A), 1, atol=atol)), f"{where}: expected 1 on the diagonal (each class is itself)")
     return np.clip((A + A.T) / 2, -1, 1)
 
@@ -49,7 +62,8 @@ def stretch_affinity(A, low: float = -1.0) -> np.ndarray:
     "Map the off-diagonal values linearly from [min, 1] onto [`low`, 1] (diagonal stays 1): for descriptors whose raw values all sit near 1."
     A = check_affinity(A)
     off = A[~np.eye(len(A), dtype=bool)]
-    if off.size == 0 or off.min() >= 1 - 1e-12: return A
+    if off.size == 0 or off.min() >= 1 - 1e-12:
+        return A
     lo = off.min()
     return np.clip(1 - (1 - A) * (1 - low) / (1 - lo), -1, 1)
 
@@ -59,7 +73,8 @@ def feasible_affinity(A, tol: float = 1e-9, steps: int = 60) -> np.ndarray:
     A = check_affinity(A)
     J = np.ones_like(A)
     ok = lambda c: np.linalg.eigvalsh((1 - c) * J + c * A).min() >= -tol
-    if ok(1.0): return A
+    if ok(1.0):
+        return A
     lo, hi = 0.0, 1.0
     for _ in range(steps):
         mid = (lo + hi) / 2
@@ -90,44 +105,66 @@ def save_affinity_csv(A, names, path) -> Path:
 def _templates(templates, name: str = "templates") -> torch.Tensor:
     "`[K, H, W]` images or `[K, D, H, W]` volumes as a float32 tensor (a `[K, 1, ...]` channel axis is dropped)."
     t = torch.as_tensor(as_numpy(templates), dtype=torch.float32)
-    if t.ndim in (4, 5) and t.shape[1] == 1: t = t[:, 0]
-    require(t.ndim in (3, 4) and len(t) >= 1, f"{name}: expected [K, H, W] images or [K, D, H, W] volumes, got shape {list(t.shape)}")
+    if t.ndim in (4, 5) and t.shape[1] == 1:
+        t = t[:, 0]
+    require(
+        t.ndim in (3, 4) and len(t) >= 1,
+        f"{name}: expected [K, H, W] images or [K, D, H, W] volumes, got shape {list(t.shape)}",
+    )
     require(bool(torch.isfinite(t).all()), f"{name}: expected finite values")
     return t
 
 @torch.no_grad()
-def align_image(ref: torch.Tensor, img: torch.Tensor, n_angles: int = 360,
-                max_angle: float | None = None,  # search only angles in [-max_angle, max_angle] degrees (None: the full circle)
-                ) -> torch.Tensor:
+def align_image(
+    ref: torch.Tensor,
+    img: torch.Tensor,
+    n_angles: int = 360,
+    max_angle: float | None = None,  # search only angles in [-max_angle, max_angle] degrees (None: the full circle)
+) -> torch.Tensor:
     "`img` [H, W] rotated in-plane by the angle (grid of `n_angles`) that maximises its NCC with `ref`."
-    if max_angle is None: a = torch.arange(n_angles, dtype=torch.float32) * (2 * math.pi / n_angles)
-    else: a = torch.deg2rad(torch.linspace(-float(max_angle), float(max_angle), n_angles))
+    if max_angle is None:
+        a = torch.arange(n_angles, dtype=torch.float32) * (2 * math.pi / n_angles)
+    else:
+        a = torch.deg2rad(torch.linspace(-float(max_angle), float(max_angle), n_angles))
     rot = warp2d(img.expand(n_angles, 1, *img.shape), a)[:, 0]
     v, r = rot.flatten(1), ref.flatten()
     v, r = v - v.mean(1, keepdim=True), r - r.mean()
     ncc = (v @ r) / (v.norm(dim=1) * r.norm()).clamp_min(1e-12)
     return rot[int(ncc.argmax())]
 
-def _aligned_pairs(t: torch.Tensor, align: bool, n_rotations: int, seed: int, refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),
-                   max_angle: float | None = None):
+def _aligned_pairs(
+    t: torch.Tensor,
+    align: bool,
+    n_rotations: int,
+    seed: int,
+    refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),
+    max_angle: float | None = None,
+):
     "Yield (i, j, t_i, t_j aligned onto t_i) for every pair i < j."
-    require(max_angle is None or (t.ndim == 3 and 0 <= max_angle <= 180),
-            f"max_angle: expected None, or degrees in [0, 180] for images (not volumes), got {max_angle}")
+    require(
+        max_angle is None or (t.ndim == 3 and 0 <= max_angle <= 180),
+        f"max_angle: expected None, or degrees in [0, 180] for images (not volumes), got {max_angle}",
+    )
     for i in range(len(t)):
         for j in range(i + 1, len(t)):
-            if not align: b = t[j]
-            elif t.ndim == 3: b = align_image(t[i], t[j], n_angles=n_rotations, max_angle=max_angle)
-            else: b = align_volume(t[i], t[j], n_rotations=n_rotations, seed=seed, refine_steps=refine_steps)[2]
+            if not align:
+                b = t[j]
+            elif t.ndim == 3:
+                b = align_image(t[i], t[j], n_angles=n_rotations, max_angle=max_angle)
+            else:
+                b = align_volume(t[i], t[j], n_rotations=n_rotations, seed=seed, refine_steps=refine_steps)[2]
             yield i, j, t[i], b
 
 # %% ../nbs/14a_affinity.ipynb #3db07777
-def fsc_affinity(templates,  # [K, H, W] or [K, D, H, W] class templates, one per class
-                 align: bool = True,  # rotate each second template onto the first before scoring
-                 n_rotations: int = 360,  # in-plane angles (2D) or SO(3) samples of the coarse search (3D)
-                 seed: int = 0, max_shell: int | None = None,
-                 refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),  # 3D: σ (degrees) of the local refinement rounds (`align_volume`)
-                 max_angle: float | None = None,  # 2D: align within [-max_angle, max_angle] degrees only (None: the full circle)
-                 ) -> np.ndarray:
+def fsc_affinity(
+    templates,  # [K, H, W] or [K, D, H, W] class templates, one per class
+    align: bool = True,  # rotate each second template onto the first before scoring
+    n_rotations: int = 360,  # in-plane angles (2D) or SO(3) samples of the coarse search (3D)
+    seed: int = 0,
+    max_shell: int | None = None,
+    refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),  # 3D: σ (degrees) of the local refinement rounds (`align_volume`)
+    max_angle: float | None = None,  # 2D: align within [-max_angle, max_angle] degrees only (None: the full circle)
+) -> np.ndarray:
     "A[i, j] = shell-weighted mean FSC (workshop eq. 4; famili2024 §3.4) of template i and template j aligned onto it."
     t = _templates(templates)
     nd = t.ndim - 1
@@ -136,8 +173,14 @@ def fsc_affinity(templates,  # [K, H, W] or [K, D, H, W] class templates, one pe
         A[i, j] = A[j, i] = float(mean_fsc_weighted(a, b, ndim=nd, max_shell=max_shell))
     return check_affinity(np.clip(A, -1, 1), where="fsc_affinity")
 
-def mean_difference_affinity(templates, align: bool = True, n_rotations: int = 360, seed: int = 0,
-                             refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5), max_angle: float | None = None) -> np.ndarray:
+def mean_difference_affinity(
+    templates,
+    align: bool = True,
+    n_rotations: int = 360,
+    seed: int = 0,
+    refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),
+    max_angle: float | None = None,
+) -> np.ndarray:
     "A[i, j] = 1 − 2 d_ij / max d, d_ij = mean |x_i − x_j| (workshop eq. 5) of [0, 1]-scaled templates, j aligned onto i."
     t = _templates(templates)
     lo = t.flatten(1).min(1).values.view(-1, *[1] * (t.ndim - 1))
@@ -165,16 +208,24 @@ def image_points(image, threshold: float = 0.5) -> np.ndarray:
     require(len(x) > 0, "image: no pixel above the threshold")
     return np.stack([x, y, np.zeros_like(x)], 1).astype(np.float64)
 
-def soap_descriptors(points: list,  # point clouds [N_k, 3] (x, y, z), one per class
-                     max_points: int = 400,  # every k-th point is kept so a cloud has at most this many (by index: rotation-invariant)
-                     n_max: int = 6, l_max: int = 6, sigma: float = 0.5, r_cut: float = 6.0) -> np.ndarray:
+def soap_descriptors(
+    points: list,  # point clouds [N_k, 3] (x, y, z), one per class
+    max_points: int = 400,  # every k-th point is kept so a cloud has at most this many (by index: rotation-invariant)
+    n_max: int = 6,
+    l_max: int = 6,
+    sigma: float = 0.5,
+    r_cut: float = 6.0,
+) -> np.ndarray:
     "Centre-averaged SOAP power spectra `[K, n_features]` (dscribe, one species) of point clouds scaled to a common radius 5."
     SOAP, Atoms = _soap()
     require(len(points) >= 1, "points: expected at least one point cloud")
     clouds = []
     for k, p in enumerate(points):
         p = np.asarray(as_numpy(p), dtype=np.float64)
-        require(p.ndim == 2 and p.shape[1] == 3 and len(p) >= 1, f"points[{k}]: expected [N, 3] coordinates, got shape {list(p.shape)}")
+        require(
+            p.ndim == 2 and p.shape[1] == 3 and len(p) >= 1,
+            f"points[{k}]: expected [N, 3] coordinates, got shape {list(p.shape)}",
+        )
         p = p[:: max(1, math.ceil(len(p) / max_points))]
         clouds.append(p - p.mean(0))
     scale = 5.0 / max(max(np.linalg.norm(p, axis=1).max() for p in clouds), 1e-12)

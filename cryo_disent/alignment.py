@@ -31,17 +31,24 @@ def _rotations(R, name: str) -> torch.Tensor:
 
 def _group(symmetry) -> torch.Tensor:
     "A point group as rotations `[G, 3, 3]` float64: from its name (tabulated frame) or given (e.g. `refine.symmetry_rotations`)."
-    if isinstance(symmetry, str): return symmetry_group(symmetry, torch.float64)
+    if isinstance(symmetry, str):
+        return symmetry_group(symmetry, torch.float64)
     S = _rotations(symmetry, "symmetry")
-    require(torch.allclose(S[0], torch.eye(3, dtype=S.dtype), atol=1e-4), "symmetry: expected the identity as the first rotation")
+    require(
+        torch.allclose(S[0], torch.eye(3, dtype=S.dtype), atol=1e-4),
+        "symmetry: expected the identity as the first rotation",
+    )
     return S
 
-def _angles_deg(R1, R2) -> torch.Tensor: return torch.rad2deg(geodesic_angle(R1, R2))
+def _angles_deg(R1, R2) -> torch.Tensor:
+    return torch.rad2deg(geodesic_angle(R1, R2))
 
 def _nearest_mates(P: torch.Tensor, B: torch.Tensor, S: torch.Tensor, left: bool) -> tuple:
     "For each i the mate `S_k @ B_i` (left) or `B_i @ S_k` nearest to `P_i`: (angles in degrees [N], mates [N, 3, 3])."
-    X = P @ B.transpose(1, 2) if left else B.transpose(1, 2) @ P    # angle(P, S B) = angle(P Bᵀ, S); angle(P, B S) = angle(Bᵀ P, S)
-    k = (X.reshape(-1, 9) @ S.reshape(-1, 9).T).argmax(1)           # max tr(Sᵀ X) = smallest angle
+    X = (
+        P @ B.transpose(1, 2) if left else B.transpose(1, 2) @ P
+    )  # angle(P, S B) = angle(P Bᵀ, S); angle(P, B S) = angle(Bᵀ P, S)
+    k = (X.reshape(-1, 9) @ S.reshape(-1, 9).T).argmax(1)  # max tr(Sᵀ X) = smallest angle
     M = S[k] @ B if left else B @ S[k]
     return _angles_deg(P, M), M
 
@@ -50,37 +57,48 @@ def _frame_start(A, B, S, left: bool) -> torch.Tensor:
     N = len(A)
     j = torch.linspace(0, N - 1, min(N, 12)).round().long().unique()
     i = torch.linspace(0, N - 1, min(N, 128)).round().long().unique()
-    Sj = S[:1] if left else S                                        # left mates: G and S G score the same
+    Sj = S[:1] if left else S  # left mates: G and S G score the same
     C = ((Sj[:, None] @ B[j][None]) if left else (B[j][None] @ Sj[:, None])) @ A[j].transpose(1, 2)[None]
-    C = C.reshape(-1, 3, 3)                                          # candidates [c, 3, 3]
-    X = C[:, None] @ A[i][None]                                      # G A_i
+    C = C.reshape(-1, 3, 3)  # candidates [c, 3, 3]
+    X = C[:, None] @ A[i][None]  # G A_i
     X = X @ B[i].transpose(1, 2)[None] if left else B[i].transpose(1, 2)[None] @ X
     tr = (X.reshape(len(C), len(i), 9) @ S.reshape(-1, 9).T).amax(-1)
     return C[((tr - 1) / 2).clamp(-1, 1).acos().median(1).values.argmin()]
 
 # %% ../nbs/32_alignment.ipynb #b0072532
-def frame_alignment(R_pred, R_true, side: str = "right", n_iter: int = 10,
-                    symmetry="C1",  # point group of the reference: a name (`geometry.symmetry_group`) or its rotations [G, 3, 3] (identity first); R_true ≡ R_true @ S
-                    ) -> torch.Tensor:
+def frame_alignment(
+    R_pred,
+    R_true,
+    side: str = "right",
+    n_iter: int = 10,
+    symmetry="C1",  # point group of the reference: a name (`geometry.symmetry_group`) or its rotations [G, 3, 3] (identity first); R_true ≡ R_true @ S
+) -> torch.Tensor:
     "Global rotation G minimising the geodesic errors of `R_pred @ G` (side='right') or `G @ R_pred` vs `R_true` (up to symmetry)."
     require(side in ("right", "left"), f"side: expected 'right' or 'left', got {side!r}")
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     require(len(A) == len(B) and len(A) > 0, f"R_true: expected {len(A)} rotations like R_pred, got {len(B)}")
     S = _group(symmetry)
-    if side == "right": A, B = A.transpose(1, 2), B.transpose(1, 2)  # R_p G ≈ R_t S  ⇔  Gᵀ R_pᵀ ≈ Sᵀ R_tᵀ
-    left = side == "right"                                           # the side the symmetry acts on B from, after that
+    if side == "right":
+        A, B = A.transpose(1, 2), B.transpose(1, 2)  # R_p G ≈ R_t S  ⇔  Gᵀ R_pᵀ ≈ Sᵀ R_tᵀ
+    left = side == "right"  # the side the symmetry acts on B from, after that
     w, best, M = torch.ones(len(A), dtype=A.dtype), (float("inf"), None), B
-    if len(S) > 1: M = _nearest_mates(_frame_start(A, B, S, left) @ A, B, S, left)[1]
+    if len(S) > 1:
+        M = _nearest_mates(_frame_start(A, B, S, left) @ A, B, S, left)[1]
     for _ in range(n_iter + 1):
         G = _proj_so3((w[:, None, None] * M @ A.transpose(1, 2)).sum(0))  # argmax tr(Gᵀ Σ w M Aᵀ)  (chordal L2)
         err, M = _nearest_mates(G @ A, B, S, left) if len(S) > 1 else (_angles_deg(G @ A, B), B)
-        if err.mean() < best[0]: best = (float(err.mean()), G)
-        w = 1.0 / err.clamp_min(1e-3)                                    # IRLS towards the geodesic L1 optimum
+        if err.mean() < best[0]:
+            best = (float(err.mean()), G)
+        w = 1.0 / err.clamp_min(1e-3)  # IRLS towards the geodesic L1 optimum
     return best[1].T if side == "right" else best[1]
 
-def pose_error(R_pred, R_true, align: bool = True, side: str = "right",
-               symmetry="C1",  # point group of the reference (name or rotations, as `frame_alignment`): the minimum over R_true @ S
-               ) -> dict:
+def pose_error(
+    R_pred,
+    R_true,
+    align: bool = True,
+    side: str = "right",
+    symmetry="C1",  # point group of the reference (name or rotations, as `frame_alignment`): the minimum over R_true @ S
+) -> dict:
     "Geodesic rotation error in degrees (mean, median, per item) after optional global frame alignment `G`."
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     S = _group(symmetry)
@@ -89,16 +107,27 @@ def pose_error(R_pred, R_true, align: bool = True, side: str = "right",
     err = _nearest_mates(P, B, S, left=False)[0] if len(S) > 1 else _angles_deg(P, B)
     return dict(mean=float(err.mean()), median=float(err.median()), errors=err.numpy(), G=G.numpy())
 
-def pose_error_per_class(R_pred, R_true, labels, align: bool = True, side: str = "right",
-                         symmetry="C1",  # one point group for every class, or {class: group} (missing classes: 'C1')
-                         ) -> dict:
+def pose_error_per_class(
+    R_pred,
+    R_true,
+    labels,
+    align: bool = True,
+    side: str = "right",
+    symmetry="C1",  # one point group for every class, or {class: group} (missing classes: 'C1')
+) -> dict:
     "`pose_error` for each known class, with its own frame `G` (each class template has its own canonical pose)."
     y = as_numpy(labels).ravel()
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     require(len(y) == len(A), f"labels: expected {len(A)} labels, got {len(y)}")
-    require(isinstance(symmetry, (str, dict)) or np.ndim(as_numpy(symmetry)) == 3,
-            f"symmetry: expected a point-group name, its rotations [G, 3, 3] or a dict class -> either, got {type(symmetry).__name__}")
-    sym = (lambda l: symmetry) if not isinstance(symmetry, dict) else (lambda l: symmetry.get(l, symmetry.get(str(l), "C1")))
+    require(
+        isinstance(symmetry, (str, dict)) or np.ndim(as_numpy(symmetry)) == 3,
+        f"symmetry: expected a point-group name, its rotations [G, 3, 3] or a dict class -> either, got {type(symmetry).__name__}",
+    )
+    sym = (
+        (lambda l: symmetry)
+        if not isinstance(symmetry, dict)
+        else (lambda l: symmetry.get(l, symmetry.get(str(l), "C1")))
+    )
     out = {}
     for l in np.unique(y[y >= 0]).tolist():
         e = pose_error(A[y == l], B[y == l], align, side, sym(int(l)))
@@ -106,17 +135,23 @@ def pose_error_per_class(R_pred, R_true, labels, align: bool = True, side: str =
     return out
 
 # %% ../nbs/32_alignment.ipynb #7a0e9520
-def shift_error(R_pred, t_pred, t_true,  # model poses `[N, 3, 3]`, `[N, 3]` and true shifts `[N, 3]` (voxels, x,y,z)
-                labels=None,  # `[N]` classes, each with its own template offset; negative: left out; None: one class
-                ) -> dict:
+def shift_error(
+    R_pred,
+    t_pred,
+    t_true,  # model poses `[N, 3, 3]`, `[N, 3]` and true shifts `[N, 3]` (voxels, x,y,z)
+    labels=None,  # `[N]` classes, each with its own template offset; negative: left out; None: one class
+) -> dict:
     "Shift error (voxels) `|R_predᵀ(t_true − t_pred) − a_c|` after removing each class's template offset `a_c`."
     A = _rotations(R_pred, "R_pred")
     tp = torch.as_tensor(as_numpy(t_pred), dtype=torch.float64).reshape(-1, 3)
     tt = torch.as_tensor(as_numpy(t_true), dtype=torch.float64).reshape(-1, 3)
-    require(len(tp) == len(A) and len(tt) == len(A), f"t_pred, t_true: expected {len(A)} shifts [N, 3] each, got {len(tp)}, {len(tt)}")
+    require(
+        len(tp) == len(A) and len(tt) == len(A),
+        f"t_pred, t_true: expected {len(A)} shifts [N, 3] each, got {len(tp)}, {len(tt)}",
+    )
     y = np.zeros(len(A), np.int64) if labels is None else as_numpy(labels).astype(np.int64).ravel()
     require(len(y) == len(A), f"labels: expected {len(A)} labels, got {len(y)}")
-    d = (A.transpose(1, 2) @ (tt - tp)[..., None])[..., 0].numpy()   # residual in the template frame
+    d = (A.transpose(1, 2) @ (tt - tp)[..., None])[..., 0].numpy()  # residual in the template frame
     err = np.full(len(A), np.nan)
     offsets = {}
     for l in np.unique(y[y >= 0]).tolist():
@@ -179,12 +214,14 @@ def _shift_cc(ref: torch.Tensor, W: torch.Tensor, m: int) -> torch.Tensor:
     b = (W - W.mean((2, 3, 4), keepdim=True))[:, 0]
     norm = (a.flatten(1).norm(dim=1) * b.flatten(1).norm(dim=1)).clamp_min(1e-12)
     a, b = F.pad(a, (m, m) * 3), F.pad(b, (m, m) * 3)
-    cc = torch.fft.irfftn(torch.fft.rfftn(a, dim=(1, 2, 3)) * torch.fft.rfftn(b, dim=(1, 2, 3)).conj(), s=a.shape[1:], dim=(1, 2, 3))
+    cc = torch.fft.irfftn(
+        torch.fft.rfftn(a, dim=(1, 2, 3)) * torch.fft.rfftn(b, dim=(1, 2, 3)).conj(), s=a.shape[1:], dim=(1, 2, 3)
+    )
     return cc / norm[:, None, None, None]
 
 def _shift_table(shape, max_shift: float, device) -> tuple:
     "Shifts `[L, 3]` (x, y, z) of the flattened cc map of `shape` (z, y, x), and the mask |t| <= max_shift."
-    ax = [torch.fft.fftfreq(n, 1 / n, device=device) for n in shape]        # 0, 1, ..., -1
+    ax = [torch.fft.fftfreq(n, 1 / n, device=device) for n in shape]  # 0, 1, ..., -1
     t = torch.stack(torch.meshgrid(*ax, indexing="ij")[::-1], -1).reshape(-1, 3)
     return t, t.norm(dim=1) <= max_shift + 1e-6
 
@@ -196,7 +233,7 @@ def _peaks(cc: torch.Tensor, t: torch.Tensor, ok: torch.Tensor) -> tuple:
     idx = torch.stack(torch.unravel_index(k, shape), -1)
     c0 = cc[b, idx[:, 0], idx[:, 1], idx[:, 2]]
     val, delta = c0.clone(), torch.zeros(B, 3, dtype=cc.dtype, device=cc.device)
-    for d in range(3):                                                          # axes z, y, x
+    for d in range(3):  # axes z, y, x
         im, ip = idx.clone(), idx.clone()
         im[:, d] = (im[:, d] - 1) % shape[d]
         ip[:, d] = (ip[:, d] + 1) % shape[d]
@@ -205,7 +242,7 @@ def _peaks(cc: torch.Tensor, t: torch.Tensor, ok: torch.Tensor) -> tuple:
         neg = den < 0
         dd = torch.where(neg, 0.5 * (cm - cp) / torch.where(neg, den, -1.0), 0.0).clamp(-0.5, 0.5)
         delta[:, d] = dd
-        val = val + 0.5 * (cp - cm) * dd + 0.5 * den * dd ** 2   # parabola value at its (clamped) vertex
+        val = val + 0.5 * (cp - cm) * dd + 0.5 * den * dd**2  # parabola value at its (clamped) vertex
     return val, t[k].to(cc) + delta.flip(-1)
 
 def _scores_shift(ref, vol, R, chunk, max_shift):
@@ -217,21 +254,32 @@ def _scores_shift(ref, vol, R, chunk, max_shift):
 
 # %% ../nbs/32_alignment.ipynb #cbc999d0
 @torch.no_grad()
-def align_volume(ref, vol,  # reference and moving volume, each [D,H,W] (or with leading 1s)
-                 n_rotations: int = 2000,  # Haar-uniform samples of the coarse search
-                 seed: int = 0,
-                 refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),  # σ in degrees of each local refinement round
-                 n_local: int = 64,  # rotations tried per refinement round
-                 chunk: int = 256,  # rotations warped per batch
-                 max_shift: float = 0.0,  # also search shifts |t| <= max_shift voxels (FFT cross-correlation); 0: rotations only
-                 return_shift: bool = False,  # return (R, t, score, aligned) instead of (R, score, aligned)
-                 ) -> tuple:
+def align_volume(
+    ref,
+    vol,  # reference and moving volume, each [D,H,W] (or with leading 1s)
+    n_rotations: int = 2000,  # Haar-uniform samples of the coarse search
+    seed: int = 0,
+    refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),  # σ in degrees of each local refinement round
+    n_local: int = 64,  # rotations tried per refinement round
+    chunk: int = 256,  # rotations warped per batch
+    max_shift: float = 0.0,  # also search shifts |t| <= max_shift voxels (FFT cross-correlation); 0: rotations only
+    return_shift: bool = False,  # return (R, t, score, aligned) instead of (R, score, aligned)
+) -> tuple:
     "(R, score, aligned): `R` [3,3] (and shift `t` [3], voxels x,y,z) with `warp(vol, R, t)` best matching `ref` (NCC `score`)."
     ref, vol = _as_vol(ref, "ref"), _as_vol(vol, "vol").to(_as_vol(ref, "ref").device)
-    require(ref.shape == vol.shape, f"vol: expected the shape of ref {tuple(ref.shape[2:])}, got {tuple(vol.shape[2:])}")
+    require(
+        ref.shape == vol.shape, f"vol: expected the shape of ref {tuple(ref.shape[2:])}, got {tuple(vol.shape[2:])}"
+    )
     require(n_rotations >= 1, f"n_rotations: expected >= 1, got {n_rotations}")
-    require(0 <= max_shift < min(ref.shape[2:]) / 2, f"max_shift: expected 0 <= max_shift < {min(ref.shape[2:]) / 2} voxels, got {max_shift}")
-    search = ((lambda R: (_scores(ref, vol, R, chunk), None)) if max_shift == 0 else (lambda R: _scores_shift(ref, vol, R, chunk, max_shift)))
+    require(
+        0 <= max_shift < min(ref.shape[2:]) / 2,
+        f"max_shift: expected 0 <= max_shift < {min(ref.shape[2:]) / 2} voxels, got {max_shift}",
+    )
+    search = (
+        (lambda R: (_scores(ref, vol, R, chunk), None))
+        if max_shift == 0
+        else (lambda R: _scores_shift(ref, vol, R, chunk, max_shift))
+    )
     g = torch.Generator().manual_seed(seed)
     cand = torch.cat([torch.eye(3)[None], random_rotations(n_rotations, generator=g).float()]).to(ref.device)
     s, sh = search(cand)
@@ -242,23 +290,37 @@ def align_volume(ref, vol,  # reference and moving volume, each [D,H,W] (or with
         local = R[None] @ axis_angle_to_matrix(w).to(R)
         s, sh = search(local)
         i = int(s.argmax())
-        if float(s[i]) > best: R, best, t = local[i], float(s[i]), None if sh is None else sh[i]
-    if t is None: t = torch.zeros(3, dtype=R.dtype, device=R.device)
-    else: best = float(_ncc(warp(vol, R[None], t[None]).flatten(1), ref.flatten())[0])   # exact NCC at the sub-voxel shift
+        if float(s[i]) > best:
+            R, best, t = local[i], float(s[i]), None if sh is None else sh[i]
+    if t is None:
+        t = torch.zeros(3, dtype=R.dtype, device=R.device)
+    else:
+        best = float(_ncc(warp(vol, R[None], t[None]).flatten(1), ref.flatten())[0])  # exact NCC at the sub-voxel shift
     aligned = warp(vol, R[None], t[None])[0, 0]
     return (R, t, best, aligned) if return_shift else (R, best, aligned)
 
-def aligned_auc_fsc(template, ref, align: bool = True, n_rotations: int = 2000, seed: int = 0,
-                    max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
-                    ) -> tuple:
+def aligned_auc_fsc(
+    template,
+    ref,
+    align: bool = True,
+    n_rotations: int = 2000,
+    seed: int = 0,
+    max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
+) -> tuple:
     "(AUC-FSC of `template` against the reference `ref` after aligning it onto `ref`, the aligned template `[D, H, W]`)."
     t, rv = _as_vol(template, "template")[0, 0], _as_vol(ref, "ref")[0, 0]
     require(t.shape == rv.shape, f"template: expected the shape of ref {tuple(rv.shape)}, got {tuple(t.shape)}")
-    if align: t = align_volume(rv, t, n_rotations=n_rotations, seed=seed, max_shift=max_shift)[2]
+    if align:
+        t = align_volume(rv, t, n_rotations=n_rotations, seed=seed, max_shift=max_shift)[2]
     return float(auc_fsc(t, rv)), t
 
-def template_auc_fsc(template, ref, align: bool = True, n_rotations: int = 2000, seed: int = 0,
-                     max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
-                     ) -> float:
+def template_auc_fsc(
+    template,
+    ref,
+    align: bool = True,
+    n_rotations: int = 2000,
+    seed: int = 0,
+    max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
+) -> float:
     "AUC-FSC (SE3-MCL appendix) of a decoded `template` against the reference `ref`, aligned onto it first."
     return aligned_auc_fsc(template, ref, align, n_rotations, seed, max_shift)[0]

@@ -17,14 +17,19 @@ from .microscope import in_missing_wedge
 __all__ = ['rotated_wedge_mask', 'dataset_wedge', 'class_averages']
 
 # %% ../nbs/34_averaging.ipynb #d05cadd5
-def rotated_wedge_mask(box: int,  # voxels
-                       mwa,  # missing-wedge angle(s) in degrees: a number or one per rotation `[B]`
-                       R,  # `[B, 3, 3]` or `[3, 3]` particle poses (active, x,y,z)
-                       device=None) -> torch.Tensor:
+def rotated_wedge_mask(
+    box: int,  # voxels
+    mwa,  # missing-wedge angle(s) in degrees: a number or one per rotation `[B]`
+    R,  # `[B, 3, 3]` or `[3, 3]` particle poses (active, x,y,z)
+    device=None,
+) -> torch.Tensor:
     "Masks `[B, N, N, N//2+1]` (rfft layout, 1 measured) of particles brought into the template frame: `M(k) = W(R k)`."
     R = torch.as_tensor(as_numpy(R), dtype=torch.float64, device=device).reshape(-1, 3, 3)
     a = torch.as_tensor(np.asarray(mwa, np.float64), device=device).reshape(-1)
-    require(bool(((a >= 0) & (a < 90)).all()), f"wedge: expected missing-wedge angles in [0, 90) degrees, got {a.tolist()[:4]}")
+    require(
+        bool(((a >= 0) & (a < 90)).all()),
+        f"wedge: expected missing-wedge angles in [0, 90) degrees, got {a.tolist()[:4]}",
+    )
     require(len(a) in (1, len(R)), f"wedge: expected one angle or {len(R)} (one per rotation), got {len(a)}")
     kz, ky, kx = rfft_freqs(box, device, torch.float64)
     k = (kx, ky, kz)
@@ -32,45 +37,53 @@ def rotated_wedge_mask(box: int,  # voxels
     missing = in_missing_wedge(Rk[0], Rk[1], a.view(-1, 1, 1, 1))
     return (~missing).float()
 
-
-
 # %% ../nbs/34_averaging.ipynb #816dc61a
 def dataset_wedge(dataset):
     "Per-particle missing-wedge angles (degrees) from a `VolumeDataset`'s table column `mwa`, or None."
     table = getattr(dataset, "table", None)
-    if table is None or "mwa" not in table: return None
+    if table is None or "mwa" not in table:
+        return None
     idx = getattr(dataset, "indices", np.arange(len(table)))
     return table["mwa"].to_numpy(np.float64)[idx]
 
 def _as_batch(b) -> torch.Tensor:
     x = b["x"] if isinstance(b, dict) else b
-    require(isinstance(x, torch.Tensor) and x.ndim == 5, f"volumes_dataset: expected items [1, D, H, W] (or dicts with 'x'), got {getattr(x, 'shape', type(x))}")
+    require(
+        isinstance(x, torch.Tensor) and x.ndim == 5,
+        f"volumes_dataset: expected items [1, D, H, W] (or dicts with 'x'), got {getattr(x, 'shape', type(x))}",
+    )
     return x.float()
 
 def _wedge(wedge, dataset, n: int):
     if isinstance(wedge, str):
         require(wedge == "auto", f"wedge: expected 'auto', None, an angle or one angle per particle, got {wedge!r}")
         wedge = dataset_wedge(dataset)
-    if wedge is None: return None
+    if wedge is None:
+        return None
     w = np.asarray(as_numpy(wedge), np.float64).ravel()
     require(len(w) in (1, n), f"wedge: expected one angle or {n} (one per particle), got {len(w)}")
     return np.broadcast_to(w, (n,))
 
 # %% ../nbs/34_averaging.ipynb #7cf7781b
 @torch.no_grad()
-def class_averages(volumes_dataset,  # Dataset of dicts with 'x' `[1, D, H, W]` (e.g. `VolumeDataset`) or of such tensors
-                   labels_pred,  # `[N]` cluster ids; negative: left out
-                   rotations,  # `[N, 3, 3]` poses, particle = warp(template, R, t) (model `embed`'s `rotation`)
-                   shifts,  # `[N, 3]` voxels (x, y, z) (`embed`'s `translation`)
-                   wedge="auto",  # "auto" (`dataset_wedge`), None (no weighting), an MWA in degrees, or `[N]` of them
-                   eps: float = 0.1,  # Wiener constant, in particles
-                   batch_size: int = 64) -> tuple:
+def class_averages(
+    volumes_dataset,  # Dataset of dicts with 'x' `[1, D, H, W]` (e.g. `VolumeDataset`) or of such tensors
+    labels_pred,  # `[N]` cluster ids; negative: left out
+    rotations,  # `[N, 3, 3]` poses, particle = warp(template, R, t) (model `embed`'s `rotation`)
+    shifts,  # `[N, 3]` voxels (x, y, z) (`embed`'s `translation`)
+    wedge="auto",  # "auto" (`dataset_wedge`), None (no weighting), an MWA in degrees, or `[N]` of them
+    eps: float = 0.1,  # Wiener constant, in particles
+    batch_size: int = 64,
+) -> tuple:
     "(averages `[K, D, H, W]` float32 of the sorted cluster ids ≥ 0, those ids, counts), wedge-weighted in Fourier space."
     n = len(volumes_dataset)
     lab = as_numpy(labels_pred).astype(np.int64).ravel()
     R = torch.as_tensor(as_numpy(rotations), dtype=torch.float32).reshape(-1, 3, 3)
     t = torch.as_tensor(as_numpy(shifts), dtype=torch.float32).reshape(-1, 3)
-    require(len(lab) == len(R) == len(t) == n, f"labels_pred, rotations, shifts: expected {n} each (one per particle), got {len(lab)}, {len(R)}, {len(t)}")
+    require(
+        len(lab) == len(R) == len(t) == n,
+        f"labels_pred, rotations, shifts: expected {n} each (one per particle), got {len(lab)}, {len(R)}, {len(t)}",
+    )
     ids = np.unique(lab[lab >= 0])
     require(len(ids) > 0, "labels_pred: expected at least one cluster id >= 0")
     col = np.searchsorted(ids, lab)
@@ -82,11 +95,16 @@ def class_averages(volumes_dataset,  # Dataset of dicts with 'x' `[1, D, H, W]` 
         sl = np.arange(a, a + len(x))
         a += len(x)
         keep = lab[sl] >= 0
-        if not keep.any(): continue
+        if not keep.any():
+            continue
         sl = sl[keep]
         N = x.shape[-1]
         u = to_template_frame(x[torch.as_tensor(keep)], R[sl], t[sl])[:, 0].double()
-        M = torch.ones(len(sl), 1, 1, 1, dtype=torch.float64) if w is None else rotated_wedge_mask(N, w[sl], R[sl]).double()
+        M = (
+            torch.ones(len(sl), 1, 1, 1, dtype=torch.float64)
+            if w is None
+            else rotated_wedge_mask(N, w[sl], R[sl]).double()
+        )
         U = torch.fft.rfftn(u, dim=(-3, -2, -1)) * M
         if num is None:
             num = torch.zeros(len(ids), *U.shape[1:], dtype=U.dtype)

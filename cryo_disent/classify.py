@@ -24,11 +24,15 @@ def _volumes(particles, batch_size: int = 256):
     "Yield `[b, n, n, n]` float32 batches from a tensor/array `[N, (1,) n, n, n]` or a Dataset of dicts with 'x'."
     if torch.is_tensor(particles) or isinstance(particles, np.ndarray):
         x = torch.as_tensor(as_numpy(particles)).float()
-        require(x.ndim in (4, 5) and x.shape[-1] == x.shape[-2] == x.shape[-3],
-                f"particles: expected cubic volumes [N, (1,) n, n, n], got {tuple(x.shape)}")
-        for i in range(0, len(x), batch_size): yield x[i:i + batch_size].reshape(-1, *x.shape[-3:])
+        require(
+            x.ndim in (4, 5) and x.shape[-1] == x.shape[-2] == x.shape[-3],
+            f"particles: expected cubic volumes [N, (1,) n, n, n], got {tuple(x.shape)}",
+        )
+        for i in range(0, len(x), batch_size):
+            yield x[i : i + batch_size].reshape(-1, *x.shape[-3:])
         return
     from torch.utils.data import DataLoader
+
     for b in DataLoader(particles, batch_size=batch_size, shuffle=False):
         x = b["x"] if isinstance(b, dict) else b
         require(x.ndim == 5 and x.shape[1] == 1, f"particles: expected items [1, n, n, n], got {tuple(x.shape[1:])}")
@@ -36,18 +40,23 @@ def _volumes(particles, batch_size: int = 256):
 
 class BandData:
     "Particles as band coefficients (`X` `[N, V]`) and wedge masks (`M`) at the widest band; `at(cutoff)` gives a narrower one."
+
     def __init__(self, particles, mwa, cutoff: float, device=None):
         X = [(b.shape[-1], FourierBand(b.shape[-1], cutoff, device).spectra(b)) for b in _volumes(particles)]
         require(len(X) > 0, "particles: expected at least one particle")
         self.top = FourierBand(X[0][0], cutoff, device)
         self.X = torch.cat([x for _, x in X])
         a = np.broadcast_to(np.asarray(0.0 if mwa is None else as_numpy(mwa), np.float64).ravel(), (len(self.X),))
-        require(np.isfinite(a).all() and ((a >= 0) & (a < 90)).all(), f"mwa: expected missing-wedge angles in [0, 90) degrees, got {a[:4]}")
+        require(
+            np.isfinite(a).all() and ((a >= 0) & (a < 90)).all(),
+            f"mwa: expected missing-wedge angles in [0, 90) degrees, got {a[:4]}",
+        )
         u, inv = np.unique(a, return_inverse=True)
         self.M = self.top.measured(torch.as_tensor(u, dtype=torch.float32))[torch.as_tensor(inv.ravel())]
         self._bands = {}
 
-    def __len__(self): return len(self.X)
+    def __len__(self):
+        return len(self.X)
 
     def at(self, cutoff: float) -> tuple:
         "(band, grid, X, M, 1/σ²) at `cutoff` ≤ the widest band."
@@ -63,21 +72,30 @@ class BandData:
 # %% ../nbs/38_classify.ipynb #f77c9545
 SCHEDULE = ((0.1, 4), (0.15, 6), (0.2, 8))  # (band in cycles/voxel, EM iterations), coarse to fine
 
-def class_references(data: BandData, cutoff: float, state: dict,
-                     lam: float = 1.0,  # Wiener constant, in particles
-                     wmin: float = 1e-2,  # (particle, class, pose) weights below this are left out
-                     ) -> torch.Tensor:
+def class_references(
+    data: BandData,
+    cutoff: float,
+    state: dict,
+    lam: float = 1.0,  # Wiener constant, in particles
+    wmin: float = 1e-2,  # (particle, class, pose) weights below this are left out
+) -> torch.Tensor:
     "References `[K, L, L, L]` (the band's `ReferenceGrid` layout) from the particles posed as in `state`."
     b, grid, X, M, _ = data.at(cutoff)
     w = state["gamma"][..., None] * state["w"]
     K = w.shape[1]
     i, k, p = (w > wmin).nonzero().unbind(1)
-    num = torch.zeros(K, grid.L ** 3, dtype=torch.complex64, device=b.device)
-    den = torch.zeros(K, grid.L ** 3, device=b.device)
+    num = torch.zeros(K, grid.L**3, dtype=torch.complex64, device=b.device)
+    den = torch.zeros(K, grid.L**3, device=b.device)
     for a in range(0, len(i), 2048):
         s = slice(a, a + 2048)
-        n_, d_ = grid.backproject(X[i[s]] * b.phase(state["t"][i[s], k[s], p[s]]), M[i[s]], state["R"][i[s], k[s], p[s]],
-                                  w[i[s], k[s], p[s]], k[s], K)
+        n_, d_ = grid.backproject(
+            X[i[s]] * b.phase(state["t"][i[s], k[s], p[s]]),
+            M[i[s]],
+            state["R"][i[s], k[s], p[s]],
+            w[i[s], k[s], p[s]],
+            k[s],
+            K,
+        )
         num, den = num + n_, den + d_
     return grid.solve(num, den, lam)
 
@@ -87,30 +105,55 @@ def _grid_size(cutoff: float, top_cutoff: float, n_rotations: int) -> int:
     return max(300, round(n_rotations * (cutoff / top_cutoff) ** 3))
 
 @torch.no_grad()
-def expectation(data: BandData, cutoff: float, G: torch.Tensor, t: torch.Tensor | None = None, n_rotations: int = 2000,
-                top: int = 8, max_shift: float = 3.0, chunk: int = 512) -> dict:
+def expectation(
+    data: BandData,
+    cutoff: float,
+    G: torch.Tensor,
+    t: torch.Tensor | None = None,
+    n_rotations: int = 2000,
+    top: int = 8,
+    max_shift: float = 3.0,
+    chunk: int = 512,
+) -> dict:
     """Global search of every particle against every reference: `lse` `[N, K]` and the `top` poses per pair (`R`, `t`,
     `ll`). Shifts: the current ones `t` `[N, K, 3]` and a voxel either way along each axis, or whole voxels within ±2 when
     `t` is None (the first iteration)."""
     b, grid, X, M, inv = data.at(cutoff)
     rots = so3_grid(_grid_size(cutoff, data.top.cutoff, n_rotations), b.device)
-    if t is None: shifts = shift_grid(min(2.0, max_shift), 1.0, b.device)
-    else: shifts = (t[:, :, None] + shift_stencil(1.0, b.device)).clamp(-max_shift, max_shift)
-    parts = [global_search(grid, G, X[i:i + chunk], M[i:i + chunk], inv, rots, shifts if t is None else shifts[i:i + chunk], top)
-             for i in range(0, len(X), chunk)]
+    if t is None:
+        shifts = shift_grid(min(2.0, max_shift), 1.0, b.device)
+    else:
+        shifts = (t[:, :, None] + shift_stencil(1.0, b.device)).clamp(-max_shift, max_shift)
+    parts = [
+        global_search(
+            grid, G, X[i : i + chunk], M[i : i + chunk], inv, rots, shifts if t is None else shifts[i : i + chunk], top
+        )
+        for i in range(0, len(X), chunk)
+    ]
     cat = lambda key: torch.cat([p[key] for p in parts])
     return dict(lse=cat("lse"), ll=cat("ll"), R=rots[cat("rot")], t=cat("shift"))
 
 @torch.no_grad()
-def refine_active(data: BandData, cutoff: float, G: torch.Tensor, e: dict, gamma: torch.Tensor, gen: torch.Generator,
-                  steps: tuple = (10.0, 4.0), n_local: int = 24, max_shift: float = 3.0, active: float = 1e-2) -> dict:
+def refine_active(
+    data: BandData,
+    cutoff: float,
+    G: torch.Tensor,
+    e: dict,
+    gamma: torch.Tensor,
+    gen: torch.Generator,
+    steps: tuple = (10.0, 4.0),
+    n_local: int = 24,
+    max_shift: float = 3.0,
+    active: float = 1e-2,
+) -> dict:
     "`e` with each active pair's best pose (γ > `active`) refined by local searches; pose weights `w` = softmax of `ll`."
     b, grid, X, M, inv = data.at(cutoff)
     R, t, ll = e["R"].clone(), e["t"].clone(), e["ll"].clone()
     half = shift_stencil(0.5, b.device)
     for k in range(len(G)):
         i = (gamma[:, k] > active).nonzero()[:, 0]
-        if len(i) == 0: continue
+        if len(i) == 0:
+            continue
         Rk, tk = R[i, k, 0], t[i, k, 0]
         for step in steps:
             o = local_search(grid, G[k], X[i], M[i], inv, Rk, tk, local_rotations(n_local, step, gen, b.device), half)
@@ -149,11 +192,21 @@ def _line(tag: str, cutoff: float, it: int, n_it: int, state: dict, t0: float) -
     pi = " ".join(f"{v:.2f}" for v in state["gamma"].mean(0).tolist())
     return f"classify{tag}: band {cutoff:g} iteration {it}/{n_it}: log-lik {state['loglik']:.1f}, π [{pi}] ({time.time() - t0:.0f} s)"
 
-def em(data: BandData, k: int, schedule: tuple = SCHEDULE, n_rotations: int = 2000, top: int = 8,
-       temperature: float = 3.0,  # class posteriors ∝ (π p)^(1/T), T from this down to 1 by the last 4 iterations
-       seed: int = 0, state: dict | None = None, lam: float = 1.0, max_shift: float = 3.0, split: bool = True,
-       log=None,  # called with one line per iteration
-       tag: str = "") -> dict:
+def em(
+    data: BandData,
+    k: int,
+    schedule: tuple = SCHEDULE,
+    n_rotations: int = 2000,
+    top: int = 8,
+    temperature: float = 3.0,  # class posteriors ∝ (π p)^(1/T), T from this down to 1 by the last 4 iterations
+    seed: int = 0,
+    state: dict | None = None,
+    lam: float = 1.0,
+    max_shift: float = 3.0,
+    split: bool = True,
+    log=None,  # called with one line per iteration
+    tag: str = "",
+) -> dict:
     "EM over the schedule from `state` (default: random memberships): `gamma`, poses, `lse`, `loglik`, `references`, `band`."
     require(k >= 1 and len(data) >= 2 * k, f"k: expected 1 <= k <= {len(data) // 2} (two particles per class), got {k}")
     gen = torch.Generator().manual_seed(seed + 1)
@@ -167,27 +220,51 @@ def em(data: BandData, k: int, schedule: tuple = SCHEDULE, n_rotations: int = 20
         T = temperature ** max(0.0, 1 - s / max(1, len(steps) - 4))
         gamma = torch.softmax((logpi + e["lse"]) / T, 1)
         e = refine_active(data, cutoff, G, e, gamma, gen, max_shift=max_shift)
-        state = dict(gamma=gamma, R=e["R"], t=e["t"], w=e["w"], lse=e["lse"], references=G, band=cutoff,
-                     loglik=float(torch.logsumexp(logpi + e["lse"], 1).sum()))
-        if split and s < len(steps) - 3: _split_empty(state, gen)
-        if log: log(_line(tag, cutoff, s + 1, len(steps), state, t0))
+        state = dict(
+            gamma=gamma,
+            R=e["R"],
+            t=e["t"],
+            w=e["w"],
+            lse=e["lse"],
+            references=G,
+            band=cutoff,
+            loglik=float(torch.logsumexp(logpi + e["lse"], 1).sum()),
+        )
+        if split and s < len(steps) - 3:
+            _split_empty(state, gen)
+        if log:
+            log(_line(tag, cutoff, s + 1, len(steps), state, t0))
     return state
 
 # %% ../nbs/38_classify.ipynb #95868651
 class _Subset:
     "A view of `BandData` restricted to particles `sel` (for held-out scoring)."
-    def __init__(self, data: BandData, sel: torch.Tensor): self.data, self.sel, self.top = data, sel, data.top
-    def __len__(self): return len(self.sel)
+
+    def __init__(self, data: BandData, sel: torch.Tensor):
+        self.data, self.sel, self.top = data, sel, data.top
+
+    def __len__(self):
+        return len(self.sel)
+
     def at(self, cutoff: float) -> tuple:
         b, g, X, M, inv = self.data.at(cutoff)
         return b, g, X[self.sel], M[self.sel], inv
 
 def _subset_state(state: dict, sel: torch.Tensor) -> dict:
-    return {k: (v[sel] if torch.is_tensor(v) and v.ndim and len(v) == len(state["gamma"]) else v) for k, v in state.items()}
+    return {
+        k: (v[sel] if torch.is_tensor(v) and v.ndim and len(v) == len(state["gamma"]) else v) for k, v in state.items()
+    }
 
 @torch.no_grad()
-def heldout_evidence(data: BandData, state: dict, n_rotations: int = 2000, top: int = 8, lam: float = 1.0,
-                     max_shift: float = 3.0, seed: int = 0) -> torch.Tensor:
+def heldout_evidence(
+    data: BandData,
+    state: dict,
+    n_rotations: int = 2000,
+    top: int = 8,
+    lam: float = 1.0,
+    max_shift: float = 3.0,
+    seed: int = 0,
+) -> torch.Tensor:
     "`[N, K]` log p(x_i | k) of every particle under every class, with references made from the other half of the particles."
     cutoff, N = state["band"], len(state["gamma"])
     half = torch.randperm(N, generator=torch.Generator().manual_seed(seed)) % 2
@@ -195,7 +272,9 @@ def heldout_evidence(data: BandData, state: dict, n_rotations: int = 2000, top: 
     for h in (0, 1):
         src, dst = (half != h).nonzero()[:, 0], (half == h).nonzero()[:, 0]
         G = class_references(_Subset(data, src), cutoff, _subset_state(state, src), lam)
-        out[dst.to(out.device)] = expectation(_Subset(data, dst), cutoff, G, state["t"][dst, :, 0], n_rotations, top, max_shift)["lse"]
+        out[dst.to(out.device)] = expectation(
+            _Subset(data, dst), cutoff, G, state["t"][dst, :, 0], n_rotations, top, max_shift
+        )["lse"]
     return out
 
 def heldout_loglik(data: BandData, state: dict, **kw) -> float:
@@ -216,16 +295,25 @@ def _cheapest_class(state: dict) -> int:
     "The class whose removal lowers Σ log Σ π p the least."
     logpi, lse = torch.log(state["gamma"].mean(0).clamp_min(1e-4)), state["lse"]
     full, K = torch.logsumexp(logpi + lse, 1), lse.shape[1]
-    cost = [float((torch.logsumexp(logpi[[j for j in range(K) if j != k]] + lse[:, [j for j in range(K) if j != k]], 1) - full).sum())
-            for k in range(K)]
+    cost = [
+        float(
+            (
+                torch.logsumexp(logpi[[j for j in range(K) if j != k]] + lse[:, [j for j in range(K) if j != k]], 1)
+                - full
+            ).sum()
+        )
+        for k in range(K)
+    ]
     return int(np.argmax(cost))
 
 def profile_k(state: dict, seed: int = 0) -> dict:
     "K by ICL of a Gaussian mixture of the particles' log-likelihood profiles (`clustering.choose_k`), 1 … K classes."
     from cryo_disent.clustering import choose_k
+
     lse = state["lse"]
     K = lse.shape[1]
-    if K == 1: return dict(k=1, icl={1: 0.0})
+    if K == 1:
+        return dict(k=1, icl={1: 0.0})
     f = (lse - lse.mean(1, keepdim=True)).double().cpu().numpy()
     nc = min(4, K - 1)
     ck = choose_k(f, (1, K), reduce="pca" if K - 1 > nc else None, n_components=nc, seed=seed, criterion="icl")
@@ -241,10 +329,15 @@ def separability(lse, labels) -> np.ndarray:
     for a in range(K):
         for b in range(K):
             ia, ib = lab == a, lab == b
-            if a == b or ia.sum() < 2 or ib.sum() < 2: continue
+            if a == b or ia.sum() < 2 or ib.sum() < 2:
+                continue
             da, db = lse[ia, a] - lse[ia, b], lse[ib, a] - lse[ib, b]
             d = (da.mean() - db.mean()) / math.sqrt((da.var() + db.var()) / 2 + 1e-12)
-            D[a, b] = (d - NOISE_FLOOR) / math.sqrt(2 * float(np.median(own[ia | ib]))) if np.median(own[ia | ib]) > 0 else 0.0
+            D[a, b] = (
+                (d - NOISE_FLOOR) / math.sqrt(2 * float(np.median(own[ia | ib])))
+                if np.median(own[ia | ib]) > 0
+                else 0.0
+            )
     return D
 
 # %% ../nbs/38_classify.ipynb #d9a62f46
@@ -254,16 +347,28 @@ def _result(data: BandData, state: dict, **info) -> dict:
     lab = state["gamma"].argmax(1)
     i = torch.arange(len(lab))
     maps = b.maps(grid.sample(state["references"], torch.eye(3, device=b.device)[None])[:, 0])
-    return dict(labels=lab.cpu().numpy(), posterior=state["gamma"].cpu().numpy(), rotation=state["R"][i, lab, 0].cpu().numpy(),
-                translation=state["t"][i, lab, 0].cpu().numpy(), score=state["lse"][i, lab].cpu().numpy(),
-                references=maps.cpu().numpy(), loglik=state["loglik"], band=state["band"], k=int(state["gamma"].shape[1]), **info)
+    return dict(
+        labels=lab.cpu().numpy(),
+        posterior=state["gamma"].cpu().numpy(),
+        rotation=state["R"][i, lab, 0].cpu().numpy(),
+        translation=state["t"][i, lab, 0].cpu().numpy(),
+        score=state["lse"][i, lab].cpu().numpy(),
+        references=maps.cpu().numpy(),
+        loglik=state["loglik"],
+        band=state["band"],
+        k=int(state["gamma"].shape[1]),
+        **info,
+    )
 
 def _logger(progress: bool, total: int):
     "One line per EM iteration to stderr in a log; a tqdm bar in a terminal or notebook."
     from cryo_disent.train import interactive
-    if not progress: return None, None
+
+    if not progress:
+        return None, None
     if interactive():
         from tqdm.auto import tqdm
+
         bar = tqdm(total=total, unit="iteration", desc="classify")
         return (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1][:60]), bar.update(1))), bar
     return (lambda line: print(line, file=sys.stderr, flush=True)), None
@@ -277,7 +382,10 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
         g = torch.as_tensor(a / a.sum(1, keepdims=True)).float()
     else:
         lab = a.astype(np.int64).ravel()
-        require(len(lab) == n and lab.max() < k, f"init: expected {n} labels below {k} (the number of classes), got {len(lab)} up to {lab.max()}")
+        require(
+            len(lab) == n and lab.max() < k,
+            f"init: expected {n} labels below {k} (the number of classes), got {len(lab)} up to {lab.max()}",
+        )
         g = torch.full((n, k), 0.3 / k)
         g[torch.arange(n)[lab >= 0], torch.as_tensor(lab[lab >= 0])] += 0.7
         g[torch.as_tensor(lab < 0)] = 1.0 / k
@@ -291,66 +399,111 @@ def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
         D = separability(heldout_evidence(data, best, **held), lab)
         info["separability"] = np.round(D, 2).tolist()
-        if int(n.min()) < 2: drop, into, d = int(n.argmin()), None, None
+        if int(n.min()) < 2:
+            drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
             a, b = np.unravel_index(np.nanargmin(D), D.shape)
             (drop, into), d = sorted((int(a), int(b)), key=lambda c: int(n[c])), float(D[a, b])
-        else: return best
+        else:
+            return best
         info["merged"].append(dict(drop=drop, into=into, separability=d, sizes=n.tolist()))
         K = best["gamma"].shape[1] - 1
-        best = run(K, _drop_class(best, drop), f" K={K} (class {drop} {'merged into ' + str(into) if into is not None else 'empty'})")
+        best = run(
+            K,
+            _drop_class(best, drop),
+            f" K={K} (class {drop} {'merged into ' + str(into) if into is not None else 'empty'})",
+        )
     info["separability"] = [[math.nan]]  # one class left
     return best
 
-def _remove_down(data: BandData, best: dict, run, criterion: str, heldout0: float, info: dict, seed: int, **held) -> dict:
+def _remove_down(
+    data: BandData, best: dict, run, criterion: str, heldout0: float, info: dict, seed: int, **held
+) -> dict:
     "The `icl` and `heldout` criteria: remove the cheapest class down to the chosen K."
     pk = profile_k(best, seed) if criterion == "icl" else dict(k=1)
-    if criterion == "icl": info["icl_curve"] = pk["icl"]
+    if criterion == "icl":
+        info["icl_curve"] = pk["icl"]
     target = pk["k"]
     path, states = {best["gamma"].shape[1]: heldout0}, {best["gamma"].shape[1]: best}
     while best["gamma"].shape[1] > target:
         K = best["gamma"].shape[1] - 1
         best = run(K, _drop_class(best, _cheapest_class(best)), f" K={K} (one class removed)")
-        if criterion == "heldout": path[K], states[K] = heldout_loglik(data, best, **held), best
-    if criterion == "heldout": info["heldout_curve"] = path
+        if criterion == "heldout":
+            path[K], states[K] = heldout_loglik(data, best, **held), best
+    if criterion == "heldout":
+        info["heldout_curve"] = path
     return states[max(path, key=path.get)] if criterion == "heldout" else best
 
 CRITERIA = ("separability", "icl", "heldout")
 
-def classify(particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
-             k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
-             mwa=None,  # missing-wedge angle(s) of the particles, degrees: None, one, or `[N]`
-             k_max: int = 6,  # classes of the first EM when `k` is None
-             criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
-             restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
-             init=None,  # memberships `[N, K]` or labels `[N]` for one more start (e.g. a latent clustering)
-             schedule: tuple = SCHEDULE, n_rotations: int = 2000, top: int = 8, temperature: float = 3.0,
-             lam: float = 1.0, max_shift: float = 3.0,  # |t| per axis, voxels
-             polish: int = 3,  # EM iterations at the finest band after each merge or removal
-             merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
-             seed: int = 0, device=None, progress: bool = True) -> dict:
+def classify(
+    particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
+    k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
+    mwa=None,  # missing-wedge angle(s) of the particles, degrees: None, one, or `[N]`
+    k_max: int = 6,  # classes of the first EM when `k` is None
+    criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
+    restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
+    init=None,  # memberships `[N, K]` or labels `[N]` for one more start (e.g. a latent clustering)
+    schedule: tuple = SCHEDULE,
+    n_rotations: int = 2000,
+    top: int = 8,
+    temperature: float = 3.0,
+    lam: float = 1.0,
+    max_shift: float = 3.0,  # |t| per axis, voxels
+    polish: int = 3,  # EM iterations at the finest band after each merge or removal
+    merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+) -> dict:
     "Reference-free classification: `labels`, `posterior`, per-particle `rotation`/`translation`, `references`, and the run's record."
     require(criterion in CRITERIA, f"criterion: expected one of {CRITERIA}, got {criterion!r}")
-    require(restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}")
+    require(
+        restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
+    )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
     data = BandData(particles, mwa, max(c for c, _ in schedule), device)
     K0 = min(k or k_max, len(data) // 2)
     log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in schedule))
-    run = lambda K, st, sd, tag, **kw: em(data, K, kw.pop("schedule", schedule), n_rotations, top, kw.pop("temperature", temperature),
-                                          sd, st, lam, max_shift, log=log, tag=tag, **kw)
+    run = lambda K, st, sd, tag, **kw: em(
+        data,
+        K,
+        kw.pop("schedule", schedule),
+        n_rotations,
+        top,
+        kw.pop("temperature", temperature),
+        sd,
+        st,
+        lam,
+        max_shift,
+        log=log,
+        tag=tag,
+        **kw,
+    )
     held = dict(n_rotations=n_rotations, top=top, lam=lam, max_shift=max_shift, seed=seed)
-    starts = [] if init is None else [("init", initial_state(len(data), K0, seed, _init_gamma(init, len(data), K0), data.top.device))]
+    starts = (
+        []
+        if init is None
+        else [("init", initial_state(len(data), K0, seed, _init_gamma(init, len(data), K0), data.top.device))]
+    )
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
     tried = []
     for name, st in starts:
         s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'")
         tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
-        if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]): best = s
+        if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]):
+            best = s
     info = dict(starts=tried, k_max=K0)
     if k is None:
         info["k_chosen_by"] = criterion
-        polished = lambda K, st, tag: run(K, st, seed, tag, schedule=((best["band"], polish),), temperature=1.0, split=False)
-        best = _merge_inseparable(data, best, polished, merge_below, info, **held) if criterion == "separability" else \
-            _remove_down(data, best, polished, criterion, max(t["heldout"] for t in tried), info, seed, **held)
-    if bar is not None: bar.close()
+        polished = lambda K, st, tag: run(
+            K, st, seed, tag, schedule=((best["band"], polish),), temperature=1.0, split=False
+        )
+        best = (
+            _merge_inseparable(data, best, polished, merge_below, info, **held)
+            if criterion == "separability"
+            else _remove_down(data, best, polished, criterion, max(t["heldout"] for t in tried), info, seed, **held)
+        )
+    if bar is not None:
+        bar.close()
     return _result(data, best, heldout=max(t["heldout"] for t in tried), **info)

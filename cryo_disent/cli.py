@@ -25,10 +25,12 @@ def parse_sets(items: list | None) -> dict:
     return out
 
 # %% ../nbs/60_cli.ipynb #e1b209b6
-LABELS_HELP = ("classes of a folder of .mrc/.map/.npy files: 'auto' (the file-name prefix, CLASS_rest.mrc, when every "
-               "file has one and there are at least 2 classes; otherwise unlabelled), 'prefix' (require the prefix), "
-               "'none' (unlabelled: no ground truth, no ARI), or a .csv/.star table with columns filename,class_name "
-               "(files it does not list are unlabelled). Default: auto for train; the run's own for embed/cluster/report")
+LABELS_HELP = (
+    "classes of a folder of .mrc/.map/.npy files: 'auto' (the file-name prefix, CLASS_rest.mrc, when every "
+    "file has one and there are at least 2 classes; otherwise unlabelled), 'prefix' (require the prefix), "
+    "'none' (unlabelled: no ground truth, no ARI), or a .csv/.star table with columns filename,class_name "
+    "(files it does not list are unlabelled). Default: auto for train; the run's own for embed/cluster/report"
+)
 
 def _folder_arg(flag: str, path: Path | None) -> Path | None:
     "`path`, unless it names an existing file (a folder is expected)."
@@ -37,19 +39,29 @@ def _folder_arg(flag: str, path: Path | None) -> Path | None:
 
 def _cmd_models(a):
     from cryo_disent.models.registry import get_model_class
-    for n in model_names(): print(f"{n:20s} {(get_model_class(n).__doc__ or '').strip().splitlines()[0]}")
+
+    for n in model_names():
+        print(f"{n:20s} {(get_model_class(n).__doc__ or '').strip().splitlines()[0]}")
 
 def _check_box(preset: str, kw: dict):
     "Name `--box` (not the preset's `max_shift`) when the box is too small for the preset's shifts."
     from cryo_disent.simulate import get_spec
+
     spec = get_spec(preset, **kw)
     if isinstance(spec.box, int) and spec.box >= 4 and spec.max_shift >= spec.box / 2:
-        raise InputError(f"--box: {spec.box} voxels is too small for the shifts of preset {preset!r} (up to "
-                         f"{spec.max_shift:g} voxels per axis); expected --box > {2 * spec.max_shift:g}")
+        raise InputError(
+            f"--box: {spec.box} voxels is too small for the shifts of preset {preset!r} (up to "
+            f"{spec.max_shift:g} voxels per axis); expected --box > {2 * spec.max_shift:g}"
+        )
 
 def _cmd_simulate(a):
     from cryo_disent.simulate import simulate_dataset
-    kw = {k: v for k, v in dict(snr=a.snr, mwa=a.mwa, n_per_class=a.n_per_class, box=a.box, seed=a.seed).items() if v is not None}
+
+    kw = {
+        k: v
+        for k, v in dict(snr=a.snr, mwa=a.mwa, n_per_class=a.n_per_class, box=a.box, seed=a.seed).items()
+        if v is not None
+    }
     _folder_arg("--out", a.out)
     _check_box(a.preset, kw)
     out = simulate_dataset(a.preset, a.out, overwrite=a.overwrite, progress=not a.quiet, **kw)
@@ -58,38 +70,73 @@ def _cmd_simulate(a):
 def _cmd_toyset(a):
     from cryo_disent.toysets import TOYSETS
     from cryo_disent.data import save_dataset
-    if a.name not in TOYSETS: raise InputError(f"toyset: unknown name {a.name!r}; known: {sorted(TOYSETS)}")
+
+    if a.name not in TOYSETS:
+        raise InputError(f"toyset: unknown name {a.name!r}; known: {sorted(TOYSETS)}")
     _folder_arg("--out", a.out)
     vols, table = TOYSETS[a.name](n_per_class=a.n_per_class, size=a.size, seed=a.seed)
     print(f"wrote {save_dataset(a.out, vols, table, overwrite=a.overwrite, toyset=a.name)} ({len(vols)} particles)")
 
 # %% ../nbs/60_cli.ipynb #b8204f36
 def _train_cfg(a) -> dict:
-    return {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, device=a.device,
-                                  num_workers=a.num_workers, memory_format=a.memory_format, progress=not a.quiet).items() if v is not None}
+    return {
+        k: v
+        for k, v in dict(
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            seed=a.seed,
+            device=a.device,
+            num_workers=a.num_workers,
+            memory_format=a.memory_format,
+            progress=not a.quiet,
+        ).items()
+        if v is not None
+    }
 
 def _cmd_train(a):
     from cryo_disent.pipelines import train_on_folder
-    mc = {**({"lr": a.lr} if a.lr is not None else {}), **({"latent_dim": a.latent_dim} if a.latent_dim is not None else {}),
-          **parse_sets(a.set)}
-    tc = {**_train_cfg(a), **({"memory_format": mc.pop("memory_format")} if "memory_format" in mc else {})}  # --set memory_format=…
+
+    mc = {
+        **({"lr": a.lr} if a.lr is not None else {}),
+        **({"latent_dim": a.latent_dim} if a.latent_dim is not None else {}),
+        **parse_sets(a.set),
+    }
+    tc = {
+        **_train_cfg(a),
+        **({"memory_format": mc.pop("memory_format")} if "memory_format" in mc else {}),
+    }  # --set memory_format=…
     _folder_arg("--out", a.out)
     train_on_folder(a.data, a.out, a.model, mc, tc, a.val_fraction, resume=not a.no_resume, labels=a.labels)
     print(f"trained {a.model}: {Path(a.out) / 'model.pt'}")
 
 def _load_run_model(run):
     from cryo_disent.models.base import load_model
+
     _folder_arg("--run", run)
     require(run.is_dir(), f"--run {run}: not found; expected a run folder (written by cryo-disent train)")
     return load_model(Path(run) / "model.pt")
 
 def _cmd_embed(a):
     from cryo_disent.pipelines import embed_folder
+
     emb = embed_folder(_load_run_model(a.run), a.data, a.run, a.batch_size, labels=a.labels)
     print(f"embedded {len(emb['content'])} particles → {Path(a.run) / 'embedding.npz'}")
 
-SUMMARY = ("n", "k", "k_chosen_by", "ground_truth", "ari", "accuracy", "f1_macro", "sap", "template_auc_fsc_mean",
-           "average_auc_fsc_mean", "pose_error_classwise_median_deg", "shift_error_median_vox", "latent_ari")  # what `cluster`, `refine` print
+SUMMARY = (
+    "n",
+    "k",
+    "k_chosen_by",
+    "ground_truth",
+    "ari",
+    "accuracy",
+    "f1_macro",
+    "sap",
+    "template_auc_fsc_mean",
+    "average_auc_fsc_mean",
+    "pose_error_classwise_median_deg",
+    "shift_error_median_vox",
+    "latent_ari",
+)  # what `cluster`, `refine` print
 
 def _print_summary(m: dict):
     print(to_json({k: m[k] for k in SUMMARY if k in m}, indent=1, ensure_ascii=False))
@@ -101,21 +148,51 @@ def _classify_options(a):
 
 def _cmd_cluster(a):
     from cryo_disent.pipelines import cluster_run
-    m = cluster_run(a.run, a.data, _load_run_model(a.run), a.k, None if a.reduce == "none" else a.reduce, a.n_components,
-                    a.seed, labels=a.labels, k_range=tuple(a.k_range), k_criterion=a.k_criterion, refine=a.refine,
-                    classify=_classify_options(a))
+
+    m = cluster_run(
+        a.run,
+        a.data,
+        _load_run_model(a.run),
+        a.k,
+        None if a.reduce == "none" else a.reduce,
+        a.n_components,
+        a.seed,
+        labels=a.labels,
+        k_range=tuple(a.k_range),
+        k_criterion=a.k_criterion,
+        refine=a.refine,
+        classify=_classify_options(a),
+    )
     _print_summary(m)
 
 def _cmd_report(a):
     from cryo_disent.pipelines import report_run
+
     _folder_arg("--run", a.run)
     print(f"wrote {report_run(a.run, a.data, labels=a.labels)}")
 
 def _cmd_demo(a):
     from cryo_disent.demo import demo
+
     _folder_arg("--out", a.out)
     m = demo(a.out, quick=a.quick, seed=a.seed, model=a.model)
-    print(to_json({k: m[k] for k in ("ari", "accuracy", "k", "pose_error_classwise_median_deg", "template_auc_fsc_mean", "average_auc_fsc_mean") if k in m}, indent=1))
+    print(
+        to_json(
+            {
+                k: m[k]
+                for k in (
+                    "ari",
+                    "accuracy",
+                    "k",
+                    "pose_error_classwise_median_deg",
+                    "template_auc_fsc_mean",
+                    "average_auc_fsc_mean",
+                )
+                if k in m
+            },
+            indent=1,
+        )
+    )
 
 # %% ../nbs/60_cli.ipynb #624500cd
 EXAMPLES = """examples:
@@ -138,10 +215,14 @@ def _add(s, *flags, **kw):
 
 def _verbs(sub):
     "The subparsers, one `add_argument` a line."
+
     def verb(name, fn, help):
-        s = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        s = sub.add_parser(
+            name, help=help, description=help, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         s.set_defaults(func=fn)
         return s
+
     verb("models", _cmd_models, "list the registered models")
     s = verb("simulate", _cmd_simulate, "simulate a subtomogram dataset from a preset (volumes.npy + particles.star)")
     _add(s, "--preset", required=True)
@@ -166,16 +247,31 @@ def _verbs(sub):
 def _classify_flags(s):
     "The classification's flags, shared by `cluster` and `refine`."
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
-    _add(s, "--restarts", type=int, default=2, help="classification EMs from random memberships; the best held-out likelihood is kept")
-    _add(s, "--classify-criterion", default="separability", choices=["separability", "icl", "heldout"],
-         help="how the classification chooses K: merge classes its held-out likelihoods cannot tell apart (default), "
-              "ICL of the likelihood profiles, or held-out likelihood")
+    _add(
+        s,
+        "--restarts",
+        type=int,
+        default=2,
+        help="classification EMs from random memberships; the best held-out likelihood is kept",
+    )
+    _add(
+        s,
+        "--classify-criterion",
+        default="separability",
+        choices=["separability", "icl", "heldout"],
+        help="how the classification chooses K: merge classes its held-out likelihoods cannot tell apart (default), "
+        "ICL of the likelihood profiles, or held-out likelihood",
+    )
 
 def _cmd_refine(a):
     from cryo_disent.stages import average_stage, refine_stage
     from cryo_disent.train import run_lock
-    require(a.classify or a.k is None, "--k: applies to the classification; with --no-classify the latent clusters are the classes "
-                                       f"(cluster again for another K: cryo-disent cluster --run {a.run} --k K --no-classify)")
+
+    require(
+        a.classify or a.k is None,
+        "--k: applies to the classification; with --no-classify the latent clusters are the classes "
+        f"(cluster again for another K: cryo-disent cluster --run {a.run} --k K --no-classify)",
+    )
     opts = _classify_options(a)
     common = dict(model=_load_run_model(a.run), data=a.data, labels=a.labels, overwrite=a.overwrite)
     with run_lock(a.run):  # one command: no other may write the run between the two stages
@@ -183,109 +279,240 @@ def _cmd_refine(a):
         _print_summary(average_stage(a.run, a.n_rotations, **common))
 
 def _refine_verb(verb, run_help: dict):
-    s = verb("refine", _cmd_refine, "classify the clustered run again (or refine its poses), average and score → RUN/metrics.json")
+    s = verb(
+        "refine",
+        _cmd_refine,
+        "classify the clustered run again (or refine its poses), average and score → RUN/metrics.json",
+    )
     _add(s, "--run", required=True, type=Path)
     _add(s, "--data", **run_help["data"])
     _add(s, "--labels", **run_help["labels"])
-    _add(s, "--classify", default=True, action=argparse.BooleanOptionalAction,
-         help="classify by likelihood (default; 3D volumes), or take the latent clusters as the classes (--no-classify)")
+    _add(
+        s,
+        "--classify",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+        help="classify by likelihood (default; 3D volumes), or take the latent clusters as the classes (--no-classify)",
+    )
     _add(s, "--k", type=int, help="number of classes (default: chosen by the classification)")
     _classify_flags(s)
     _add(s, "--seed", type=int, default=0)
-    _add(s, "--refine", type=int, default=3, help="with --no-classify: rounds of pose refinement against the decoded templates (0: the model's poses)")
-    _add(s, "--n-rotations", type=int, default=500, help="rotations tried when aligning a class volume onto its reference (AUC-FSC)")
-    _add(s, "--overwrite", action="store_true", help="redo the classes even when they were made with these options from this clustering")
+    _add(
+        s,
+        "--refine",
+        type=int,
+        default=3,
+        help="with --no-classify: rounds of pose refinement against the decoded templates (0: the model's poses)",
+    )
+    _add(
+        s,
+        "--n-rotations",
+        type=int,
+        default=500,
+        help="rotations tried when aligning a class volume onto its reference (AUC-FSC)",
+    )
+    _add(
+        s,
+        "--overwrite",
+        action="store_true",
+        help="redo the classes even when they were made with these options from this clustering",
+    )
 
 # %% ../nbs/60_cli.ipynb #457de547
 def _cmd_import_star(a):
     from cryo_disent.relion import import_star
+
     _folder_arg("--out", a.out)
-    out = import_star(a.star, a.out, root=a.root, label_column=a.label_column, standardize=not a.no_standardize,
-                      overwrite=a.overwrite, progress=not a.quiet)
+    out = import_star(
+        a.star,
+        a.out,
+        root=a.root,
+        label_column=a.label_column,
+        standardize=not a.no_standardize,
+        overwrite=a.overwrite,
+        progress=not a.quiet,
+    )
     print(f"wrote {out}")
 
 def _cmd_export_star(a):
     from cryo_disent.relion import export_star
+
     _folder_arg("--run", a.run)
     print(f"wrote {export_star(a.run, a.out, a.data, a.voxel_size, a.write_stack, a.overwrite)}")
 
 def _relion_verbs(verb):
-    s = verb("import-star", _cmd_import_star, "import a RELION particle STAR (3.1+/5, MRC or MRCS files) as a dataset folder")
+    s = verb(
+        "import-star", _cmd_import_star, "import a RELION particle STAR (3.1+/5, MRC or MRCS files) as a dataset folder"
+    )
     _add(s, "star", type=Path)
     _add(s, "--out", required=True, type=Path)
-    _add(s, "--root", type=Path, help="RELION project folder the image paths are relative to (default: found near the STAR)")
+    _add(
+        s,
+        "--root",
+        type=Path,
+        help="RELION project folder the image paths are relative to (default: found near the STAR)",
+    )
     _add(s, "--label-column", help="take classes from this column, e.g. rlnClassNumber (default: unlabelled)")
     _add(s, "--no-standardize", action="store_true", help="keep the values (default: per-particle zero mean, unit std)")
     _add(s, "--overwrite", action="store_true")
     _add(s, "--quiet", action="store_true")
-    s = verb("export-star", _cmd_export_star, "write a run's poses and clusters as a RELION STAR (rlnAngleRot/Tilt/Psi, rlnOrigin*Angst)")
+    s = verb(
+        "export-star",
+        _cmd_export_star,
+        "write a run's poses and clusters as a RELION STAR (rlnAngleRot/Tilt/Psi, rlnOrigin*Angst)",
+    )
     _add(s, "--run", required=True, type=Path)
     _add(s, "--out", type=Path, help="destination .star (default RUN/particles_relion.star)")
     _add(s, "--data", type=Path, help="the run's data (default: the folder it was trained on)")
     _add(s, "--voxel-size", type=float, help="Å per voxel (default: from the data)")
-    _add(s, "--write-stack", action="store_true", help="write the particles as particles.mrcs beside the STAR (data without MRC files)")
+    _add(
+        s,
+        "--write-stack",
+        action="store_true",
+        help="write the particles as particles.mrcs beside the STAR (data without MRC files)",
+    )
     _add(s, "--overwrite", action="store_true", help="replace an existing --out (and its particles.mrcs)")
 
 # %% ../nbs/60_cli.ipynb #bb29a84c
 def _cmd_sweep(a):
     from cryo_disent.sweep import load_grid, run_sweep
+
     spec = load_grid(a.grid)
     t = run_sweep(spec, executor=a.executor, parallel=a.parallel, cluster=a.cluster, progress=not a.quiet)
     failed = t[t.status == "failed"]
-    for r in failed.itertuples(): print(f"failed: {r.run}: {r.error}", file=sys.stderr)
+    for r in failed.itertuples():
+        print(f"failed: {r.run}: {r.error}", file=sys.stderr)
     print(f"{int((t.status == 'done').sum())} of {len(t)} runs done; summary: {spec.out / 'summary.html'}")
     require(failed.empty, f"{len(failed)} of {len(t)} runs failed (see above and their status.json)")
 
 def _sweep_verbs(verb):
-    s = verb("sweep", _cmd_sweep, "run a notebook over a parameter grid (papermill), locally or on Slurm; finished runs are skipped")
-    _add(s, "grid", type=Path, help="grid .yaml: notebook, out, parameters, grid, executor, parallel, slurm (see cryo_disent.sweep)")
+    s = verb(
+        "sweep",
+        _cmd_sweep,
+        "run a notebook over a parameter grid (papermill), locally or on Slurm; finished runs are skipped",
+    )
+    _add(
+        s,
+        "grid",
+        type=Path,
+        help="grid .yaml: notebook, out, parameters, grid, executor, parallel, slurm (see cryo_disent.sweep)",
+    )
     _add(s, "--executor", choices=["local", "slurm"], help="default: the grid file's (local)")
     _add(s, "--parallel", type=int, help="local: runs at a time (default: the grid file's, 1)")
-    _add(s, "--cluster", choices=["local", "debug"], help="slurm executor without Slurm (submitit's local executor; for tests)")
+    _add(
+        s,
+        "--cluster",
+        choices=["local", "debug"],
+        help="slurm executor without Slurm (submitit's local executor; for tests)",
+    )
     _add(s, "--quiet", action="store_true")
 
 # %% ../nbs/60_cli.ipynb #b369af9b
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cryo-disent", description="Disentangle pose from structure in cryo-ET subtomograms.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="cryo-disent",
+        description="Disentangle pose from structure in cryo-ET subtomograms.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"cryo_disent {__version__}")
     verb = _verbs(p.add_subparsers(dest="verb", required=True, metavar="verb"))
-    s = verb("train", _cmd_train, "train a registered model on a dataset folder or a folder of .mrc/.map files (resumes from OUT/checkpoint.pt)")
-    _add(s, "--data", required=True, type=Path, help="dataset folder, or folder of .mrc/.map/.npy files (one particle each)")
+    s = verb(
+        "train",
+        _cmd_train,
+        "train a registered model on a dataset folder or a folder of .mrc/.map files (resumes from OUT/checkpoint.pt)",
+    )
+    _add(
+        s,
+        "--data",
+        required=True,
+        type=Path,
+        help="dataset folder, or folder of .mrc/.map/.npy files (one particle each)",
+    )
     _add(s, "--out", required=True, type=Path)
     _add(s, "--labels", default="auto", help=LABELS_HELP)
-    _add(s, "--model", default=DEFAULT_MODEL, help=f"one of {model_names()} (default {DEFAULT_MODEL}: 3D subtomograms; beta_vae for 2D images)")
-    for f, t in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--latent-dim", int), ("--seed", int), ("--num-workers", int)):
+    _add(
+        s,
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"one of {model_names()} (default {DEFAULT_MODEL}: 3D subtomograms; beta_vae for 2D images)",
+    )
+    for f, t in (
+        ("--epochs", int),
+        ("--batch-size", int),
+        ("--lr", float),
+        ("--latent-dim", int),
+        ("--seed", int),
+        ("--num-workers", int),
+    ):
         _add(s, f, type=t)
     _add(s, "--device", choices=["auto", "cpu"])
-    _add(s, "--memory-format", choices=["auto", "contiguous", "channels_last"],
-         help="tensor layout (default auto: measured once per machine and model, then reused; also --set memory_format=…)")
+    _add(
+        s,
+        "--memory-format",
+        choices=["auto", "contiguous", "channels_last"],
+        help="tensor layout (default auto: measured once per machine and model, then reused; also --set memory_format=…)",
+    )
     _add(s, "--val-fraction", type=float, default=0.1)
     _add(s, "--set", action="append", metavar="KEY=VALUE", help="model config field (JSON value), repeatable")
     _add(s, "--no-resume", action="store_true", help="start afresh (the run's old files are replaced)")
     _add(s, "--quiet", action="store_true")
-    run_help = dict(data=dict(type=Path, help="the data (default: the folder the run was trained on; other data are refused)"),
-                    labels=dict(default=None, help=LABELS_HELP))
+    run_help = dict(
+        data=dict(type=Path, help="the data (default: the folder the run was trained on; other data are refused)"),
+        labels=dict(default=None, help=LABELS_HELP),
+    )
     runs = {}
-    for name, fn, help in (("embed", _cmd_embed, "embed the run's data with its model → RUN/embedding.npz"),
-                           ("cluster", _cmd_cluster, "cluster RUN/embedding.npz, score against ground truth if any → RUN/metrics.json"),
-                           ("report", _cmd_report, "write RUN/report.html (self-contained plotly report)")):
+    for name, fn, help in (
+        ("embed", _cmd_embed, "embed the run's data with its model → RUN/embedding.npz"),
+        ("cluster", _cmd_cluster, "cluster RUN/embedding.npz, score against ground truth if any → RUN/metrics.json"),
+        ("report", _cmd_report, "write RUN/report.html (self-contained plotly report)"),
+    ):
         s = runs[name] = verb(name, fn, help)
         _add(s, "--run", required=True, type=Path)
         _add(s, "--data", **run_help["data"])
         _add(s, "--labels", **run_help["labels"])
     _add(runs["embed"], "--batch-size", type=int, default=64)
     s = runs["cluster"]
-    _add(s, "--k", type=int, help="number of classes (default: chosen by the classification, or by --k-criterion with --no-classify)")
-    _add(s, "--no-classify", dest="classify", action="store_false",
-         help="take the latent clusters as the classes (3D volumes are otherwise classified by likelihood: classify.classify)")
+    _add(
+        s,
+        "--k",
+        type=int,
+        help="number of classes (default: chosen by the classification, or by --k-criterion with --no-classify)",
+    )
+    _add(
+        s,
+        "--no-classify",
+        dest="classify",
+        action="store_false",
+        help="take the latent clusters as the classes (3D volumes are otherwise classified by likelihood: classify.classify)",
+    )
     _classify_flags(s)
-    _add(s, "--k-range", type=int, nargs=2, default=[2, 10], metavar=("LO", "HI"), help="latent K tried when --k is omitted")
-    _add(s, "--k-criterion", default="icl", choices=["icl", "bic"], help="how the latent K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)")
+    _add(
+        s,
+        "--k-range",
+        type=int,
+        nargs=2,
+        default=[2, 10],
+        metavar=("LO", "HI"),
+        help="latent K tried when --k is omitted",
+    )
+    _add(
+        s,
+        "--k-criterion",
+        default="icl",
+        choices=["icl", "bic"],
+        help="how the latent K is chosen when --k is omitted: ICL (clusters, default) or BIC (mixture components)",
+    )
     _add(s, "--reduce", default="pca", choices=["pca", "umap", "none"])
     _add(s, "--n-components", type=int, default=4)
     _add(s, "--seed", type=int, default=0)
-    _add(s, "--refine", type=int, default=3, help="with --no-classify: rounds of pose refinement against the decoded templates (0: the model's poses)")
+    _add(
+        s,
+        "--refine",
+        type=int,
+        default=3,
+        help="with --no-classify: rounds of pose refinement against the decoded templates (0: the model's poses)",
+    )
     _refine_verb(verb, run_help)
     s = verb("demo", _cmd_demo, "simulate a small 4-class set, train, embed, cluster, report (CPU, minutes)")
     _add(s, "--out", type=Path, default=Path("runs/demo"))
@@ -297,26 +524,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/60_cli.ipynb #104a0f1b
-FLAG_WORDS = (("pass overwrite=True", "pass --overwrite"), ("resume=False (--no-resume)", "--no-resume"),
-              ("another out_dir", "another --out"))
-INTERRUPTED = dict(train="training resumes from the last checkpoint if you rerun the command",
-                   demo="rerun the command to resume", simulate="nothing was written (a dataset folder appears only when complete)",
-                   toyset="nothing was written (a dataset folder appears only when complete)")
+FLAG_WORDS = (
+    ("pass overwrite=True", "pass --overwrite"),
+    ("resume=False (--no-resume)", "--no-resume"),
+    ("another out_dir", "another --out"),
+)
+INTERRUPTED = dict(
+    train="training resumes from the last checkpoint if you rerun the command",
+    demo="rerun the command to resume",
+    simulate="nothing was written (a dataset folder appears only when complete)",
+    toyset="nothing was written (a dataset folder appears only when complete)",
+)
 
 def _one_line(e: BaseException) -> str:
     msg = " ".join(str(e).split()) or type(e).__name__
-    for lib, cli in FLAG_WORDS: msg = msg.replace(lib, cli)
+    for lib, cli in FLAG_WORDS:
+        msg = msg.replace(lib, cli)
     return msg
 
 def main(argv: list | None = None) -> int:
     "Entry point of `cryo-disent`; returns the exit status."
     a = build_parser().parse_args(argv)
-    try: a.func(a)
+    try:
+        a.func(a)
     except (InputError, OSError, FloatingPointError) as e:
         print(f"cryo-disent: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"cryo-disent: interrupted ({INTERRUPTED.get(a.verb, 'files are written atomically: nothing is half-written')})", file=sys.stderr)
+        print(
+            f"cryo-disent: interrupted ({INTERRUPTED.get(a.verb, 'files are written atomically: nothing is half-written')})",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

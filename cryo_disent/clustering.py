@@ -18,11 +18,14 @@ __all__ = ['REDUCERS', 'CLUSTERERS', 'K_CRITERIA', 'reduce_dims', 'cluster_laten
            'hungarian_accuracy', 'map_labels', 'confusion', 'f1_scores']
 
 # %% ../nbs/30_clustering.ipynb #c8188b98
-def _pca(z, n_components, seed): return PCA(n_components=n_components, random_state=seed).fit_transform(z)
+def _pca(z, n_components, seed):
+    return PCA(n_components=n_components, random_state=seed).fit_transform(z)
 
 def _umap(z, n_components, seed):
-    try: import umap
-    except ImportError: raise InputError("reduce: method 'umap' needs the umap-learn package (pip install umap-learn)") from None
+    try:
+        import umap
+    except ImportError:
+        raise InputError("reduce: method 'umap' needs the umap-learn package (pip install umap-learn)") from None
     return umap.UMAP(n_components=n_components, random_state=seed, n_jobs=1).fit_transform(z)  # seeded => serial
 
 REDUCERS = {"pca": _pca, "umap": _umap}
@@ -31,56 +34,77 @@ def reduce_dims(z, method: str = "pca", n_components: int = 2, seed: int = 0) ->
     "Reduce latents `z[N, d]` to `[N, n_components]` with a method from `REDUCERS`."
     z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
     require(method in REDUCERS, f"reduce: expected one of {sorted(REDUCERS)}, got {method!r}")
-    require(1 <= n_components <= min(z.shape), f"n_components: expected 1..{min(z.shape)} for latents {z.shape}, got {n_components}")
+    require(
+        1 <= n_components <= min(z.shape),
+        f"n_components: expected 1..{min(z.shape)} for latents {z.shape}, got {n_components}",
+    )
     return np.asarray(REDUCERS[method](z, n_components, seed))
 
 def _gmm(z, k, seed, n_init):
     "Full-covariance Gaussian mixture; each point goes to its most probable component (SE3-MCL §3.3)."
-    return GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z).predict(z)
+    return (
+        GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z).predict(z)
+    )
 
-def _kmeans(z, k, seed, n_init): return KMeans(k, n_init=n_init, random_state=seed).fit_predict(z)
+def _kmeans(z, k, seed, n_init):
+    return KMeans(k, n_init=n_init, random_state=seed).fit_predict(z)
 
 CLUSTERERS = {"gmm": _gmm, "kmeans": _kmeans}
 
-def cluster_latents(z, k: int,  # latents [N, d]; number of clusters K
-                    method: str = "gmm",  # a key of `CLUSTERERS`
-                    reduce: str | None = None,  # None, or a key of `REDUCERS` (SE3-MCL uses "umap" with 2 components)
-                    n_components: int = 2,  # dimensions kept by `reduce`
-                    seed: int = 0, n_init: int = 5) -> np.ndarray:
+def cluster_latents(
+    z,
+    k: int,  # latents [N, d]; number of clusters K
+    method: str = "gmm",  # a key of `CLUSTERERS`
+    reduce: str | None = None,  # None, or a key of `REDUCERS` (SE3-MCL uses "umap" with 2 components)
+    n_components: int = 2,  # dimensions kept by `reduce`
+    seed: int = 0,
+    n_init: int = 5,
+) -> np.ndarray:
     "Cluster labels `[N]` (0..k-1) of latents `z`, optionally after dimensionality reduction."
     z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
     require(method in CLUSTERERS, f"method: expected one of {sorted(CLUSTERERS)}, got {method!r}")
     require(1 <= k <= len(z), f"k: expected 1..{len(z)} clusters, got {k}")
-    if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
+    if reduce is not None:
+        z = reduce_dims(z, reduce, n_components, seed)
     return np.asarray(CLUSTERERS[method](z, k, seed, n_init), dtype=np.int64)
 
 # %% ../nbs/30_clustering.ipynb #dd42b70b
 K_CRITERIA = ("icl", "bic")
 
-def choose_k(z,  # latents [N, d]
-             k_range: tuple = (2, 10),  # smallest and largest K tried (inclusive); capped at N - 1
-             method: str = "gmm",  # only "gmm": the criteria need a likelihood
-             reduce: str | None = None,  # None, or a key of `REDUCERS`, applied once before every fit
-             n_components: int = 2,  # dimensions kept by `reduce`
-             seed: int = 0, n_init: int = 3,
-             criterion: str = "icl",  # "icl" (clusters) or "bic" (mixture components)
-             ) -> dict:
+def choose_k(
+    z,  # latents [N, d]
+    k_range: tuple = (2, 10),  # smallest and largest K tried (inclusive); capped at N - 1
+    method: str = "gmm",  # only "gmm": the criteria need a likelihood
+    reduce: str | None = None,  # None, or a key of `REDUCERS`, applied once before every fit
+    n_components: int = 2,  # dimensions kept by `reduce`
+    seed: int = 0,
+    n_init: int = 3,
+    criterion: str = "icl",  # "icl" (clusters) or "bic" (mixture components)
+) -> dict:
     "`{'k', 'criterion', 'icl': {K: ICL}, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
     require(method == "gmm", f"method: choosing K by ICL/BIC needs a likelihood; expected 'gmm', got {method!r}")
     require(criterion in K_CRITERIA, f"criterion: expected one of {K_CRITERIA}, got {criterion!r}")
-    require(len(k_range) == 2 and 1 <= int(k_range[0]) <= int(k_range[1]), f"k_range: expected (lo, hi) with 1 <= lo <= hi, got {k_range}")
+    require(
+        len(k_range) == 2 and 1 <= int(k_range[0]) <= int(k_range[1]),
+        f"k_range: expected (lo, hi) with 1 <= lo <= hi, got {k_range}",
+    )
     z = as_numpy(z).reshape(len(z), -1).astype(np.float64)
     lo, hi = int(k_range[0]), min(int(k_range[1]), len(z) - 1)
     require(lo <= hi, f"k_range: expected at most {len(z) - 1} clusters for {len(z)} latents, got {tuple(k_range)}")
-    if reduce is not None: z = reduce_dims(z, reduce, n_components, seed)
+    if reduce is not None:
+        z = reduce_dims(z, reduce, n_components, seed)
     curves = dict(icl={}, bic={})
     for k in range(lo, hi + 1):
         g = GaussianMixture(k, covariance_type="full", n_init=n_init, reg_covar=1e-5, random_state=seed).fit(z)
         t = g.predict_proba(z)
-        degenerate = np.bincount(t.argmax(1), minlength=k).min() < z.shape[1] + 1  # a component's covariance undetermined
+        degenerate = (
+            np.bincount(t.argmax(1), minlength=k).min() < z.shape[1] + 1
+        )  # a component's covariance undetermined
         bic = float("inf") if degenerate else float(g.bic(z))
         curves["bic"][k] = bic
-        curves["icl"][k] = bic - 2 * float(np.sum(t * np.log(np.clip(t, 1e-300, 1.0))))  # + twice the membership entropy
+        curves["icl"][k] = bic - 2 * float(
+            np.sum(t * np.log(np.clip(t, 1e-300, 1.0)))
+        )  # + twice the membership entropy
     c = curves[criterion]
     return dict(k=int(min(c, key=c.get)), criterion=criterion, **curves, k_range=[lo, hi])
 

@@ -103,10 +103,14 @@ def set_rng_state(st: dict):
 # %% ../nbs/00_core.ipynb #6c4616a3
 def get_device(device: str | torch.device = "auto") -> torch.device:
     "`'auto'` picks CUDA, then MPS, then CPU; anything else is passed to `torch.device`."
-    if isinstance(device, torch.device): return device
-    if device != "auto": return torch.device(device)
-    if torch.cuda.is_available(): return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
+    if isinstance(device, torch.device):
+        return device
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
     return torch.device("cpu")
 
 # %% ../nbs/00_core.ipynb #092fbc59
@@ -124,18 +128,28 @@ def eval_mode(module: torch.nn.Module):
 @dataclass
 class ModelOutput:
     "Total loss = Σ weight·term over its named `terms` (tensors); `logs`: values logged but not summed; item counts; `extras`."
+
     loss: torch.Tensor
     terms: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
-    counts: dict = field(default_factory=dict)  # term or log → number of items its value averages over (missing: the batch size)
-    logs: dict = field(default_factory=dict)  # logged, not summed into the loss: hyper-parameters (β, γ), diagnostics (SSE, ELBO)
+    counts: dict = field(
+        default_factory=dict
+    )  # term or log → number of items its value averages over (missing: the batch size)
+    logs: dict = field(
+        default_factory=dict
+    )  # logged, not summed into the loss: hyper-parameters (β, γ), diagnostics (SSE, ELBO)
     weights: dict = field(default_factory=dict)  # term → its factor in `loss` (missing: 1)
 
     def scalars(self) -> dict:
         "`{'loss': float, term: float, ..., log: float, ...}` for logging (values with count 0 are left out)."
         out = {"loss": float(self.loss.detach())}
-        out.update({k: float(torch.as_tensor(v).detach().float().mean()) for k, v in {**self.terms, **self.logs}.items()
-                    if self.counts.get(k, 1) > 0})
+        out.update(
+            {
+                k: float(torch.as_tensor(v).detach().float().mean())
+                for k, v in {**self.terms, **self.logs}.items()
+                if self.counts.get(k, 1) > 0
+            }
+        )
         return out
 
     def weighted_sum(self) -> torch.Tensor:

@@ -26,24 +26,40 @@ FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json")
 
 def _ours(folder: Path) -> bool:
     "Is `folder` empty, or a dataset folder this library wrote (our `dataset.json`) holding no volume files of the user's?"
-    if not any(folder.iterdir()): return True
-    try: tag = json.loads((folder / FILES["info"]).read_text()).get("format")
-    except (OSError, ValueError, AttributeError): return False
-    return tag == FORMAT and not any(f.suffix.lower() in FORMATS and f.suffix.lower() != ".npy" for f in folder.rglob("*"))
+    if not any(folder.iterdir()):
+        return True
+    try:
+        tag = json.loads((folder / FILES["info"]).read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return tag == FORMAT and not any(
+        f.suffix.lower() in FORMATS and f.suffix.lower() != ".npy" for f in folder.rglob("*")
+    )
 
 def _check_target(folder: Path, overwrite: bool, inputs: tuple = ()):
     "A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours that holds none of the `inputs`."
-    require(not folder.exists() or folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (or a new name)")
+    require(
+        not folder.exists() or folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (or a new name)"
+    )
     here = Path.cwd().resolve()
-    require(folder.resolve() not in (here, *here.parents), f"dataset folder {folder}: is the working folder or one above it; "
-                                                          "expected a new folder name")
-    require(overwrite or not folder.exists(),
-            f"dataset folder {folder}: already exists (pass overwrite=True to replace it)")
-    require(not folder.exists() or _ours(folder), f"dataset folder {folder}: exists and is not a dataset folder written by "
-            "cryo_disent (or holds volume files), so it is never replaced, even with overwrite; choose a new folder")
+    require(
+        folder.resolve() not in (here, *here.parents),
+        f"dataset folder {folder}: is the working folder or one above it; expected a new folder name",
+    )
+    require(
+        overwrite or not folder.exists(), f"dataset folder {folder}: already exists (pass overwrite=True to replace it)"
+    )
+    require(
+        not folder.exists() or _ours(folder),
+        f"dataset folder {folder}: exists and is not a dataset folder written by "
+        "cryo_disent (or holds volume files), so it is never replaced, even with overwrite; choose a new folder",
+    )
     inside = [p for p in map(Path, inputs) if folder.exists() and p.resolve().is_relative_to(folder.resolve())]
-    require(not inside, f"dataset folder {folder}: holds {inside[0] if inside else ''}, an input being read, so it is never "
-                        "replaced; choose a new folder")
+    require(
+        not inside,
+        f"dataset folder {folder}: holds {inside[0] if inside else ''}, an input being read, so it is never "
+        "replaced; choose a new folder",
+    )
 
 def _commit(tmp: Path, folder: Path, overwrite: bool, inputs: tuple = ()):
     "Rename the finished `tmp` folder to `folder`, replacing an old one only when `overwrite`."
@@ -56,7 +72,8 @@ def _commit(tmp: Path, folder: Path, overwrite: bool, inputs: tuple = ()):
         os.replace(folder, old)
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
-    else: os.replace(tmp, folder)
+    else:
+        os.replace(tmp, folder)
 
 def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
     "Validate the particle table and add the required columns (`index`, `class_name`, `label`) when missing."
@@ -64,9 +81,12 @@ def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
     require(isinstance(t, pd.DataFrame), f"table: expected a pandas DataFrame, got {type(t).__name__}")
     require(len(t) == n, f"table: expected {n} rows (one per volume), got {len(t)}")
     t = t.reset_index(drop=True).copy()
-    if "index" not in t: t.insert(0, "index", np.arange(n))
-    if "class_name" not in t: t["class_name"] = "unknown"
-    if "label" not in t: t["label"] = -1
+    if "index" not in t:
+        t.insert(0, "index", np.arange(n))
+    if "class_name" not in t:
+        t["class_name"] = "unknown"
+    if "label" not in t:
+        t["label"] = -1
     t["label"] = t["label"].astype(np.int64)
     t["class_name"] = t["class_name"].astype(str)
     return t
@@ -74,52 +94,75 @@ def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
 # %% ../nbs/06_data.ipynb #7ee944f1
 class DatasetWriter:
     "Fill `volumes` (float32 memmap `[n, *shape]`) and provide the table (`table=` or via `append`); see `open_dataset_writer`."
+
     def __init__(self, tmp: Path, shape: tuple, n: int, meta: dict):
         self.path, self.shape, self.n, self.meta = tmp, tuple(int(s) for s in shape), int(n), dict(meta)
-        self.volumes = np.lib.format.open_memmap(tmp/FILES["volumes"], mode="w+", dtype=np.float32, shape=(self.n, *self.shape))
+        self.volumes = np.lib.format.open_memmap(
+            tmp / FILES["volumes"], mode="w+", dtype=np.float32, shape=(self.n, *self.shape)
+        )
         self.table, self.cursor, self._rows = None, 0, []
 
     def append(self, volumes, rows: pd.DataFrame | None = None) -> slice:
         "Write a batch `[b, *shape]` at the cursor (with its `b` table rows); returns the slice written."
         v = as_numpy(volumes)
-        require(v.shape[1:] == self.shape, f"volumes: expected batch shape [b, {', '.join(map(str, self.shape))}], got {list(v.shape)}")
-        require(self.cursor + len(v) <= self.n, f"volumes: batch of {len(v)} overflows the dataset ({self.cursor} of {self.n} written)")
-        if rows is not None: require(len(rows) == len(v), f"rows: expected {len(v)} rows for the batch, got {len(rows)}")
+        require(
+            v.shape[1:] == self.shape,
+            f"volumes: expected batch shape [b, {', '.join(map(str, self.shape))}], got {list(v.shape)}",
+        )
+        require(
+            self.cursor + len(v) <= self.n,
+            f"volumes: batch of {len(v)} overflows the dataset ({self.cursor} of {self.n} written)",
+        )
+        if rows is not None:
+            require(len(rows) == len(v), f"rows: expected {len(v)} rows for the batch, got {len(rows)}")
         sl = slice(self.cursor, self.cursor + len(v))
         self.volumes[sl] = v
         self.cursor = sl.stop
-        if rows is not None: self._rows.append(rows)
+        if rows is not None:
+            self._rows.append(rows)
         return sl
 
     def _finish(self):
         "Write `particles.star` and `dataset.json`; flush and release the memmap."
-        if self.table is None and self._rows: self.table = pd.concat(self._rows, ignore_index=True)
+        if self.table is None and self._rows:
+            self.table = pd.concat(self._rows, ignore_index=True)
         require(self.cursor == self.n, f"volumes: only {self.cursor} of {self.n} volumes were appended")
         t = _prepare_table(self.table, self.n)
         self.volumes.flush()
         self.volumes = None
-        write_star(self.path/FILES["table"], t)
+        write_star(self.path / FILES["table"], t)
         cls = t[t.label >= 0].groupby(["label", "class_name"]).size().reset_index(name="count")
-        info = dict(format=FORMAT, count=self.n, shape=list(self.shape), dtype="float32",
-                    classes=[dict(label=int(r.label), name=str(r.class_name), count=int(r.count)) for r in cls.itertuples()],
-                    meta=self.meta)
-        try: text = to_json(info, indent=1)
-        except (TypeError, ValueError) as e: raise InputError(f"meta: values must be JSON-serialisable ({e})") from None
-        (self.path/FILES["info"]).write_text(text)
+        info = dict(
+            format=FORMAT,
+            count=self.n,
+            shape=list(self.shape),
+            dtype="float32",
+            classes=[dict(label=int(r.label), name=str(r.class_name), count=int(r.count)) for r in cls.itertuples()],
+            meta=self.meta,
+        )
+        try:
+            text = to_json(info, indent=1)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"meta: values must be JSON-serialisable ({e})") from None
+        (self.path / FILES["info"]).write_text(text)
         self.table = t
 
 # %% ../nbs/06_data.ipynb #246c1655
 @contextmanager
-def open_dataset_writer(folder: str | Path,  # target dataset folder (must not exist unless `overwrite`)
-                        shape: tuple,  # shape of one particle, `(D, H, W)` or `(H, W)`
-                        n: int,  # number of particles
-                        overwrite: bool = False,  # replace an existing folder
-                        inputs: tuple = (),  # files being read: a folder holding one is never replaced
-                        **meta):  # free-form metadata stored in `dataset.json` (JSON-serialisable)
+def open_dataset_writer(
+    folder: str | Path,  # target dataset folder (must not exist unless `overwrite`)
+    shape: tuple,  # shape of one particle, `(D, H, W)` or `(H, W)`
+    n: int,  # number of particles
+    overwrite: bool = False,  # replace an existing folder
+    inputs: tuple = (),  # files being read: a folder holding one is never replaced
+    **meta,
+):  # free-form metadata stored in `dataset.json` (JSON-serialisable)
     "Context manager yielding a `DatasetWriter`; the folder appears (atomically) only if the block succeeds."
     folder = Path(folder)
     require(int(n) >= 1, f"n: expected >= 1 particles, got {n}")
-    require(len(shape) in (2, 3) and all(int(s) >= 1 for s in shape), f"shape: expected (D, H, W) or (H, W), got {shape}")
+    require(
+        len(shape) in (2, 3) and all(int(s) >= 1 for s in shape), f"shape: expected (D, H, W) or (H, W), got {shape}"
+    )
     _check_target(folder, overwrite, inputs)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
@@ -135,100 +178,152 @@ def open_dataset_writer(folder: str | Path,  # target dataset folder (must not e
         raise
 
 # %% ../nbs/06_data.ipynb #99e4e81e
-def save_dataset(folder: str | Path,  # target dataset folder
-                 volumes,  # `[N, D, H, W]` or `[N, H, W]` array / tensor / memmap
-                 table: pd.DataFrame | None = None,  # one row per particle (missing `index/class_name/label` are filled)
-                 overwrite: bool = False,  # replace an existing folder
-                 chunk: int = 256,  # particles copied per step
-                 **meta) -> Path:  # free-form metadata stored in `dataset.json`
+def save_dataset(
+    folder: str | Path,  # target dataset folder
+    volumes,  # `[N, D, H, W]` or `[N, H, W]` array / tensor / memmap
+    table: pd.DataFrame | None = None,  # one row per particle (missing `index/class_name/label` are filled)
+    overwrite: bool = False,  # replace an existing folder
+    chunk: int = 256,  # particles copied per step
+    **meta,
+) -> Path:  # free-form metadata stored in `dataset.json`
     "Write a dataset folder atomically; returns its path."
-    require(getattr(volumes, "ndim", 0) in (3, 4), f"volumes: expected [N, H, W] or [N, D, H, W], got shape {list(getattr(volumes, 'shape', []))}")
+    require(
+        getattr(volumes, "ndim", 0) in (3, 4),
+        f"volumes: expected [N, H, W] or [N, D, H, W], got shape {list(getattr(volumes, 'shape', []))}",
+    )
     n = len(volumes)
     with open_dataset_writer(folder, tuple(volumes.shape[1:]), n, overwrite=overwrite, **meta) as w:
-        for i in range(0, n, chunk): w.append(volumes[i:i+chunk])
+        for i in range(0, n, chunk):
+            w.append(volumes[i : i + chunk])
         w.table = table
     return Path(folder)
 
 # %% ../nbs/06_data.ipynb #c44b4072
 def label_rule(labels=None) -> tuple:
     "`(table, classes)` for `io.folder_index` from one `labels` spec: a rule name, a table (path/DataFrame/dict), or None."
-    if labels is None or (isinstance(labels, str) and labels in CLASS_RULES): return None, labels or "auto"
+    if labels is None or (isinstance(labels, str) and labels in CLASS_RULES):
+        return None, labels or "auto"
     return labels, "none"  # a table labels the files it lists; the others are unlabelled
 
 def is_dataset_folder(folder) -> bool:
     "Does `folder` hold a dataset in our format (`volumes.npy` or `dataset.json`), rather than volume files?"
-    return (Path(folder)/FILES["volumes"]).exists() or (Path(folder)/FILES["info"]).exists()
+    return (Path(folder) / FILES["volumes"]).exists() or (Path(folder) / FILES["info"]).exists()
 
 def _check_folder(folder: Path):
     require(folder.exists(), f"dataset folder {folder}: not found")
-    require(folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (volumes.npy + particles.star, "
-                             f"or .mrc/.map files)")
+    require(
+        folder.is_dir(),
+        f"dataset folder {folder}: is a file; expected a folder (volumes.npy + particles.star, or .mrc/.map files)",
+    )
     if not is_dataset_folder(folder):
         any_vol = any(f.suffix.lower() in FORMATS and not f.name.startswith(".") for f in folder.iterdir())
-        require(any_vol, f"dataset folder {folder}: no volumes.npy and no .mrc/.map/.npy files; expected a dataset folder "
-                         f"(volumes.npy + particles.star) or a folder of volume files")
+        require(
+            any_vol,
+            f"dataset folder {folder}: no volumes.npy and no .mrc/.map/.npy files; expected a dataset folder "
+            f"(volumes.npy + particles.star) or a folder of volume files",
+        )
 
 def _open_files(folder: Path, labels) -> tuple:
     "`(VolumeFiles, table, info)` of a folder of volume files."
     table, classes = label_rule(labels)
     idx = folder_index(folder, labels=table, classes=classes)
     vol = VolumeFiles(idx)
-    t = pd.DataFrame(dict(index=np.arange(len(idx)), filename=[Path(p).name for p in idx.path], class_name=idx.class_name,
-                          label=idx.label.astype(np.int64), voxel_size=idx.voxel_size))
+    t = pd.DataFrame(
+        dict(
+            index=np.arange(len(idx)),
+            filename=[Path(p).name for p in idx.path],
+            class_name=idx.class_name,
+            label=idx.label.astype(np.int64),
+            voxel_size=idx.voxel_size,
+        )
+    )
     cls = t[t.label >= 0].groupby(["label", "class_name"]).size().reset_index(name="count")
     vs = sorted(set(idx.voxel_size))
-    info = dict(format="volume files", count=len(t), shape=list(vol.shape[1:]), dtype="float32",
-                classes=[dict(label=int(r.label), name=str(r.class_name), count=int(r.count)) for r in cls.itertuples()],
-                meta=dict(labels=str(labels or "auto"), voxel_size=vs[0] if len(vs) == 1 else None))
+    info = dict(
+        format="volume files",
+        count=len(t),
+        shape=list(vol.shape[1:]),
+        dtype="float32",
+        classes=[dict(label=int(r.label), name=str(r.class_name), count=int(r.count)) for r in cls.itertuples()],
+        meta=dict(labels=str(labels or "auto"), voxel_size=vs[0] if len(vs) == 1 else None),
+    )
     return vol, t, info
 
 # %% ../nbs/06_data.ipynb #115d0218
-def load_dataset(folder: str | Path,  # dataset folder (`volumes.npy` + `particles.star`), or a folder of volume files
-                 mmap: bool = True,  # memory-map the volumes (read-only) instead of loading them; volume files: lazy stack
-                 labels=None,  # volume files only: "auto" | "prefix" | "none" | a labels table (see above)
-                 ) -> tuple[np.ndarray, pd.DataFrame]:
+def load_dataset(
+    folder: str | Path,  # dataset folder (`volumes.npy` + `particles.star`), or a folder of volume files
+    mmap: bool = True,  # memory-map the volumes (read-only) instead of loading them; volume files: lazy stack
+    labels=None,  # volume files only: "auto" | "prefix" | "none" | a labels table (see above)
+) -> tuple[np.ndarray, pd.DataFrame]:
     "`(volumes, table)` of a dataset folder or a folder of volume files."
     folder = Path(folder)
     _check_folder(folder)
     if not is_dataset_folder(folder):
         vol, table, _ = _open_files(folder, labels)
         return (vol if mmap else np.asarray(vol)), table
-    require(label_rule(labels) == (None, "auto"), f"labels: {labels!r} applies to a folder of volume files; {folder} is a "
-                                                  f"dataset folder, whose labels are in its {FILES['table']}")
+    require(
+        label_rule(labels) == (None, "auto"),
+        f"labels: {labels!r} applies to a folder of volume files; {folder} is a "
+        f"dataset folder, whose labels are in its {FILES['table']}",
+    )
     for key in ("volumes", "table"):
-        require((folder/FILES[key]).is_file(), f"dataset folder {folder}: missing {FILES[key]} (expected volumes.npy and particles.star)")
-    try: vol = np.load(folder/FILES["volumes"], mmap_mode="r" if mmap else None, allow_pickle=False)
-    except Exception as e: raise InputError(f"{folder/FILES['volumes']}: not a readable .npy array ({type(e).__name__}: {e})") from None
-    require(vol.ndim in (3, 4), f"{folder/FILES['volumes']}: expected [N, H, W] or [N, D, H, W], got shape {list(vol.shape)}")
-    table = read_star(folder/FILES["table"])
-    require(len(table) == len(vol), f"{folder/FILES['table']}: {len(table)} rows but volumes.npy holds {len(vol)} particles")
-    if (folder/FILES["info"]).is_file():
+        require(
+            (folder / FILES[key]).is_file(),
+            f"dataset folder {folder}: missing {FILES[key]} (expected volumes.npy and particles.star)",
+        )
+    try:
+        vol = np.load(folder / FILES["volumes"], mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{folder / FILES['volumes']}: not a readable .npy array ({type(e).__name__}: {e})") from None
+    require(
+        vol.ndim in (3, 4),
+        f"{folder / FILES['volumes']}: expected [N, H, W] or [N, D, H, W], got shape {list(vol.shape)}",
+    )
+    table = read_star(folder / FILES["table"])
+    require(
+        len(table) == len(vol),
+        f"{folder / FILES['table']}: {len(table)} rows but volumes.npy holds {len(vol)} particles",
+    )
+    if (folder / FILES["info"]).is_file():
         info = dataset_info(folder)
-        require(info.get("count") == len(vol) and info.get("shape") == list(vol.shape[1:]),
-                f"{folder/FILES['info']}: says {info.get('count')} particles of shape {info.get('shape')}, volumes.npy holds {list(vol.shape)}")
-    if "class_name" in table: table["class_name"] = table["class_name"].astype(str)
-    if "label" in table: table["label"] = table["label"].astype(np.int64)
+        require(
+            info.get("count") == len(vol) and info.get("shape") == list(vol.shape[1:]),
+            f"{folder / FILES['info']}: says {info.get('count')} particles of shape {info.get('shape')}, volumes.npy holds {list(vol.shape)}",
+        )
+    if "class_name" in table:
+        table["class_name"] = table["class_name"].astype(str)
+    if "label" in table:
+        table["label"] = table["label"].astype(np.int64)
     return vol, table
 
 def dataset_info(folder: str | Path, labels=None) -> dict:
     "The contents of `dataset.json` (shape, count, classes, meta); for a folder of volume files, the same made from its index."
     folder = Path(folder)
     _check_folder(folder)
-    if not is_dataset_folder(folder): return _open_files(folder, labels)[2]
-    p = folder/FILES["info"]
+    if not is_dataset_folder(folder):
+        return _open_files(folder, labels)[2]
+    p = folder / FILES["info"]
     require(p.is_file(), f"dataset folder {folder}: missing {FILES['info']}")
-    try: info = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise InputError(f"{p}: not valid JSON ({e})") from None
-    require(isinstance(info, dict), f"{p}: holds a JSON {type(info).__name__}; expected an object with count, shape, classes, meta")
-    require(isinstance(info.get("classes", []), list) and isinstance(info.get("meta", {}), dict),
-            f"{p}: 'classes' must be a list and 'meta' an object")
+    try:
+        info = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not valid JSON ({e})") from None
+    require(
+        isinstance(info, dict),
+        f"{p}: holds a JSON {type(info).__name__}; expected an object with count, shape, classes, meta",
+    )
+    require(
+        isinstance(info.get("classes", []), list) and isinstance(info.get("meta", {}), dict),
+        f"{p}: 'classes' must be a list and 'meta' an object",
+    )
     return info
 
 # %% ../nbs/06_data.ipynb #eb292a37
-def standardize(x: torch.Tensor,  # any tensor
-                dims: tuple | int | None = None,  # dims to reduce over (None: all); e.g. `(1, 2, 3, 4)` for `[B, 1, D, H, W]`
-                eps: float = 1e-6,  # floor of the standard deviation
-                ) -> torch.Tensor:
+def standardize(
+    x: torch.Tensor,  # any tensor
+    dims: tuple | int | None = None,  # dims to reduce over (None: all); e.g. `(1, 2, 3, 4)` for `[B, 1, D, H, W]`
+    eps: float = 1e-6,  # floor of the standard deviation
+) -> torch.Tensor:
     "`(x - mean) / std` over `dims` (population std)."
     dims = tuple(range(x.ndim)) if dims is None else dims
     mean = x.mean(dim=dims, keepdim=True)
@@ -236,39 +331,51 @@ def standardize(x: torch.Tensor,  # any tensor
     return (x - mean) / std.clamp_min(eps)
 
 # %% ../nbs/06_data.ipynb #e64e18e2
-def split_indices(n: int,  # number of particles
-                  val_fraction: float = 0.1,  # fraction held out for validation, in [0, 1)
-                  seed: int = 0,  # seed of the shuffle
-                  labels=None,  # optional per-particle labels to stratify by
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int,  # number of particles
+    val_fraction: float = 0.1,  # fraction held out for validation, in [0, 1)
+    seed: int = 0,  # seed of the shuffle
+    labels=None,  # optional per-particle labels to stratify by
+) -> tuple[np.ndarray, np.ndarray]:
     "Deterministic `(train_idx, val_idx)`: sorted, disjoint, covering `range(n)`."
     require(int(n) >= 1, f"n: expected >= 1, got {n}")
     require(0 <= val_fraction < 1, f"val_fraction: expected in [0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
-    if labels is None: groups = [np.arange(n)]
+    if labels is None:
+        groups = [np.arange(n)]
     else:
         labels = as_numpy(labels)
-        require(labels.ndim == 1 and len(labels) == n, f"labels: expected {n} labels (1-D), got shape {list(labels.shape)}")
+        require(
+            labels.ndim == 1 and len(labels) == n, f"labels: expected {n} labels (1-D), got shape {list(labels.shape)}"
+        )
         groups = [np.flatnonzero(labels == u) for u in np.unique(labels)]
-    val = [rng.permutation(g)[:int(round(val_fraction * len(g)))] for g in groups]
+    val = [rng.permutation(g)[: int(round(val_fraction * len(g)))] for g in groups]
     val = np.sort(np.concatenate(val)).astype(np.int64)
     return np.setdiff1d(np.arange(n), val).astype(np.int64), val
 
 # %% ../nbs/06_data.ipynb #7f7b3f6f
 def _mapped_file(vol) -> tuple | None:
     "(file name, offset of the data) when `vol` is a whole C-ordered memory-mapped file (`np.load(mmap_mode='r')`), else None."
-    if not (isinstance(vol, np.memmap) and getattr(vol, "filename", None) and vol.flags.c_contiguous): return None
-    if isinstance(vol.base, np.ndarray): return None  # a view of another memmap: its offset is not this array's
+    if not (isinstance(vol, np.memmap) and getattr(vol, "filename", None) and vol.flags.c_contiguous):
+        return None
+    if isinstance(vol.base, np.ndarray):
+        return None  # a view of another memmap: its offset is not this array's
     return vol.filename, int(vol.offset)
 
-def read_particles(vol,  # `[N, ...]` memmap, array or `VolumeFiles`
-                   start: int, stop: int) -> np.ndarray:
+def read_particles(
+    vol,  # `[N, ...]` memmap, array or `VolumeFiles`
+    start: int,
+    stop: int,
+) -> np.ndarray:
     "Particles `start:stop` as a new array; a memory-mapped `.npy` is read by file read (no mapped pages: bounded RSS)."
     f = _mapped_file(vol)
-    if f is None: return np.array(as_numpy(vol[start:stop]))
+    if f is None:
+        return np.array(as_numpy(vol[start:stop]))
     start, stop = max(0, int(start)), min(len(vol), int(stop))
     row = int(np.prod(vol.shape[1:]))
-    a = np.fromfile(f[0], dtype=vol.dtype, count=max(0, stop - start) * row, offset=f[1] + start * row * vol.dtype.itemsize)
+    a = np.fromfile(
+        f[0], dtype=vol.dtype, count=max(0, stop - start) * row, offset=f[1] + start * row * vol.dtype.itemsize
+    )
     return a.reshape(max(0, stop - start), *vol.shape[1:])
 
 def read_particle(vol, j: int) -> np.ndarray:
@@ -278,28 +385,48 @@ def read_particle(vol, j: int) -> np.ndarray:
 # %% ../nbs/06_data.ipynb #ea1e47dd
 class VolumeDataset(Dataset):
     "Lazy torch dataset of particles with labels and (when known) ground-truth poses."
-    def __init__(self, volumes,  # `[N, D, H, W]` / `[N, H, W]` array, memmap or tensor
-                 table: pd.DataFrame | None = None,  # one row per particle (label, quaternion, shift columns are used)
-                 standardize: bool = True,  # per-particle zero mean, unit std
-                 indices=None):  # subset of particles (rows) to expose, in this order
-        require(getattr(volumes, "ndim", 0) in (3, 4), f"volumes: expected [N, H, W] or [N, D, H, W], got shape {list(getattr(volumes, 'shape', []))}")
+
+    def __init__(
+        self,
+        volumes,  # `[N, D, H, W]` / `[N, H, W]` array, memmap or tensor
+        table: pd.DataFrame | None = None,  # one row per particle (label, quaternion, shift columns are used)
+        standardize: bool = True,  # per-particle zero mean, unit std
+        indices=None,
+    ):  # subset of particles (rows) to expose, in this order
+        require(
+            getattr(volumes, "ndim", 0) in (3, 4),
+            f"volumes: expected [N, H, W] or [N, D, H, W], got shape {list(getattr(volumes, 'shape', []))}",
+        )
         n = len(volumes)
-        require(table is None or len(table) == n, f"table: expected {n} rows (one per volume), got {0 if table is None else len(table)}")
+        require(
+            table is None or len(table) == n,
+            f"table: expected {n} rows (one per volume), got {0 if table is None else len(table)}",
+        )
         self.volumes, self.table, self.standardize, self.path = volumes, table, standardize, None
         self.shape, self.ndim = tuple(volumes.shape[1:]), volumes.ndim - 1
-        self.indices = np.arange(n, dtype=np.int64) if indices is None else as_numpy(indices).astype(np.int64).reshape(-1)
-        require(self.indices.size == 0 or (self.indices.min() >= 0 and self.indices.max() < n), f"indices: expected values in [0, {n})")
+        self.indices = (
+            np.arange(n, dtype=np.int64) if indices is None else as_numpy(indices).astype(np.int64).reshape(-1)
+        )
+        require(
+            self.indices.size == 0 or (self.indices.min() >= 0 and self.indices.max() < n),
+            f"indices: expected values in [0, {n})",
+        )
         t = pd.DataFrame(index=range(n)) if table is None else table
         self.labels = torch.tensor(t["label"].to_numpy(np.int64) if "label" in t else np.full(n, -1), dtype=torch.long)
         quat = ["qw", "qx", "qy", "qz"]
-        self.rotations = quat_to_matrix(torch.tensor(t[quat].to_numpy(np.float64))).float() if set(quat) <= set(t) else None
-        sh = [f"shift_{a}" for a in "xyz"[:self.ndim]]
+        self.rotations = (
+            quat_to_matrix(torch.tensor(t[quat].to_numpy(np.float64))).float() if set(quat) <= set(t) else None
+        )
+        sh = [f"shift_{a}" for a in "xyz"[: self.ndim]]
         self.shifts = torch.tensor(t[sh].to_numpy(np.float32)) if set(sh) <= set(t) else None
-        self.angles = torch.deg2rad(torch.tensor(t["angle"].to_numpy(np.float64))).float() if "angle" in t else None  # files: degrees, tensors: radians
+        self.angles = (
+            torch.deg2rad(torch.tensor(t["angle"].to_numpy(np.float64))).float() if "angle" in t else None
+        )  # files: degrees, tensors: radians
 
     @classmethod
-    def from_folder(cls, folder: str | Path, standardize: bool = True, indices=None,
-                    labels=None) -> VolumeDataset:  # volume files only: "auto" | "prefix" | "none" | a labels table
+    def from_folder(
+        cls, folder: str | Path, standardize: bool = True, indices=None, labels=None
+    ) -> VolumeDataset:  # volume files only: "auto" | "prefix" | "none" | a labels table
         "Open a dataset folder memory-mapped, or a folder of volume files lazily."
         vol, table = load_dataset(folder, mmap=True, labels=labels)
         ds = cls(vol, table, standardize=standardize, indices=indices)
@@ -307,26 +434,35 @@ class VolumeDataset(Dataset):
         return ds
 
     def _where(self, j: int) -> str:
-        if isinstance(self.volumes, VolumeFiles): return self.volumes.paths[j]
-        return f"{self.path/FILES['volumes']}: particle {j}" if self.path is not None else f"volumes[{j}]"
+        if isinstance(self.volumes, VolumeFiles):
+            return self.volumes.paths[j]
+        return f"{self.path / FILES['volumes']}: particle {j}" if self.path is not None else f"volumes[{j}]"
 
-    def __len__(self) -> int: return len(self.indices)
+    def __len__(self) -> int:
+        return len(self.indices)
 
     def __getitem__(self, i: int) -> dict:
         j = int(self.indices[i])
-        if self.volumes is None: self.volumes = load_dataset(self.path, mmap=True)[0]  # reopened in a worker
+        if self.volumes is None:
+            self.volumes = load_dataset(self.path, mmap=True)[0]  # reopened in a worker
         x = torch.from_numpy(read_particle(self.volumes, j).astype(np.float32, copy=False))[None]  # no resident pages
         if not torch.isfinite(x).all():  # each use (≈10 µs at 32³): in-memory or unscanned data named, not a NaN loss
-            raise InputError(f"{self._where(j)}: {int((~torch.isfinite(x)).sum())} of {x.numel()} values are NaN or Inf; expected finite values")
+            raise InputError(
+                f"{self._where(j)}: {int((~torch.isfinite(x)).sum())} of {x.numel()} values are NaN or Inf; expected finite values"
+            )
         item = dict(x=standardize(x) if self.standardize else x, label=self.labels[j], index=torch.tensor(j))
-        if self.rotations is not None: item["rotation"] = self.rotations[j]
-        if self.shifts is not None: item["shift"] = self.shifts[j]
-        if self.angles is not None: item["angle"] = self.angles[j]
+        if self.rotations is not None:
+            item["rotation"] = self.rotations[j]
+        if self.shifts is not None:
+            item["shift"] = self.shifts[j]
+        if self.angles is not None:
+            item["angle"] = self.angles[j]
         return item
 
     def __getstate__(self):
         st = dict(self.__dict__)
-        if isinstance(self.volumes, np.memmap): st["volumes"] = None  # workers reopen the memmap instead of receiving a copy
+        if isinstance(self.volumes, np.memmap):
+            st["volumes"] = None  # workers reopen the memmap instead of receiving a copy
         return st
 
     def subset(self, indices) -> VolumeDataset:
@@ -339,7 +475,8 @@ class VolumeDataset(Dataset):
 # %% ../nbs/06_data.ipynb #d35216dc
 def _sha256(*arrays) -> str:
     h = hashlib.sha256()
-    for a in arrays: h.update(np.ascontiguousarray(a))
+    for a in arrays:
+        h.update(np.ascontiguousarray(a))
     return h.hexdigest()
 
 def _stat_key(paths) -> str:
@@ -364,21 +501,38 @@ def _scan(vol, where: Path, chunk_bytes: int) -> str:
         if not ok.all():
             j = int(np.argmin(ok))
             bad = int((~np.isfinite(a[j])).sum())
-            raise InputError(f"{where}: particle {i + j} has {bad} NaN or Inf values (of {a[j].size}); expected finite values")
+            raise InputError(
+                f"{where}: particle {i + j} has {bad} NaN or Inf values (of {a[j].size}); expected finite values"
+            )
         h.update(a)
     return h.hexdigest()
 
-def data_fingerprint(ds: VolumeDataset,  # opened with `VolumeDataset.from_folder`
-                     known: dict | None = None,  # an earlier fingerprint: skip the scan when the files' `stat` is unchanged
-                     chunk_bytes: int = 1 << 26,  # bytes read per step of the scan
-                     ) -> dict:
+def data_fingerprint(
+    ds: VolumeDataset,  # opened with `VolumeDataset.from_folder`
+    known: dict | None = None,  # an earlier fingerprint: skip the scan when the files' `stat` is unchanged
+    chunk_bytes: int = 1 << 26,  # bytes read per step of the scan
+) -> dict:
     "`{path, kind, count, shape, stat, volumes_sha256, labels_sha256}` of a folder's data (see above); checks values finite."
     require(ds.path is not None, "ds: expected a dataset opened with VolumeDataset.from_folder (it has no folder)")
     vol = ds.volumes if ds.volumes is not None else load_dataset(ds.path, mmap=True)[0]
-    files = vol.paths if isinstance(vol, VolumeFiles) else [ds.path/FILES["volumes"]]
-    held = ds.table["held_out"].astype(bool).to_numpy() if ds.table is not None and "held_out" in ds.table else np.zeros(0, bool)
-    out = dict(path=str(Path(ds.path).resolve()), kind="volume files" if isinstance(vol, VolumeFiles) else "dataset",
-               count=len(vol), shape=list(vol.shape[1:]), stat=_stat_key(files), labels_sha256=_sha256(ds.labels.numpy(), held))
-    if known and all(known.get(k) == out[k] for k in ("stat", "kind", "count", "shape")) and known.get("volumes_sha256"):
+    files = vol.paths if isinstance(vol, VolumeFiles) else [ds.path / FILES["volumes"]]
+    held = (
+        ds.table["held_out"].astype(bool).to_numpy()
+        if ds.table is not None and "held_out" in ds.table
+        else np.zeros(0, bool)
+    )
+    out = dict(
+        path=str(Path(ds.path).resolve()),
+        kind="volume files" if isinstance(vol, VolumeFiles) else "dataset",
+        count=len(vol),
+        shape=list(vol.shape[1:]),
+        stat=_stat_key(files),
+        labels_sha256=_sha256(ds.labels.numpy(), held),
+    )
+    if (
+        known
+        and all(known.get(k) == out[k] for k in ("stat", "kind", "count", "shape"))
+        and known.get("volumes_sha256")
+    ):
         return {**out, "volumes_sha256": known["volumes_sha256"]}
     return {**out, "volumes_sha256": _scan(vol, files[0] if len(files) == 1 else ds.path, chunk_bytes)}

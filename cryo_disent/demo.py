@@ -20,10 +20,17 @@ DEMO_MODEL = DEFAULT_MODEL  # the library's default model (`models.registry.DEFA
 DEMO_CLASSIFY = dict(full=True, quick=dict(k_max=4, restarts=1, schedule=((0.15, 2), (0.2, 3)), n_rotations=500))
 DEMO_TRAINING = demo_training()  # per model and size: epochs and model config, as each model declares (`demo_training`)
 
-def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = DEMO_MODEL, snr: float = 0.1,
-         mwa: float = 30.0) -> dict:
+def demo(
+    out_dir="runs/demo",
+    quick: bool = False,
+    seed: int = 0,
+    model: str = DEMO_MODEL,
+    snr: float = 0.1,
+    mwa: float = 30.0,
+) -> dict:
     "Simulate → train → embed → cluster → classify → report in `out_dir`; returns the metrics."
     from cryo_disent.simulate import simulate_dataset
+
     size = "quick" if quick else "full"
     p = DEMO[size]
     t = demo_training(model)[size]  # a model that declares none: a clear error
@@ -33,8 +40,24 @@ def demo(out_dir="runs/demo", quick: bool = False, seed: int = 0, model: str = D
     have = dataset_info(data).get("meta", {}).get("simulation", {}) if (data / "dataset.json").exists() else {}
     fresh = any(have.get(k) != v for k, v in want.items())
     if fresh:  # (re)simulate unless the data there are exactly these; a run on other data is then not resumed
-        simulate_dataset("seed004", data, n_per_class=p["n_per_class"], box=p["box"], snr=snr, mwa=mwa, seed=seed,
-                         overwrite=True, progress=not quick and interactive())  # no redrawn bar in a batch log
-    return run_pipeline(data, out, model=model, model_config=dict(t["model_config"]), resume=not fresh,
-                        train_config=dict(epochs=t["epochs"], batch_size=p["batch_size"], seed=seed, progress=not quick),
-                        n_rotations=100 if quick else 500, classify=DEMO_CLASSIFY[size])
+        simulate_dataset(
+            "seed004",
+            data,
+            n_per_class=p["n_per_class"],
+            box=p["box"],
+            snr=snr,
+            mwa=mwa,
+            seed=seed,
+            overwrite=True,
+            progress=not quick and interactive(),
+        )  # no redrawn bar in a batch log
+    return run_pipeline(
+        data,
+        out,
+        model=model,
+        model_config=dict(t["model_config"]),
+        resume=not fresh,
+        train_config=dict(epochs=t["epochs"], batch_size=p["batch_size"], seed=seed, progress=not quick),
+        n_rotations=100 if quick else 500,
+        classify=DEMO_CLASSIFY[size],
+    )

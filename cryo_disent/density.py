@@ -27,22 +27,30 @@ def rfft_freqs(box: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor
 
 def _axis_factors(p: torch.Tensor, s2: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     "exp(−2π²σ²k² − 2πi k p) for points `p` [B, J] (voxels), spreads `s2` [J] (voxel²), frequencies `k` [M] -> [B, J, M]."
-    re = (-2 * math.pi ** 2) * s2[None, :, None] * k ** 2
+    re = (-2 * math.pi**2) * s2[None, :, None] * k**2
     return torch.polar(torch.exp(re).expand(p.shape[0], -1, -1), (-2 * math.pi) * p[..., None] * k)
 
-def atoms_spectrum(p: torch.Tensor,  # [B, J, 3] point positions (x, y, z) in voxels, relative to the DFT origin
-                   w: torch.Tensor,  # [J] weights
-                   s2: torch.Tensor,  # [J] spreads σ² in voxel²
-                   kz: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor,  # 1-D frequency lists (cycles/voxel)
-                   chunk: int = 2048,  # points per batched matrix product (memory: B·chunk·len(kz)·len(ky) complex)
-                  ) -> torch.Tensor:
+def atoms_spectrum(
+    p: torch.Tensor,  # [B, J, 3] point positions (x, y, z) in voxels, relative to the DFT origin
+    w: torch.Tensor,  # [J] weights
+    s2: torch.Tensor,  # [J] spreads σ² in voxel²
+    kz: torch.Tensor,
+    ky: torch.Tensor,
+    kx: torch.Tensor,  # 1-D frequency lists (cycles/voxel)
+    chunk: int = 2048,  # points per batched matrix product (memory: B·chunk·len(kz)·len(ky) complex)
+) -> torch.Tensor:
     "Σ_j w_j exp(−2π²σ_j²|k|²) exp(−2πi k·p_j) on the grid kz × ky × kx -> complex `[B, len(kz), len(ky), len(kx)]`."
     kz, ky, kx = (k.reshape(-1).to(p.dtype) for k in (kz, ky, kx))
     B, J = p.shape[:2]
-    out = torch.zeros(B, len(kz) * len(ky), len(kx), dtype=torch.complex128 if p.dtype == torch.float64 else torch.complex64,
-                      device=p.device)
+    out = torch.zeros(
+        B,
+        len(kz) * len(ky),
+        len(kx),
+        dtype=torch.complex128 if p.dtype == torch.float64 else torch.complex64,
+        device=p.device,
+    )
     for a in range(0, J, chunk):
-        pp, ww, ss = p[:, a:a + chunk], w[a:a + chunk].to(p.dtype), s2[a:a + chunk].to(p.dtype)
+        pp, ww, ss = p[:, a : a + chunk], w[a : a + chunk].to(p.dtype), s2[a : a + chunk].to(p.dtype)
         Ez, Ey, Ex = (_axis_factors(pp[..., i], ss, k) for i, k in ((2, kz), (1, ky), (0, kx)))
         A = ((ww[None, :, None] * Ez)[..., :, None] * Ey[..., None, :]).flatten(2)  # [B, j, nz·ny]
         out += A.transpose(1, 2) @ Ex
@@ -52,18 +60,20 @@ def atoms_spectrum(p: torch.Tensor,  # [B, J, 3] point positions (x, y, z) in vo
 def band_limit(box: int, device=None) -> torch.Tensor:
     "Spherical band-limit |k| < 1/2 cycles/voxel on the rfft grid `[N, N, N//2+1]` (bool): rotation-invariant, no Nyquist planes."
     kz, ky, kx = rfft_freqs(box, device, torch.float64)
-    return (kz ** 2 + ky ** 2 + kx ** 2) < 0.25
+    return (kz**2 + ky**2 + kx**2) < 0.25
 
 def k_radius(box: int, device=None) -> torch.Tensor:
     "|k| in cycles/voxel on the rfft grid `[N, N, N//2+1]`."
     kz, ky, kx = rfft_freqs(box, device, torch.float32)
-    return torch.sqrt(kz ** 2 + ky ** 2 + kx ** 2)
+    return torch.sqrt(kz**2 + ky**2 + kx**2)
 
 def _shift_phase(box: int, centre: torch.Tensor) -> torch.Tensor:
     "exp(−2πi k·c) on the rfft grid for per-particle positions `centre` [B, 3] (voxels, x y z) -> `[B, N, N, N//2+1]`."
     kz, ky, kx = (k.reshape(-1).to(centre.device) for k in rfft_freqs(box, dtype=centre.dtype))
-    ez, ey, ex = (torch.polar(torch.ones_like(c[:, None] * k), -2 * math.pi * c[:, None] * k)
-                  for c, k in ((centre[:, 2], kz), (centre[:, 1], ky), (centre[:, 0], kx)))
+    ez, ey, ex = (
+        torch.polar(torch.ones_like(c[:, None] * k), -2 * math.pi * c[:, None] * k)
+        for c, k in ((centre[:, 2], kz), (centre[:, 1], ky), (centre[:, 0], kx))
+    )
     return ez[:, :, None, None] * ey[:, None, :, None] * ex[:, None, None, :]
 
 def required_box(atoms: PseudoAtoms, voxel_size: float, max_shift: float = 0.0) -> int:
@@ -73,21 +83,29 @@ def required_box(atoms: PseudoAtoms, voxel_size: float, max_shift: float = 0.0) 
 def check_fits(atoms: PseudoAtoms, box: int, voxel_size: float, max_shift: float = 0.0):
     "InputError (saying by how much) unless `atoms` fits `box` at `voxel_size` in every orientation and shift."
     need = required_box(atoms, voxel_size, max_shift)
-    if need <= box: return
-    fix = f"use box >= {need}" + (f" or voxel_size >= {atoms.r_max / (box / 2 - max_shift):.3g} Å" if box / 2 > max_shift else "")
-    raise InputError(f"box: {box} voxels is too small for {atoms.name or 'the structure'}: at {voxel_size:g} Å/voxel it needs "
-                     f"{need} (2 × (r_max {atoms.r_max:.1f} Å / {voxel_size:g} Å + max_shift {max_shift:g})), "
-                     f"{need - box} voxels more; {fix}")
+    if need <= box:
+        return
+    fix = f"use box >= {need}" + (
+        f" or voxel_size >= {atoms.r_max / (box / 2 - max_shift):.3g} Å" if box / 2 > max_shift else ""
+    )
+    raise InputError(
+        f"box: {box} voxels is too small for {atoms.name or 'the structure'}: at {voxel_size:g} Å/voxel it needs "
+        f"{need} (2 × (r_max {atoms.r_max:.1f} Å / {voxel_size:g} Å + max_shift {max_shift:g})), "
+        f"{need - box} voxels more; {fix}"
+    )
 
 # %% ../nbs/04b_density.ipynb #02fc0df5
 class ExactTemplate:
     "Particle spectra by the exact sum over the rotated atoms (same interface as `FourierTemplate`)."
-    def __init__(self, atoms: PseudoAtoms, box: int, voxel_size: float, device=None, dtype: torch.dtype = torch.float32):
+
+    def __init__(
+        self, atoms: PseudoAtoms, box: int, voxel_size: float, device=None, dtype: torch.dtype = torch.float32
+    ):
         a = atoms.centred()
         self.box, self.voxel_size, self.name = int(box), float(voxel_size), atoms.name
         self.p = torch.as_tensor(a.xyz, device=device, dtype=dtype) / voxel_size
         self.w = torch.as_tensor(a.weight, device=device, dtype=dtype)
-        self.s2 = torch.as_tensor(a.sigma2, device=device, dtype=dtype) / voxel_size ** 2
+        self.s2 = torch.as_tensor(a.sigma2, device=device, dtype=dtype) / voxel_size**2
 
     def sample(self, R: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         "Band-limited particle spectra `[B, N, N, N//2+1]` for poses (R `[B, 3, 3]`, t `[B, 3]` voxels)."
@@ -95,19 +113,23 @@ class ExactTemplate:
         R = R.to(self.p)
         t = torch.zeros(len(R), 3).to(self.p) if t is None else t.to(self.p).expand(len(R), 3)
         p = self.p[None] @ R.transpose(1, 2) + ((N - 1) / 2 + t)[:, None, :]
-        chunk = max(16, 2 ** 24 // (len(R) * N * N))  # bounds the batched product's memory
+        chunk = max(16, 2**24 // (len(R) * N * N))  # bounds the batched product's memory
         return atoms_spectrum(p, self.w, self.s2, *rfft_freqs(N, p.device, p.dtype), chunk) * band_limit(N, p.device)
 
 _TEMPLATES: dict = {}  # process-wide cache of fast templates (a sweep re-uses them), least recently used dropped first
 
 def make_template(atoms, box, voxel_size, oversample, device, dtype=torch.float32, cache_size: int = 16):
     "The fast oversampled template (cached), or the exact one for `oversample=None`."
-    if oversample is None: return ExactTemplate(atoms, box, voxel_size, device, dtype)
-    digest = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (atoms.xyz, atoms.weight, atoms.sigma2))).hexdigest()
+    if oversample is None:
+        return ExactTemplate(atoms, box, voxel_size, device, dtype)
+    digest = hashlib.sha1(
+        b"".join(np.ascontiguousarray(a).tobytes() for a in (atoms.xyz, atoms.weight, atoms.sigma2))
+    ).hexdigest()
     key = (digest, int(box), float(voxel_size), int(oversample), str(torch.device(device or "cpu")))
     T = _TEMPLATES.pop(key, None) or FourierTemplate(atoms, box, voxel_size, oversample, device)
     _TEMPLATES[key] = T
-    while len(_TEMPLATES) > cache_size: _TEMPLATES.pop(next(iter(_TEMPLATES)))
+    while len(_TEMPLATES) > cache_size:
+        _TEMPLATES.pop(next(iter(_TEMPLATES)))
     return T
 
 # %% ../nbs/04b_density.ipynb #7a6f8364
@@ -117,60 +139,78 @@ def _as_batch(R, t, dtype, device) -> tuple[torch.Tensor, torch.Tensor, bool]:
     R = torch.eye(3) if R is None else torch.as_tensor(R)
     t = torch.zeros(3) if t is None else torch.as_tensor(t)
     require(R.shape[-2:] == (3, 3) and R.ndim in (2, 3), f"R: expected [3, 3] or [B, 3, 3], got {list(R.shape)}")
-    require(t.shape[-1:] == (3,) and t.ndim in (1, 2), f"t: expected [3] or [B, 3] (voxels, x y z), got {list(t.shape)}")
+    require(
+        t.shape[-1:] == (3,) and t.ndim in (1, 2), f"t: expected [3] or [B, 3] (voxels, x y z), got {list(t.shape)}"
+    )
     R, t = R.to(device, dtype).reshape(-1, 3, 3), t.to(device, dtype).reshape(-1, 3)
     B = max(len(R), len(t))
     require(len(R) in (1, B) and len(t) in (1, B), f"t: {len(t)} shifts for {len(R)} rotations")
     return R.expand(B, 3, 3), t.expand(B, 3), batched
 
-def density_map(source,  # shipped structure name, PDB/mmCIF/MRC path, or `PseudoAtoms`
-                box: int,  # voxels per side
-                voxel_size: float,  # Å per voxel
-                resolution: float | None = None,  # Å, Gaussian low-pass (transfer 1/2 at 1/resolution); None: band-limit only
-                R=None,  # rotation(s) `[3, 3]` or `[B, 3, 3]`, active, about the particle's centroid
-                t=None,  # shift(s) `[3]` or `[B, 3]` in voxels (x, y, z) of the centroid from the box centre (N-1)/2
-                oversample: int | None = None,  # None: exact sum over atoms; k: sample a k× oversampled spectrum (fast)
-                device=None, dtype: torch.dtype = torch.float32,
-               ) -> torch.Tensor:
+def density_map(
+    source,  # shipped structure name, PDB/mmCIF/MRC path, or `PseudoAtoms`
+    box: int,  # voxels per side
+    voxel_size: float,  # Å per voxel
+    resolution: float | None = None,  # Å, Gaussian low-pass (transfer 1/2 at 1/resolution); None: band-limit only
+    R=None,  # rotation(s) `[3, 3]` or `[B, 3, 3]`, active, about the particle's centroid
+    t=None,  # shift(s) `[3]` or `[B, 3]` in voxels (x, y, z) of the centroid from the box centre (N-1)/2
+    oversample: int | None = None,  # None: exact sum over atoms; k: sample a k× oversampled spectrum (fast)
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     "Band-limited density (f_e(0)/Å³) of a posed structure: `[D, H, W]`, or `[B, 1, D, H, W]` for batched `R`/`t`."
     atoms = as_pseudo_atoms(source)
     require(int(box) == box and box >= 2, f"box: expected an integer >= 2 voxels, got {box}")
     require(voxel_size is not None and voxel_size > 0, f"voxel_size: expected > 0 Å, got {voxel_size}")
-    require(voxel_size >= atoms.min_voxel_size, f"voxel_size: {voxel_size:g} Å is finer than the template map's "
-            f"{atoms.min_voxel_size:g} Å (a map holds nothing beyond its own Nyquist)")
+    require(
+        voxel_size >= atoms.min_voxel_size,
+        f"voxel_size: {voxel_size:g} Å is finer than the template map's "
+        f"{atoms.min_voxel_size:g} Å (a map holds nothing beyond its own Nyquist)",
+    )
     require(resolution is None or resolution > 0, f"resolution: expected > 0 Å, got {resolution}")
     box = int(box)
     R, t, batched = _as_batch(R, t, dtype, device)
     check_fits(atoms, box, voxel_size, float(t.abs().max()))
     S = make_template(atoms, box, voxel_size, oversample, device, dtype).sample(R, t)
     S = S * gaussian_transfer(k_radius(box, device) / voxel_size, resolution)
-    v = torch.fft.irfftn(S, s=(box,) * 3, dim=(-3, -2, -1)) / voxel_size ** 3
+    v = torch.fft.irfftn(S, s=(box,) * 3, dim=(-3, -2, -1)) / voxel_size**3
     return (v[:, None] if batched else v[0]).to(dtype)  # the fast path computes in float32
 
 # %% ../nbs/04b_density.ipynb #8e8f557a
 class FourierTemplate:
     "A structure's spectrum on an `oversample`× finer frequency grid, sampled at rotated frequencies to make posed particles."
-    def __init__(self, atoms: PseudoAtoms,  # the structure (centred pseudo-atoms)
-                 box: int,  # particle box (voxels)
-                 voxel_size: float,  # Å per voxel
-                 oversample: int = 3,  # frequency-grid refinement: error ∝ 1/oversample² (table below)
-                 device=None, chunk: int = 2048):
-        require(int(oversample) == oversample and oversample >= 1, f"oversample: expected an integer >= 1, got {oversample}")
+
+    def __init__(
+        self,
+        atoms: PseudoAtoms,  # the structure (centred pseudo-atoms)
+        box: int,  # particle box (voxels)
+        voxel_size: float,  # Å per voxel
+        oversample: int = 3,  # frequency-grid refinement: error ∝ 1/oversample² (table below)
+        device=None,
+        chunk: int = 2048,
+    ):
+        require(
+            int(oversample) == oversample and oversample >= 1, f"oversample: expected an integer >= 1, got {oversample}"
+        )
         self.box, self.voxel_size, self.oversample, self.name = int(box), float(voxel_size), int(oversample), atoms.name
         self.K = math.ceil(self.oversample * self.box / 2) + 1  # grid indices -K..K cover |k| <= 1/2 with a margin
         step = 1.0 / (self.oversample * self.box)  # cycles/voxel between grid frequencies
         p = torch.as_tensor(atoms.centred().xyz, device=device) / self.voxel_size
-        w = torch.as_tensor(atoms.weight, device=device) / (torch.sinc(p * step) ** 2).prod(-1)  # undo the interpolation's apodisation
-        s2 = torch.as_tensor(atoms.sigma2, device=device) / self.voxel_size ** 2
+        w = torch.as_tensor(atoms.weight, device=device) / (torch.sinc(p * step) ** 2).prod(
+            -1
+        )  # undo the interpolation's apodisation
+        s2 = torch.as_tensor(atoms.sigma2, device=device) / self.voxel_size**2
         k = step * torch.arange(-self.K, self.K + 1, device=device, dtype=torch.float32)
-        half = atoms_spectrum(p[None], w, s2, k, k, k[self.K:], chunk)[0]  # kx >= 0; the rest by Hermitian symmetry
+        half = atoms_spectrum(p[None], w, s2, k, k, k[self.K :], chunk)[0]  # kx >= 0; the rest by Hermitian symmetry
         full = torch.cat([torch.conj(half[:, :, 1:].flip(0, 1, 2)), half], dim=2)
         self.grid = torch.stack([full.real, full.imag])[None].contiguous()  # [1, 2, M, M, M], axes (kz, ky, kx)
         self.step = step
 
-    def sample(self, R: torch.Tensor,  # [B, 3, 3] rotations (active)
-               t: torch.Tensor | None = None,  # [B, 3] shifts (voxels, x y z) from the box centre
-              ) -> torch.Tensor:
+    def sample(
+        self,
+        R: torch.Tensor,  # [B, 3, 3] rotations (active)
+        t: torch.Tensor | None = None,  # [B, 3] shifts (voxels, x y z) from the box centre
+    ) -> torch.Tensor:
         "Band-limited particle spectra `[B, N, N, N//2+1]` (rfft layout, complex) for poses (R, t)."
         N, dev = self.box, self.grid.device
         R = R.to(dev, torch.float32)

@@ -17,24 +17,33 @@ __all__ = ['predictivity', 'd_score', 'predictivity_matrix', 'sap_score', 'rotat
            'hinge_rank_correlation', 'content_transformation_scores']
 
 # %% ../nbs/31_disentanglement.ipynb #d2222c46
-def predictivity(x, y,  # features [N, d] and a factor [N]
-                 discrete: bool = True,  # class factor (linear SVM accuracy) or continuous (linear regression R²)
-                 n_folds: int = 3, seed: int = 0,
-                 balanced: bool = True,  # balanced accuracy (mean per-class recall) for discrete factors
-                 ) -> float:
+def predictivity(
+    x,
+    y,  # features [N, d] and a factor [N]
+    discrete: bool = True,  # class factor (linear SVM accuracy) or continuous (linear regression R²)
+    n_folds: int = 3,
+    seed: int = 0,
+    balanced: bool = True,  # balanced accuracy (mean per-class recall) for discrete factors
+) -> float:
     "Held-out predictivity of `y` from `x` with a linear model: accuracy (discrete) or R² clipped to [0, 1] (continuous)."
     x = as_numpy(x).reshape(len(x), -1).astype(np.float64)
     y = as_numpy(y).ravel()
     require(len(x) == len(y), f"factors: expected {len(x)} values like the latents, got {len(y)}")
     if discrete:
         _, counts = np.unique(y, return_counts=True)
-        require(len(counts) >= 2 and counts.min() >= 2, "factors: a discrete factor needs >= 2 classes with >= 2 items each")
+        require(
+            len(counts) >= 2 and counts.min() >= 2, "factors: a discrete factor needs >= 2 classes with >= 2 items each"
+        )
         cv = StratifiedKFold(min(n_folds, counts.min()), shuffle=True, random_state=seed)
         model = make_pipeline(StandardScaler(), LinearSVC(max_iter=5000))
         scoring = "balanced_accuracy" if balanced else "accuracy"
     else:
         cv, model, scoring = KFold(n_folds, shuffle=True, random_state=seed), LinearRegression(), "r2"
-    s = float(np.mean(cross_val_score(model, x, y.astype(np.int64) if discrete else y.astype(np.float64), cv=cv, scoring=scoring)))
+    s = float(
+        np.mean(
+            cross_val_score(model, x, y.astype(np.int64) if discrete else y.astype(np.float64), cv=cv, scoring=scoring)
+        )
+    )
     return min(max(s, 0.0), 1.0)
 
 def d_score(latent, labels, n_folds: int = 3, seed: int = 0, balanced: bool = True) -> float:
@@ -44,19 +53,27 @@ def d_score(latent, labels, n_folds: int = 3, seed: int = 0, balanced: bool = Tr
     return predictivity(as_numpy(latent).reshape(len(y), -1)[keep], y[keep], True, n_folds, seed, balanced)
 
 # %% ../nbs/31_disentanglement.ipynb #bfb67c1d
-def predictivity_matrix(latents,  # [N, d] array (units = dimensions) or {name: [N, d_g]} (units = groups)
-                        factors,  # [N] or [N, K] ground-truth factors
-                        discrete=True,  # one bool for all factors, or one per factor
-                        n_folds: int = 3, seed: int = 0) -> tuple:
+def predictivity_matrix(
+    latents,  # [N, d] array (units = dimensions) or {name: [N, d_g]} (units = groups)
+    factors,  # [N] or [N, K] ground-truth factors
+    discrete=True,  # one bool for all factors, or one per factor
+    n_folds: int = 3,
+    seed: int = 0,
+) -> tuple:
     "Score matrix `S[unit, factor]` of Kumar et al. (2018) and the unit names."
-    units = ({k: as_numpy(v).reshape(len(v), -1) for k, v in latents.items()} if isinstance(latents, dict)
-             else {f"z{i}": col[:, None] for i, col in enumerate(as_numpy(latents).reshape(len(latents), -1).T)})
+    units = (
+        {k: as_numpy(v).reshape(len(v), -1) for k, v in latents.items()}
+        if isinstance(latents, dict)
+        else {f"z{i}": col[:, None] for i, col in enumerate(as_numpy(latents).reshape(len(latents), -1).T)}
+    )
     F = as_numpy(factors)
     F = F.reshape(len(F), -1)
     disc = [bool(discrete)] * F.shape[1] if np.ndim(discrete) == 0 else [bool(d) for d in discrete]
     require(len(disc) == F.shape[1], f"discrete: expected one flag per factor ({F.shape[1]}), got {len(disc)}")
     require(all(len(u) == len(F) for u in units.values()), "latents: expected the same number of rows as factors")
-    S = np.array([[predictivity(u, F[:, j], disc[j], n_folds, seed) for j in range(F.shape[1])] for u in units.values()])
+    S = np.array(
+        [[predictivity(u, F[:, j], disc[j], n_folds, seed) for j in range(F.shape[1])] for u in units.values()]
+    )
     return S, list(units)
 
 def sap_score(latents, factors, discrete=True, n_folds: int = 3, seed: int = 0, return_matrix: bool = False):
@@ -70,51 +87,71 @@ def sap_score(latents, factors, discrete=True, n_folds: int = 3, seed: int = 0, 
 # %% ../nbs/31_disentanglement.ipynb #09250ff7
 from sklearn.model_selection import cross_val_predict
 
-def rotation_predictivity(latent,  # code [N, d]
-                          rotation,  # 2D angles [N] (radians) or 3D rotation matrices [N, 3, 3]
-                          n_folds: int = 3, seed: int = 0) -> float:
+def rotation_predictivity(
+    latent,  # code [N, d]
+    rotation,  # 2D angles [N] (radians) or 3D rotation matrices [N, 3, 3]
+    n_folds: int = 3,
+    seed: int = 0,
+) -> float:
     "S(z): held-out linear R² of the rotation from a code, pooled over (cos θ, sin θ) or the 9 matrix entries, in [0, 1]."
     R = as_numpy(rotation).astype(np.float64)
     x = as_numpy(latent).reshape(len(latent), -1).astype(np.float64)
     require(len(R) == len(x), f"rotation: expected {len(x)} rotations like the latents, got {len(R)}")
-    require(R.ndim == 1 or R.shape[1:] == (3, 3), f"rotation: expected angles [N] or matrices [N, 3, 3], got {list(R.shape)}")
+    require(
+        R.ndim == 1 or R.shape[1:] == (3, 3),
+        f"rotation: expected angles [N] or matrices [N, 3, 3], got {list(R.shape)}",
+    )
     T = np.c_[np.cos(R), np.sin(R)] if R.ndim == 1 else R.reshape(len(R), 9)
     pred = cross_val_predict(LinearRegression(), x, T, cv=KFold(n_folds, shuffle=True, random_state=seed))
     r2 = 1 - ((pred - T) ** 2).sum() / max(((T - T.mean(0)) ** 2).sum(), 1e-300)
     return float(min(max(r2, 0.0), 1.0))
 
-def cluster_ari(latent, labels, k: int | None = None, method: str = "gmm",
-                reduce: str | None = "pca",  # applied when the code has more than `n_components` dimensions, as `pipelines.cluster_run`
-                seed: int = 0, n_components: int = 4) -> float:
+def cluster_ari(
+    latent,
+    labels,
+    k: int | None = None,
+    method: str = "gmm",
+    reduce: str
+    | None = "pca",  # applied when the code has more than `n_components` dimensions, as `pipelines.cluster_run`
+    seed: int = 0,
+    n_components: int = 4,
+) -> float:
     "ARI between the classes and a clustering of the code (K = number of known classes unless given); unknown labels (-1) left out."
     from cryo_disent.clustering import adjusted_rand, cluster_latents
+
     y = as_numpy(labels).ravel()
     keep = y >= 0
     x = as_numpy(latent).reshape(len(y), -1)[keep]
     k = k or len(np.unique(y[keep]))
     red = reduce if x.shape[1] > n_components else None
-    return adjusted_rand(y[keep], cluster_latents(x, k, method=method, reduce=red, n_components=n_components, seed=seed))
+    return adjusted_rand(
+        y[keep], cluster_latents(x, k, method=method, reduce=red, n_components=n_components, seed=seed)
+    )
 
 # %% ../nbs/31_disentanglement.ipynb #05eee93d
 def _ranks(a: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
+
     return rankdata(a, axis=0)
 
-def hinge_rank_correlation(latent,  # code [N, d] (e.g. z)
-                           angle,  # hinge angle per item [N]
-                           groups,  # identity per item [N]; correlations are taken within each
-                           ) -> dict:
+def hinge_rank_correlation(
+    latent,  # code [N, d] (e.g. z)
+    angle,  # hinge angle per item [N]
+    groups,  # identity per item [N]; correlations are taken within each
+) -> dict:
     "Per group: max over single dimensions of |Spearman ρ(latent_d, angle)|; plus 'mean' over groups."
     x = as_numpy(latent).reshape(len(latent), -1).astype(np.float64)
     a, g = as_numpy(angle).ravel().astype(np.float64), np.asarray(groups).ravel()
-    require(len(a) == len(x) == len(g), f"angle, groups: expected {len(x)} values like the latents, got {len(a)}, {len(g)}")
+    require(
+        len(a) == len(x) == len(g), f"angle, groups: expected {len(x)} values like the latents, got {len(a)}, {len(g)}"
+    )
     out = {}
     for name in sorted(set(g.tolist()), key=str):
         m = g == name
         require(m.sum() >= 3 and np.ptp(a[m]) > 0, f"groups: {name!r} needs >= 3 items and more than one angle")
         rx, ra = _ranks(x[m]), _ranks(a[m])
         rx, ra = rx - rx.mean(0), ra - ra.mean()
-        rho = (rx * ra[:, None]).sum(0) / np.maximum(np.sqrt((rx ** 2).sum(0) * (ra ** 2).sum()), 1e-300)
+        rho = (rx * ra[:, None]).sum(0) / np.maximum(np.sqrt((rx**2).sum(0) * (ra**2).sum()), 1e-300)
         out[str(name)] = float(np.abs(rho).max())
     out["mean"] = float(np.mean(list(out.values())))
     return out

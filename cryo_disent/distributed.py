@@ -75,11 +75,13 @@ def _uniform(n_rows: int, row_shape: tuple, device, lanes: int = 1) -> torch.Ten
     require(B > 0 and n_rows % B == 0, f"keyed draw: expected rows a multiple of the batch slice {B}, got {n_rows}")
     block = torch.arange(n_rows // B, device=device).repeat_interleave(B)
     rows = idx.repeat(n_rows // B)
-    key = mix32(mix32(mix32(rows & _M32) ^ (rows >> 32) ^ _draw_key()) + block)  # mix before combining: no XOR-permuted sets
+    key = mix32(
+        mix32(mix32(rows & _M32) ^ (rows >> 32) ^ _draw_key()) + block
+    )  # mix before combining: no XOR-permuted sets
     m = math.prod(row_shape)
     e = torch.arange(m * lanes, device=device).view(lanes, 1, m)
     h = mix32(mix32(mix32(e) ^ key.view(1, -1, 1)) ^ 0x5BD1E995)
-    return ((h.double() + 0.5) / 2.0 ** 32).view(lanes, n_rows, *row_shape)
+    return ((h.double() + 0.5) / 2.0**32).view(lanes, n_rows, *row_shape)
 
 # %% ../nbs/08_distributed.ipynb #209d9066
 def rand(shape, device=None, dtype=torch.float32) -> torch.Tensor:

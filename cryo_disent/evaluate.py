@@ -19,15 +19,21 @@ from .models.registry import pose_keys as declared_pose_keys
 __all__ = ['TRUTH_KEYS', 'embed_dataset', 'templates_from_clusters', 'pose_errors', 'evaluate_embedding']
 
 # %% ../nbs/33_evaluate.ipynb #18240da2
-TRUTH_KEYS = {"label": "label", "index": "index", "rotation": "true_rotation", "shift": "true_shift",
-              "angle": "true_angle"}  # dataset field → embedding key (`angle`: 2D in-plane pose, radians)
+TRUTH_KEYS = {
+    "label": "label",
+    "index": "index",
+    "rotation": "true_rotation",
+    "shift": "true_shift",
+    "angle": "true_angle",
+}  # dataset field → embedding key (`angle`: 2D in-plane pose, radians)
 
 @torch.no_grad()
-def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[str, Tensor]`
-                  dataset,  # a Dataset of dicts (`x`, `label`, `index`, optional `rotation`, `shift`) or a DataLoader over one
-                  batch_size: int = 64,  # used only when `dataset` is not already a DataLoader
-                  device: str = "cpu",  # where the model runs ("auto" picks a GPU); the model is moved there
-                  ) -> dict:
+def embed_dataset(
+    model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[str, Tensor]`
+    dataset,  # a Dataset of dicts (`x`, `label`, `index`, optional `rotation`, `shift`) or a DataLoader over one
+    batch_size: int = 64,  # used only when `dataset` is not already a DataLoader
+    device: str = "cpu",  # where the model runs ("auto" picks a GPU); the model is moved there
+) -> dict:
     "Every latent key of `model.embed` over `dataset`, concatenated, plus `label`, `index`, `true_rotation`, `true_shift`."
     require(hasattr(model, "embed"), "model: expected an object with an `embed(x)` method (see models.base)")
     loader = dataset if isinstance(dataset, DataLoader) else DataLoader(dataset, batch_size=batch_size, shuffle=False)
@@ -36,13 +42,20 @@ def embed_dataset(model: torch.nn.Module,  # has `embed(x[B,1,D,H,W]) -> dict[st
     out = defaultdict(list)
     with eval_mode(model):
         for batch in loader:
-            require(isinstance(batch, dict) and "x" in batch, "dataset: expected items that are dicts with an 'x' volume")
+            require(
+                isinstance(batch, dict) and "x" in batch, "dataset: expected items that are dicts with an 'x' volume"
+            )
             z = model.embed(batch["x"].to(dev))
             require("content" in z, f"model.embed: expected a 'content' key, got {sorted(z)}")
-            require(not set(z) & set(TRUTH_KEYS.values()), f"model.embed: keys {sorted(set(z) & set(TRUTH_KEYS.values()))} are reserved")
-            for k, v in z.items(): out[k].append(as_numpy(v))
+            require(
+                not set(z) & set(TRUTH_KEYS.values()),
+                f"model.embed: keys {sorted(set(z) & set(TRUTH_KEYS.values()))} are reserved",
+            )
+            for k, v in z.items():
+                out[k].append(as_numpy(v))
             for k, name in TRUTH_KEYS.items():
-                if k in batch: out[name].append(as_numpy(batch[k]))
+                if k in batch:
+                    out[name].append(as_numpy(batch[k]))
     require(len(out) > 0, "dataset: expected at least one item")
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -63,8 +76,11 @@ def templates_from_clusters(model: torch.nn.Module,  # has `template(content[K, 
     with eval_mode(model): return model.template(torch.as_tensor(med, dtype=torch.float32, device=dev))
 
 # %% ../nbs/33_evaluate.ipynb #9e758c0d
-def pose_errors(emb: dict,  # `embed_dataset` output with `rotation`, `true_rotation` (and `translation`, `true_shift`)
-                side: str = "right", symmetry="C1") -> dict:
+def pose_errors(
+    emb: dict,  # `embed_dataset` output with `rotation`, `true_rotation` (and `translation`, `true_shift`)
+    side: str = "right",
+    symmetry="C1",
+) -> dict:
     "Per-particle `rotation_deg` and `shift_vox` (NaN without a class; None without shifts) and JSON-ready `per_class`."
     R, Rt = emb["rotation"], emb["true_rotation"]
     n = len(R)
@@ -72,52 +88,90 @@ def pose_errors(emb: dict,  # `embed_dataset` output with `rotation`, `true_rota
     y = y if (y >= 0).any() else np.zeros(n, np.int64)
     rot = np.full(n, np.nan)
     pc = pose_error_per_class(R, Rt, y, side=side, symmetry=symmetry)
-    for c, v in pc.items(): rot[y == c] = v.pop("errors")
+    for c, v in pc.items():
+        rot[y == c] = v.pop("errors")
     has_shift = "translation" in emb and "true_shift" in emb and np.shape(emb["translation"])[-1] == 3
     sh = shift_error(R, emb["translation"], emb["true_shift"], y) if has_shift else None
     for c, v in pc.items():
-        if sh is not None: v.update(shift_median_vox=float(np.median(sh["errors"][y == c])), shift_offset_vox=sh["offsets"][c])
-    return dict(rotation_deg=rot, shift_vox=None if sh is None else sh["errors"], per_class={str(c): v for c, v in pc.items()})
+        if sh is not None:
+            v.update(shift_median_vox=float(np.median(sh["errors"][y == c])), shift_offset_vox=sh["offsets"][c])
+    return dict(
+        rotation_deg=rot, shift_vox=None if sh is None else sh["errors"], per_class={str(c): v for c, v in pc.items()}
+    )
 
 # %% ../nbs/33_evaluate.ipynb #e682836e
-def evaluate_embedding(emb: dict,  # output of `embed_dataset`
-                       k: int,  # number of clusters
-                       method: str = "gmm", reduce: str | None = None, n_components: int = 2, seed: int = 0,
-                       labels_pred=None,  # precomputed cluster labels (skips clustering)
-                       disentanglement: bool = True,  # compute D-scores and SAP (linear SVMs; a few seconds)
-                       pose_side: str = "right",  # frame side for `pose_error`
-                       symmetry="C1",  # point group(s) of the references for `pose_error`: a name, or {class: name}
-                       pose_keys: tuple | None = None,  # latent keys that are the pose (d_pose); None: those every registered model declares
-                       ) -> dict:
+def evaluate_embedding(
+    emb: dict,  # output of `embed_dataset`
+    k: int,  # number of clusters
+    method: str = "gmm",
+    reduce: str | None = None,
+    n_components: int = 2,
+    seed: int = 0,
+    labels_pred=None,  # precomputed cluster labels (skips clustering)
+    disentanglement: bool = True,  # compute D-scores and SAP (linear SVMs; a few seconds)
+    pose_side: str = "right",  # frame side for `pose_error`
+    symmetry="C1",  # point group(s) of the references for `pose_error`: a name, or {class: name}
+    pose_keys: tuple
+    | None = None,  # latent keys that are the pose (d_pose); None: those every registered model declares
+) -> dict:
     "JSON-ready metrics of an embedding: clustering, classification, disentanglement and pose error."
     require("content" in emb, f"emb: expected a 'content' key, got {sorted(emb)}")
-    require(isinstance(symmetry, (str, dict)), f"symmetry: expected a point-group name or a dict class -> name or rotations [G, 3, 3], got {type(symmetry).__name__}")
+    require(
+        isinstance(symmetry, (str, dict)),
+        f"symmetry: expected a point-group name or a dict class -> name or rotations [G, 3, 3], got {type(symmetry).__name__}",
+    )
     z = emb["content"]
     n = len(z)
-    pred = cluster_latents(z, k, method, reduce, n_components, seed) if labels_pred is None else as_numpy(labels_pred).ravel()
+    pred = (
+        cluster_latents(z, k, method, reduce, n_components, seed)
+        if labels_pred is None
+        else as_numpy(labels_pred).ravel()
+    )
     out = dict(n=int(n), k=int(k), cluster_method=method, reduce=reduce, n_clusters_found=int(len(np.unique(pred))))
     y = as_numpy(emb["label"]).ravel() if "label" in emb else np.full(n, -1)
     if (y >= 0).any():
         acc, mapping = hungarian_accuracy(y, pred)
         f1 = f1_scores(y, map_labels(pred, mapping))
-        out.update(n_labelled=int((y >= 0).sum()), ari=adjusted_rand(y, pred), accuracy=acc, f1_macro=f1["f1_macro"],
-                   f1_per_class={str(c): v for c, v in f1["f1"].items()})
+        out.update(
+            n_labelled=int((y >= 0).sum()),
+            ari=adjusted_rand(y, pred),
+            accuracy=acc,
+            f1_macro=f1["f1_macro"],
+            f1_per_class={str(c): v for c, v in f1["f1"].items()},
+        )
         pose_keys = declared_pose_keys() if pose_keys is None else tuple(pose_keys)  # each model's `pose_keys`
         theta = [as_numpy(emb[key]).reshape(n, -1) for key in pose_keys if key in emb]
         if disentanglement and theta and len(np.unique(y[y >= 0])) >= 2:
             d_c, d_t = d_score(z, y, seed=seed), d_score(np.concatenate(theta, 1), y, seed=seed)
             out.update(d_content=d_c, d_pose=d_t, sap=d_c - d_t)
     if "rotation" in emb and "true_rotation" in emb:
-        named = {c: v if isinstance(v, str) else f"{len(v)} rotations" for c, v in symmetry.items()} if isinstance(symmetry, dict) else symmetry
-        sym_all = symmetry if isinstance(symmetry, str) else (next(iter(named.values())) if len(set(named.values())) == 1 and all(isinstance(v, str) for v in symmetry.values()) else "C1")
+        named = (
+            {c: v if isinstance(v, str) else f"{len(v)} rotations" for c, v in symmetry.items()}
+            if isinstance(symmetry, dict)
+            else symmetry
+        )
+        sym_all = (
+            symmetry
+            if isinstance(symmetry, str)
+            else (
+                next(iter(named.values()))
+                if len(set(named.values())) == 1 and all(isinstance(v, str) for v in symmetry.values())
+                else "C1"
+            )
+        )
         e = pose_error(emb["rotation"], emb["true_rotation"], side=pose_side, symmetry=sym_all)
         out.update(pose_error_mean_deg=e["mean"], pose_error_median_deg=e["median"])
-        if symmetry != "C1": out["pose_symmetry"] = named if isinstance(named, str) else {str(c): v for c, v in named.items()}
+        if symmetry != "C1":
+            out["pose_symmetry"] = named if isinstance(named, str) else {str(c): v for c, v in named.items()}
         pe = pose_errors(emb, pose_side, symmetry)
         out.update(pose_error_classwise_median_deg=float(np.nanmedian(pe["rotation_deg"])))
         if pe["shift_vox"] is not None:
-            out.update(shift_error_mean_vox=float(np.nanmean(pe["shift_vox"])), shift_error_median_vox=float(np.nanmedian(pe["shift_vox"])))
-        if (y >= 0).any(): out["pose_error_per_class"] = pe["per_class"]
+            out.update(
+                shift_error_mean_vox=float(np.nanmean(pe["shift_vox"])),
+                shift_error_median_vox=float(np.nanmedian(pe["shift_vox"])),
+            )
+        if (y >= 0).any():
+            out["pose_error_per_class"] = pe["per_class"]
     if "angle" in emb and "true_angle" in emb:  # 2D: in-plane angle error after the best global offset
         e = angle_error(emb["angle"], emb["true_angle"])
         out.update(pose_error_mean_deg=e["mean"], pose_error_median_deg=e["median"], pose_angle_sign=e["sign"])

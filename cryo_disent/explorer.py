@@ -19,8 +19,10 @@ __all__ = ['LatentExplorer']
 def _pose_sliders(emb: dict, ndim: int) -> dict:
     "name → (lo, hi, start) of the pose sliders the model's embedding calls for (none without pose latents)."
     out = {}
-    if "rotation" in emb and ndim == 3: out.update(rot=(-180.0, 180.0, 0.0), tilt=(0.0, 180.0, 0.0), psi=(-180.0, 180.0, 0.0))
-    if "angle" in emb and ndim == 2: out["angle"] = (-180.0, 180.0, 0.0)
+    if "rotation" in emb and ndim == 3:
+        out.update(rot=(-180.0, 180.0, 0.0), tilt=(0.0, 180.0, 0.0), psi=(-180.0, 180.0, 0.0))
+    if "angle" in emb and ndim == 2:
+        out["angle"] = (-180.0, 180.0, 0.0)
     if "translation" in emb:
         t = np.abs(as_numpy(emb["translation"]))
         lim = float(max(1.0, np.ceil(np.percentile(t, 99)))) if t.size else 1.0
@@ -29,18 +31,27 @@ def _pose_sliders(emb: dict, ndim: int) -> dict:
 
 class LatentExplorer:
     "State and decoding of the latent explorer for `model` over embedding `emb` (see above)."
-    def __init__(self, model, emb: dict,  # `embed_dataset` output (`content`; `cluster`/`label`; pose keys)
-                 view: str = "slices",  # "slices" or "projections"
-                 class_names: list | None = None,  # names of the label ids (else "class k" / "cluster k")
-                 pose: bool = True):  # sliders over the pose latents, when the model has them
+
+    def __init__(
+        self,
+        model,
+        emb: dict,  # `embed_dataset` output (`content`; `cluster`/`label`; pose keys)
+        view: str = "slices",  # "slices" or "projections"
+        class_names: list | None = None,  # names of the label ids (else "class k" / "cluster k")
+        pose: bool = True,
+    ):  # sliders over the pose latents, when the model has them
         require(view in ("slices", "projections"), f"view: {view!r}; expected 'slices' or 'projections'")
         z = as_numpy(emb.get("content", np.zeros((0, 0)))).reshape(len(emb.get("content", [])), -1)
-        require(z.ndim == 2 and len(z) > 0 and z.shape[1] > 0, "emb: expected a non-empty 'content' [N, Zc] (embed_dataset output)")
+        require(
+            z.ndim == 2 and len(z) > 0 and z.shape[1] > 0,
+            "emb: expected a non-empty 'content' [N, Zc] (embed_dataset output)",
+        )
         self.model, self.emb, self.view, self.z = model, emb, view, z
         self.ndim = len(model.config.input_shape) - 1
         lo, hi, med = np.percentile(z, 1, 0), np.percentile(z, 99, 0), np.median(z, 0)
         self.ranges = {f"content_{i}": (float(lo[i]), float(hi[i]), float(med[i])) for i in range(z.shape[1])}
-        if pose: self.ranges.update(_pose_sliders(emb, self.ndim))
+        if pose:
+            self.ranges.update(_pose_sliders(emb, self.ndim))
         self.values = {k: r[2] for k, r in self.ranges.items()}
         self.groups, self.group_names = self._groups(emb, class_names)
         self.figure, self._widgets = None, {}
@@ -52,7 +63,9 @@ class LatentExplorer:
         lab = as_numpy(emb.get(key, np.zeros(0))).astype(int).ravel()
         ids = sorted(set(lab[lab >= 0].tolist()))
         word = "cluster" if key == "cluster" else "class"
-        names = [class_names[i] if key == "label" and class_names and i < len(class_names) else f"{word} {i}" for i in ids]
+        names = [
+            class_names[i] if key == "label" and class_names and i < len(class_names) else f"{word} {i}" for i in ids
+        ]
         return {n: lab == i for n, i in zip(names, ids)}, names
 
 # %% ../nbs/42_explorer.ipynb #0252ea98
@@ -60,9 +73,12 @@ def _latents(self: LatentExplorer) -> dict:
     "The decoder's input for the current values: `content` [1, Zc] and, where there are pose sliders, the pose."
     v = self.values
     lat = {"content": torch.tensor([[v[f"content_{i}"] for i in range(self.z.shape[1])]], dtype=torch.float32)}
-    if "rot" in v: lat["rotation"] = euler_zyz_to_matrix(torch.tensor([[v["rot"], v["tilt"], v["psi"]]]), degrees=True).float()
-    if "angle" in v: lat["angle"] = torch.deg2rad(torch.tensor([v["angle"]], dtype=torch.float32))
-    if "shift_x" in v: lat["translation"] = torch.tensor([[v[f"shift_{a}"] for a in "xyz"[:self.ndim]]], dtype=torch.float32)
+    if "rot" in v:
+        lat["rotation"] = euler_zyz_to_matrix(torch.tensor([[v["rot"], v["tilt"], v["psi"]]]), degrees=True).float()
+    if "angle" in v:
+        lat["angle"] = torch.deg2rad(torch.tensor([v["angle"]], dtype=torch.float32))
+    if "shift_x" in v:
+        lat["translation"] = torch.tensor([[v[f"shift_{a}"] for a in "xyz"[: self.ndim]]], dtype=torch.float32)
     return lat
 
 @torch.no_grad()
@@ -79,7 +95,8 @@ def _set(self: LatentExplorer, **values) -> np.ndarray:
     "Move sliders, clipped to their ranges; returns the decoded volume (and redraws a live widget)."
     bad = sorted(set(values) - set(self.ranges))
     require(not bad, f"values: unknown slider(s) {bad}; expected some of {list(self.ranges)}")
-    for k, v in values.items(): self.values[k] = float(np.clip(v, *self.ranges[k][:2]))
+    for k, v in values.items():
+        self.values[k] = float(np.clip(v, *self.ranges[k][:2]))
     self._sync()
     return self.decode()
 
@@ -98,25 +115,33 @@ LatentExplorer.latents, LatentExplorer.decode, LatentExplorer.set, LatentExplore
 def _render(self: LatentExplorer):
     "Plotly figure of the current decoded volume (slices or projections; an image for 2-D models)."
     vol = self.decode()
-    title = ", ".join(f"{k}={v:.3g}" for k, v in self.values.items() if not k.startswith("content_")) or "canonical pose"
-    if vol.ndim == 2: return viz.heatmap_figure(vol, list(range(vol.shape[1])), list(range(vol.shape[0])), title=title, text=False)
+    title = (
+        ", ".join(f"{k}={v:.3g}" for k, v in self.values.items() if not k.startswith("content_")) or "canonical pose"
+    )
+    if vol.ndim == 2:
+        return viz.heatmap_figure(vol, list(range(vol.shape[1])), list(range(vol.shape[0])), title=title, text=False)
     return (viz.slices_figure if self.view == "slices" else viz.projections_figure)(vol, title=title)
 
 def _sync(self: LatentExplorer):
     "Push the state into the live widgets (without feedback loops) and redraw."
-    if not self._widgets: return
+    if not self._widgets:
+        return
     self._quiet = True
     try:
-        for k, s in self._widgets["sliders"].items(): s.value = self.values[k]
-    finally: self._quiet = False
+        for k, s in self._widgets["sliders"].items():
+            s.value = self.values[k]
+    finally:
+        self._quiet = False
     self._redraw()
 
 def _redraw(self: LatentExplorer):
     from IPython.display import display
+
     out = self._widgets["out"]
     self.figure = self.render()
     out.clear_output(wait=True)
-    with out: display(self.figure)  # plotly's mime bundle: drawn by JupyterLab, never a browser tab
+    with out:
+        display(self.figure)  # plotly's mime bundle: drawn by JupyterLab, never a browser tab
 
 LatentExplorer.render, LatentExplorer._sync, LatentExplorer._redraw = _render, _sync, _redraw
 
@@ -124,18 +149,34 @@ LatentExplorer.render, LatentExplorer._sync, LatentExplorer._redraw = _render, _
 def _widget(self: LatentExplorer, continuous: bool = False):  # redraw while dragging (slower models: False)
     "The ipywidgets explorer: sliders, class picker, figure."
     import ipywidgets as W
-    sliders = {k: W.FloatSlider(value=self.values[k], min=lo, max=hi, step=(hi - lo) / 100 or 0.01, description=k,
-                                continuous_update=continuous, readout_format=".3g") for k, (lo, hi, _) in self.ranges.items()}
+
+    sliders = {
+        k: W.FloatSlider(
+            value=self.values[k],
+            min=lo,
+            max=hi,
+            step=(hi - lo) / 100 or 0.01,
+            description=k,
+            continuous_update=continuous,
+            readout_format=".3g",
+        )
+        for k, (lo, hi, _) in self.ranges.items()
+    }
     picker = W.Dropdown(options=["—"] + self.group_names, value="—", description="jump to")
     self._widgets, self._quiet = dict(sliders=sliders, picker=picker, out=W.Output()), False
 
     def on_slider(change):
-        if self._quiet: return
+        if self._quiet:
+            return
         self.values[change["owner"].description] = float(change["new"])
         self._redraw()
+
     def on_pick(change):
-        if change["new"] != "—": self.pick(change["new"])
-    for s in sliders.values(): s.observe(on_slider, names="value")
+        if change["new"] != "—":
+            self.pick(change["new"])
+
+    for s in sliders.values():
+        s.observe(on_slider, names="value")
     picker.observe(on_pick, names="value")
     self._redraw()
     return W.HBox([W.VBox([picker, *sliders.values()]), self._widgets["out"]])

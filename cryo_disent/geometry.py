@@ -168,20 +168,25 @@ def _randn(shape, generator, dtype, device, uniform=False):
     f = torch.rand if uniform else torch.randn
     return f(*shape, generator=generator, dtype=dtype, device=src).to(device)
 
-def random_rotations(n: int,                                # number of rotations
-                     generator: torch.Generator | None = None,  # for reproducible draws (any device)
-                     dtype=torch.float32, device=None) -> torch.Tensor:
+def random_rotations(
+    n: int,  # number of rotations
+    generator: torch.Generator | None = None,  # for reproducible draws (any device)
+    dtype=torch.float32,
+    device=None,
+) -> torch.Tensor:
     "`[n, 3, 3]` Haar-uniform rotations (normalised Gaussian quaternions)."
     require(int(n) == n and n >= 0, f"n: expected a non-negative integer, got {n}")
     q = _randn((int(n), 4), generator, dtype, device)
     return quat_to_matrix(F.normalize(q, dim=-1))
 
-def random_rotations_limited(n: int,                # number of rotations
-                             max_angle_deg: float,  # bound: 90 for the first ~40 epochs, then 30 (SE(3)-MCL appendix)
-                             generator: torch.Generator | None = None,
-                             dtype=torch.float32, device=None,
-                             mode: str = "ball",  # "ball": uniform axis, angle U[0, max]; "cube": rotvec components U[-max, max]
-                             ) -> torch.Tensor:
+def random_rotations_limited(
+    n: int,  # number of rotations
+    max_angle_deg: float,  # bound: 90 for the first ~40 epochs, then 30 (SE(3)-MCL appendix)
+    generator: torch.Generator | None = None,
+    dtype=torch.float32,
+    device=None,
+    mode: str = "ball",  # "ball": uniform axis, angle U[0, max]; "cube": rotvec components U[-max, max]
+) -> torch.Tensor:
     "`[n, 3, 3]` rotations near the identity, as the SE(3)-MCL appendix samples its SO(3) grid."
     require(int(n) == n and n >= 0, f"n: expected a non-negative integer, got {n}")
     require(mode in ("ball", "cube"), f"mode: expected 'ball' or 'cube', got {mode!r}")
@@ -191,7 +196,8 @@ def random_rotations_limited(n: int,                # number of rotations
     if mode == "ball":
         axis = F.normalize(_randn((int(n), 3), generator, dtype, device), dim=-1)
         v = axis * (m * _randn((int(n), 1), generator, dtype, device, uniform=True))
-    else: v = m * (2 * _randn((int(n), 3), generator, dtype, device, uniform=True) - 1)
+    else:
+        v = m * (2 * _randn((int(n), 3), generator, dtype, device, uniform=True) - 1)
     return axis_angle_to_matrix(v)
 
 # %% ../nbs/01_geometry.ipynb #c4c6d34f
@@ -207,10 +213,14 @@ def geodesic_angle(R1, R2) -> torch.Tensor:
 def coordinate_grid(shape, device=None, dtype=None) -> torch.Tensor:
     "`[*shape, len(shape)]` grid in [-1, 1], last dim (x, y[, z]); `shape` is (D, H, W) or (H, W)."
     shape = tuple(int(s) for s in shape)
-    require(len(shape) in (2, 3) and min(shape) >= 1, f"shape: expected (D, H, W) or (H, W) of positive sizes, got {shape}")
+    require(
+        len(shape) in (2, 3) and min(shape) >= 1, f"shape: expected (D, H, W) or (H, W) of positive sizes, got {shape}"
+    )
     dtype = dtype or torch.get_default_dtype()
-    axes = [torch.linspace(-1, 1, s, device=device, dtype=dtype) if s > 1 else torch.zeros(1, device=device, dtype=dtype)
-            for s in shape]
+    axes = [
+        torch.linspace(-1, 1, s, device=device, dtype=dtype) if s > 1 else torch.zeros(1, device=device, dtype=dtype)
+        for s in shape
+    ]
     return torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], -1)
 
 # %% ../nbs/01_geometry.ipynb #1b5aea80
@@ -223,46 +233,59 @@ def _affine_theta(R: torch.Tensor, t: torch.Tensor, sizes_xyz) -> torch.Tensor:
 def _warp(x, R, t, k, mode, padding_mode):
     "Shared body of `warp` (k=3) and `warp2d` (k=2)."
     x = torch.as_tensor(x)
-    require(x.ndim == k + 2 and min(x.shape[2:]) >= 2,
-            f"volumes: expected [B, C, {'D, H, W' if k == 3 else 'H, W'}] with spatial sizes >= 2, got {list(x.shape)}")
-    if not x.is_floating_point(): x = x.to(torch.get_default_dtype())
+    require(
+        x.ndim == k + 2 and min(x.shape[2:]) >= 2,
+        f"volumes: expected [B, C, {'D, H, W' if k == 3 else 'H, W'}] with spatial sizes >= 2, got {list(x.shape)}",
+    )
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
     R = _tensor(R, "R", (k, k)).to(x)
     t = torch.zeros(k, dtype=x.dtype, device=x.device) if t is None else _tensor(t, "t", (k,)).to(x)
-    require(R.ndim <= 3 and t.ndim <= 2, f"R, t: expected [B, {k}, {k}] and [B, {k}], got {list(R.shape)}, {list(t.shape)}")
+    require(
+        R.ndim <= 3 and t.ndim <= 2, f"R, t: expected [B, {k}, {k}] and [B, {k}], got {list(R.shape)}, {list(t.shape)}"
+    )
     bs = {x.shape[0], *R.shape[:-2], *t.shape[:-1]} - {1}
-    require(len(bs) <= 1, f"volumes, R, t: batch sizes {x.shape[0]}, {list(R.shape[:-2])}, {list(t.shape[:-1])} do not broadcast")
+    require(
+        len(bs) <= 1,
+        f"volumes, R, t: batch sizes {x.shape[0]}, {list(R.shape[:-2])}, {list(t.shape[:-1])} do not broadcast",
+    )
     B = bs.pop() if bs else 1
     x = x.expand(B, *x.shape[1:])
     theta = _affine_theta(R.expand(B, k, k), t.expand(B, k), x.shape[2:][::-1])
     grid = F.affine_grid(theta, list(x.shape), align_corners=True)
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
 
-def warp(volumes,                    # [B, C, D, H, W] (z, y, x); B may be 1 and broadcast against R, t
-         R,                          # [B, 3, 3] or [3, 3] active rotation acting on (x, y, z)
-         t=None,                     # [B, 3] or [3] shift in voxels (x, y, z), applied after the rotation
-         mode: str = "bilinear",     # `grid_sample` mode: "bilinear" (trilinear in 3D) or "nearest"
-         padding_mode: str = "zeros" # `grid_sample` padding for samples outside the box
-         ) -> torch.Tensor:
+def warp(
+    volumes,  # [B, C, D, H, W] (z, y, x); B may be 1 and broadcast against R, t
+    R,  # [B, 3, 3] or [3, 3] active rotation acting on (x, y, z)
+    t=None,  # [B, 3] or [3] shift in voxels (x, y, z), applied after the rotation
+    mode: str = "bilinear",  # `grid_sample` mode: "bilinear" (trilinear in 3D) or "nearest"
+    padding_mode: str = "zeros",  # `grid_sample` padding for samples outside the box
+) -> torch.Tensor:
     "Active SE(3) warp of `[B, C, D, H, W]` about the box centre: content at p moves to `R p + t` (t: `[B, 3]` voxels, x,y,z)."
     return _warp(volumes, R, t, 3, mode, padding_mode)
 
-def warp2d(images,                  # [B, C, H, W] (y, x)
-           angle,                   # scalar or [B], radians, counter-clockwise in (x, y)
-           t=None,                  # [B, 2] or [2] shift in pixels (x, y)
-           mode: str = "bilinear", padding_mode: str = "zeros") -> torch.Tensor:
+def warp2d(
+    images,  # [B, C, H, W] (y, x)
+    angle,  # scalar or [B], radians, counter-clockwise in (x, y)
+    t=None,  # [B, 2] or [2] shift in pixels (x, y)
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
     "Rotate `[B, C, H, W]` images counter-clockwise in (x, y) by `angle` (radians, scalar or `[B]`), then shift by `t` `[B, 2]` px."
     if not torch.is_tensor(angle) and torch.is_tensor(images) and images.is_floating_point():
-        angle = torch.as_tensor(angle, dtype=images.dtype, device=images.device)   # keep float64 precision
+        angle = torch.as_tensor(angle, dtype=images.dtype, device=images.device)  # keep float64 precision
     a = _tensor(angle, "angle")
     c, s = torch.cos(a), torch.sin(a)
     R = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
     return _warp(images, R, t, 2, mode, padding_mode)
 
 # %% ../nbs/01_geometry.ipynb #35568226
-def rotate_points(points,  # [..., N, 3] (x, y, z), centred on the box centre, in voxels
-                  R,       # [..., 3, 3]
-                  t=None,  # [..., 3] shift in voxels
-                  ) -> torch.Tensor:
+def rotate_points(
+    points,  # [..., N, 3] (x, y, z), centred on the box centre, in voxels
+    R,  # [..., 3, 3]
+    t=None,  # [..., 3] shift in voxels
+) -> torch.Tensor:
     "`R p + t` for centred (x, y, z) points `[..., N, 3]`, `R` `[..., 3, 3]`, `t` `[..., 3]` (broadcast)."
     p = _tensor(points, "points", (3,))
     out = p @ _tensor(R, "R", (3, 3)).to(p).transpose(-1, -2)
@@ -275,11 +298,12 @@ def invert_se3(R, t=None) -> tuple[torch.Tensor, torch.Tensor]:
     Rt = R.transpose(-1, -2)
     return Rt, -(Rt @ t[..., None]).squeeze(-1)
 
-def to_template_frame(x: torch.Tensor,  # particles [B, 1, D, H, W]
-                      R: torch.Tensor,  # [B, 3, 3] their poses: particle = warp(template, R, t)
-                      t: torch.Tensor | None = None,  # [B, 3] voxels (x, y, z)
-                      pre: torch.Tensor | None = None,  # [B, 3, 3] rotation Q applied to x first (e.g. a siamese view)
-                      ) -> torch.Tensor:
+def to_template_frame(
+    x: torch.Tensor,  # particles [B, 1, D, H, W]
+    R: torch.Tensor,  # [B, 3, 3] their poses: particle = warp(template, R, t)
+    t: torch.Tensor | None = None,  # [B, 3] voxels (x, y, z)
+    pre: torch.Tensor | None = None,  # [B, 3, 3] rotation Q applied to x first (e.g. a siamese view)
+) -> torch.Tensor:
     "warp(Q·x, Rᵀ, −Rᵀt) = warp(x, Rᵀ Q, −Rᵀt): the particles brought back to their template's frame, one interpolation."
     Ri, ti = invert_se3(R.to(x), None if t is None else t.to(x))
     return warp(x, Ri if pre is None else Ri @ pre.to(x), ti)

@@ -46,26 +46,40 @@ _REAL_MODES = {0: "int8", 1: "int16", 2: "float32", 6: "uint16", 12: "float16"} 
 
 def _mrc_header(p: Path):
     "Header and stored data shape of MRC file `p`, after checking mode and exact file length."
-    with open(p, "rb") as f: magic = f.read(3)
-    require(not magic.startswith((b"\x1f\x8b", b"BZh")), f"{p}: compressed (gzip/bzip2) MRC; expected an uncompressed file, decompress it first")
+    with open(p, "rb") as f:
+        magic = f.read(3)
+    require(
+        not magic.startswith((b"\x1f\x8b", b"BZh")),
+        f"{p}: compressed (gzip/bzip2) MRC; expected an uncompressed file, decompress it first",
+    )
     with _strict(p), mrcfile.open(p, mode="r", permissive=False, header_only=True) as mrc:
         h = mrc.header.copy()
         dims = tuple(int(n) for n in (h.nx, h.ny, h.nz))
         require(min(dims) > 0, f"{p}: header dimensions (nx, ny, nz)={dims}; expected positive sizes")
-        require(int(h.mode) in _REAL_MODES, f"{p}: MRC mode {int(h.mode)}; expected a real-valued mode {sorted(_REAL_MODES)}")
+        require(
+            int(h.mode) in _REAL_MODES,
+            f"{p}: MRC mode {int(h.mode)}; expected a real-valued mode {sorted(_REAL_MODES)}",
+        )
         shape = mrcfile.utils.data_shape_from_header(h)
         itemsize = mrcfile.utils.data_dtype_from_header(h).itemsize
     need, got = 1024 + int(h.nsymbt) + int(np.prod(shape)) * itemsize, p.stat().st_size
-    require(got == need, f"{p}: file is {got} bytes but its header ((nx, ny, nz)={dims}, mode {int(h.mode)}) "
-                         f"needs {need}; expected a complete MRC file (truncated or corrupt?)")
+    require(
+        got == need,
+        f"{p}: file is {got} bytes but its header ((nx, ny, nz)={dims}, mode {int(h.mode)}) "
+        f"needs {need}; expected a complete MRC file (truncated or corrupt?)",
+    )
     return h, tuple(shape)
 
 def _voxel_size(h, p: Path, axes: str = "xyz") -> float:
     "Isotropic voxel size in Å (`cella / m` over `axes`); 0.0 when the header leaves it unset."
     vs = [float(getattr(h.cella, a)) / int(getattr(h, "m" + a)) if int(getattr(h, "m" + a)) > 0 else 0.0 for a in axes]
-    require(np.isfinite(vs).all() and min(vs) >= 0, f"{p}: voxel size {dict(zip(axes, vs))} Å; expected finite sizes ≥ 0")
-    require(np.allclose(vs, vs[0], rtol=1e-4, atol=0), f"{p}: anisotropic voxel size {dict(zip(axes, vs))} Å; "
-                                                         f"expected equal sizes along {', '.join(axes)}")
+    require(
+        np.isfinite(vs).all() and min(vs) >= 0, f"{p}: voxel size {dict(zip(axes, vs))} Å; expected finite sizes ≥ 0"
+    )
+    require(
+        np.allclose(vs, vs[0], rtol=1e-4, atol=0),
+        f"{p}: anisotropic voxel size {dict(zip(axes, vs))} Å; expected equal sizes along {', '.join(axes)}",
+    )
     return vs[0]
 
 # %% ../nbs/03_io.ipynb #d8c961c4
@@ -81,23 +95,34 @@ def _mrc_read(path, stack: bool, require_cubic: bool = False, header_only: bool 
     p = _check_file(path)
     h, shape = _mrc_header(p)
     order = (int(h.maps), int(h.mapr), int(h.mapc))  # MRC axis (1=x, 2=y, 3=z) stored along array axes 0, 1, 2
-    require(sorted(order) == [1, 2, 3], f"{p}: axis order (mapc, mapr, maps)={order[::-1]}; expected a permutation of (1, 2, 3)")
+    require(
+        sorted(order) == [1, 2, 3],
+        f"{p}: axis order (mapc, mapr, maps)={order[::-1]}; expected a permutation of (1, 2, 3)",
+    )
     perm = tuple(order.index(a) for a in (3, 2, 1))  # array axes that hold z, y, x
     if stack:
         out = (1, *shape) if len(shape) == 2 else shape
         item, axes = out[1:], ("xyz" if len(shape) == 4 else "xy")
     else:
-        require(len(shape) in (2, 3), f"{p}: holds a stack of {shape[0]} volumes {shape}; expected one volume (use read_mrcs)")
+        require(
+            len(shape) in (2, 3),
+            f"{p}: holds a stack of {shape[0]} volumes {shape}; expected one volume (use read_mrcs)",
+        )
         out = tuple(shape[i] for i in perm) if len(shape) == 3 else shape
         item, axes = out, ("xyz" if len(shape) == 3 else "xy")
-    require(perm == (0, 1, 2) or (len(shape) == 3 and not stack),
-            f"{p}: axis order (mapc, mapr, maps)={order[::-1]}; expected (1, 2, 3) for images and stacks")
+    require(
+        perm == (0, 1, 2) or (len(shape) == 3 and not stack),
+        f"{p}: axis order (mapc, mapr, maps)={order[::-1]}; expected (1, 2, 3) for images and stacks",
+    )
     voxel = _voxel_size(h, p, axes)
-    if require_cubic: _check_cubic(item, p)
-    if header_only: return out, voxel
+    if require_cubic:
+        _check_cubic(item, p)
+    if header_only:
+        return out, voxel
     with _strict(p), mrcfile.mmap(p, mode="r", permissive=False) as mrc:
         data = np.array(mrc.data, dtype=np.float32)
-    if not stack and len(shape) == 3: data = np.ascontiguousarray(data.transpose(perm))
+    if not stack and len(shape) == 3:
+        data = np.ascontiguousarray(data.transpose(perm))
     data = data.reshape(out)
     _check_finite(data, p)
     return data, voxel
@@ -154,26 +179,33 @@ def write_mrcs(path, # destination .mrcs
 # %% ../nbs/03_io.ipynb #1eb6bf01
 TEXT_COLUMNS = ["class_name", "filename", "name"]  # never parsed as numbers ('007', '1e10' stay text)
 
-def read_star(path, # .star file
-              block: str | None = None, # data block name (without `data_`); None: the first block
-              as_text: list = TEXT_COLUMNS, # columns kept as text
-             ) -> pd.DataFrame:
+def read_star(
+    path,  # .star file
+    block: str | None = None,  # data block name (without `data_`); None: the first block
+    as_text: list = TEXT_COLUMNS,  # columns kept as text
+) -> pd.DataFrame:
     "One data block of a STAR file as a DataFrame."
     p = _check_file(path)
-    with _strict(p, "STAR"): blocks = starfile.read(p, always_dict=True, parse_as_string=list(as_text))
+    with _strict(p, "STAR"):
+        blocks = starfile.read(p, always_dict=True, parse_as_string=list(as_text))
     require(len(blocks) > 0, f"{p}: no data blocks found; expected a STAR file with at least one data_ block")
     name = next(iter(blocks)) if block is None else block
     require(name in blocks, f"{p}: no data block {name!r}; the file has {list(blocks)}")
     df = blocks[name]
     return pd.DataFrame([df]) if isinstance(df, Mapping) else df
 
-def write_star(path, # destination .star
-               df: pd.DataFrame | Mapping, # one table, or {block name: DataFrame or dict}
-               overwrite: bool = True) -> Path:
+def write_star(
+    path,  # destination .star
+    df: pd.DataFrame | Mapping,  # one table, or {block name: DataFrame or dict}
+    overwrite: bool = True,
+) -> Path:
     "Write a STAR file atomically, floats at full precision, byte-identical for identical tables (no time stamp)."
     blocks = df if isinstance(df, Mapping) else {"": df}
     for k, b in blocks.items():
-        require(isinstance(b, (pd.DataFrame, Mapping)), f"df: block {k!r} is a {type(b).__name__}; expected a DataFrame or dict")
+        require(
+            isinstance(b, (pd.DataFrame, Mapping)),
+            f"df: block {k!r} is a {type(b).__name__}; expected a DataFrame or dict",
+        )
     with atomic_path(path, overwrite=overwrite) as tmp:
         starfile.write(dict(blocks), tmp, float_format=None)
         lines = tmp.read_text().splitlines(keepends=True)  # drop starfile's time stamp: same table -> same bytes
@@ -183,17 +215,21 @@ def write_star(path, # destination .star
 # %% ../nbs/03_io.ipynb #c66a161c
 def _open_npy(p: Path) -> np.ndarray:
     "Memory-map `p` (an .npy file) after checking it holds one real 2-D or 3-D array."
-    with _strict(p, ".npy"): a = np.load(p, mmap_mode="r", allow_pickle=False)
+    with _strict(p, ".npy"):
+        a = np.load(p, mmap_mode="r", allow_pickle=False)
     require(a.dtype.kind in "biuf", f"{p}: dtype {a.dtype}; expected real numbers")
     require(a.ndim in (2, 3), f"{p}: shape {a.shape}; expected one 2-D image or 3-D volume")
     return a
 
-def read_npy(path, # .npy file holding one image or volume
-             require_cubic: bool = False) -> tuple[np.ndarray, float]:
+def read_npy(
+    path,  # .npy file holding one image or volume
+    require_cubic: bool = False,
+) -> tuple[np.ndarray, float]:
     "`(array float32, 0.0)`: .npy files carry no voxel size."
     p = _check_file(path)
     a = _open_npy(p)
-    if require_cubic: _check_cubic(a.shape, p)
+    if require_cubic:
+        _check_cubic(a.shape, p)
     data = np.array(a, dtype=np.float32)
     del a
     _check_finite(data, p)
@@ -203,10 +239,14 @@ def read_npz(path, kind: str = ".npz", required: tuple = ()) -> dict:
     "Every array of a `.npz` file (no pickled objects), or one `InputError` naming it; `required` keys must be in it."
     p = _check_file(path)
     try:
-        with _strict(p, kind), np.load(p, allow_pickle=False) as z: out = {k: np.asarray(z[k]) for k in z.files}
+        with _strict(p, kind), np.load(p, allow_pickle=False) as z:
+            out = {k: np.asarray(z[k]) for k in z.files}
     except InputError as e:
-        if "pickle" not in str(e).lower(): raise
-        raise InputError(f"{p}: holds pickled Python objects, which are never loaded; expected plain numeric arrays only") from None
+        if "pickle" not in str(e).lower():
+            raise
+        raise InputError(
+            f"{p}: holds pickled Python objects, which are never loaded; expected plain numeric arrays only"
+        ) from None
     missing = [k for k in required if k not in out]
     require(not missing, f"{p}: no {', '.join(missing)}; expected a complete {kind} file")
     return out
@@ -217,7 +257,8 @@ class VolumeFormat(NamedTuple):
 
 _mrc_peek = lambda p: _mrc_read(p, stack=False, header_only=True)
 FORMATS: dict[str, VolumeFormat] = {
-    ".mrc": VolumeFormat(read_mrc, _mrc_peek), ".map": VolumeFormat(read_mrc, _mrc_peek),
+    ".mrc": VolumeFormat(read_mrc, _mrc_peek),
+    ".map": VolumeFormat(read_mrc, _mrc_peek),
     ".rec": VolumeFormat(read_mrc, _mrc_peek),
     ".mrcs": VolumeFormat(read_mrcs, lambda p: _mrc_read(p, stack=True, header_only=True)),
     ".npy": VolumeFormat(read_npy, lambda p: (_open_npy(_check_file(p)).shape, 0.0)),
@@ -228,8 +269,10 @@ def _format(path) -> VolumeFormat:
     require(p.suffix.lower() in FORMATS, f"{p}: unknown file type {p.suffix!r}; expected one of {', '.join(FORMATS)}")
     return FORMATS[p.suffix.lower()]
 
-def read_volume(path, # .mrc .map .rec .mrcs or .npy
-                require_cubic: bool = False) -> tuple[np.ndarray, float]:
+def read_volume(
+    path,  # .mrc .map .rec .mrcs or .npy
+    require_cubic: bool = False,
+) -> tuple[np.ndarray, float]:
     "`(array float32, voxel size Å)` read by the reader for `path`'s suffix."
     return _format(path).read(path, require_cubic=require_cubic)
 
@@ -249,9 +292,13 @@ def has_class_prefix(name: str) -> bool:
 def _listed_name(f: str, folder: Path | None, src: str) -> str:
     "The file name a labels-table entry names: a bare name, or a path that lies in `folder` (relative paths from it)."
     p = Path(f)
-    if folder is None or p.parent == Path("."): return p.name
+    if folder is None or p.parent == Path("."):
+        return p.name
     full = p if p.is_absolute() else folder / p
-    require(full.resolve().parent == folder.resolve(), f"{src}: filename {f!r} is not in {folder}; expected names of files there")
+    require(
+        full.resolve().parent == folder.resolve(),
+        f"{src}: filename {f!r} is not in {folder}; expected names of files there",
+    )
     return p.name
 
 def _labels_table(labels, folder: Path | None = None) -> dict:
@@ -263,17 +310,27 @@ def _labels_table(labels, folder: Path | None = None) -> dict:
         read_csv = lambda f: pd.read_csv(f, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False)
         readers = {".csv": read_csv, ".star": read_star}
         require(p.suffix.lower() in readers, f"{p}: unknown labels file type {p.suffix!r}; expected .csv or .star")
-        with _strict(p, "labels table"): labels = readers[p.suffix.lower()](p)
+        with _strict(p, "labels table"):
+            labels = readers[p.suffix.lower()](p)
     elif isinstance(labels, Mapping):
         labels = pd.DataFrame(dict(filename=list(labels), class_name=list(labels.values())))
-    require(isinstance(labels, pd.DataFrame), f"labels: got {type(labels).__name__}; expected a DataFrame, dict or .csv/.star path")
-    require({"filename", "class_name"} <= set(labels.columns),
-            f"{src}: columns {list(labels.columns)}; expected 'filename' and 'class_name'")
+    require(
+        isinstance(labels, pd.DataFrame),
+        f"labels: got {type(labels).__name__}; expected a DataFrame, dict or .csv/.star path",
+    )
+    require(
+        {"filename", "class_name"} <= set(labels.columns),
+        f"{src}: columns {list(labels.columns)}; expected 'filename' and 'class_name'",
+    )
     names = [_listed_name(str(f), folder, src) for f in labels["filename"]]
     empty = [n for n, c in zip(names, labels["class_name"].astype(str)) if not c.strip()]
-    require(not empty, f"{src}: class_name of {empty[0] if empty else ''!r} is empty; expected a class name (or leave the file out)")
+    require(
+        not empty,
+        f"{src}: class_name of {empty[0] if empty else ''!r} is empty; expected a class name (or leave the file out)",
+    )
     dup = [n for n, k in Counter(names).items() if k > 1]
-    if dup: raise InputError(f"{src}: filename {dup[0]!r} is listed {names.count(dup[0])} times; expected each file once")
+    if dup:
+        raise InputError(f"{src}: filename {dup[0]!r} is listed {names.count(dup[0])} times; expected each file once")
     return dict(zip(names, labels["class_name"].astype(str)))
 
 # %% ../nbs/03_io.ipynb #fe4dbd64
@@ -283,18 +340,25 @@ def _file_classes(files: list, table: dict, classes: str) -> list:
     rest = [f for f in files if f.name not in table]
     if classes == "prefix":
         bad = [f for f in rest if not has_class_prefix(f.name)]
-        if bad: raise InputError(f"{bad[0]}: no class prefix in the file name (expected CLASS_rest{bad[0].suffix}, e.g. "
-                                 f"1b23_0001{bad[0].suffix}); list it in a labels table or leave the files unlabelled")
-    use_prefix = classes == "prefix" or (classes == "auto" and all(has_class_prefix(f.name) for f in rest)
-                  and len({class_from_filename(f.name) for f in rest} | set(table.values())) >= 2)
+        if bad:
+            raise InputError(
+                f"{bad[0]}: no class prefix in the file name (expected CLASS_rest{bad[0].suffix}, e.g. "
+                f"1b23_0001{bad[0].suffix}); list it in a labels table or leave the files unlabelled"
+            )
+    use_prefix = classes == "prefix" or (
+        classes == "auto"
+        and all(has_class_prefix(f.name) for f in rest)
+        and len({class_from_filename(f.name) for f in rest} | set(table.values())) >= 2
+    )
     return [table[f.name] if f.name in table else (class_from_filename(f.name) if use_prefix else None) for f in files]
 
-def folder_index(folder, # folder of volume files
-                 labels=None, # optional filename→class_name table (DataFrame, dict, .csv or .star)
-                 suffixes: tuple = (".mrc", ".map", ".npy"), # file types to include
-                 require_cubic: bool = True, # refuse non-cubic volumes
-                 classes: str = "auto", # class of files the table does not list: "auto", "prefix" or "none" (see above)
-                ) -> pd.DataFrame:
+def folder_index(
+    folder,  # folder of volume files
+    labels=None,  # optional filename→class_name table (DataFrame, dict, .csv or .star)
+    suffixes: tuple = (".mrc", ".map", ".npy"),  # file types to include
+    require_cubic: bool = True,  # refuse non-cubic volumes
+    classes: str = "auto",  # class of files the table does not list: "auto", "prefix" or "none" (see above)
+) -> pd.DataFrame:
     "Table `path, class_name, label, shape, voxel_size` of the volume files in `folder`, sorted by name (label -1: unlabelled)."
     d = Path(folder)
     require(d.exists(), f"{d}: folder not found; expected a folder of volume files")
@@ -302,55 +366,81 @@ def folder_index(folder, # folder of volume files
     sfx = tuple(s.lower() for s in ([suffixes] if isinstance(suffixes, str) else suffixes))
     unknown = [s for s in sfx if s not in FORMATS]
     require(not unknown, f"suffixes: unknown file type(s) {unknown}; expected some of {', '.join(FORMATS)}")
-    require(".mrcs" not in sfx, "suffixes: '.mrcs' stacks hold many particles; a folder dataset is one volume per file "
-            "(read stacks with read_mrcs)")
+    require(
+        ".mrcs" not in sfx,
+        "suffixes: '.mrcs' stacks hold many particles; a folder dataset is one volume per file "
+        "(read stacks with read_mrcs)",
+    )
     files = sorted(f for f in d.iterdir() if f.suffix.lower() in sfx and not f.name.startswith(".") and f.is_file())
     require(len(files) > 0, f"{d}: no {'/'.join(sfx)} files found; expected at least one volume file")
     table = _labels_table(labels, d) if labels is not None else {}
     extra = sorted(set(table) - {f.name for f in files})
-    if extra: raise InputError(f"labels: {len(extra)} listed file(s) not in {d}, e.g. {extra[0]!r}; expected names of files there")
+    if extra:
+        raise InputError(
+            f"labels: {len(extra)} listed file(s) not in {d}, e.g. {extra[0]!r}; expected names of files there"
+        )
     names = _file_classes(files, table, classes)
     peeks = [_format(f).peek(f) for f in files]
     if require_cubic:
-        for f, (shape, _) in zip(files, peeks): _check_cubic(shape, f)
+        for f, (shape, _) in zip(files, peeks):
+            _check_cubic(shape, f)
     code = {c: i for i, c in enumerate(sorted({c for c in names if c is not None}))}
-    return pd.DataFrame(dict(path=[str(f) for f in files], class_name=[UNLABELLED if c is None else c for c in names],
-                             label=[-1 if c is None else code[c] for c in names],
-                             shape=[s for s, _ in peeks], voxel_size=[vs for _, vs in peeks]))
+    return pd.DataFrame(
+        dict(
+            path=[str(f) for f in files],
+            class_name=[UNLABELLED if c is None else c for c in names],
+            label=[-1 if c is None else code[c] for c in names],
+            shape=[s for s, _ in peeks],
+            voxel_size=[vs for _, vs in peeks],
+        )
+    )
 
 # %% ../nbs/03_io.ipynb #2ddf4a79
 class VolumeFiles:
     "Lazy `[N, *shape]` float32 stack over the files of a `folder_index` table; `[i]` reads file `i` (checked, z-y-x)."
-    def __init__(self, table: pd.DataFrame, # a `folder_index` table (columns `path`, `shape`)
-                 require_cubic: bool = True):
+
+    def __init__(
+        self,
+        table: pd.DataFrame,  # a `folder_index` table (columns `path`, `shape`)
+        require_cubic: bool = True,
+    ):
         shapes = [tuple(s) for s in table["shape"]]
         require(len(shapes) > 0, "table: expected at least one file")
         common, n = Counter(shapes).most_common(1)[0]
         odd = [(p, s) for p, s in zip(table.path, shapes) if s != common]
-        if odd: raise InputError(f"{odd[0][0]}: shape {odd[0][1]} differs from {common} of {n} other file(s) in "
-                                 f"{Path(odd[0][0]).parent}; expected one shape for all volumes")
+        if odd:
+            raise InputError(
+                f"{odd[0][0]}: shape {odd[0][1]} differs from {common} of {n} other file(s) in "
+                f"{Path(odd[0][0]).parent}; expected one shape for all volumes"
+            )
         self.paths, self.require_cubic = [str(p) for p in table.path], require_cubic
         self.shape, self.dtype = (len(self.paths), *common), np.dtype(np.float32)
         self.ndim = len(self.shape)
 
-    def __len__(self) -> int: return len(self.paths)
+    def __len__(self) -> int:
+        return len(self.paths)
 
     def __getitem__(self, i):
-        if isinstance(i, slice): return np.stack([self[j] for j in range(*i.indices(len(self)))]).reshape(-1, *self.shape[1:])
+        if isinstance(i, slice):
+            return np.stack([self[j] for j in range(*i.indices(len(self)))]).reshape(-1, *self.shape[1:])
         a = read_volume(self.paths[i], require_cubic=self.require_cubic)[0]
-        require(a.shape == self.shape[1:], f"{self.paths[i]}: shape {a.shape}, expected {self.shape[1:]} like the other files "
-                                           f"(did the file change since the folder was indexed?)")
+        require(
+            a.shape == self.shape[1:],
+            f"{self.paths[i]}: shape {a.shape}, expected {self.shape[1:]} like the other files "
+            f"(did the file change since the folder was indexed?)",
+        )
         return a
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self[:].astype(dtype or np.float32, copy=False)
 
-def load_folder(folder, # folder of volume files
-                labels=None, # optional filename→class_name table, as in `folder_index`
-                suffixes: tuple = (".mrc", ".map", ".npy"), # file types to include
-                require_cubic: bool = True, # refuse non-cubic volumes
-                classes: str = "auto", # class rule for files the table does not list, as in `folder_index`
-               ) -> tuple[np.ndarray, pd.DataFrame]:
+def load_folder(
+    folder,  # folder of volume files
+    labels=None,  # optional filename→class_name table, as in `folder_index`
+    suffixes: tuple = (".mrc", ".map", ".npy"),  # file types to include
+    require_cubic: bool = True,  # refuse non-cubic volumes
+    classes: str = "auto",  # class rule for files the table does not list, as in `folder_index`
+) -> tuple[np.ndarray, pd.DataFrame]:
     "`(volumes [N, D, H, W] float32, folder_index table)` for every volume file in `folder`."
     table = folder_index(folder, labels=labels, suffixes=suffixes, require_cubic=require_cubic, classes=classes)
     return VolumeFiles(table, require_cubic)[:], table

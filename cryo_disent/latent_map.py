@@ -24,12 +24,16 @@ __all__ = ['class_centres', 'nearest_centre', 'landing', 'fit_classifier', 'clas
 # %% ../nbs/35_latent_map.ipynb #df6c2f12
 def _z(z, name: str = "z") -> np.ndarray:
     z = np.asarray(as_numpy(z), dtype=np.float64)
-    require(z.ndim == 2 and len(z) > 0 and bool(np.isfinite(z).all()), f"{name}: expected finite latents [N, d], got shape {list(z.shape)}")
+    require(
+        z.ndim == 2 and len(z) > 0 and bool(np.isfinite(z).all()),
+        f"{name}: expected finite latents [N, d], got shape {list(z.shape)}",
+    )
     return z
 
-def class_centres(z,  # latents [N, d] (e.g. `embed_dataset(...)['content']` of the training set)
-                  labels,  # [N] class ids; negative ids (unknown) are left out
-                  ) -> tuple:
+def class_centres(
+    z,  # latents [N, d] (e.g. `embed_dataset(...)['content']` of the training set)
+    labels,  # [N] class ids; negative ids (unknown) are left out
+) -> tuple:
     "(class ids [K] sorted, centres [K, d]): the mean latent of each class."
     z, lab = _z(z), np.asarray(as_numpy(labels)).astype(np.int64).ravel()
     require(len(lab) == len(z), f"labels: expected {len(z)} labels, got {len(lab)}")
@@ -37,12 +41,16 @@ def class_centres(z,  # latents [N, d] (e.g. `embed_dataset(...)['content']` of 
     require(len(ids) > 0, "labels: expected at least one known label (>= 0)")
     return ids, np.stack([z[lab == i].mean(0) for i in ids])
 
-def _unit(v: np.ndarray) -> np.ndarray: return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 def nearest_centre(z, ids, centres, metric: str = "cosine") -> np.ndarray:
     "Class id `[N]` of the nearest centre of each latent, by cosine similarity (default) or Euclidean distance."
     z, c = _z(z), _z(centres, "centres")
-    require(z.shape[1] == c.shape[1] and len(ids) == len(c), f"centres: expected [{len(ids)}, {z.shape[1]}], got {list(c.shape)}")
+    require(
+        z.shape[1] == c.shape[1] and len(ids) == len(c),
+        f"centres: expected [{len(ids)}, {z.shape[1]}], got {list(c.shape)}",
+    )
     require(metric in ("cosine", "euclidean"), f"metric: expected 'cosine' or 'euclidean', got {metric!r}")
     score = _unit(z) @ _unit(c).T if metric == "cosine" else -((z[:, None] - c[None]) ** 2).sum(-1)
     return np.asarray(ids)[score.argmax(1)]
@@ -60,22 +68,33 @@ def fit_classifier(z, labels, kind: str = "knn", seed: int = 0, **kw):
     "A scikit-learn classifier (`knn`: KNeighbors, k=5; `mlp`: MLPClassifier) fitted on latents of known class."
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
+
     z, lab = _z(z), np.asarray(as_numpy(labels)).astype(np.int64).ravel()
     require(kind in ("knn", "mlp"), f"kind: expected 'knn' or 'mlp', got {kind!r}")
     keep = lab >= 0
     require(keep.sum() >= 2, "labels: expected at least two particles of known class")
-    if kind == "knn": clf = KNeighborsClassifier(**{"n_neighbors": min(5, int(keep.sum())), **kw})
-    else: clf = MLPClassifier(**{"hidden_layer_sizes": (64, 64), "max_iter": 500, "random_state": seed, **kw})
+    if kind == "knn":
+        clf = KNeighborsClassifier(**{"n_neighbors": min(5, int(keep.sum())), **kw})
+    else:
+        clf = MLPClassifier(**{"hidden_layer_sizes": (64, 64), "max_iter": 500, "random_state": seed, **kw})
     return clf.fit(z[keep], lab[keep])
 
 def classification_scores(y_true, y_pred, labels=None) -> dict:
     "Accuracy, per-class and macro F1, and the confusion matrix (counts, rows = true) over the particles of known class."
-    yt, yp = np.asarray(as_numpy(y_true)).astype(np.int64).ravel(), np.asarray(as_numpy(y_pred)).astype(np.int64).ravel()
+    yt, yp = (
+        np.asarray(as_numpy(y_true)).astype(np.int64).ravel(),
+        np.asarray(as_numpy(y_pred)).astype(np.int64).ravel(),
+    )
     labels = np.unique(np.r_[yt[yt >= 0], yp[yt >= 0]]) if labels is None else np.asarray(labels)
     f1 = f1_scores(yt, yp, labels)
     known = yt >= 0
-    return dict(accuracy=float((yt[known] == yp[known]).mean()), f1=f1["f1"], f1_macro=f1["f1_macro"],
-                confusion=confusion(yt, yp, labels), labels=labels.tolist())
+    return dict(
+        accuracy=float((yt[known] == yp[known]).mean()),
+        f1=f1["f1"],
+        f1_macro=f1["f1_macro"],
+        confusion=confusion(yt, yp, labels),
+        labels=labels.tolist(),
+    )
 
 # %% ../nbs/35_latent_map.ipynb #66f60d99
 def latent_cosine_matrix(z, labels, ids) -> np.ndarray:
@@ -92,10 +111,14 @@ def latent_cosine_matrix(z, labels, ids) -> np.ndarray:
 def matrix_correlation(C, A) -> float:
     "Pearson r of the off-diagonal (upper-triangle) entries of two `[K, K]` matrices (nan for K < 3 or constant entries)."
     C, A = np.asarray(C, np.float64), np.asarray(A, np.float64)
-    require(C.shape == A.shape and C.ndim == 2 and C.shape[0] == C.shape[1], f"A: expected the shape of C {list(C.shape)}, got {list(A.shape)}")
+    require(
+        C.shape == A.shape and C.ndim == 2 and C.shape[0] == C.shape[1],
+        f"A: expected the shape of C {list(C.shape)}, got {list(A.shape)}",
+    )
     iu = np.triu_indices(len(C), 1)
     a, c = A[iu], C[iu]
-    if len(a) < 2 or a.std() == 0 or c.std() == 0: return float("nan")
+    if len(a) < 2 or a.std() == 0 or c.std() == 0:
+        return float("nan")
     return float(np.corrcoef(a, c)[0, 1])
 
 def latent_vs_affinity_figure(C, A, names, title: str | None = None) -> go.Figure:
@@ -104,31 +127,54 @@ def latent_vs_affinity_figure(C, A, names, title: str | None = None) -> go.Figur
     fig = make_subplots(1, 2, subplot_titles=("affinity matrix A", f"cosine similarity of latents (r = {r:.2f})"))
     names = [str(n) for n in names]
     for k, M in enumerate((A, C)):
-        fig.add_trace(go.Heatmap(z=np.asarray(M), x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", coloraxis="coloraxis",
-                                 text=np.round(np.asarray(M), 2), texttemplate="%{text}"), 1, k + 1)
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(M),
+                x=names,
+                y=names,
+                zmin=-1,
+                zmax=1,
+                colorscale="RdBu",
+                coloraxis="coloraxis",
+                text=np.round(np.asarray(M), 2),
+                texttemplate="%{text}",
+            ),
+            1,
+            k + 1,
+        )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    fig.update_layout(title=title or f"latent map vs affinity (off-diagonal Pearson r = {r:.3f})", coloraxis=dict(colorscale="RdBu", cmin=-1, cmax=1),
-                      height=max(350, 40 * len(names) + 150), width=2 * max(350, 40 * len(names) + 150))
+    fig.update_layout(
+        title=title or f"latent map vs affinity (off-diagonal Pearson r = {r:.3f})",
+        coloraxis=dict(colorscale="RdBu", cmin=-1, cmax=1),
+        height=max(350, 40 * len(names) + 150),
+        width=2 * max(350, 40 * len(names) + 150),
+    )
     return fig
 
 # %% ../nbs/35_latent_map.ipynb #70a2e7aa
-def pose_correlation(pose,  # pose channels [N, P] (or [N])
-                     angle,  # true angle [N] (any unit)
-                     labels=None,  # optional [N] class ids: also r per class (channel `best`)
-                     ) -> dict:
+def pose_correlation(
+    pose,  # pose channels [N, P] (or [N])
+    angle,  # true angle [N] (any unit)
+    labels=None,  # optional [N] class ids: also r per class (channel `best`)
+) -> dict:
     "`{'r': [P] Pearson r per channel, 'best': channel of largest |r|, 'abs_r': that |r|, 'per_class': {id: r}}`."
     p = np.asarray(as_numpy(pose), np.float64)
     p = p[:, None] if p.ndim == 1 else p
     a = np.asarray(as_numpy(angle), np.float64).ravel()
-    require(p.ndim == 2 and len(p) == len(a) and len(a) >= 3, f"angle: expected {len(p)} angles (one per pose row, at least 3), got {len(a)}")
+    require(
+        p.ndim == 2 and len(p) == len(a) and len(a) >= 3,
+        f"angle: expected {len(p)} angles (one per pose row, at least 3), got {len(a)}",
+    )
     corr = lambda u, v: float(np.corrcoef(u, v)[0, 1]) if u.std() > 0 and v.std() > 0 else 0.0
     r = np.array([corr(p[:, k], a) for k in range(p.shape[1])])
     best = int(np.abs(r).argmax())
     out = dict(r=r.tolist(), best=best, abs_r=float(abs(r[best])))
     if labels is not None:
         lab = np.asarray(as_numpy(labels)).astype(np.int64).ravel()
-        out["per_class"] = {int(c): corr(p[lab == c, best], a[lab == c]) for c in np.unique(lab) if (lab == c).sum() >= 3}
+        out["per_class"] = {
+            int(c): corr(p[lab == c, best], a[lab == c]) for c in np.unique(lab) if (lab == c).sum() >= 3
+        }
     return out
 
 def pose_figure(pose, angle, labels=None, class_names=None, channel: int = 0, title: str | None = None) -> go.Figure:
@@ -137,17 +183,24 @@ def pose_figure(pose, angle, labels=None, class_names=None, channel: int = 0, ti
     p = p[:, channel] if p.ndim == 2 else p
     a = np.asarray(as_numpy(angle), np.float64).ravel()
     r = pose_correlation(p, a)["r"][0]
-    fig = viz.embedding_figure(np.stack([a, p], 1), labels, class_names=class_names,
-                               title=title or f"pose channel {channel} vs true angle (Pearson r = {r:.3f})")
+    fig = viz.embedding_figure(
+        np.stack([a, p], 1),
+        labels,
+        class_names=class_names,
+        title=title or f"pose channel {channel} vs true angle (Pearson r = {r:.3f})",
+    )
     fig.update_layout(xaxis_title="true angle", yaxis_title=f"pose ψ[{channel}]")
     return fig
 
 # %% ../nbs/35_latent_map.ipynb #ef9b0e1e
-def latent_map_scores(z_train, y_train,  # training latents [N, d] and their class ids
-                      z_test, y_test,  # test latents [M, d] and class ids (unseen classes included)
-                      unseen=(),  # class ids never seen in training
-                      A=None,  # affinity matrix over the training class ids in sorted order (optional)
-                      ) -> dict:
+def latent_map_scores(
+    z_train,
+    y_train,  # training latents [N, d] and their class ids
+    z_test,
+    y_test,  # test latents [M, d] and class ids (unseen classes included)
+    unseen=(),  # class ids never seen in training
+    A=None,  # affinity matrix over the training class ids in sorted order (optional)
+) -> dict:
     "Centres, nearest-centre predictions and scores, unseen-class landing and closeness, latent-vs-affinity correlation."
     ids, centres = class_centres(z_train, y_train)
     zt, yt = _z(z_test, "z_test"), np.asarray(as_numpy(y_test)).astype(np.int64).ravel()
@@ -156,16 +209,21 @@ def latent_map_scores(z_train, y_train,  # training latents [N, d] and their cla
     out = dict(ids=ids, centres=centres, pred=pred, **classification_scores(yt[seen], pred[seen], labels=ids))
     out["landing"] = {int(u): landing(pred[yt == u]) for u in unseen if (yt == u).any()}
     cu = _unit(centres)
-    out["closeness"] = {int(u): dict(zip(ids.tolist(), (_unit(zt[yt == u].mean(0, keepdims=True)) @ cu.T)[0].tolist()))
-                        for u in unseen if (yt == u).any()}
+    out["closeness"] = {
+        int(u): dict(zip(ids.tolist(), (_unit(zt[yt == u].mean(0, keepdims=True)) @ cu.T)[0].tolist()))
+        for u in unseen
+        if (yt == u).any()
+    }
     out["latent_cosine"] = latent_cosine_matrix(z_train, y_train, ids)
     out["affinity_correlation"] = matrix_correlation(out["latent_cosine"], A) if A is not None else None
     return out
 
 # %% ../nbs/35_latent_map.ipynb #06e32005
-def interpolate(z0, z1,  # two latents [d] (e.g. class centres, or two particles' means)
-                n: int = 7,  # points, both ends included
-                ) -> np.ndarray:
+def interpolate(
+    z0,
+    z1,  # two latents [d] (e.g. class centres, or two particles' means)
+    n: int = 7,  # points, both ends included
+) -> np.ndarray:
     "`[n, d]` points on the straight line from `z0` to `z1` (linear in μ)."
     a, b = _z(np.reshape(as_numpy(z0), (1, -1)), "z0")[0], _z(np.reshape(as_numpy(z1), (1, -1)), "z1")[0]
     require(a.shape == b.shape, f"z0, z1: expected the same size, got {a.shape[0]} and {b.shape[0]}")
@@ -173,16 +231,20 @@ def interpolate(z0, z1,  # two latents [d] (e.g. class centres, or two particles
     t = np.linspace(0.0, 1.0, int(n))[:, None]
     return (1 - t) * a + t * b
 
-def decode_path(model,  # a trained model with `decode(latents)` (`content`, optional pose under its declared `pose_keys`)
-                content,  # latents [n, d]
-                pose=None,  # the model's pose latent [n, P] or None (the model's canonical pose)
-                ) -> np.ndarray:
+def decode_path(
+    model,  # a trained model with `decode(latents)` (`content`, optional pose under its declared `pose_keys`)
+    content,  # latents [n, d]
+    pose=None,  # the model's pose latent [n, P] or None (the model's canonical pose)
+) -> np.ndarray:
     "Decoded `[n, *input_shape]` of each point (as `template` maps it), in eval mode, without gradients (the mode is restored)."
     z = torch.as_tensor(_z(content, "content"), dtype=torch.float32)
     lat = dict(content=z)
     if pose is not None:
         keys = tuple(getattr(model, "pose_keys", ()))
-        require(len(keys) == 1, f"pose: {type(model).__name__} declares the pose keys {keys}; a pose array needs exactly one")
+        require(
+            len(keys) == 1,
+            f"pose: {type(model).__name__} declares the pose keys {keys}; a pose array needs exactly one",
+        )
         lat[keys[0]] = torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
     with eval_mode(model), torch.no_grad():
         first = next(model.parameters(), None)
@@ -191,24 +253,31 @@ def decode_path(model,  # a trained model with `decode(latents)` (`content`, opt
     out = RECON_OUTPUT[getattr(getattr(model, "config", None), "recon", "mse")](out)  # logits → image for BCE decoders
     return out.float().cpu().numpy()
 
-def pose_path(model, content,  # one latent [d]
-              values,  # the pose channel's values, one column each
-              channel: int = 0,  # which pose channel is swept
-              base=None,  # the other pose channels [P] (default zeros; a GMD's 4D pose needs an axis here)
-              ) -> np.ndarray:
+def pose_path(
+    model,
+    content,  # one latent [d]
+    values,  # the pose channel's values, one column each
+    channel: int = 0,  # which pose channel is swept
+    base=None,  # the other pose channels [P] (default zeros; a GMD's 4D pose needs an axis here)
+) -> np.ndarray:
     "Decoded `[len(values), *input_shape]`: `content` with pose channel `channel` set to each of `values`."
     P = int(model.config.pose_dims)
     require(P > 0 and 0 <= channel < P, f"channel: expected 0 <= channel < pose_dims = {P}, got {channel}")
     v = np.asarray(as_numpy(values), np.float32).ravel()
-    pose = np.tile(np.zeros(P, np.float32) if base is None else np.asarray(as_numpy(base), np.float32).reshape(P), (len(v), 1))
+    pose = np.tile(
+        np.zeros(P, np.float32) if base is None else np.asarray(as_numpy(base), np.float32).reshape(P), (len(v), 1)
+    )
     pose[:, channel] = v
     z = np.repeat(_z(np.reshape(as_numpy(content), (1, -1)), "content"), len(v), 0)
     return decode_path(model, z, pose)
 
 # %% ../nbs/35_latent_map.ipynb #b63e3b81
-def interpolation_figure(rows: dict,  # path name -> decoded [n, 1, ...] (or [n, ...]); all paths the same length n
-                         values=None,  # column titles (default: the step fraction 0 … 1)
-                         title: str | None = None, view: str = "xy") -> go.Figure:
+def interpolation_figure(
+    rows: dict,  # path name -> decoded [n, 1, ...] (or [n, ...]); all paths the same length n
+    values=None,  # column titles (default: the step fraction 0 … 1)
+    title: str | None = None,
+    view: str = "xy",
+) -> go.Figure:
     "Rows (paths) × columns (steps) of decoded images, or central slices (`view`) of volumes: `viz.traversal_grid`."
     require(len(rows) >= 1, "rows: expected at least one path")
     arrs = [np.asarray(as_numpy(a), np.float32) for a in rows.values()]
@@ -220,11 +289,13 @@ def interpolation_figure(rows: dict,  # path name -> decoded [n, 1, ...] (or [n,
     require(len(values) == n, f"values: expected {n} column titles, got {len(values)}")
     return viz.traversal_grid(np.stack(arrs), values, list(rows), title=title, view=view)
 
-def splat_path_figure(decoder,  # a `models.gmd.GaussianMixtureDecoder` (e.g. `model.decoder` of `affinity_vae_gmd`)
-                      content,  # latents [n, d] along a path
-                      pose=None,  # pose channels [n, P] or None (canonical)
-                      names=None,  # a name per step (default: the step fraction)
-                      title: str | None = None) -> go.Figure:
+def splat_path_figure(
+    decoder,  # a `models.gmd.GaussianMixtureDecoder` (e.g. `model.decoder` of `affinity_vae_gmd`)
+    content,  # latents [n, d] along a path
+    pose=None,  # pose channels [n, P] or None (canonical)
+    names=None,  # a name per step (default: the step fraction)
+    title: str | None = None,
+) -> go.Figure:
     "The active Gaussians' centres (φ = 1, voxels from the box centre) at each step of a path, one 3D scatter trace per step."
     z = torch.as_tensor(_z(content, "content"), dtype=torch.float32)
     p = None if pose is None else torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
@@ -239,6 +310,9 @@ def splat_path_figure(decoder,  # a `models.gmd.GaussianMixtureDecoder` (e.g. `m
         cols = dict(zip("xyz", xyz.T))
         kind = go.Scatter3d if xyz.shape[1] == 3 else go.Scatter
         fig.add_trace(kind(mode="markers", name=nm, marker=dict(size=3, color=colours[i]), **cols))
-    fig.update_layout(title=title or "Gaussian centres (φ = 1) along the path, voxels from the box centre", legend_title="step")
-    if s["centres"].shape[-1] == 3: fig.update_layout(scene=dict(aspectmode="data"))
+    fig.update_layout(
+        title=title or "Gaussian centres (φ = 1) along the path, voxels from the box centre", legend_title="step"
+    )
+    if s["centres"].shape[-1] == 3:
+        fig.update_layout(scene=dict(aspectmode="data"))
     return fig

@@ -16,11 +16,15 @@ __all__ = ['EpochSampler', 'make_loader']
 # %% ../nbs/06b_loaders.ipynb #ef63bf6b
 class EpochSampler(Sampler):
     "Indices `0..n-1`, shuffled per epoch from the pair (seed, epoch); the epoch advances after each pass (`set_epoch` to resume)."
+
     def __init__(self, n: int, shuffle: bool = True, seed: int = 0, epoch: int = 0):
         self.n, self.shuffle, self.seed, self.epoch = int(n), shuffle, int(seed), int(epoch)
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
-    def __len__(self) -> int: return self.n
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
 
     def __iter__(self):
         order = range(self.n)
@@ -36,17 +40,27 @@ def _seed_worker(worker_id: int):
     np.random.seed(s)
     random.seed(s)
 
-def make_loader(dataset: Dataset,  # e.g. a `VolumeDataset`
-                batch_size: int,  # particles per batch
-                shuffle: bool = True,  # reshuffle every epoch
-                seed: int = 0,  # seed of the shuffle order (and of worker seeds)
-                num_workers: int = 0,  # worker processes
-                drop_last: bool = False,  # drop a final incomplete batch
-                **kwargs) -> DataLoader:  # passed to `DataLoader` (e.g. `pin_memory=True`)
+def make_loader(
+    dataset: Dataset,  # e.g. a `VolumeDataset`
+    batch_size: int,  # particles per batch
+    shuffle: bool = True,  # reshuffle every epoch
+    seed: int = 0,  # seed of the shuffle order (and of worker seeds)
+    num_workers: int = 0,  # worker processes
+    drop_last: bool = False,  # drop a final incomplete batch
+    **kwargs,
+) -> DataLoader:  # passed to `DataLoader` (e.g. `pin_memory=True`)
     "A `DataLoader` whose order is determined by `seed` and the epoch alone (see `EpochSampler`)."
     require(int(batch_size) >= 1, f"batch_size: expected >= 1, got {batch_size}")
     g = torch.Generator()
     g.manual_seed(int(seed))
-    return DataLoader(dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), shuffle, seed), generator=g,
-                      num_workers=num_workers, worker_init_fn=_seed_worker if num_workers else None,
-                      persistent_workers=num_workers > 0, drop_last=drop_last, **kwargs)
+    return DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        sampler=EpochSampler(len(dataset), shuffle, seed),
+        generator=g,
+        num_workers=num_workers,
+        worker_init_fn=_seed_worker if num_workers else None,
+        persistent_workers=num_workers > 0,
+        drop_last=drop_last,
+        **kwargs,
+    )

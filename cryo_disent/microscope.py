@@ -20,46 +20,58 @@ def electron_wavelength(voltage_kv):  # accelerating voltage, kV (float or tenso
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
     V = voltage_kv * 1e3
     sqrt = torch.sqrt if torch.is_tensor(V) else math.sqrt
-    return h / sqrt(2 * m0 * e * V * (1 + e * V / (2 * m0 * c ** 2))) * 1e10
+    return h / sqrt(2 * m0 * e * V * (1 + e * V / (2 * m0 * c**2))) * 1e10
 
-def ctf(k,  # spatial frequency |k| in 1/Å (tensor; broadcasts with the parameters)
-        defocus_um=5.0,  # defocus Δz in µm, positive = underfocus
-        voltage_kv=300.0,  # accelerating voltage (kV)
-        cs_mm=2.7,  # spherical aberration Cs (mm)
-        amplitude_contrast=0.1,  # A, fraction in [0, 1)
-        bfactor=0.0,  # envelope B-factor (Å²)
-       ) -> torch.Tensor:
+def ctf(
+    k,  # spatial frequency |k| in 1/Å (tensor; broadcasts with the parameters)
+    defocus_um=5.0,  # defocus Δz in µm, positive = underfocus
+    voltage_kv=300.0,  # accelerating voltage (kV)
+    cs_mm=2.7,  # spherical aberration Cs (mm)
+    amplitude_contrast=0.1,  # A, fraction in [0, 1)
+    bfactor=0.0,  # envelope B-factor (Å²)
+) -> torch.Tensor:
     "CTF(k) = −(√(1−A²) sin χ + A cos χ)·exp(−Bk²/4), χ = πλΔz k² − (π/2) Cs λ³ k⁴."
     k = torch.as_tensor(k)
-    lam = electron_wavelength(torch.as_tensor(voltage_kv, dtype=torch.float64)).to(k.dtype)  # SI products underflow float32
+    lam = electron_wavelength(torch.as_tensor(voltage_kv, dtype=torch.float64)).to(
+        k.dtype
+    )  # SI products underflow float32
     dz, cs = torch.as_tensor(defocus_um, dtype=k.dtype) * 1e4, torch.as_tensor(cs_mm, dtype=k.dtype) * 1e7  # Å
     A = torch.as_tensor(amplitude_contrast, dtype=k.dtype)
-    chi = math.pi * lam * dz * k ** 2 - math.pi / 2 * cs * lam ** 3 * k ** 4
-    return -(torch.sqrt(1 - A ** 2) * torch.sin(chi) + A * torch.cos(chi)) * torch.exp(-torch.as_tensor(bfactor, dtype=k.dtype) * k ** 2 / 4)
+    chi = math.pi * lam * dz * k**2 - math.pi / 2 * cs * lam**3 * k**4
+    return -(torch.sqrt(1 - A**2) * torch.sin(chi) + A * torch.cos(chi)) * torch.exp(
+        -torch.as_tensor(bfactor, dtype=k.dtype) * k**2 / 4
+    )
 
-def ctf_zeros(n: int, defocus_um: float = 5.0, voltage_kv: float = 300.0, cs_mm: float = 2.7,
-              amplitude_contrast: float = 0.1) -> np.ndarray:
+def ctf_zeros(
+    n: int, defocus_um: float = 5.0, voltage_kv: float = 300.0, cs_mm: float = 2.7, amplitude_contrast: float = 0.1
+) -> np.ndarray:
     "The first `n` zeros (1/Å) of the CTF: χ(k) = mπ − arcsin A, solved as a quadratic in k² (the smaller root)."
     lam, dz, cs = electron_wavelength(voltage_kv), defocus_um * 1e4, cs_mm * 1e7
     target = np.arange(1, n + 1) * math.pi - math.asin(amplitude_contrast)
-    a, b = math.pi / 2 * cs * lam ** 3, math.pi * lam * dz  # a u² − b u + target = 0, u = k²
+    a, b = math.pi / 2 * cs * lam**3, math.pi * lam * dz  # a u² − b u + target = 0, u = k²
     u = target / b if a == 0 else (b - np.sqrt(np.maximum(b * b - 4 * a * target, 0))) / (2 * a)
     return np.sqrt(u)
 
 # %% ../nbs/04c_microscope.ipynb #cf288074
-def in_missing_wedge(kx, kz,  # frequency components along x (tilt-perpendicular) and z (beam), broadcastable
-                     mwa) -> torch.Tensor:  # missing-wedge angle(s) in degrees, broadcastable against kx
+def in_missing_wedge(
+    kx,
+    kz,  # frequency components along x (tilt-perpendicular) and z (beam), broadcastable
+    mwa,
+) -> torch.Tensor:  # missing-wedge angle(s) in degrees, broadcastable against kx
     "True where (kx, kz) lies in the missing wedge: |kx| < |kz|·tan(mwa) (beam along z, tilt axis y). The one place the rule lives."
     return kx.abs() < kz.abs() * torch.tan(torch.deg2rad(torch.as_tensor(mwa, dtype=kz.dtype, device=kz.device)))
 
-def missing_wedge_mask(box: int,  # voxels
-                       mwa: float,  # missing-wedge angle in degrees, 90° − maximum tilt; [0, 90)
-                       layout: str = "rfft",  # "rfft": `[N, N, N//2+1]`, origin at 0; "centred": `[N, N, N]`, origin N//2 (`fftn_c`)
-                       device=None) -> torch.Tensor:
+def missing_wedge_mask(
+    box: int,  # voxels
+    mwa: float,  # missing-wedge angle in degrees, 90° − maximum tilt; [0, 90)
+    layout: str = "rfft",  # "rfft": `[N, N, N//2+1]`, origin at 0; "centred": `[N, N, N]`, origin N//2 (`fftn_c`)
+    device=None,
+) -> torch.Tensor:
     "Float mask (1 measured, 0 missing) of the missing wedge: beam along z, tilt axis y, |kx| < |kz|·tan(mwa) missing."
     require(0 <= mwa < 90, f"mwa: expected a missing-wedge angle in [0, 90) degrees, got {mwa}")
     require(layout in ("rfft", "centred"), f"layout: expected 'rfft' or 'centred', got {layout!r}")
-    if layout == "rfft": kz, ky, kx = rfft_freqs(box, device, torch.float64)
+    if layout == "rfft":
+        kz, ky, kx = rfft_freqs(box, device, torch.float64)
     else:
         k = (torch.arange(box, device=device, dtype=torch.float64) - box // 2) / box
         kz, kx = k.view(-1, 1, 1), k.view(1, 1, -1)

@@ -18,9 +18,22 @@ from .evaluate import embed_dataset, pose_errors, templates_from_clusters
 from .models.base import BaseModel, load_model
 from .runs import DERIVED, holding_lock, check_run_outputs, run_record, save_npz as _save_npz, write_json
 from .train import TrainConfig, Trainer, run_lock
-from .stages import (DERIVED_KEYS, K_RANGE, NO_TRUTH, RESUME_HINT, _check_same_data, _symmetry, _symmetry_rotations,
-                                average_stage, class_volumes, cluster_stage, dataset_class_names, load_references, open_run_data,
-                                refine_stage)
+from cryo_disent.stages import (
+    DERIVED_KEYS,
+    K_RANGE,
+    NO_TRUTH,
+    RESUME_HINT,
+    _check_same_data,
+    _symmetry,
+    _symmetry_rotations,
+    average_stage,
+    class_volumes,
+    cluster_stage,
+    dataset_class_names,
+    load_references,
+    open_run_data,
+    refine_stage,
+)
 
 # %% auto #0
 __all__ = ['train_on_folder', 'class_names', 'embed_folder', 'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline']
@@ -32,17 +45,26 @@ def _labels_record(labels):
     return str(Path(labels).resolve()) if isinstance(labels, (str, Path)) else "table given in Python"
 
 # %% ../nbs/50_pipelines.ipynb #b989ddcd
-def train_on_folder(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict | None = None,
-                    train_config: dict | None = None, val_fraction: float = 0.1, resume: bool = True,
-                    labels=None,  # volume files only: "auto" | "prefix" | "none" | a labels table
-                    ) -> BaseModel:
+def train_on_folder(
+    data,
+    out_dir,
+    model: str = DEFAULT_MODEL,
+    model_config: dict | None = None,
+    train_config: dict | None = None,
+    val_fraction: float = 0.1,
+    resume: bool = True,
+    labels=None,  # volume files only: "auto" | "prefix" | "none" | a labels table
+) -> BaseModel:
     "Train registered model `model` on the data in folder `data`; trainer files go to `out_dir`."
     out = Path(out_dir)
     require(not out.exists() or out.is_dir(), f"out_dir {out}: is a file; expected a run folder (new or existing)")
     ds = VolumeDataset.from_folder(data, labels=labels)
     tc = TrainConfig(**(train_config or {}))
-    seen = np.flatnonzero(~ds.table["held_out"].astype(bool).to_numpy()) if ds.table is not None and "held_out" in ds.table \
-        else np.arange(len(ds))  # held-out classes are for evaluation only: never trained or validated on
+    seen = (
+        np.flatnonzero(~ds.table["held_out"].astype(bool).to_numpy())
+        if ds.table is not None and "held_out" in ds.table
+        else np.arange(len(ds))
+    )  # held-out classes are for evaluation only: never trained or validated on
     require(len(seen) > 0, f"data: every particle of {data} belongs to a held-out class; nothing to train on")
     lab = ds.labels.numpy()[seen]
     tr, va = split_indices(len(seen), val_fraction, tc.seed, labels=lab if (lab >= 0).all() else None)
@@ -52,16 +74,25 @@ def train_on_folder(data, out_dir, model: str = DEFAULT_MODEL, model_config: dic
     resuming = resume and (out / "checkpoint.pt").exists()
     rec = run_record(out).get("data_fingerprint") if resuming else None
     fp = data_fingerprint(ds, known=rec)  # reads the data once (NaN/Inf → InputError) unless unchanged since `rec`
-    if rec: _check_same_data(fp, rec, data, out, resuming=True)
+    if rec:
+        _check_same_data(fp, rec, data, out, resuming=True)
     seed_everything(tc.seed)
     m = cls(cfg)
-    info = dict(data=str(data), data_fingerprint=fp, labels=_labels_record(labels), val_fraction=val_fraction,
-                n_train=len(tr), n_val=len(va), n_held_out=len(ds) - len(seen))
+    info = dict(
+        data=str(data),
+        data_fingerprint=fp,
+        labels=_labels_record(labels),
+        val_fraction=val_fraction,
+        n_train=len(tr),
+        n_val=len(va),
+        n_held_out=len(ds) - len(seen),
+    )
     out.mkdir(parents=True, exist_ok=True)
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate launch: the main process owns the folder
     with run_lock(out) if main else contextlib.nullcontext():  # no other live run may own these files
-        Trainer(m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info,
-                derived=DERIVED).fit(resume=resume)  # removed only when a new model is written
+        Trainer(
+            m, ds.subset(tr), ds.subset(va) if len(va) else None, out_dir=out, config=tc, run_info=info, derived=DERIVED
+        ).fit(resume=resume)  # removed only when a new model is written
     return m
 
 # %% ../nbs/50_pipelines.ipynb #a92c66d3
@@ -74,85 +105,149 @@ def class_names(data, labels=None) -> list:
 def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=None) -> dict:
     "Embed every particle of `data` (default: the run's); writes `out_dir/embedding.npz` (stale metrics/report are removed)."
     ds = open_run_data(out_dir, data, labels)
-    require(tuple(model.config.input_shape) == (1, *ds.shape),
-            f"data: particles of {ds.path} are {ds.shape}, the model was trained on {tuple(model.config.input_shape)[1:]}")
+    require(
+        tuple(model.config.input_shape) == (1, *ds.shape),
+        f"data: particles of {ds.path} are {ds.shape}, the model was trained on {tuple(model.config.input_shape)[1:]}",
+    )
     emb = embed_dataset(model, ds, batch_size=batch_size)
-    if getattr(model, "fingerprint", None): emb["made_by"] = np.array(model.fingerprint)  # the model.pt it came from
-    for f in DERIVED[1:]: (Path(out_dir) / f).unlink(missing_ok=True)  # they describe the old embedding
+    if getattr(model, "fingerprint", None):
+        emb["made_by"] = np.array(model.fingerprint)  # the model.pt it came from
+    for f in DERIVED[1:]:
+        (Path(out_dir) / f).unlink(missing_ok=True)  # they describe the old embedding
     _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
 
 # %% ../nbs/50_pipelines.ipynb #421cd486
 @holding_lock("out_dir")
-def cluster_run(out_dir, data=None, model: BaseModel | None = None, k: int | None = None, reduce: str | None = "pca",
-                n_components: int = 4, seed: int = 0, n_rotations: int = 500, labels=None,
-                k_range: tuple = K_RANGE,  # latent K tried when `k` is None
-                k_criterion: str = "icl",  # how the latent K is chosen when `k` is None: "icl" (clusters) or "bic"
-                wedge="auto",  # missing wedge (`averaging.class_averages`, `classify.classify`)
-                symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
-                refine: int = 3,  # without classification: rounds of pose refinement from the decoded templates; 0: the model's poses
-                classify: bool | dict = True,  # 3D volumes: classes, K (unless given) and poses by `classify.classify` (a dict: its options)
-                progress: bool = True,  # a bar in a terminal, a line per iteration or round in a log
-                ) -> dict:
+def cluster_run(
+    out_dir,
+    data=None,
+    model: BaseModel | None = None,
+    k: int | None = None,
+    reduce: str | None = "pca",
+    n_components: int = 4,
+    seed: int = 0,
+    n_rotations: int = 500,
+    labels=None,
+    k_range: tuple = K_RANGE,  # latent K tried when `k` is None
+    k_criterion: str = "icl",  # how the latent K is chosen when `k` is None: "icl" (clusters) or "bic"
+    wedge="auto",  # missing wedge (`averaging.class_averages`, `classify.classify`)
+    symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
+    refine: int = 3,  # without classification: rounds of pose refinement from the decoded templates; 0: the model's poses
+    classify: bool
+    | dict = True,  # 3D volumes: classes, K (unless given) and poses by `classify.classify` (a dict: its options)
+    progress: bool = True,  # a bar in a terminal, a line per iteration or round in a log
+) -> dict:
     "`stages.cluster_stage`, `refine_stage` and `average_stage` on `out_dir`, each redone; writes `embedding.npz`, `metrics.json`, `classes.npz`."
-    require(isinstance(classify, (bool, dict)), f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}")
+    require(
+        isinstance(classify, (bool, dict)),
+        f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}",
+    )
     common = dict(model=model, data=data, labels=labels, overwrite=True)
     cluster_stage(out_dir, k, reduce, n_components, seed, k_range, k_criterion, **common)
     refine_stage(out_dir, classify, k, refine, seed, wedge, progress=progress, **common)
     return average_stage(out_dir, n_rotations, symmetry, wedge, progress=progress, **common)
 
-def evaluate_on_folder(model: BaseModel, data, out_dir, k: int | None = None, reduce: str | None = "pca",
-                       n_components: int = 4, seed: int = 0, batch_size: int = 64, n_rotations: int = 500,
-                       labels=None, k_range: tuple = K_RANGE, wedge="auto", refine: int = 3, classify: bool | dict = True,
-                       k_criterion: str = "icl", progress: bool = True) -> dict:
+def evaluate_on_folder(
+    model: BaseModel,
+    data,
+    out_dir,
+    k: int | None = None,
+    reduce: str | None = "pca",
+    n_components: int = 4,
+    seed: int = 0,
+    batch_size: int = 64,
+    n_rotations: int = 500,
+    labels=None,
+    k_range: tuple = K_RANGE,
+    wedge="auto",
+    refine: int = 3,
+    classify: bool | dict = True,
+    k_criterion: str = "icl",
+    progress: bool = True,
+) -> dict:
     "`embed_folder` then `cluster_run`: writes `embedding.npz`, `metrics.json` and `classes.npz`; returns the metrics."
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     embed_folder(model, data, out_dir, batch_size, labels)
-    return cluster_run(out_dir, data, model, k, reduce, n_components, seed, n_rotations, labels, k_range, k_criterion, wedge,
-                       refine=refine, classify=classify, progress=progress)
+    return cluster_run(
+        out_dir,
+        data,
+        model,
+        k,
+        reduce,
+        n_components,
+        seed,
+        n_rotations,
+        labels,
+        k_range,
+        k_criterion,
+        wedge,
+        refine=refine,
+        classify=classify,
+        progress=progress,
+    )
 
 # %% ../nbs/50_pipelines.ipynb #f289e6a7
 def _loss_curves(run: Path) -> dict:
     "(epoch, loss) per split from the trainer's `metrics.jsonl`."
     p = run / "metrics.jsonl"
-    if not p.exists(): return {}
+    if not p.exists():
+        return {}
     rows = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
-    return {s: ([r["epoch"] for r in rows if r["split"] == s], [r["loss"] for r in rows if r["split"] == s])
-            for s in dict.fromkeys(r["split"] for r in rows)}
+    return {
+        s: ([r["epoch"] for r in rows if r["split"] == s], [r["loss"] for r in rows if r["split"] == s])
+        for s in dict.fromkeys(r["split"] for r in rows)
+    }
 
 def _class_figures(run: Path, model, emb: dict, names: list, symmetry="C1") -> dict:
     "Templates, class averages and ground truth side by side (`classes.npz`), and the pose-error histogram."
     from cryo_disent import viz_runs
+
     p = run / "classes.npz"
     vols = dict(np.load(p)) if p.exists() else {}
     if not vols and model is not None:  # clustered before `classes.npz` existed: templates only
-        vols = dict(cluster=np.unique(emb["cluster"]), template=templates_from_clusters(model, emb["content"], emb["cluster"])[:, 0].cpu().numpy())
+        vols = dict(
+            cluster=np.unique(emb["cluster"]),
+            template=templates_from_clusters(model, emb["content"], emb["cluster"])[:, 0].cpu().numpy(),
+        )
     cols = [c for c in ("template", "average") if c in vols]
     figs = {}
     if cols:
         cls = vols.get("cls", np.full(len(vols["cluster"]), -1))
         refs = vols.get("reference")
-        rows = [[vols[c][i] for c in cols] + ([] if refs is None else [refs[k] if k >= 0 else None]) for i, k in enumerate(cls)]
+        rows = [
+            [vols[c][i] for c in cols] + ([] if refs is None else [refs[k] if k >= 0 else None])
+            for i, k in enumerate(cls)
+        ]
         titles = [f"cluster {c}" + (f" → {names[k]}" if k >= 0 else "") for c, k in zip(vols["cluster"], cls)]
         heads = cols + ([] if refs is None else ["ground truth"])
         note = "aligned onto the matched reference; " if refs is not None else ""
         figs["Templates, averages and ground truth"] = viz_runs.class_volumes_figure(
-            rows, titles, heads, title=f"Per cluster: central slices ({note}each volume standardised)")
+            rows, titles, heads, title=f"Per cluster: central slices ({note}each volume standardised)"
+        )
     if "rotation" in emb and "true_rotation" in emb:
         pe = pose_errors(emb, symmetry=symmetry)
         y = emb["label"]
-        figs["Pose error"] = viz_runs.pose_error_figure(pe["rotation_deg"], pe["shift_vox"], y if (y >= 0).any() else None, names,
-                                                        title="Pose error per particle (each class in its own template frame)")
+        figs["Pose error"] = viz_runs.pose_error_figure(
+            pe["rotation_deg"],
+            pe["shift_vox"],
+            y if (y >= 0).any() else None,
+            names,
+            title="Pose error per particle (each class in its own template frame)",
+        )
     return figs
 
 @holding_lock("run_dir")
 def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples: int = 6, labels=None) -> Path:
     "Write `run_dir/report.html` from the run's files (and the model, for templates); `data` defaults to the run's."
     from cryo_disent import viz
+
     run = Path(run_dir)
     ds = open_run_data(run, data, labels, standardize=False)
-    require((run / "metrics.json").exists() and (run / "embedding.npz").exists(),
-            f"run_dir {run}: expected metrics.json and embedding.npz (run `cryo-disent embed` then `cluster` first)")
+    require(
+        (run / "metrics.json").exists() and (run / "embedding.npz").exists(),
+        f"run_dir {run}: expected metrics.json and embedding.npz (run `cryo-disent embed` then `cluster` first)",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     emb = read_npz(run / "embedding.npz", "embedding", ("content", "label", "index"))
     check_run_outputs(run, emb, model)
@@ -162,51 +257,92 @@ def report_run(run_dir, data=None, model: BaseModel | None = None, max_examples:
     y, pred = emb["label"], emb["cluster"]
     truth = (y >= 0).any()
     figs = {}
-    if curves := _loss_curves(run): figs["Training curves"] = viz.curve_figure(curves, "epoch", "loss", "Loss per epoch", log_y=True)
-    finite = lambda c: {int(k_): v for k_, v in c.items() if isinstance(v, (int, float)) and np.isfinite(v)}  # degenerate fits: "inf"
+    if curves := _loss_curves(run):
+        figs["Training curves"] = viz.curve_figure(curves, "epoch", "loss", "Loss per epoch", log_y=True)
+    finite = lambda c: {
+        int(k_): v for k_, v in c.items() if isinstance(v, (int, float)) and np.isfinite(v)
+    }  # degenerate fits: "inf"
     if "classify_icl_curve" in metrics:
-        figs["Choice of K"] = viz.curve_figure({"ICL": (list(c := finite(metrics["classify_icl_curve"])), list(c.values()))}, "K",
-                                               "ICL (lower is better)", f"K = {metrics['k']}: Gaussian mixture of the particles' "
-                                               "log-likelihood profiles, lowest ICL")
+        figs["Choice of K"] = viz.curve_figure(
+            {"ICL": (list(c := finite(metrics["classify_icl_curve"])), list(c.values()))},
+            "K",
+            "ICL (lower is better)",
+            f"K = {metrics['k']}: Gaussian mixture of the particles' log-likelihood profiles, lowest ICL",
+        )
     elif "classify_separability" in metrics:
         names_k = [f"class {i}" for i in range(metrics["k"])]
-        figs["Choice of K"] = viz.heatmap_figure(np.array(metrics["classify_separability"], float), names_k, names_k, fmt=".1f",
-                                                 title=f"K = {metrics['k']}: held-out separability ρ of the classes kept "
-                                                       f"({len(metrics.get('classify_merged', []))} merged on the way from {metrics['classify_k_max']})")
+        figs["Choice of K"] = viz.heatmap_figure(
+            np.array(metrics["classify_separability"], float),
+            names_k,
+            names_k,
+            fmt=".1f",
+            title=f"K = {metrics['k']}: held-out separability ρ of the classes kept "
+            f"({len(metrics.get('classify_merged', []))} merged on the way from {metrics['classify_k_max']})",
+        )
     elif "classify_heldout_curve" in metrics:
-        figs["Choice of K"] = viz.curve_figure({"held-out": (list(c := finite(metrics["classify_heldout_curve"])), list(c.values()))}, "K",
-                                               "held-out log-likelihood (higher is better)", f"K = {metrics['k']}: best held-out likelihood")
+        figs["Choice of K"] = viz.curve_figure(
+            {"held-out": (list(c := finite(metrics["classify_heldout_curve"])), list(c.values()))},
+            "K",
+            "held-out log-likelihood (higher is better)",
+            f"K = {metrics['k']}: best held-out likelihood",
+        )
     elif curves := {c.upper(): finite(metrics[f"{c}_curve"]) for c in ("icl", "bic") if f"{c}_curve" in metrics}:
-        figs["Choice of K"] = viz.curve_figure({n: (list(c), list(c.values())) for n, c in curves.items()}, "K", "criterion (lower is better)",
-                                               f"GMM of the latents: K = {metrics['k']} by lowest {metrics['k_chosen_by'].upper()}")
+        figs["Choice of K"] = viz.curve_figure(
+            {n: (list(c), list(c.values())) for n, c in curves.items()},
+            "K",
+            "criterion (lower is better)",
+            f"GMM of the latents: K = {metrics['k']} by lowest {metrics['k_chosen_by'].upper()}",
+        )
     z2 = reduce_dims(emb["content"], "pca", 2) if emb["content"].shape[1] > 2 else emb["content"]
-    figs["Embedding"] = viz.embedding_figure(z2, y if truth else pred, hover=dict(index=emb["index"], cluster=pred),
-                                             class_names=names if truth else [f"cluster {c}" for c in range(int(pred.max()) + 1)],
-                                             title="Content latents (PCA), coloured by " + ("true class" if truth else
-                                                   "cluster (unlabelled data: no ground truth)"))
+    figs["Embedding"] = viz.embedding_figure(
+        z2,
+        y if truth else pred,
+        hover=dict(index=emb["index"], cluster=pred),
+        class_names=names if truth else [f"cluster {c}" for c in range(int(pred.max()) + 1)],
+        title="Content latents (PCA), coloured by "
+        + ("true class" if truth else "cluster (unlabelled data: no ground truth)"),
+    )
     if truth:
         n, t, p = contingency(y[y >= 0], pred[y >= 0])
-        figs["Confusion"] = viz.heatmap_figure(n, [f"cluster {c}" for c in p], [names[c] for c in t],
-                                               title="True class × cluster (counts)")
+        figs["Confusion"] = viz.heatmap_figure(
+            n, [f"cluster {c}" for c in p], [names[c] for c in t], title="True class × cluster (counts)"
+        )
     sym = metrics.get("pose_symmetry", "C1")
     sym = sym if isinstance(sym, str) else _symmetry_rotations(run, _symmetry(ds.path, None), load_references(ds.path))
     figs.update(_class_figures(run, model, emb, names, sym))
     by = y if truth else pred  # one example per class, or per cluster when there is no ground truth
     ex = [int(np.flatnonzero(by == c)[0]) for c in np.unique(by)][:max_examples]
-    figs["Example particles"] = viz.volumes_grid([ds[i]["x"][0].numpy() for i in ex],
-                                                 [f"#{i} {names[int(y[i])] if y[i] >= 0 else f'(cluster {pred[i]})'}" for i in ex])
-    return viz.report_html(run / "report.html", f"cryo_disent run: {run.name}", metrics=metrics, figures=figs,
-                           config=json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None)
+    figs["Example particles"] = viz.volumes_grid(
+        [ds[i]["x"][0].numpy() for i in ex],
+        [f"#{i} {names[int(y[i])] if y[i] >= 0 else f'(cluster {pred[i]})'}" for i in ex],
+    )
+    return viz.report_html(
+        run / "report.html",
+        f"cryo_disent run: {run.name}",
+        metrics=metrics,
+        figures=figs,
+        config=json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None,
+    )
 
 # %% ../nbs/50_pipelines.ipynb #66b45d99
-def run_pipeline(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict | None = None,
-                 train_config: dict | None = None, k: int | None = None, reduce: str | None = "pca",
-                 n_components: int = 4, val_fraction: float = 0.1, resume: bool = True, report: bool = True,
-                 n_rotations: int = 500, labels=None,
-                 refine: int = 3,  # without classification: rounds of pose refinement after clustering (`cluster_run`)
-                 classify: bool | dict = True,  # reference-free classification of 3D volumes (`cluster_run`, `classify.classify`)
-                 k_criterion: str = "icl",  # how the latent K is chosen when `k` is None ("icl" or "bic", `cluster_run`)
-                 ) -> dict:
+def run_pipeline(
+    data,
+    out_dir,
+    model: str = DEFAULT_MODEL,
+    model_config: dict | None = None,
+    train_config: dict | None = None,
+    k: int | None = None,
+    reduce: str | None = "pca",
+    n_components: int = 4,
+    val_fraction: float = 0.1,
+    resume: bool = True,
+    report: bool = True,
+    n_rotations: int = 500,
+    labels=None,
+    refine: int = 3,  # without classification: rounds of pose refinement after clustering (`cluster_run`)
+    classify: bool | dict = True,  # reference-free classification of 3D volumes (`cluster_run`, `classify.classify`)
+    k_criterion: str = "icl",  # how the latent K is chosen when `k` is None ("icl" or "bic", `cluster_run`)
+) -> dict:
     "The stages in a row in run folder `out_dir`: train → embed → cluster → classify (or refine poses) → average → report; a stage whose outputs are current is skipped. Returns the metrics."
     out = Path(out_dir)  # created by the trainer, after the data are checked
     m = train_on_folder(data, out, model, model_config, train_config, val_fraction, resume, labels)
@@ -219,5 +355,6 @@ def run_pipeline(data, out_dir, model: str = DEFAULT_MODEL, model_config: dict |
     cluster_stage(out, k, reduce, n_components, seed, K_RANGE, k_criterion, **common)
     refine_stage(out, classify, k, refine, seed, progress=progress, **common)
     metrics = average_stage(out, n_rotations, progress=progress, **common)
-    if report: report_run(out, data, m, labels=labels)
+    if report:
+        report_run(out, data, m, labels=labels)
     return metrics

@@ -58,15 +58,17 @@ def _hermitian_weights(m: int) -> torch.Tensor:
     "Weights of the rfft half-spectrum in a full sum (1 on the kx = 0 plane, 2 elsewhere; m odd: no Nyquist plane)."
     w = torch.full((m // 2 + 1,), 2.0)
     w[0] = 1.0
-    if m % 2 == 0: w[-1] = 1.0
+    if m % 2 == 0:
+        w[-1] = 1.0
     return w
 
-def shift_search(xs: torch.Tensor,  # search copies of particles `[B, 1, m, m, m]`
-                 PT: torch.Tensor,  # projected templates in their current rotation `[B, 1, m, m, m]`
-                 scale: float,  # data voxels per search voxel (n / m)
-                 max_shift: float,  # |t| per axis ≤ this many data voxels
-                 fine: int = 9,  # sub-voxel grid per axis (steps of 1/(fine−1) search voxels over ±½)
-                 ) -> torch.Tensor:
+def shift_search(
+    xs: torch.Tensor,  # search copies of particles `[B, 1, m, m, m]`
+    PT: torch.Tensor,  # projected templates in their current rotation `[B, 1, m, m, m]`
+    scale: float,  # data voxels per search voxel (n / m)
+    max_shift: float,  # |t| per axis ≤ this many data voxels
+    fine: int = 9,  # sub-voxel grid per axis (steps of 1/(fine−1) search voxels over ±½)
+) -> torch.Tensor:
     "Shifts `[B, 3]` (data voxels, x,y,z) maximising the cross-correlation of each particle with its template moved by t."
     m = xs.shape[-1]
     C = torch.fft.rfftn(xs[:, 0], dim=(-3, -2, -1)) * torch.fft.rfftn(PT[:, 0], dim=(-3, -2, -1)).conj()
@@ -188,33 +190,40 @@ def _box(particles) -> int:
 
 # %% ../nbs/36_refine.ipynb #8ce2fc27
 @torch.no_grad()
-def refine_poses(particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
-                 templates,  # `[K, n, n, n]` (or `[K, 1, n, n, n]`) references in the data's contrast
-                 labels,  # `[N]` template index per particle; negative: left out (identity pose, score NaN)
-                 mwa=None,  # missing-wedge angle(s) of the particles in degrees: None, one, or `[N]`
-                 cutoff: float = 0.15,  # band used, cycles per data voxel
-                 n_global: int = 5000,  # Haar-random rotations of the global search (0: start from `init`)
-                 local_steps: tuple = (20.0, 8.0, 3.0, 1.5),  # degrees of the local refinement stages
-                 n_local: int = 48,  # perturbations per local stage
-                 max_shift: float = 4.0,  # |t| per axis, data voxels
-                 n_rounds: int = 2,  # rounds of (local, shift); later rounds skip the coarsest step
-                 n_top: int = 16,  # best unshifted global rotations per particle that get a shift search
-                 init=None,  # optional (R `[N, 3, 3]`, t `[N, 3]`) to start from instead of the global search
-                 seed: int = 0, chunk: int = 4096,
-                 search=None,  # the particles' search copies `_stack_particles(particles, m, cm)` if already made (not read again)
-                 ) -> dict:
+def refine_poses(
+    particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
+    templates,  # `[K, n, n, n]` (or `[K, 1, n, n, n]`) references in the data's contrast
+    labels,  # `[N]` template index per particle; negative: left out (identity pose, score NaN)
+    mwa=None,  # missing-wedge angle(s) of the particles in degrees: None, one, or `[N]`
+    cutoff: float = 0.15,  # band used, cycles per data voxel
+    n_global: int = 5000,  # Haar-random rotations of the global search (0: start from `init`)
+    local_steps: tuple = (20.0, 8.0, 3.0, 1.5),  # degrees of the local refinement stages
+    n_local: int = 48,  # perturbations per local stage
+    max_shift: float = 4.0,  # |t| per axis, data voxels
+    n_rounds: int = 2,  # rounds of (local, shift); later rounds skip the coarsest step
+    n_top: int = 16,  # best unshifted global rotations per particle that get a shift search
+    init=None,  # optional (R `[N, 3, 3]`, t `[N, 3]`) to start from instead of the global search
+    seed: int = 0,
+    chunk: int = 4096,
+    search=None,  # the particles' search copies `_stack_particles(particles, m, cm)` if already made (not read again)
+) -> dict:
     "Per particle `rotation` `[N,3,3]`, `translation` `[N,3]` (voxels, x,y,z) and `score` with particle ≈ W·warp(template, R, t)."
     T = torch.as_tensor(as_numpy(templates)).float()
     T = T[:, None] if T.ndim == 4 else T
     n = _box(particles)
-    require(T.ndim == 5 and T.shape[1] == 1 and T.shape[-3:] == (n,) * 3, f"templates: expected [K, {n}, {n}, {n}] (the particles' box), got {tuple(T.shape)}")
+    require(
+        T.ndim == 5 and T.shape[1] == 1 and T.shape[-3:] == (n,) * 3,
+        f"templates: expected [K, {n}, {n}, {n}] (the particles' box), got {tuple(T.shape)}",
+    )
     lab = torch.as_tensor(as_numpy(labels)).long().ravel()
     m = search_size(n, cutoff)
     cm = cutoff * n / m
     xs = _stack_particles(particles, m, cm) if search is None else search
     require(xs.shape[-1] == m, f"search: expected copies at the search box {m}, got {tuple(xs.shape)}")
     require(len(lab) == len(xs), f"labels: expected {len(xs)} (one per particle), got {len(lab)}")
-    require(int(lab.max()) < len(T), f"labels: expected indices < {len(T)} (the number of templates), got {int(lab.max())}")
+    require(
+        int(lab.max()) < len(T), f"labels: expected indices < {len(T)} (the number of templates), got {int(lab.max())}"
+    )
     Ts = search_copies(T, m, cm)
     W = band_masks(m, cm, mwa, len(xs))
     gen = torch.Generator().manual_seed(seed)
@@ -229,18 +238,20 @@ def refine_poses(particles,  # `[N, 1, n, n, n]` tensor/array, or a Dataset of i
         G = random_rotations(n_global, gen)
         G[0] = torch.eye(3)
         ok = lab >= 0
-        t0 = torch.zeros(len(xs), 3)  # centre on the spherically averaged template first: a shift that needs no rotation
+        t0 = torch.zeros(
+            len(xs), 3
+        )  # centre on the spherically averaged template first: a shift that needs no rotation
         t0[ok] = shift_search(xs[ok], project(radial_average(Ts)[lab[ok]], W[ok]), n / m, max_shift)
         top = _global_search(fourier_shift(xs, -t0 * (m / n)), Ts, lab, W, G, chunk, n_top)
         R, t = _best_of_top(xs, Ts, lab, W, G, top, n / m, max_shift)
     for r in range(n_rounds):
-        for step in (local_steps if r == 0 else local_steps[1:]):
+        for step in local_steps if r == 0 else local_steps[1:]:
             D = random_rotations_limited(n_local, step, gen, mode="ball")
             D[0] = torch.eye(3)
             R = _local_search(xs, Ts, lab, W, R, t * (m / n), D, chunk)
             ok = (lab >= 0).nonzero()[:, 0]
             for i0 in range(0, len(ok), 512):  # the shift follows every rotation update
-                ii = ok[i0:i0 + 512]
+                ii = ok[i0 : i0 + 512]
                 t[ii] = shift_search(xs[ii], project(warp(Ts[lab[ii]], R[ii]), W[ii]), n / m, max_shift)
     return dict(rotation=R, translation=t, score=_final_score(xs, Ts, lab, W, R, t * (m / n)))
 
@@ -249,7 +260,7 @@ def _final_score(xs, Ts, lab, W, R, ts) -> torch.Tensor:
     out = torch.full((len(xs),), float("nan"))
     ok = (lab >= 0).nonzero()[:, 0]
     for i0 in range(0, len(ok), 512):
-        ii = ok[i0:i0 + 512]
+        ii = ok[i0 : i0 + 512]
         P = project(warp(Ts[lab[ii]], R[ii], ts[ii]), W[ii]).flatten(1)
         X = xs[ii].flatten(1)
         out[ii] = (X * P).sum(1) / (X.norm(dim=1) * P.norm(dim=1)).clamp_min(1e-12)
@@ -260,27 +271,36 @@ def _self_scores(vs: torch.Tensor, band: torch.Tensor, Rs: torch.Tensor, chunk: 
     "Correlation of `vs` `[1, 1, m, m, m]` (mean removed) with itself under each rotation of `Rs`."
     out = []
     for i in range(0, len(Rs), chunk):
-        P = project(warp(vs, Rs[i:i + chunk]), band).flatten(1)
+        P = project(warp(vs, Rs[i : i + chunk]), band).flatten(1)
         P = P - P.mean(1, keepdim=True)
         out.append((P @ vs.flatten()) / (P.norm(dim=1) * vs.norm()).clamp_min(1e-12))
     return torch.cat(out)
 
 @torch.no_grad()
-def symmetry_frame(volume,  # `[n, n, n]` reference
-                   group: str,  # point group name (`geometry.symmetry_group`)
-                   cutoff: float = 0.2, n_start: int = 5000, seed: int = 0) -> tuple:
+def symmetry_frame(
+    volume,  # `[n, n, n]` reference
+    group: str,  # point group name (`geometry.symmetry_group`)
+    cutoff: float = 0.2,
+    n_start: int = 5000,
+    seed: int = 0,
+) -> tuple:
     "(F `[3, 3]`, mean correlation of `volume` with itself under F S Fᵀ over the group's non-identity S)."
     S = symmetry_group(group)[1:]
     v = torch.as_tensor(as_numpy(volume)).float()
     require(v.ndim == 3 and len(set(v.shape)) == 1, f"volume: expected a cubic [n, n, n] map, got {tuple(v.shape)}")
-    if len(S) == 0: return torch.eye(3), 1.0
+    if len(S) == 0:
+        return torch.eye(3), 1.0
     n = v.shape[-1]
     m = search_size(n, cutoff)
     cm = cutoff * n / m
     vs = search_copies(v[None, None], m, cm)
     vs = vs - vs.mean()
     band = band_masks(m, cm)[0]
-    score = lambda F: _self_scores(vs, band, (F[:, None] @ S[None] @ F.transpose(1, 2)[:, None]).reshape(-1, 3, 3)).view(len(F), len(S)).mean(1)
+    score = lambda F: (
+        _self_scores(vs, band, (F[:, None] @ S[None] @ F.transpose(1, 2)[:, None]).reshape(-1, 3, 3))
+        .view(len(F), len(S))
+        .mean(1)
+    )
     gen = torch.Generator().manual_seed(seed)
     F = random_rotations(max(8, n_start // len(S)), gen)
     F[0] = torch.eye(3)
@@ -299,72 +319,100 @@ def symmetry_rotations(group: str, F) -> torch.Tensor:
     return F @ symmetry_group(group) @ F.T
 
 # %% ../nbs/36_refine.ipynb #3281c8f6
-POINT_GROUPS = {"4V1W_apoferritin": "O", "2GTL_erythrocruorin_full": "D6", "4V8R_TRiC_one": "D8",
-                "2NWL_GltPh_trimer": "C3", "3ENL_enolase_dimer": "C2", "3O21_GluA3NTD_dimer": "C2"}
+POINT_GROUPS = {
+    "4V1W_apoferritin": "O",
+    "2GTL_erythrocruorin_full": "D6",
+    "4V8R_TRiC_one": "D8",
+    "2NWL_GltPh_trimer": "C3",
+    "3ENL_enolase_dimer": "C2",
+    "3O21_GluA3NTD_dimer": "C2",
+}
 
-def reference_symmetries(groups: dict,  # {class: point-group name}
-                         references,  # `[C, n, n, n]` reference maps by class
-                         cutoff: float = 0.2) -> dict:
+def reference_symmetries(
+    groups: dict,  # {class: point-group name}
+    references,  # `[C, n, n, n]` reference maps by class
+    cutoff: float = 0.2,
+) -> dict:
     "{class: rotations `[G, 3, 3]` float64} of each named group in its reference's frame (C1 and unknown classes: skipped)."
     out = {}
     for c, g in groups.items():
-        if g.upper() == "C1" or not 0 <= int(c) < len(references): continue
+        if g.upper() == "C1" or not 0 <= int(c) < len(references):
+            continue
         F, _ = symmetry_frame(references[int(c)], g, cutoff=cutoff)
         out[int(c)] = symmetry_rotations(g, F).double()
     return out
 
 # %% ../nbs/36_refine.ipynb #70d8e4c9
-def refine_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
-                         templates,  # `[K, n, n, n]` first references, one per sorted cluster id
-                         cluster_labels,  # `[N]` cluster ids (negative: left out)
-                         rounds: int = 3,  # passes; 1: templates only; each further pass re-averages and searches again
-                         mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
-                         log=None,  # called with one line per pass (e.g. `print`)
-                         **kwargs) -> dict:
+def refine_with_averages(
+    particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
+    templates,  # `[K, n, n, n]` first references, one per sorted cluster id
+    cluster_labels,  # `[N]` cluster ids (negative: left out)
+    rounds: int = 3,  # passes; 1: templates only; each further pass re-averages and searches again
+    mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
+    log=None,  # called with one line per pass (e.g. `print`)
+    **kwargs,
+) -> dict:
     "`refine_poses` against `templates`, then `rounds − 1` times against the class averages made with the current poses."
     from cryo_disent.averaging import class_averages
+
     require(rounds >= 1, f"rounds: expected >= 1, got {rounds}")
     lab = np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel()
     ids = np.unique(lab[lab >= 0])
     col = np.where(lab >= 0, np.searchsorted(ids, lab), -1)
     t0 = time.time()
-    line = lambda i, against: f"pass {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} ({time.time() - t0:.0f} s)"
+    line = lambda i, against: (
+        f"pass {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} ({time.time() - t0:.0f} s)"
+    )
     r = refine_poses(particles, templates, col, mwa, **kwargs)
-    if log: log(line(1, "the templates"))
+    if log:
+        log(line(1, "the templates"))
     for i in range(2, rounds + 1):
         avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=mwa)[0]
         r = refine_poses(particles, avg, col, mwa, **kwargs)
         r["averages"] = avg
-        if log: log(line(i, "the class averages"))
+        if log:
+            log(line(i, "the class averages"))
     return r
 
 # %% ../nbs/36_refine.ipynb #3601cd62
-def classify_with_averages(particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
-                           references,  # `[K, n, n, n]` first references (e.g. decoded templates or class averages)
-                           cluster_labels=None,  # `[N]` starting assignment, only to count reassignments
-                           rounds: int = 3,  # assign-and-average rounds
-                           mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
-                           cutoff: float = 0.25,  # band of the scores, cycles per data voxel
-                           **kwargs) -> dict:
+def classify_with_averages(
+    particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
+    references,  # `[K, n, n, n]` first references (e.g. decoded templates or class averages)
+    cluster_labels=None,  # `[N]` starting assignment, only to count reassignments
+    rounds: int = 3,  # assign-and-average rounds
+    mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
+    cutoff: float = 0.25,  # band of the scores, cycles per data voxel
+    **kwargs,
+) -> dict:
     "Each round: pose search of every particle against every reference, assignment to the best score, references re-averaged."
     from cryo_disent.averaging import class_averages
+
     require(rounds >= 1, f"rounds: expected >= 1, got {rounds}")
     T = torch.as_tensor(as_numpy(references)).float()
     T = T[:, 0] if T.ndim == 5 else T
     N, K = len(particles), len(T)
     m = search_size(_box(particles), cutoff)
-    xs = _stack_particles(particles, m, cutoff * _box(particles) / m)  # read once: K searches a round use the same copies
-    lab = None if cluster_labels is None else torch.as_tensor(np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel())
+    xs = _stack_particles(
+        particles, m, cutoff * _box(particles) / m
+    )  # read once: K searches a round use the same copies
+    lab = (
+        None
+        if cluster_labels is None
+        else torch.as_tensor(np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel())
+    )
     reassigned = []
     for _ in range(rounds):
         per = [refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, search=xs, **kwargs) for k in range(K)]
         S = torch.stack([r["score"] for r in per], 1)
         new = S.argmax(1)
-        if lab is not None: reassigned.append(float((new != lab).float().mean()))
+        if lab is not None:
+            reassigned.append(float((new != lab).float().mean()))
         lab = new
         R = torch.stack([r["rotation"] for r in per], 1)[torch.arange(N), lab]
         t = torch.stack([r["translation"] for r in per], 1)[torch.arange(N), lab]
         avg, ids, _ = class_averages(particles, lab.numpy(), R, t, wedge=mwa)
         T = T.clone()
         T[torch.as_tensor(ids)] = torch.as_tensor(avg).float()
-    return dict(labels=lab, rotation=R, translation=t, score=S.max(1).values, scores=S, references=T, reassigned=reassigned)
+    return dict(
+        labels=lab, rotation=R, translation=t, score=S.max(1).values, scores=S, references=T, reassigned=reassigned
+    )

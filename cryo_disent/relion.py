@@ -29,17 +29,21 @@ def _half(box: int, k: int) -> torch.Tensor:
     "`h = N//2 − (N−1)/2` per axis: RELION's rotation centre minus ours (0.5 for even boxes, 0 for odd)."
     return torch.full((k,), box // 2 - (box - 1) / 2, dtype=torch.float64)
 
-def poses_to_relion(R,  # [N, 3, 3] active rotations (particle = warp(template, R, t)); 2D: angles [N] radians (CCW)
-                    t,  # [N, 3] (2D: [N, 2]) shifts in voxels (x, y, z)
-                    box: int,  # box size in voxels
-                    voxel_size: float,  # Å per voxel
-                   ) -> pd.DataFrame:
+def poses_to_relion(
+    R,  # [N, 3, 3] active rotations (particle = warp(template, R, t)); 2D: angles [N] radians (CCW)
+    t,  # [N, 3] (2D: [N, 2]) shifts in voxels (x, y, z)
+    box: int,  # box size in voxels
+    voxel_size: float,  # Å per voxel
+) -> pd.DataFrame:
     "RELION columns `rlnAngleRot/Tilt/Psi` (degrees; 2D: `rlnAnglePsi`) and `rlnOriginX/Y(/Z)Angst` for our poses."
     require(voxel_size > 0, f"voxel_size: got {voxel_size}; expected the particles' voxel size in Å (> 0)")
     R = torch.as_tensor(as_numpy(R), dtype=torch.float64)
     t = torch.as_tensor(as_numpy(t), dtype=torch.float64)
     k = 2 if R.ndim == 1 else 3
-    require(t.shape == (len(R), k), f"t: shape {list(t.shape)}; expected [{len(R)}, {k}] shifts (voxels, x y{' z' if k == 3 else ''})")
+    require(
+        t.shape == (len(R), k),
+        f"t: shape {list(t.shape)}; expected [{len(R)}, {k}] shifts (voxels, x y{' z' if k == 3 else ''})",
+    )
     if k == 2:  # RELION 2D: A = Rz(psi)ᵀ, i.e. our counter-clockwise angle is −psi
         c, s = torch.cos(R), torch.sin(R)
         M = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
@@ -53,8 +57,12 @@ def poses_to_relion(R,  # [N, 3, 3] active rotations (particle = warp(template, 
     cols.update(zip(ORIGINS[:k], origin.T.numpy()))
     return pd.DataFrame(cols)
 
-def poses_from_relion(df: pd.DataFrame,  # has the RELION angle and origin columns
-                      box: int, voxel_size: float, dim: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def poses_from_relion(
+    df: pd.DataFrame,  # has the RELION angle and origin columns
+    box: int,
+    voxel_size: float,
+    dim: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Inverse of `poses_to_relion`: `(R [N, 3, 3] (2D: angles [N] rad), t [N, dim] voxels)`, float64."
     need = (ANGLES if dim == 3 else ANGLES[2:]) + ORIGINS[:dim]
     miss = [c for c in need if c not in df]
@@ -64,7 +72,8 @@ def poses_from_relion(df: pd.DataFrame,  # has the RELION angle and origin colum
         R = torch.deg2rad(-ang[:, 0])
         c, s = torch.cos(R), torch.sin(R)
         M = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-    else: R = M = euler_zyz_to_matrix(ang, degrees=True).transpose(-1, -2)
+    else:
+        R = M = euler_zyz_to_matrix(ang, degrees=True).transpose(-1, -2)
     origin = torch.tensor(df[ORIGINS[:dim]].to_numpy(np.float64))
     t = -origin / voxel_size - (M - torch.eye(dim, dtype=M.dtype)) @ _half(box, dim)
     return R, t
@@ -72,44 +81,72 @@ def poses_from_relion(df: pd.DataFrame,  # has the RELION angle and origin colum
 # %% ../nbs/07_relion.ipynb #979d953f
 def _voxel_sizes(t: pd.DataFrame) -> np.ndarray | None:
     "Per-particle voxel size in Å from the first RELION column family present, or None."
-    if "rlnImagePixelSize" in t: return t["rlnImagePixelSize"].to_numpy(np.float64)
+    if "rlnImagePixelSize" in t:
+        return t["rlnImagePixelSize"].to_numpy(np.float64)
     if {"rlnTomoTiltSeriesPixelSize", "rlnTomoSubtomogramBinning"} <= set(t):
         return (t["rlnTomoTiltSeriesPixelSize"] * t["rlnTomoSubtomogramBinning"]).to_numpy(np.float64)
-    if "rlnPixelSize" in t: return t["rlnPixelSize"].to_numpy(np.float64)
+    if "rlnPixelSize" in t:
+        return t["rlnPixelSize"].to_numpy(np.float64)
     if {"rlnDetectorPixelSize", "rlnMagnification"} <= set(t):
         return (t["rlnDetectorPixelSize"] * 1e4 / t["rlnMagnification"]).to_numpy(np.float64)
     return None
 
-NUMERIC = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst",
-           "rlnOriginX", "rlnOriginY", "rlnOriginZ", "rlnImagePixelSize", "rlnPixelSize", "rlnTomoTiltSeriesPixelSize")
+NUMERIC = (
+    "rlnAngleRot",
+    "rlnAngleTilt",
+    "rlnAnglePsi",
+    "rlnOriginXAngst",
+    "rlnOriginYAngst",
+    "rlnOriginZAngst",
+    "rlnOriginX",
+    "rlnOriginY",
+    "rlnOriginZ",
+    "rlnImagePixelSize",
+    "rlnPixelSize",
+    "rlnTomoTiltSeriesPixelSize",
+)
 
 def _check_values(p: Path, t: pd.DataFrame):
     "Refuse an empty or ragged table, and non-numeric, non-finite or (pixel sizes) non-positive values, naming row and column."
     require(len(t) > 0, f"{p}: the particle table has no rows; expected at least one particle")
     ragged = t.isna().any(axis=1).to_numpy()
-    require(not ragged.any(), f"{p}: particle row {int(ragged.argmax()) + 1} has missing values; expected a complete "
-                              "table (truncated or ragged STAR?)")
+    require(
+        not ragged.any(),
+        f"{p}: particle row {int(ragged.argmax()) + 1} has missing values; expected a complete "
+        "table (truncated or ragged STAR?)",
+    )
     for c in (c for c in NUMERIC if c in t):
         v = pd.to_numeric(t[c], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(v) | ((v <= 0) if "PixelSize" in c else False)
         val = t[c].iloc[int(bad.argmax())] if bad.any() else None
-        require(not bad.any(), f"{p}: {c} of particle row {int(bad.argmax()) + 1} is {repr(val) if isinstance(val, str) else val}; "
-                               f"expected a finite number{' > 0 (Å)' if 'PixelSize' in c else ''}")
+        require(
+            not bad.any(),
+            f"{p}: {c} of particle row {int(bad.argmax()) + 1} is {repr(val) if isinstance(val, str) else val}; "
+            f"expected a finite number{' > 0 (Å)' if 'PixelSize' in c else ''}",
+        )
 
-def read_particles(path,  # RELION particle .star (3.0, 3.1+, 5)
-                  ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def read_particles(
+    path,  # RELION particle .star (3.0, 3.1+, 5)
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     "`(particles with their optics group's columns merged in, optics table or None)`; checks `rlnImageName`."
     p = Path(path)
-    blocks = {b: read_star(p, block=b, as_text=["rlnImageName", "rlnTomoName", "rlnOpticsGroupName", "rlnMicrographName"])
-              for b in _block_names(p)}
+    blocks = {
+        b: read_star(p, block=b, as_text=["rlnImageName", "rlnTomoName", "rlnOpticsGroupName", "rlnMicrographName"])
+        for b in _block_names(p)
+    }
     optics = blocks.get("optics")
     parts = blocks.get("particles", next((b for k, b in blocks.items() if "rlnImageName" in b), None))
-    require(parts is not None and "rlnImageName" in parts, f"{p}: no particle table with rlnImageName; expected a RELION "
-                                                           f"particle STAR (data_particles, or data_ with rlnImageName)")
+    require(
+        parts is not None and "rlnImageName" in parts,
+        f"{p}: no particle table with rlnImageName; expected a RELION "
+        f"particle STAR (data_particles, or data_ with rlnImageName)",
+    )
     parts = parts.reset_index(drop=True)
     _check_values(p, parts)
     gen = blocks.get("general")
-    if gen is not None and "rlnTomoSubTomosAre2DStacks" in gen:  # RELION 5: data_general says how particles were written
+    if (
+        gen is not None and "rlnTomoSubTomosAre2DStacks" in gen
+    ):  # RELION 5: data_general says how particles were written
         parts["rlnTomoSubTomosAre2DStacks"] = int(np.asarray(gen["rlnTomoSubTomosAre2DStacks"]).ravel()[0])
     if optics is not None and "rlnOpticsGroup" in parts:
         unknown = sorted(set(parts["rlnOpticsGroup"]) - set(optics["rlnOpticsGroup"]))
@@ -152,41 +189,57 @@ def find_root(star, first: str) -> Path:
 def _peek(f: Path) -> tuple:
     "`(item shape, n items or None, voxel size)` of a particle file from its header."
     shape, vs = FORMATS[f.suffix.lower() if f.suffix.lower() in FORMATS else ".mrc"].peek(f)
-    if f.suffix.lower() == ".mrcs": return tuple(shape[1:]), shape[0], vs
+    if f.suffix.lower() == ".mrcs":
+        return tuple(shape[1:]), shape[0], vs
     return tuple(shape), None, vs
 
 class StarStack:
     "Lazy float32 stack `[N, *shape]` over the particle files of a RELION STAR table (`read_particles`)."
+
     def __init__(self, table: pd.DataFrame, root):
         refs = [parse_image_name(n) for n in table["rlnImageName"]]
         self.files = [str(Path(root) / f) for f, _ in refs]
         self.items = [i for _, i in refs]
         uniq = list(dict.fromkeys(self.files))
         missing = [f for f in uniq if not Path(f).is_file()]
-        if missing: raise InputError(f"{missing[0]}: particle file not found ({len(missing)} of {len(uniq)} files missing); "
-                                     f"expected the files rlnImageName names, relative to the RELION project folder {root}")
+        if missing:
+            raise InputError(
+                f"{missing[0]}: particle file not found ({len(missing)} of {len(uniq)} files missing); "
+                f"expected the files rlnImageName names, relative to the RELION project folder {root}"
+            )
         peeks = {f: _peek(Path(f)) for f in uniq}
         shapes = Counter(peeks[f][0] for f in self.files)
         common = shapes.most_common(1)[0][0]
         odd = next((f for f in uniq if peeks[f][0] != common), None)
-        if odd: raise InputError(f"{odd}: particle shape {peeks[odd][0]} differs from {common} of "
-                                 f"{next(f for f in uniq if peeks[f][0] == common)}; expected one box size (re-extract or rescale)")
+        if odd:
+            raise InputError(
+                f"{odd}: particle shape {peeks[odd][0]} differs from {common} of "
+                f"{next(f for f in uniq if peeks[f][0] == common)}; expected one box size (re-extract or rescale)"
+            )
         for f, i in zip(self.files, self.items):
             n = peeks[f][1]
-            require(i is not None or not str(f).lower().endswith(".mrcs"), f"{f}: rlnImageName names a whole .mrcs stack; "
-                                                                          "expected one item of it (NNNNNN@file.mrcs)")
-            require(i is None or (n is not None and i < n), f"{f}: rlnImageName asks for item {i + 1 if i is not None else ''} "
-                                                            f"but the file holds {n or 'one volume, not a stack'}")
+            require(
+                i is not None or not str(f).lower().endswith(".mrcs"),
+                f"{f}: rlnImageName names a whole .mrcs stack; expected one item of it (NNNNNN@file.mrcs)",
+            )
+            require(
+                i is None or (n is not None and i < n),
+                f"{f}: rlnImageName asks for item {i + 1 if i is not None else ''} "
+                f"but the file holds {n or 'one volume, not a stack'}",
+            )
         self.file_voxel_sizes = np.array([peeks[f][2] for f in self.files])
         self.shape, self.dtype = (len(self.files), *common), np.dtype(np.float32)
         self.ndim = len(self.shape)
 
-    def __len__(self) -> int: return len(self.files)
+    def __len__(self) -> int:
+        return len(self.files)
 
     def __getitem__(self, i):
-        if isinstance(i, slice): return np.stack([self[j] for j in range(*i.indices(len(self)))]).reshape(-1, *self.shape[1:])
+        if isinstance(i, slice):
+            return np.stack([self[j] for j in range(*i.indices(len(self)))]).reshape(-1, *self.shape[1:])
         f, k = self.files[i], self.items[i]
-        if k is None: return read_volume(f)[0] if Path(f).suffix.lower() in FORMATS else read_volume(f + ".mrc")[0]
+        if k is None:
+            return read_volume(f)[0] if Path(f).suffix.lower() in FORMATS else read_volume(f + ".mrc")[0]
         with mrcfile.mmap(f, mode="r", permissive=True) as m:
             a = np.array(m.data.reshape(-1, *self.shape[1:])[k], dtype=np.float32)
         require(np.isfinite(a).all(), f"{f}: item {k + 1} has NaN or Inf values; expected finite values")
@@ -200,40 +253,59 @@ def _one_voxel_size(star: Path, t: pd.DataFrame, stack: StarStack) -> float | No
     "The voxel size all particles share (optics table first, else the files' headers), or None if unknown."
     vs = _voxel_sizes(t)
     src = "the optics table"
-    if vs is None: vs, src = stack.file_voxel_sizes, "the files' headers"
+    if vs is None:
+        vs, src = stack.file_voxel_sizes, "the files' headers"
     known = vs[vs > 0]
-    if len(known) == 0: return None
+    if len(known) == 0:
+        return None
     u = np.unique(np.round(known, 4))
-    require(len(u) == 1, f"{star}: mixed voxel sizes {u.tolist()} Å in {src}; expected one voxel size "
-                         f"(rescale the particles to a common voxel size)")
+    require(
+        len(u) == 1,
+        f"{star}: mixed voxel sizes {u.tolist()} Å in {src}; expected one voxel size "
+        f"(rescale the particles to a common voxel size)",
+    )
     return float(u[0])
 
-def open_star(star,  # RELION particle .star
-              root=None,  # RELION project folder the image paths are relative to (None: found, see `find_root`)
-              label_column: str | None = None,  # column holding classes (e.g. "rlnClassNumber"); None: unlabelled
-              ) -> tuple[StarStack, pd.DataFrame, float | None]:
+def open_star(
+    star,  # RELION particle .star
+    root=None,  # RELION project folder the image paths are relative to (None: found, see `find_root`)
+    label_column: str | None = None,  # column holding classes (e.g. "rlnClassNumber"); None: unlabelled
+) -> tuple[StarStack, pd.DataFrame, float | None]:
     "`(lazy particle stack, table, voxel size Å or None)` of a RELION particle STAR."
     star = Path(star)
     t, _ = read_particles(star)
     dim = set(t["rlnImageDimensionality"]) if "rlnImageDimensionality" in t else set()
     stacks2d = bool(t.get("rlnTomoSubTomosAre2DStacks", pd.Series([0])).iloc[0])
-    require(not stacks2d and not (dim == {2} and "rlnTomoName" in t and not t["rlnImageName"].astype(str).str.contains("@").any()),
-            f"{star}: RELION 5 2D-stack pseudo-subtomograms (tilt images per particle); expected 3D subtomograms "
-            f"(re-extract with 'Write output as 2D stacks?' = No)")
+    require(
+        not stacks2d
+        and not (dim == {2} and "rlnTomoName" in t and not t["rlnImageName"].astype(str).str.contains("@").any()),
+        f"{star}: RELION 5 2D-stack pseudo-subtomograms (tilt images per particle); expected 3D subtomograms "
+        f"(re-extract with 'Write output as 2D stacks?' = No)",
+    )
     root = Path(root) if root is not None else find_root(star, parse_image_name(t["rlnImageName"].iloc[0])[0])
     stack = StarStack(t, root)
-    require(not dim or dim == {len(stack.shape) - 1}, f"{star}: rlnImageDimensionality {sorted(dim)} but the files hold "
-                                                      f"{len(stack.shape) - 1}-D particles; expected the two to agree")
+    require(
+        not dim or dim == {len(stack.shape) - 1},
+        f"{star}: rlnImageDimensionality {sorted(dim)} but the files hold "
+        f"{len(stack.shape) - 1}-D particles; expected the two to agree",
+    )
     vs = _one_voxel_size(star, t, stack)
     out = t.copy()
     out.insert(0, "index", np.arange(len(t)))
     out.insert(1, "filename", t["rlnImageName"].astype(str))
     if label_column is not None:
-        require(label_column in t, f"label_column: {star} has no column {label_column!r}; it has {[c for c in t if c.startswith('rln')]}")
+        require(
+            label_column in t,
+            f"label_column: {star} has no column {label_column!r}; it has {[c for c in t if c.startswith('rln')]}",
+        )
         names = t[label_column].astype(str)
         code = {c: i for i, c in enumerate(sorted(set(names), key=lambda s: (len(s), s)))}
-        out["class_name"], out["label"] = [f"class{c}" if c.isdigit() else c for c in names], names.map(code).astype(np.int64)
-    else: out["class_name"], out["label"] = "unknown", -1
+        out["class_name"], out["label"] = (
+            [f"class{c}" if c.isdigit() else c for c in names],
+            names.map(code).astype(np.int64),
+        )
+    else:
+        out["class_name"], out["label"] = "unknown", -1
     out["voxel_size"] = vs if vs is not None else 0.0
     return stack, out, vs
 
@@ -266,32 +338,50 @@ def import_star(star,  # RELION particle .star
     return Path(out)
 
 # %% ../nbs/07_relion.ipynb #7138114b
-def write_relion_star(path,  # destination .star
-                      image_names,  # [N] rlnImageName of each particle
-                      R,  # [N, 3, 3] active rotations (2D: [N] angles, radians); None: classes only, no pose columns
-                      t,  # [N, 3] (2D: [N, 2]) shifts in voxels (None with R None)
-                      box: int, voxel_size: float,
-                      classes=None,  # [N] 0-based cluster (−1: none → rlnClassNumber 0), or None
-                      optics: pd.DataFrame | None = None,  # optics table to keep (None: one group)
-                      extra: pd.DataFrame | None = None,  # more particle columns (e.g. rlnTomoName), N rows
-                      overwrite: bool = True,
-                      dim: int = 3) -> Path:  # image dimensionality when R is None (else from R)
+def write_relion_star(
+    path,  # destination .star
+    image_names,  # [N] rlnImageName of each particle
+    R,  # [N, 3, 3] active rotations (2D: [N] angles, radians); None: classes only, no pose columns
+    t,  # [N, 3] (2D: [N, 2]) shifts in voxels (None with R None)
+    box: int,
+    voxel_size: float,
+    classes=None,  # [N] 0-based cluster (−1: none → rlnClassNumber 0), or None
+    optics: pd.DataFrame | None = None,  # optics table to keep (None: one group)
+    extra: pd.DataFrame | None = None,  # more particle columns (e.g. rlnTomoName), N rows
+    overwrite: bool = True,
+    dim: int = 3,
+) -> Path:  # image dimensionality when R is None (else from R)
     "RELION 3.1+ particle STAR with the poses (and classes) of `N` particles."
     names = [str(n) for n in image_names]
-    if R is not None: dim = 2 if np.ndim(as_numpy(R)) == 1 else 3
+    if R is not None:
+        dim = 2 if np.ndim(as_numpy(R)) == 1 else 3
     parts = pd.DataFrame(dict(rlnImageName=names))
     if extra is not None:
         require(len(extra) == len(names), f"extra: {len(extra)} rows; expected {len(names)} (one per particle)")
-        keep = [c for c in extra if c.startswith("rln") and c not in parts and c not in ANGLES + ORIGINS + ["rlnClassNumber"]]
+        keep = [
+            c
+            for c in extra
+            if c.startswith("rln") and c not in parts and c not in ANGLES + ORIGINS + ["rlnClassNumber"]
+        ]
         parts = pd.concat([parts, extra[keep].reset_index(drop=True)], axis=1)
     if R is not None:
         pose = poses_to_relion(R, t, box, voxel_size)
-        require(len(pose) == len(names), f"R: {len(pose)} poses for {len(names)} image names; expected one per particle")
+        require(
+            len(pose) == len(names), f"R: {len(pose)} poses for {len(names)} image names; expected one per particle"
+        )
         parts = pd.concat([parts, pose], axis=1)
-    if classes is not None: parts["rlnClassNumber"] = np.asarray(as_numpy(classes), np.int64) + 1
+    if classes is not None:
+        parts["rlnClassNumber"] = np.asarray(as_numpy(classes), np.int64) + 1
     if optics is None:
-        optics = pd.DataFrame(dict(rlnOpticsGroup=[1], rlnOpticsGroupName=["opticsGroup1"], rlnImagePixelSize=[float(voxel_size)],
-                                   rlnImageSize=[int(box)], rlnImageDimensionality=[dim]))
+        optics = pd.DataFrame(
+            dict(
+                rlnOpticsGroup=[1],
+                rlnOpticsGroupName=["opticsGroup1"],
+                rlnImagePixelSize=[float(voxel_size)],
+                rlnImageSize=[int(box)],
+                rlnImageDimensionality=[dim],
+            )
+        )
         parts["rlnOpticsGroup"] = 1
     require("rlnOpticsGroup" in parts, "extra: needs rlnOpticsGroup to go with the given optics table")
     return write_star(path, {"optics": optics, "particles": parts}, overwrite=overwrite)
@@ -338,16 +428,18 @@ def _run_voxel_size(ds, info: dict) -> float | None:
 
 # %% ../nbs/07_relion.ipynb #5e6ff79d
 @holding_lock("run_dir")
-def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
-                out=None,  # destination .star (default RUN/particles_relion.star)
-                data=None,  # the run's data (default: the folder it was trained on)
-                voxel_size: float | None = None,  # Å (default: from the data)
-                write_stack: bool = False,  # write the particles as particles.mrcs beside the STAR (data without files)
-                overwrite: bool = False,  # replace an existing `out` (and its particles.mrcs); the run's own default file is always replaced
-               ) -> Path:
+def export_star(
+    run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
+    out=None,  # destination .star (default RUN/particles_relion.star)
+    data=None,  # the run's data (default: the folder it was trained on)
+    voxel_size: float | None = None,  # Å (default: from the data)
+    write_stack: bool = False,  # write the particles as particles.mrcs beside the STAR (data without files)
+    overwrite: bool = False,  # replace an existing `out` (and its particles.mrcs); the run's own default file is always replaced
+) -> Path:
     "RELION STAR of a run's per-particle poses and clusters; returns its path."
     from cryo_disent.data import dataset_info
     from cryo_disent.pipelines import open_run_data
+
     run = Path(run_dir)
     p = run / "embedding.npz"
     require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
@@ -355,9 +447,15 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     check_run_outputs(run, emb)
     key = "rotation" if "rotation" in emb else "angle"
     posed = key in emb and "translation" in emb
-    require(posed or "cluster" in emb, f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
-                                       f"run first (cryo-disent cluster --run {run}) to export the classes")
-    require(voxel_size is None or voxel_size > 0, f"voxel_size: got {voxel_size}; expected the particles' voxel size in Å (> 0)")
+    require(
+        posed or "cluster" in emb,
+        f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
+        f"run first (cryo-disent cluster --run {run}) to export the classes",
+    )
+    require(
+        voxel_size is None or voxel_size > 0,
+        f"voxel_size: got {voxel_size}; expected the particles' voxel size in Å (> 0)",
+    )
     own, out = out is None, Path(out) if out is not None else run / "particles_relion.star"
     require(not out.is_dir(), f"out {out}: is a folder; expected the path of a .star file")
     for f in [out] + ([out.with_name("particles.mrcs")] if write_stack else []):  # checked before anything is written
@@ -366,16 +464,38 @@ def export_star(run_dir,  # run folder with embedding.npz (poses) and, after `cl
     info = dataset_info(ds.path)
     vs = voxel_size or _run_voxel_size(ds, info)
     require(vs, f"voxel_size: the data {ds.path} do not record one; pass voxel_size (--voxel-size) in Å")
-    t = ds.table.iloc[emb["index"]].reset_index(drop=True) if ds.table is not None else pd.DataFrame(index=range(len(emb["index"])))
+    t = (
+        ds.table.iloc[emb["index"]].reset_index(drop=True)
+        if ds.table is not None
+        else pd.DataFrame(index=range(len(emb["index"])))
+    )
     if write_stack:
         _write_stack(out.with_name("particles.mrcs"), ds.volumes)
         names = [f"{int(i) + 1:06d}@particles.mrcs" for i in emb["index"]]
-    elif "rlnImageName" in t: names = list(t["rlnImageName"])
+    elif "rlnImageName" in t:
+        names = list(t["rlnImageName"])
     else:
         paths = getattr(ds.volumes, "paths", None)
-        require(paths is not None, f"data {ds.path}: particles have no image files RELION can read; pass write_stack=True "
-                                   f"(--write-stack) to write them as particles.mrcs beside the STAR")
+        require(
+            paths is not None,
+            f"data {ds.path}: particles have no image files RELION can read; pass write_stack=True "
+            f"(--write-stack) to write them as particles.mrcs beside the STAR",
+        )
         names = [paths[int(i)] for i in emb["index"]]
-    optics = pd.DataFrame(info["meta"]["relion_optics"]) if info.get("meta", {}).get("relion_optics") and "rlnOpticsGroup" in t else None
-    return write_relion_star(out, names, emb[key] if posed else None, emb["translation"] if posed else None, ds.shape[0],
-                             vs, classes=emb.get("cluster"), optics=optics, extra=t, dim=ds.ndim)
+    optics = (
+        pd.DataFrame(info["meta"]["relion_optics"])
+        if info.get("meta", {}).get("relion_optics") and "rlnOpticsGroup" in t
+        else None
+    )
+    return write_relion_star(
+        out,
+        names,
+        emb[key] if posed else None,
+        emb["translation"] if posed else None,
+        ds.shape[0],
+        vs,
+        classes=emb.get("cluster"),
+        optics=optics,
+        extra=t,
+        dim=ds.ndim,
+    )

@@ -46,18 +46,29 @@ def check_run_outputs(run, emb: dict, model=None, derived: tuple = ("metrics.jso
     made by `model` (default: the run's `model.pt` as it is now), and the `derived` files by its clustering."""
     run = Path(run)
     made = str(emb["made_by"]) if "made_by" in emb else None
-    now = getattr(model, "fingerprint", None) if model is not None else \
-        (fingerprint((run / "model.pt").read_bytes()) if (run / "model.pt").is_file() else None)
-    require(made is None or now is None or made == now, f"{run / 'embedding.npz'}: made by another model than "
-            f"{'the one given' if model is not None else run / 'model.pt'} ({made} ≠ {now}); embed again: cryo-disent embed --run {run}")
-    if "cluster" not in emb: return
+    now = (
+        getattr(model, "fingerprint", None)
+        if model is not None
+        else (fingerprint((run / "model.pt").read_bytes()) if (run / "model.pt").is_file() else None)
+    )
+    require(
+        made is None or now is None or made == now,
+        f"{run / 'embedding.npz'}: made by another model than "
+        f"{'the one given' if model is not None else run / 'model.pt'} ({made} ≠ {now}); embed again: cryo-disent embed --run {run}",
+    )
+    if "cluster" not in emb:
+        return
     fp = clusters_fingerprint(emb["cluster"])
     for f in derived:
         p = run / f
-        if not p.is_file(): continue
+        if not p.is_file():
+            continue
         rec = json.loads(p.read_text()).get("clusters") if p.suffix == ".json" else read_npz(p, f).get("clusters")
-        require(rec is None or str(rec) == fp, f"{p}: describes another clustering than {run / 'embedding.npz'}; "
-                                               f"cluster again: cryo-disent cluster --run {run}")
+        require(
+            rec is None or str(rec) == fp,
+            f"{p}: describes another clustering than {run / 'embedding.npz'}; "
+            f"cluster again: cryo-disent cluster --run {run}",
+        )
 
 # %% ../nbs/49_runs.ipynb #47ec1839
 def holding_lock(param: str):

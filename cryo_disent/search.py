@@ -43,24 +43,31 @@ def shift_grid(radius: float,  # voxels, per axis
 # %% ../nbs/37_search.ipynb #f911669a
 class FourierBand:
     "The rfft coefficients of an n³ box with 0 < |k| ≤ `cutoff` cycles/voxel, phased about the box centre (n−1)/2."
-    def __init__(self, n: int,  # box (voxels)
-                 cutoff: float,  # band limit, cycles/voxel, < 0.5
-                 device=None):
+
+    def __init__(
+        self,
+        n: int,  # box (voxels)
+        cutoff: float,  # band limit, cycles/voxel, < 0.5
+        device=None,
+    ):
         require(0 < cutoff < 0.5, f"cutoff: expected a band limit in (0, 0.5) cycles/voxel, got {cutoff}")
         self.n, self.cutoff, self.device = int(n), float(cutoff), torch.device(device or "cpu")
         f = torch.fft.fftfreq(self.n, 1 / self.n)
         kz, ky, kx = torch.meshgrid(f, f, torch.arange(self.n // 2 + 1, dtype=torch.float32), indexing="ij")
-        r = (kz ** 2 + ky ** 2 + kx ** 2).sqrt().flatten()
+        r = (kz**2 + ky**2 + kx**2).sqrt().flatten()
         idx = ((r <= cutoff * self.n) & (r > 0)).nonzero()[:, 0]
         require(len(idx) > 0, f"cutoff: {cutoff} cycles/voxel keeps no frequency of a {self.n}-voxel box")
         k = torch.stack([kx, ky, kz], -1).reshape(-1, 3)[idx]  # (x, y, z), cycles per box
         self.idx, self.k = idx.to(self.device), k.to(self.device)
-        self.w = torch.where(k[:, 0] == 0, 1.0, 2.0).to(self.device)  # a kx > 0 coefficient stands for its conjugate too
+        self.w = torch.where(k[:, 0] == 0, 1.0, 2.0).to(
+            self.device
+        )  # a kx > 0 coefficient stands for its conjugate too
         self.shell = r[idx].round().long().to(self.device)
         self.n_shells = int(self.shell.max()) + 1
         self.centre = torch.polar(torch.ones(len(idx)), math.pi * (self.n - 1) / self.n * k.sum(1)).to(self.device)
 
-    def __len__(self): return len(self.idx)
+    def __len__(self):
+        return len(self.idx)
 
     def spectra(self, x: torch.Tensor) -> torch.Tensor:
         "Volumes `[B, n, n, n]` (or `[B, 1, n, n, n]`) → band coefficients `[B, V]` (complex64)."
@@ -100,6 +107,7 @@ def noise_weights(band: FourierBand,
 # %% ../nbs/37_search.ipynb #aaab714f
 class ReferenceGrid:
     "References as centred spectra on a `pad`× oversampled grid: rotated by interpolation, built by back-projection."
+
     def __init__(self, band: FourierBand, pad: int = 2):
         self.band, self.pad = band, int(pad)
         self.J = math.ceil(band.cutoff * band.n * self.pad) + 2  # grid indices −J…J per axis
@@ -116,30 +124,37 @@ class ReferenceGrid:
         ph = torch.polar(torch.ones_like(j), math.pi * (n - 1) / n * j / self.pad)
         return Fq * ph[:, None, None] * ph[None, :, None] * ph[None, None, :]
 
-    def sample(self, G: torch.Tensor,  # `[K, L, L, L]` spectra
-               R: torch.Tensor,  # `[B, 3, 3]` rotations
-               ) -> torch.Tensor:
+    def sample(
+        self,
+        G: torch.Tensor,  # `[K, L, L, L]` spectra
+        R: torch.Tensor,  # `[B, 3, 3]` rotations
+    ) -> torch.Tensor:
         "The references rotated by each R, on the band: `[K, B, V]`, the value at Rᵀk."
         K = len(G)
         q = (self.band.k @ R.to(self.band.device)) * (self.pad / self.J)  # rows (Rᵀk)ᵀ in grid_sample's [-1, 1]
-        s = F.grid_sample(torch.cat([G.real, G.imag], 0)[None], q[None, :, :, None], mode="bilinear", align_corners=True)
+        s = F.grid_sample(
+            torch.cat([G.real, G.imag], 0)[None], q[None, :, :, None], mode="bilinear", align_corners=True
+        )
         return torch.complex(s[0, :K, ..., 0], s[0, K:, ..., 0])
 
 # %% ../nbs/37_search.ipynb #1967b395
-def _backproject(self: ReferenceGrid, X: torch.Tensor,  # `[B, V]` band coefficients, already moved by −t
-                 M: torch.Tensor,  # `[B, V]` measured weights
-                 R: torch.Tensor,  # `[B, 3, 3]` poses
-                 w: torch.Tensor,  # `[B]` weights
-                 cls: torch.Tensor,  # `[B]` reference index
-                 K: int) -> tuple:
+def _backproject(
+    self: ReferenceGrid,
+    X: torch.Tensor,  # `[B, V]` band coefficients, already moved by −t
+    M: torch.Tensor,  # `[B, V]` measured weights
+    R: torch.Tensor,  # `[B, 3, 3]` poses
+    w: torch.Tensor,  # `[B]` weights
+    cls: torch.Tensor,  # `[B]` reference index
+    K: int,
+) -> tuple:
     "(Σ w M X, Σ w M) `[K, L³]` at Rᵀk (and the conjugates at −Rᵀk), spread trilinearly, pad³ per sample."
     b, L = self.band, self.L
     p = (b.k @ R.to(b.device)) * self.pad
     h = b.k[:, 0] > 0
     p = torch.cat([p, -p[:, h]], 1) + self.J
-    XW, MW = X * M * (w.to(b.device) * self.pad ** 3)[:, None], M * (w.to(b.device) * self.pad ** 3)[:, None]
+    XW, MW = X * M * (w.to(b.device) * self.pad**3)[:, None], M * (w.to(b.device) * self.pad**3)[:, None]
     val, wt = torch.cat([XW, XW[:, h].conj()], 1), torch.cat([MW, MW[:, h]], 1)
-    base = (cls.to(b.device) * L ** 3)[:, None]
+    base = (cls.to(b.device) * L**3)[:, None]
     i0 = p.floor().long()  # the grid's margin keeps every corner inside: |Rᵀk|·pad ≤ J − 2
     f = p - i0
     vals = torch.stack([val.real, val.imag, wt], -1)  # one scatter for numerator (re, im) and weights
@@ -147,12 +162,15 @@ def _backproject(self: ReferenceGrid, X: torch.Tensor,  # `[B, V]` band coeffici
     for corner in range(8):
         d = [(corner >> a) & 1 for a in range(3)]  # x, y, z offsets
         g = torch.ones_like(f[..., 0])
-        for a in range(3): g = g * (f[..., a] if d[a] else 1 - f[..., a])
+        for a in range(3):
+            g = g * (f[..., a] if d[a] else 1 - f[..., a])
         idx.append(base + ((i0[..., 2] + d[2]) * L + i0[..., 1] + d[1]) * L + i0[..., 0] + d[0])
         out.append(vals * g[..., None])
-    acc = torch.zeros(K * L ** 3, 3, device=b.device).index_add_(0, torch.cat(idx).flatten(), torch.cat(out).reshape(-1, 3))
+    acc = torch.zeros(K * L**3, 3, device=b.device).index_add_(
+        0, torch.cat(idx).flatten(), torch.cat(out).reshape(-1, 3)
+    )
     num, den = torch.complex(acc[:, 0], acc[:, 1]), acc[:, 2]
-    return num.view(K, L ** 3), den.view(K, L ** 3)
+    return num.view(K, L**3), den.view(K, L**3)
 
 def _solve(self: ReferenceGrid, num: torch.Tensor, den: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
     "References `[K, L, L, L]`: Σ w M X / (Σ w M + λ), λ a Wiener constant in particles."
@@ -161,14 +179,21 @@ def _solve(self: ReferenceGrid, num: torch.Tensor, den: torch.Tensor, lam: float
 ReferenceGrid.backproject, ReferenceGrid.solve = _backproject, _solve
 
 # %% ../nbs/37_search.ipynb #5053f86e
-def _real(Z: torch.Tensor) -> torch.Tensor: return torch.cat([Z.real, Z.imag], -1)
+def _real(Z: torch.Tensor) -> torch.Tensor:
+    return torch.cat([Z.real, Z.imag], -1)
 
 @torch.no_grad()
-def global_search(grid: ReferenceGrid, G: torch.Tensor,  # `[K, L, L, L]` reference spectra
-                  X: torch.Tensor, M: torch.Tensor, inv_s2: torch.Tensor,  # particles `[N, V]`, masks `[N, V]`, 1/σ² `[V]`
-                  rots: torch.Tensor,  # `[Gr, 3, 3]` rotation grid
-                  shifts: torch.Tensor,  # `[S, 3]` shifts for every particle, or `[N, K, S, 3]` per particle and reference
-                  top: int = 1, chunk: int = 256) -> dict:
+def global_search(
+    grid: ReferenceGrid,
+    G: torch.Tensor,  # `[K, L, L, L]` reference spectra
+    X: torch.Tensor,
+    M: torch.Tensor,
+    inv_s2: torch.Tensor,  # particles `[N, V]`, masks `[N, V]`, 1/σ² `[V]`
+    rots: torch.Tensor,  # `[Gr, 3, 3]` rotation grid
+    shifts: torch.Tensor,  # `[S, 3]` shifts for every particle, or `[N, K, S, 3]` per particle and reference
+    top: int = 1,
+    chunk: int = 256,
+) -> dict:
     "`lse` `[N, K]` (log mean likelihood over the grid) and the `top` best poses (`ll`, `rot` index, `shift`) per particle and reference."
     b = grid.band
     N, V = X.shape
@@ -177,18 +202,24 @@ def global_search(grid: ReferenceGrid, G: torch.Tensor,  # `[K, L, L, L]` refere
     Mu, inv = torch.unique(Mw, dim=0, return_inverse=True)  # one norm term per distinct mask
     each = shifts.ndim == 4
     S = shifts.shape[-2]
-    Y = [_real((X * Mw)[:, None] * b.phase(shifts[:, k])).reshape(N * S, 2 * V) for k in range(K)] if each else \
-        _real((X * Mw)[:, None] * b.phase(shifts)).reshape(N * S, 2 * V)
+    Y = (
+        [_real((X * Mw)[:, None] * b.phase(shifts[:, k])).reshape(N * S, 2 * V) for k in range(K)]
+        if each
+        else _real((X * Mw)[:, None] * b.phase(shifts)).reshape(N * S, 2 * V)
+    )
     run_max = torch.full((N, K), -float("inf"), device=b.device)
     run_sum = torch.zeros(N, K, device=b.device)
     top_v = torch.full((N, K, top), -float("inf"), device=b.device)
     top_i = torch.zeros(N, K, top, dtype=torch.long, device=b.device)
     for g0 in range(0, len(rots), chunk):
-        Sk = grid.sample(G, rots[g0:g0 + chunk])  # [K, g, V]
+        Sk = grid.sample(G, rots[g0 : g0 + chunk])  # [K, g, V]
         g = Sk.shape[1]
         B = (Mu @ (Sk.abs() ** 2).reshape(K * g, V).T)[inv].view(N, 1, K, g)
-        A = torch.stack([(Y[k] @ _real(Sk[k]).T).view(N, S, g) for k in range(K)], 2) if each else \
-            (Y @ _real(Sk).reshape(K * g, 2 * V).T).view(N, S, K, g)
+        A = (
+            torch.stack([(Y[k] @ _real(Sk[k]).T).view(N, S, g) for k in range(K)], 2)
+            if each
+            else (Y @ _real(Sk).reshape(K * g, 2 * V).T).view(N, S, K, g)
+        )
         LL = (A - 0.5 * B).permute(0, 2, 1, 3).reshape(N, K, S * g)  # column s·g + r
         new = torch.maximum(run_max, LL.max(-1).values)
         run_sum = run_sum * torch.exp(run_max - new) + torch.exp(LL - new[..., None]).sum(-1)
@@ -203,18 +234,28 @@ def global_search(grid: ReferenceGrid, G: torch.Tensor,  # `[K, L, L, L]` refere
 
 # %% ../nbs/37_search.ipynb #e5d667d5
 @torch.no_grad()
-def local_search(grid: ReferenceGrid, G: torch.Tensor,  # `[L, L, L]` one reference
-                 X: torch.Tensor, M: torch.Tensor, inv_s2: torch.Tensor,
-                 R: torch.Tensor, t: torch.Tensor,  # `[N, 3, 3]`, `[N, 3]` current poses
-                 D: torch.Tensor,  # `[Lr, 3, 3]` perturbations, the identity first: candidates R·D
-                 shifts: torch.Tensor,  # `[S, 3]` offsets: candidates t + s
-                 chunk: int = 64) -> dict:
+def local_search(
+    grid: ReferenceGrid,
+    G: torch.Tensor,  # `[L, L, L]` one reference
+    X: torch.Tensor,
+    M: torch.Tensor,
+    inv_s2: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,  # `[N, 3, 3]`, `[N, 3]` current poses
+    D: torch.Tensor,  # `[Lr, 3, 3]` perturbations, the identity first: candidates R·D
+    shifts: torch.Tensor,  # `[S, 3]` offsets: candidates t + s
+    chunk: int = 64,
+) -> dict:
     "Best pose per particle among R·D × (t + shifts): `rotation`, `translation`, its `ll`, and `lse` over the candidates."
     b = grid.band
     N, V = X.shape
     Lr, S = len(D), len(shifts)
-    out = dict(rotation=torch.empty(N, 3, 3, device=b.device), translation=torch.empty(N, 3, device=b.device),
-               ll=torch.empty(N, device=b.device), lse=torch.empty(N, device=b.device))
+    out = dict(
+        rotation=torch.empty(N, 3, 3, device=b.device),
+        translation=torch.empty(N, 3, device=b.device),
+        ll=torch.empty(N, device=b.device),
+        lse=torch.empty(N, device=b.device),
+    )
     for i0 in range(0, N, chunk):
         ii = slice(i0, min(N, i0 + chunk))
         n = ii.stop - ii.start

@@ -29,6 +29,7 @@ __all__ = ['PRESETS', 'VOXEL_RULES', 'CONFORMATION_IDS', 'HINGE_ANGLES', 'CTFSpe
 @dataclass(frozen=True)
 class CTFSpec:
     "Microscope parameters of the CTF; `defocus_um` may be a `(min, max)` range drawn uniformly per particle."
+
     defocus_um: float | tuple = 5.0  # µm, positive = underfocus
     voltage_kv: float = 300.0
     cs_mm: float = 2.7
@@ -37,16 +38,22 @@ class CTFSpec:
 
     def validate(self):
         d = self.defocus_um if isinstance(self.defocus_um, (tuple, list)) else (self.defocus_um, self.defocus_um)
-        require(len(d) == 2 and all(math.isfinite(x) and x >= 0 for x in d) and d[0] <= d[1],
-                f"ctf.defocus_um: expected µm >= 0 or a (min, max) range, got {self.defocus_um}")
+        require(
+            len(d) == 2 and all(math.isfinite(x) and x >= 0 for x in d) and d[0] <= d[1],
+            f"ctf.defocus_um: expected µm >= 0 or a (min, max) range, got {self.defocus_um}",
+        )
         require(self.voltage_kv > 0, f"ctf.voltage_kv: expected > 0, got {self.voltage_kv}")
         require(self.cs_mm >= 0, f"ctf.cs_mm: expected >= 0, got {self.cs_mm}")
-        require(0 <= self.amplitude_contrast < 1, f"ctf.amplitude_contrast: expected in [0, 1), got {self.amplitude_contrast}")
+        require(
+            0 <= self.amplitude_contrast < 1,
+            f"ctf.amplitude_contrast: expected in [0, 1), got {self.amplitude_contrast}",
+        )
         require(self.bfactor >= 0, f"ctf.bfactor: expected >= 0 Å², got {self.bfactor}")
 
 @dataclass(frozen=True)
 class SimulationSpec:
     "Everything that defines a simulated subtomogram data set (see `PRESETS`)."
+
     name: str  # preset or data-set name
     structures: tuple  # class templates: shipped names, PDB/mmCIF/MRC paths or `PseudoAtoms`; label = position
     n_per_class: int = 100
@@ -61,7 +68,9 @@ class SimulationSpec:
     held_out: tuple = ()  # classes flagged `held_out` (e.g. unseen in training)
     lowpass_output: float | None = None  # Å, Gaussian low-pass of the noisy particle (SE(3)-MCL preprocessing)
     standardize: bool = False  # per-particle mean 0, std 1 (SE(3)-MCL preprocessing)
-    mask: bool = False  # soft spherical mask after standardising (`fourier.soft_sphere_mask`, 3-voxel raised-cosine edge)
+    mask: bool = (
+        False  # soft spherical mask after standardising (`fourier.soft_sphere_mask`, 3-voxel raised-cosine edge)
+    )
     mask_radius: float | None = None  # voxels; None: box/2 (SE(3)-MCL: radius 24 in a 48³ box)
     oversample: int | None = 3  # fast path (`FourierTemplate`); None: exact sum over atoms per particle
     seed: int = 0
@@ -81,35 +90,88 @@ class SimulationSpec:
 # %% ../nbs/04d_simulate.ipynb #2d756705
 PRESETS: dict[str, SimulationSpec] = {
     "seed004": SimulationSpec(
-        name="seed004", structures=("6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"),
-        n_per_class=1000, box=48, voxel_size="common", min_voxel_size=7.5, resolution=None, snr=0.1, mwa=0.0, max_shift=2.0,
+        name="seed004",
+        structures=("6ZU5_80S_ribosome", "4V8R_TRiC_one", "2GTL_erythrocruorin_full", "4V1W_apoferritin"),
+        n_per_class=1000,
+        box=48,
+        voxel_size="common",
+        min_voxel_size=7.5,
+        resolution=None,
+        snr=0.1,
+        mwa=0.0,
+        max_shift=2.0,
         ctf=CTFSpec(defocus_um=5.0, voltage_kv=300.0, cs_mm=1.7, amplitude_contrast=0.1),
-        lowpass_output=15.0, standardize=True, mask=True,
+        lowpass_output=15.0,
+        standardize=True,
+        mask=True,
         reference="se3-mcl_harmony3d §5 (simulated datasets) and App. A.4 (preprocessing); CTF of dualcontrast App.",
-        sweep=(("snr", (0.1, 0.01)), ("mwa", (0.0, 30.0)))),
+        sweep=(("snr", (0.1, 0.01)), ("mwa", (0.0, 30.0))),
+    ),
     "seed000": SimulationSpec(
-        name="seed000", structures=("4V1W_apoferritin", "4V8R_TRiC_one", "7PBL_RuvAB_HJ", "2NWL_GltPh_trimer",
-                                    "1TII_AB5_toxin", "3ENL_enolase_dimer", "7DDO_ACE2_RBD", "1BD2_TCR_pMHC"),
-        n_per_class=400, box=28, voxel_size="per_class", resolution=None, snr=0.1, mwa=30.0, max_shift=2.0,
+        name="seed000",
+        structures=(
+            "4V1W_apoferritin",
+            "4V8R_TRiC_one",
+            "7PBL_RuvAB_HJ",
+            "2NWL_GltPh_trimer",
+            "1TII_AB5_toxin",
+            "3ENL_enolase_dimer",
+            "7DDO_ACE2_RBD",
+            "1BD2_TCR_pMHC",
+        ),
+        n_per_class=400,
+        box=28,
+        voxel_size="per_class",
+        resolution=None,
+        snr=0.1,
+        mwa=30.0,
+        max_shift=2.0,
         ctf=CTFSpec(defocus_um=5.0, voltage_kv=300.0, cs_mm=2.0, amplitude_contrast=0.07),
-        reference="3d-spvae_yi2021 §4.1 (aitom simulation, dataset S)", sweep=(("snr", (0.01, 0.05, 0.1)),)),
+        reference="3d-spvae_yi2021 §4.1 (aitom simulation, dataset S)",
+        sweep=(("snr", (0.01, 0.05, 0.1)),),
+    ),
     "affinity": SimulationSpec(
-        name="affinity", structures=("4V8R_TRiC_one", "4V1W_apoferritin", "7CTH_dengueE_scFv_ASU", "7PBL_RuvAB_HJ",
-                                     "1BD2_TCR_pMHC", "7DDO_ACE2_RBD", "2NWL_GltPh_trimer", "3O21_GluA3NTD_dimer",
-                                     "3ENL_enolase_dimer", "1TII_AB5_toxin", "4AKE_adk_open", "1UBI_ubiquitin"),
-        n_per_class=500, box=32, voxel_size="common", min_voxel_size=10.0, resolution=None, snr=0.1, mwa=30.0, max_shift=2.0,
+        name="affinity",
+        structures=(
+            "4V8R_TRiC_one",
+            "4V1W_apoferritin",
+            "7CTH_dengueE_scFv_ASU",
+            "7PBL_RuvAB_HJ",
+            "1BD2_TCR_pMHC",
+            "7DDO_ACE2_RBD",
+            "2NWL_GltPh_trimer",
+            "3O21_GluA3NTD_dimer",
+            "3ENL_enolase_dimer",
+            "1TII_AB5_toxin",
+            "4AKE_adk_open",
+            "1UBI_ubiquitin",
+        ),
+        n_per_class=500,
+        box=32,
+        voxel_size="common",
+        min_voxel_size=10.0,
+        resolution=None,
+        snr=0.1,
+        mwa=30.0,
+        max_shift=2.0,
         ctf=CTFSpec(defocus_um=(3.0, 5.0), voltage_kv=300.0, cs_mm=2.7, amplitude_contrast=0.1),
         held_out=("3O21_GluA3NTD_dimer", "1TII_AB5_toxin"),
-        reference="affinity-vae_famili2024 §4.2 (SHREC 2021, 1 nm/voxel, 2 unseen classes)", sweep=(("snr", (math.inf, 0.1)),)),
+        reference="affinity-vae_famili2024 §4.2 (SHREC 2021, 1 nm/voxel, 2 unseen classes)",
+        sweep=(("snr", (math.inf, 0.1)),),
+    ),
 }
 
-def get_spec(spec: str | SimulationSpec,  # a preset name or a spec
-             **overrides) -> SimulationSpec:  # any `SimulationSpec` field, e.g. snr=0.01, mwa=30, n_per_class=10
+def get_spec(
+    spec: str | SimulationSpec,  # a preset name or a spec
+    **overrides,
+) -> SimulationSpec:  # any `SimulationSpec` field, e.g. snr=0.01, mwa=30, n_per_class=10
     "A preset (or spec) with fields overridden; unknown presets or fields raise `InputError`."
     if isinstance(spec, str):
         require(spec in PRESETS, f"preset: unknown name {spec!r}; presets are {sorted(PRESETS)}")
         spec = PRESETS[spec]
-    require(isinstance(spec, SimulationSpec), f"spec: expected a preset name or SimulationSpec, got {type(spec).__name__}")
+    require(
+        isinstance(spec, SimulationSpec), f"spec: expected a preset name or SimulationSpec, got {type(spec).__name__}"
+    )
     names = {f.name for f in dataclasses.fields(SimulationSpec)}
     bad = sorted(set(overrides) - names)
     require(not bad, f"overrides: unknown field(s) {bad}; fields are {sorted(names)}")
@@ -127,53 +189,108 @@ def preset_variants(spec: str | SimulationSpec, **overrides) -> list[SimulationS
     "One spec per combination of the preset's `sweep` values (e.g. seed004: SNR × MWA = 4 data sets)."
     spec = get_spec(spec, **overrides)
     keys = [k for k, _ in spec.sweep]
-    return [get_spec(spec, name=spec.name + "".join(f"_{k}{v:g}" for k, v in zip(keys, vals)), **dict(zip(keys, vals)))
-            for vals in itertools.product(*(v for _, v in spec.sweep))]
+    return [
+        get_spec(spec, name=spec.name + "".join(f"_{k}{v:g}" for k, v in zip(keys, vals)), **dict(zip(keys, vals)))
+        for vals in itertools.product(*(v for _, v in spec.sweep))
+    ]
 
 # %% ../nbs/04d_simulate.ipynb #0eda1556
-def _voxel_common(r_max: list, half: float) -> list: return [math.ceil(max(r_max) / half * 100) / 100] * len(r_max)
-def _voxel_per_class(r_max: list, half: float) -> list: return [math.ceil(r / half * 100) / 100 for r in r_max]
+def _voxel_common(r_max: list, half: float) -> list:
+    return [math.ceil(max(r_max) / half * 100) / 100] * len(r_max)
+
+def _voxel_per_class(r_max: list, half: float) -> list:
+    return [math.ceil(r / half * 100) / 100 for r in r_max]
+
 VOXEL_RULES = {"common": _voxel_common, "per_class": _voxel_per_class}
 
-def _is_int(x) -> bool: return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 def _resolve(spec: SimulationSpec) -> tuple[pd.DataFrame, list]:
     "Validate `spec`; `(class table, [PseudoAtoms per class])`."
-    require(isinstance(spec.structures, (tuple, list)) and len(spec.structures) > 0, "structures: expected at least one class")
-    require(_is_int(spec.n_per_class) and spec.n_per_class >= 1, f"n_per_class: expected a positive integer, got {spec.n_per_class}")
+    require(
+        isinstance(spec.structures, (tuple, list)) and len(spec.structures) > 0,
+        "structures: expected at least one class",
+    )
+    require(
+        _is_int(spec.n_per_class) and spec.n_per_class >= 1,
+        f"n_per_class: expected a positive integer, got {spec.n_per_class}",
+    )
     require(_is_int(spec.box) and spec.box >= 4, f"box: expected an integer >= 4 voxels, got {spec.box}")
-    require(isinstance(spec.snr, (int, float)) and spec.snr > 0, f"snr: expected > 0 (math.inf for no noise), got {spec.snr}")
-    require(isinstance(spec.mwa, (int, float)) and 0 <= spec.mwa < 90, f"mwa: expected a missing-wedge angle in [0, 90) degrees, got {spec.mwa}")
-    require(isinstance(spec.max_shift, (int, float)) and 0 <= spec.max_shift < spec.box / 2, f"max_shift: expected in [0, box/2) voxels, got {spec.max_shift}")
+    require(
+        isinstance(spec.snr, (int, float)) and spec.snr > 0,
+        f"snr: expected > 0 (math.inf for no noise), got {spec.snr}",
+    )
+    require(
+        isinstance(spec.mwa, (int, float)) and 0 <= spec.mwa < 90,
+        f"mwa: expected a missing-wedge angle in [0, 90) degrees, got {spec.mwa}",
+    )
+    require(
+        isinstance(spec.max_shift, (int, float)) and 0 <= spec.max_shift < spec.box / 2,
+        f"max_shift: expected in [0, box/2) voxels, got {spec.max_shift}",
+    )
     for f in ("resolution", "lowpass_output", "mask_radius"):
         v = getattr(spec, f)
         require(v is None or (isinstance(v, (int, float)) and v > 0), f"{f}: expected None or > 0, got {v}")
-    require(spec.oversample is None or (_is_int(spec.oversample) and spec.oversample >= 1), f"oversample: expected None or an integer >= 1, got {spec.oversample}")
+    require(
+        spec.oversample is None or (_is_int(spec.oversample) and spec.oversample >= 1),
+        f"oversample: expected None or an integer >= 1, got {spec.oversample}",
+    )
     require(_is_int(spec.seed) and spec.seed >= 0, f"seed: expected an integer >= 0, got {spec.seed}")
-    require(spec.ctf is None or isinstance(spec.ctf, CTFSpec), f"ctf: expected a CTFSpec or None, got {type(spec.ctf).__name__}")
-    if spec.ctf is not None: spec.ctf.validate()
+    require(
+        spec.ctf is None or isinstance(spec.ctf, CTFSpec),
+        f"ctf: expected a CTFSpec or None, got {type(spec.ctf).__name__}",
+    )
+    if spec.ctf is not None:
+        spec.ctf.validate()
     atoms = [as_pseudo_atoms(s) for s in spec.structures]
     names = [a.name for a in atoms]
     require(len(set(names)) == len(names), f"structures: class names must be unique, got {names}")
-    require(set(spec.held_out) <= set(names), f"held_out: {sorted(set(spec.held_out) - set(names))} are not among the classes {names}")
+    require(
+        set(spec.held_out) <= set(names),
+        f"held_out: {sorted(set(spec.held_out) - set(names))} are not among the classes {names}",
+    )
     r = [a.r_max for a in atoms]
     if isinstance(spec.voxel_size, str):
-        require(spec.voxel_size in VOXEL_RULES, f"voxel_size: expected Å or one of {sorted(VOXEL_RULES)}, got {spec.voxel_size!r}")
-        require(isinstance(spec.min_voxel_size, (int, float)) and spec.min_voxel_size >= 0, f"min_voxel_size: expected >= 0 Å, got {spec.min_voxel_size}")
-        vs = [max(v, float(spec.min_voxel_size)) for v in VOXEL_RULES[spec.voxel_size](r, spec.box / 2 - spec.max_shift)]
+        require(
+            spec.voxel_size in VOXEL_RULES,
+            f"voxel_size: expected Å or one of {sorted(VOXEL_RULES)}, got {spec.voxel_size!r}",
+        )
+        require(
+            isinstance(spec.min_voxel_size, (int, float)) and spec.min_voxel_size >= 0,
+            f"min_voxel_size: expected >= 0 Å, got {spec.min_voxel_size}",
+        )
+        vs = [
+            max(v, float(spec.min_voxel_size)) for v in VOXEL_RULES[spec.voxel_size](r, spec.box / 2 - spec.max_shift)
+        ]
     else:
-        require(isinstance(spec.voxel_size, (int, float)) and spec.voxel_size > 0, f"voxel_size: expected > 0 Å, got {spec.voxel_size}")
+        require(
+            isinstance(spec.voxel_size, (int, float)) and spec.voxel_size > 0,
+            f"voxel_size: expected > 0 Å, got {spec.voxel_size}",
+        )
         vs = [float(spec.voxel_size)] * len(atoms)
     for a, v in zip(atoms, vs):
-        require(v >= a.min_voxel_size, f"voxel_size: {v:g} Å is finer than the template map {a.name} ({a.min_voxel_size:g} Å)")
+        require(
+            v >= a.min_voxel_size,
+            f"voxel_size: {v:g} Å is finer than the template map {a.name} ({a.min_voxel_size:g} Å)",
+        )
         check_fits(a, spec.box, v, spec.max_shift)
-    table = pd.DataFrame(dict(label=range(len(atoms)), class_name=names, voxel_size=vs,
-                              resolution=[spec.resolution or 2 * v for v in vs], r_max_A=np.round(r, 2),
-                              box_needed=[required_box(a, v, spec.max_shift) for a, v in zip(atoms, vs)],
-                              held_out=[int(n in spec.held_out) for n in names]))
+    table = pd.DataFrame(
+        dict(
+            label=range(len(atoms)),
+            class_name=names,
+            voxel_size=vs,
+            resolution=[spec.resolution or 2 * v for v in vs],
+            r_max_A=np.round(r, 2),
+            box_needed=[required_box(a, v, spec.max_shift) for a, v in zip(atoms, vs)],
+            held_out=[int(n in spec.held_out) for n in names],
+        )
+    )
     for col, vals in spec.class_columns:
-        require(col not in table.columns and len(vals) == len(atoms),
-                f"class_columns: {col!r} needs a new column name and one value per class ({len(atoms)}), got {len(vals)}")
+        require(
+            col not in table.columns and len(vals) == len(atoms),
+            f"class_columns: {col!r} needs a new column name and one value per class ({len(atoms)}), got {len(vals)}",
+        )
         table[col] = list(vals)
     return table, atoms
 
@@ -188,9 +305,13 @@ def _noise(seeds: list, box: int) -> torch.Tensor:
 
 class Simulator:
     "Ground truth of a simulated data set, drawn up front; `render(indices)` makes those particles (deterministic)."
-    def __init__(self, spec: str | SimulationSpec,  # preset name or spec
-                 device=None,  # torch device for rendering (default CPU)
-                 **overrides):  # `SimulationSpec` fields
+
+    def __init__(
+        self,
+        spec: str | SimulationSpec,  # preset name or spec
+        device=None,  # torch device for rendering (default CPU)
+        **overrides,
+    ):  # `SimulationSpec` fields
         self.spec = spec = get_spec(spec, **overrides)
         self.classes, self._atoms = _resolve(spec)
         self.device, self._templates = torch.device(device or "cpu"), {}
@@ -203,69 +324,106 @@ class Simulator:
         d = spec.ctf.defocus_um if spec.ctf is not None else 0.0
         lo, hi = (d, d) if not isinstance(d, (tuple, list)) else d
         self.defocus = lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
-        self.noise_seeds = torch.randint(0, 2 ** 62, (n,), generator=g).tolist()
+        self.noise_seeds = torch.randint(0, 2**62, (n,), generator=g).tolist()
         self.table = self._ground_truth()
 
-    def __len__(self): return len(self.labels)
+    def __len__(self):
+        return len(self.labels)
 
     def _ground_truth(self) -> pd.DataFrame:
         s, cl = self.spec, self.classes.iloc[self.labels.numpy()].reset_index(drop=True)
         q, t = matrix_to_quat(self.R).numpy(), self.t.numpy()
-        gt = dict(index=np.arange(len(self)), class_name=cl.class_name, label=cl.label, held_out=cl.held_out,
-                  qw=q[:, 0], qx=q[:, 1], qy=q[:, 2], qz=q[:, 3], shift_x=t[:, 0], shift_y=t[:, 1], shift_z=t[:, 2],
-                  voxel_size=cl.voxel_size, resolution=cl.resolution, snr=s.snr, mwa=s.mwa)
+        gt = dict(
+            index=np.arange(len(self)),
+            class_name=cl.class_name,
+            label=cl.label,
+            held_out=cl.held_out,
+            qw=q[:, 0],
+            qx=q[:, 1],
+            qy=q[:, 2],
+            qz=q[:, 3],
+            shift_x=t[:, 0],
+            shift_y=t[:, 1],
+            shift_z=t[:, 2],
+            voxel_size=cl.voxel_size,
+            resolution=cl.resolution,
+            snr=s.snr,
+            mwa=s.mwa,
+        )
         gt.update({col: cl[col] for col, _ in s.class_columns})
         if s.ctf is not None:
-            gt.update(defocus_um=self.defocus.numpy(), voltage_kv=s.ctf.voltage_kv, cs_mm=s.ctf.cs_mm,
-                      amplitude_contrast=s.ctf.amplitude_contrast, bfactor=s.ctf.bfactor)
+            gt.update(
+                defocus_um=self.defocus.numpy(),
+                voltage_kv=s.ctf.voltage_kv,
+                cs_mm=s.ctf.cs_mm,
+                amplitude_contrast=s.ctf.amplitude_contrast,
+                bfactor=s.ctf.bfactor,
+            )
         return pd.DataFrame(gt)
 
     def template(self, label: int):
         "The (cached) template of class `label`."
         if label not in self._templates:
             v = float(self.classes.voxel_size[label])
-            self._templates[label] = make_template(self._atoms[label], self.spec.box, v, self.spec.oversample, self.device)
+            self._templates[label] = make_template(
+                self._atoms[label], self.spec.box, v, self.spec.oversample, self.device
+            )
         return self._templates[label]
 
 # %% ../nbs/04d_simulate.ipynb #f71306ef
 @patch
-def render(self: Simulator, indices,  # particle indices (any order / subset)
-           replica: int = 0,  # 0: the data set's noise; k > 0: an independent noise realisation of the same particles
-           parts: bool = False,  # return `(signal, noise)` before preprocessing instead of the particles
-          ) -> tuple[torch.Tensor, dict]:
+def render(
+    self: Simulator,
+    indices,  # particle indices (any order / subset)
+    replica: int = 0,  # 0: the data set's noise; k > 0: an independent noise realisation of the same particles
+    parts: bool = False,  # return `(signal, noise)` before preprocessing instead of the particles
+) -> tuple[torch.Tensor, dict]:
     "Particles `[B, N, N, N]` (float32) and per-particle `signal_var`, `noise_var`."
     s, N, dev = self.spec, self.spec.box, self.device
     idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-    require(len(idx) == 0 or (int(idx.min()) >= 0 and int(idx.max()) < len(self)),
-            f"indices: expected particle indices in [0, {len(self)}), got {idx.min().item()}..{idx.max().item()}")
+    require(
+        len(idx) == 0 or (int(idx.min()) >= 0 and int(idx.max()) < len(self)),
+        f"indices: expected particle indices in [0, {len(self)}), got {idx.min().item()}..{idx.max().item()}",
+    )
     lab = self.labels[idx]
     S = torch.empty(len(idx), N, N, N // 2 + 1, dtype=torch.complex64, device=dev)
     for c in lab.unique().tolist():
         m = lab == c
-        S[m.to(dev)] = self.template(c).sample(self.R[idx[m]].to(dev, torch.float32), self.t[idx[m]].to(dev, torch.float32))
+        S[m.to(dev)] = self.template(c).sample(
+            self.R[idx[m]].to(dev, torch.float32), self.t[idx[m]].to(dev, torch.float32)
+        )
     v = torch.tensor(self.classes.voxel_size.tolist(), dtype=torch.float32)[lab].to(dev).view(-1, 1, 1, 1)
     res = torch.tensor(self.classes.resolution.tolist(), dtype=torch.float32)[lab].to(dev).view(-1, 1, 1, 1)
     kA = k_radius(N, dev) / v  # |k| in 1/Å
     H = gaussian_transfer(kA, res)
     if s.ctf is not None:
-        H = H * ctf(kA, self.defocus[idx].to(dev, torch.float32).view(-1, 1, 1, 1), s.ctf.voltage_kv, s.ctf.cs_mm,
-                    s.ctf.amplitude_contrast, s.ctf.bfactor)
+        H = H * ctf(
+            kA,
+            self.defocus[idx].to(dev, torch.float32).view(-1, 1, 1, 1),
+            s.ctf.voltage_kv,
+            s.ctf.cs_mm,
+            s.ctf.amplitude_contrast,
+            s.ctf.bfactor,
+        )
     W = missing_wedge_mask(N, s.mwa, device=dev)
-    S = S * (H * (W / v ** 3))
+    S = S * (H * (W / v**3))
     var_s = spectrum_variance(S, N)
     X, var_n = S, torch.zeros_like(var_s)
     if math.isfinite(s.snr):
-        seeds = [(self.noise_seeds[i] + replica * 0x9E3779B97F4A7C15) % 2 ** 63 for i in idx.tolist()]
+        seeds = [(self.noise_seeds[i] + replica * 0x9E3779B97F4A7C15) % 2**63 for i in idx.tolist()]
         Nf = torch.fft.rfftn(_noise(seeds, N).to(dev), dim=(-3, -2, -1)) * W
         Nf = Nf * torch.sqrt(var_s / (s.snr * spectrum_variance(Nf, N))).view(-1, 1, 1, 1)
         X, var_n = S + Nf, var_s / s.snr
     stats = dict(signal_var=var_s.cpu().double().numpy(), noise_var=var_n.cpu().double().numpy())
     irf = lambda Z: torch.fft.irfftn(Z, s=(N,) * 3, dim=(-3, -2, -1))
-    if parts: return (irf(S), irf(X - S)), stats
-    if s.lowpass_output is not None: X = X * gaussian_transfer(kA, s.lowpass_output)
+    if parts:
+        return (irf(S), irf(X - S)), stats
+    if s.lowpass_output is not None:
+        X = X * gaussian_transfer(kA, s.lowpass_output)
     x = irf(X)
     if s.standardize:  # the definition of data.VolumeDataset (a later chapter, hence imported here, not at import time)
         from cryo_disent.data import standardize
+
         x = standardize(x, dims=(-3, -2, -1), eps=1e-30)
     if s.mask:
         x = x * soft_sphere_mask(N, s.mask_radius or N / 2, device=dev)
@@ -284,8 +442,20 @@ def batches(self: Simulator, batch_size: int = 64):
 @patch
 def references(self: Simulator) -> np.ndarray:
     "Clean canonical-pose maps `[C, N, N, N]` (float32, label order) of every class."
-    return np.stack([density_map(self._atoms[c], self.spec.box, float(self.classes.voxel_size[c]),
-                                 float(self.classes.resolution[c]), device=self.device).cpu().numpy() for c in range(len(self._atoms))]).astype(np.float32)
+    return np.stack(
+        [
+            density_map(
+                self._atoms[c],
+                self.spec.box,
+                float(self.classes.voxel_size[c]),
+                float(self.classes.resolution[c]),
+                device=self.device,
+            )
+            .cpu()
+            .numpy()
+            for c in range(len(self._atoms))
+        ]
+    ).astype(np.float32)
 
 # %% ../nbs/04d_simulate.ipynb #14581bd1
 def contrast_sign(spec: SimulationSpec) -> int:
@@ -298,39 +468,55 @@ def _spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides: dict) ->
     given = dict(snr=snr, mwa=mwa, n_per_class=n_per_class, seed=seed, box=box, voxel_size=voxel_size)
     return {**{k: v for k, v in given.items() if v is not None}, **overrides}
 
-def simulate(spec: str | SimulationSpec, snr: float | None = None, mwa: float | None = None, n_per_class: int | None = None,
-             seed: int | None = None, box: int | None = None, voxel_size: float | str | None = None,
-             device=None, **overrides) -> tuple[torch.Tensor, pd.DataFrame]:
+def simulate(
+    spec: str | SimulationSpec,
+    snr: float | None = None,
+    mwa: float | None = None,
+    n_per_class: int | None = None,
+    seed: int | None = None,
+    box: int | None = None,
+    voxel_size: float | str | None = None,
+    device=None,
+    **overrides,
+) -> tuple[torch.Tensor, pd.DataFrame]:
     "A small data set in memory: `(volumes [N, 1, D, H, W], ground-truth table)`; None keeps the preset's value."
     sim = Simulator(spec, device, **_spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides))
     vols, rows = zip(*sim.batches(256))
     return torch.cat(vols)[:, None], pd.concat(rows, ignore_index=True)
 
-def simulate_dataset(spec: str | SimulationSpec,  # preset name ("seed004", "seed000", "affinity") or a SimulationSpec
-                     out: str | Path,  # dataset folder to create (must not exist unless `overwrite`)
-                     snr: float | None = None,  # overrides (None keeps the preset's value) ...
-                     mwa: float | None = None,
-                     n_per_class: int | None = None,
-                     seed: int | None = None,
-                     box: int | None = None,
-                     voxel_size: float | str | None = None,
-                     batch_size: int = 128,  # particles rendered per step
-                     progress: bool = True,  # tqdm progress bar
-                     overwrite: bool = False,  # replace an existing folder
-                     device=None,  # torch device for rendering (default CPU)
-                     **overrides,  # any other `SimulationSpec` field
-                    ) -> Path:
+def simulate_dataset(
+    spec: str | SimulationSpec,  # preset name ("seed004", "seed000", "affinity") or a SimulationSpec
+    out: str | Path,  # dataset folder to create (must not exist unless `overwrite`)
+    snr: float | None = None,  # overrides (None keeps the preset's value) ...
+    mwa: float | None = None,
+    n_per_class: int | None = None,
+    seed: int | None = None,
+    box: int | None = None,
+    voxel_size: float | str | None = None,
+    batch_size: int = 128,  # particles rendered per step
+    progress: bool = True,  # tqdm progress bar
+    overwrite: bool = False,  # replace an existing folder
+    device=None,  # torch device for rendering (default CPU)
+    **overrides,  # any other `SimulationSpec` field
+) -> Path:
     "Simulate a data set into `out` (volumes.npy + particles.star + dataset.json), atomically; returns the folder."
     from cryo_disent.data import open_dataset_writer
     from tqdm.auto import tqdm
     import cryo_disent
+
     require(_is_int(batch_size) and batch_size >= 1, f"batch_size: expected a positive integer, got {batch_size}")
     sim = Simulator(spec, device, **_spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides))  # validates
     s = sim.spec
-    meta = dict(simulation=s.to_dict(), classes=sim.classes.to_dict(orient="records"), contrast=contrast_sign(s),
-                generator=f"cryo_disent.simulate {getattr(cryo_disent, '__version__', '')}".strip())
-    with open_dataset_writer(out, (s.box,) * 3, len(sim), overwrite=overwrite, **meta) as w, \
-            tqdm(total=len(sim), disable=not progress, unit="subtomo", desc=f"simulate {s.name}") as bar:
+    meta = dict(
+        simulation=s.to_dict(),
+        classes=sim.classes.to_dict(orient="records"),
+        contrast=contrast_sign(s),
+        generator=f"cryo_disent.simulate {getattr(cryo_disent, '__version__', '')}".strip(),
+    )
+    with (
+        open_dataset_writer(out, (s.box,) * 3, len(sim), overwrite=overwrite, **meta) as w,
+        tqdm(total=len(sim), disable=not progress, unit="subtomo", desc=f"simulate {s.name}") as bar,
+    ):
         for x, rows in sim.batches(batch_size):
             w.append(x, rows)
             bar.update(len(x))
@@ -344,12 +530,25 @@ HINGE_ANGLES = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # degrees
 def conformation_spec(identities=CONFORMATION_IDS, angles=HINGE_ANGLES, **fields) -> SimulationSpec:
     "A spec with one class per (identity, hinge angle) and the columns `identity`, `conformation`, `hinge_deg`."
     pairs = [(n, i, float(a)) for n in identities for i, a in enumerate(angles)]
-    cols = (("identity", tuple(p[0] for p in pairs)), ("conformation", tuple(p[1] for p in pairs)),
-            ("hinge_deg", tuple(p[2] for p in pairs)))
+    cols = (
+        ("identity", tuple(p[0] for p in pairs)),
+        ("conformation", tuple(p[1] for p in pairs)),
+        ("hinge_deg", tuple(p[2] for p in pairs)),
+    )
     return SimulationSpec(structures=tuple(conformation_name(n, a) for n, _, a in pairs), class_columns=cols, **fields)
 
 PRESETS["conformations"] = conformation_spec(
-    name="conformations", n_per_class=100, box=32, voxel_size="common", resolution=None, snr=0.1, mwa=30.0, max_shift=2.0,
-    ctf=CTFSpec(defocus_um=5.0, voltage_kv=300.0, cs_mm=1.7, amplitude_contrast=0.1), standardize=True, mask=True,
+    name="conformations",
+    n_per_class=100,
+    box=32,
+    voxel_size="common",
+    resolution=None,
+    snr=0.1,
+    mwa=30.0,
+    max_shift=2.0,
+    ctf=CTFSpec(defocus_um=5.0, voltage_kv=300.0, cs_mm=1.7, amplitude_contrast=0.1),
+    standardize=True,
+    mask=True,
     reference="beyond dualcontrast_uddin_appendix §A.5: 3 shipped dimers × 6 hinge angles 0–25°",
-    sweep=(("snr", (0.1, 0.01)),))
+    sweep=(("snr", (0.1, 0.01)),),
+)

@@ -32,28 +32,38 @@ RESUME_HINT = "; train with resume=False (--no-resume) or into another out_dir"
 
 def _check_same_data(fp: dict, rec: dict, data, out, resuming: bool):
     "Refuse `fp` (the data given) unless it is the data of record `rec`."
-    require(fp["volumes_sha256"] == rec.get("volumes_sha256"),
-            f"data: {data} is not the data the run in {out} was trained on ({rec.get('path')}: {rec.get('count')} particles "
-            f"of {rec.get('shape')}, sha256 {str(rec.get('volumes_sha256'))[:12]}…)" + (f"; cannot resume{RESUME_HINT}" if resuming
-            else f"; pass that data folder"))
+    require(
+        fp["volumes_sha256"] == rec.get("volumes_sha256"),
+        f"data: {data} is not the data the run in {out} was trained on ({rec.get('path')}: {rec.get('count')} particles "
+        f"of {rec.get('shape')}, sha256 {str(rec.get('volumes_sha256'))[:12]}…)"
+        + (f"; cannot resume{RESUME_HINT}" if resuming else f"; pass that data folder"),
+    )
     if resuming:
-        require(fp["labels_sha256"] == rec.get("labels_sha256"), f"data: the labels of {data} differ from those the run in "
-                f"{out} was trained with (they decide the split); cannot resume{RESUME_HINT}")
+        require(
+            fp["labels_sha256"] == rec.get("labels_sha256"),
+            f"data: the labels of {data} differ from those the run in "
+            f"{out} was trained with (they decide the split); cannot resume{RESUME_HINT}",
+        )
 
 def dataset_class_names(ds: VolumeDataset) -> list:
     "Class names by label (index = label) from the particles' own table: the labels the data were opened with."
     t = ds.table
-    if t is None or "class_name" not in t or not (t["label"] >= 0).any(): return []
+    if t is None or "class_name" not in t or not (t["label"] >= 0).any():
+        return []
     t = t[t["label"] >= 0].drop_duplicates("label")
     names = [str(i) for i in range(int(t["label"].max()) + 1)]
-    for label, name in zip(t["label"], t["class_name"]): names[int(label)] = str(name)
+    for label, name in zip(t["label"], t["class_name"]):
+        names[int(label)] = str(name)
     return names
 
 def load_references(data) -> np.ndarray | None:
     "The per-class maps `references.npy` `[K, D, H, W]` (label order) times the data's contrast sign, or None."
     p = Path(data) / "references.npy"
-    if not is_dataset_folder(data) or not p.exists(): return None
-    return np.load(p) * dataset_info(data).get("meta", {}).get("contrast", 1)  # CTF'd data are dark: compare like with like
+    if not is_dataset_folder(data) or not p.exists():
+        return None
+    return np.load(p) * dataset_info(data).get("meta", {}).get(
+        "contrast", 1
+    )  # CTF'd data are dark: compare like with like
 
 def open_run_data(run_dir, data=None, labels=None, standardize: bool = True) -> VolumeDataset:
     "The data of run `run_dir`: `data` (default: the folder it was trained on), refused unless it is that data."
@@ -64,16 +74,20 @@ def open_run_data(run_dir, data=None, labels=None, standardize: bool = True) -> 
     require(data is not None, f"data: the run {run} does not record its data folder; pass one")
     if labels is None and "data" in rec and Path(data).resolve() == Path(rec["data"]).resolve():
         labels = rec.get("labels")  # the rule or table the run was trained with, when it can be reused
-        if labels not in CLASS_RULES and not Path(str(labels)).is_file(): labels = None
+        if labels not in CLASS_RULES and not Path(str(labels)).is_file():
+            labels = None
     ds = VolumeDataset.from_folder(data, standardize=standardize, labels=labels)
-    if rec.get("data_fingerprint"): _check_same_data(data_fingerprint(ds, known=rec["data_fingerprint"]), rec["data_fingerprint"], data, run, False)
+    if rec.get("data_fingerprint"):
+        _check_same_data(data_fingerprint(ds, known=rec["data_fingerprint"]), rec["data_fingerprint"], data, run, False)
     return ds
 
 # %% ../nbs/49b_stages.ipynb #ed86c890
 def _decoded(o):
-    "A record read back from `core.to_json` text: its \"inf\"/\"-inf\"/\"nan\" strings are floats again."
-    if isinstance(o, dict): return {k: _decoded(v) for k, v in o.items()}
-    if isinstance(o, list): return [_decoded(v) for v in o]
+    'A record read back from `core.to_json` text: its "inf"/"-inf"/"nan" strings are floats again.'
+    if isinstance(o, dict):
+        return {k: _decoded(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_decoded(v) for v in o]
     return float(o) if isinstance(o, str) and o in ("inf", "-inf", "nan") else o
 
 def _record(emb: dict, key: str) -> dict | None:
@@ -81,14 +95,22 @@ def _record(emb: dict, key: str) -> dict | None:
     return _decoded(json.loads(str(emb[key]))) if key in emb else None
 
 def _as_read(rec: dict) -> dict:
-    "`rec` as a later call reads it back from the run folder (JSON, with \"inf\"/\"nan\" decoded)."
+    '`rec` as a later call reads it back from the run folder (JSON, with "inf"/"nan" decoded).'
     return _decoded(json.loads(to_json(rec)))
 
 def _same(a, b) -> bool:
     "Are two option sets the same once written as JSON (tuples and lists alike)?"
     return json.loads(to_json(a)) == json.loads(to_json(b))
 
-STAGE_KEYS = ("latent_cluster", "latent_record", "cluster", "refine_record", "class_templates", "refine_score", "classify_score")
+STAGE_KEYS = (
+    "latent_cluster",
+    "latent_record",
+    "cluster",
+    "refine_record",
+    "class_templates",
+    "refine_score",
+    "classify_score",
+)
 DERIVED_KEYS = STAGE_KEYS  # what the stages write into embedding.npz (the rest is `embed`'s)
 
 def read_embedding(run, model=None) -> dict:
@@ -102,8 +124,13 @@ def read_embedding(run, model=None) -> dict:
 def _model_embedding(raw: dict) -> dict:
     "The embedding as `embed` wrote it: the stages' keys dropped, the model's own poses back under their names."
     own = (_record(raw, "refine_record") or {}).get("model_poses")  # the poses `embed` wrote (a pose-free model: none)
-    emb = {k: v for k, v in raw.items() if k not in STAGE_KEYS and not k.startswith("model_")
-           and (own is None or k not in ("rotation", "translation") or k in own)}
+    emb = {
+        k: v
+        for k, v in raw.items()
+        if k not in STAGE_KEYS
+        and not k.startswith("model_")
+        and (own is None or k not in ("rotation", "translation") or k in own)
+    }
     emb.update({k[6:]: v for k, v in raw.items() if k.startswith("model_")})
     return emb
 
@@ -111,9 +138,12 @@ def _model_embedding(raw: dict) -> dict:
 def stage_log(progress: bool, desc: str, total: int):
     "(log, close) for a stage of `total` steps: a tqdm bar in a terminal or notebook, else one `desc: line` a step on stderr."
     from cryo_disent.train import interactive
-    if not progress: return None, lambda: None
+
+    if not progress:
+        return None, lambda: None
     if interactive():
         from tqdm.auto import tqdm
+
         bar = tqdm(total=total, desc=desc)
         return (lambda line: (bar.set_postfix_str(line[:60]), bar.update(1))), bar.close
     return (lambda line: print(f"{desc}: {line}", file=sys.stderr, flush=True)), lambda: None
@@ -124,22 +154,35 @@ K_RANGE = (2, 10)  # K tried by ICL (or BIC) when no K is given
 
 def _pick_k(content, k, k_range, reduce, nc, seed, criterion: str = "icl") -> tuple:
     "K and how it was chosen: given, or the lowest ICL (or BIC) of the GMM over `k_range` (both curves are recorded)."
-    if k is not None: return int(k), dict(k_chosen_by="given")
+    if k is not None:
+        return int(k), dict(k_chosen_by="given")
     ck = choose_k(content, k_range, reduce=reduce, n_components=nc, seed=seed, criterion=criterion)
-    return ck["k"], dict(k_chosen_by=criterion, **{f"{c}_curve": {str(k_): v for k_, v in ck[c].items()} for c in ("icl", "bic")})
+    return ck["k"], dict(
+        k_chosen_by=criterion, **{f"{c}_curve": {str(k_): v for k_, v in ck[c].items()} for c in ("icl", "bic")}
+    )
 
 @holding_lock("run")
-def cluster_stage(run, k: int | None = None, reduce: str | None = "pca", n_components: int = 4, seed: int = 0,
-                  k_range: tuple = K_RANGE,  # latent K tried when `k` is None
-                  k_criterion: str = "icl",  # how K is chosen when `k` is None: "icl" (clusters) or "bic"
-                  model: BaseModel | None = None, data=None, labels=None, overwrite: bool = False) -> dict:
+def cluster_stage(
+    run,
+    k: int | None = None,
+    reduce: str | None = "pca",
+    n_components: int = 4,
+    seed: int = 0,
+    k_range: tuple = K_RANGE,  # latent K tried when `k` is None
+    k_criterion: str = "icl",  # how K is chosen when `k` is None: "icl" (clusters) or "bic"
+    model: BaseModel | None = None,
+    data=None,
+    labels=None,
+    overwrite: bool = False,
+) -> dict:
     "Cluster the content latents of `run/embedding.npz`; writes `latent_cluster` and `latent_record` into it."
     require(k is None or k >= 1, f"k: expected >= 1 clusters (or None: chosen from the data), got {k}")
     open_run_data(run, data, labels)  # the data are the run's
     raw = read_embedding(run, model)
     opts = dict(k=k, reduce=reduce, n_components=n_components, seed=seed, k_range=k_range, k_criterion=k_criterion)
     rec = _record(raw, "latent_record")
-    if rec is not None and _same(rec["options"], opts) and "latent_cluster" in raw and not overwrite: return rec
+    if rec is not None and _same(rec["options"], opts) and "latent_cluster" in raw and not overwrite:
+        return rec
     t0 = time.time()
     content = raw["content"]
     nc = min(n_components, content.shape[1])
@@ -153,7 +196,7 @@ def cluster_stage(run, k: int | None = None, reduce: str | None = "pca", n_compo
 
 # %% ../nbs/49b_stages.ipynb #e3f3aa04
 def _wedge_of(ds, wedge):
-    "The missing-wedge angle(s) meant by `wedge`: \"auto\" (any name) reads the data's, else as given."
+    'The missing-wedge angle(s) meant by `wedge`: "auto" (any name) reads the data\'s, else as given.'
     return dataset_wedge(ds) if isinstance(wedge, str) else wedge
 
 def _with_poses(emb: dict, rotation, translation, **scores) -> dict:
@@ -171,86 +214,166 @@ def _refined(tmpl, ds, emb: dict, pred, rounds: int, wedge, seed: int, progress:
 def _classified(ds, emb: dict, k, wedge, seed: int, options: dict, progress: bool) -> tuple:
     "(`emb` with the classification's poses, the model's kept as `model_*`; its labels; its references; its record)."
     from cryo_disent.classify import classify as classify_particles
+
     c = classify_particles(ds, k=k, mwa=_wedge_of(ds, wedge), seed=seed, progress=progress, **options)
     emb = _with_poses(emb, c["rotation"], c["translation"], classify_score=c["score"])
-    rec = dict(classify_band=c["band"], classify_loglik=c["loglik"], classify_heldout=c["heldout"], classify_k_max=c["k_max"],
-               classify_starts=c["starts"], **{f"classify_{n}": c[n] for n in ("icl_curve", "heldout_curve", "merged", "separability",
-                                                                                 "k_chosen_by") if n in c})
+    rec = dict(
+        classify_band=c["band"],
+        classify_loglik=c["loglik"],
+        classify_heldout=c["heldout"],
+        classify_k_max=c["k_max"],
+        classify_starts=c["starts"],
+        **{
+            f"classify_{n}": c[n]
+            for n in ("icl_curve", "heldout_curve", "merged", "separability", "k_chosen_by")
+            if n in c
+        },
+    )
     return emb, c["labels"], c["references"], rec
 
 def _wedge_record(wedge):
     "`wedge` as an option on record: a name or number as it is, angles per particle by their fingerprint."
-    return wedge if wedge is None or isinstance(wedge, (str, int, float)) else fingerprint(np.asarray(wedge, np.float64).tobytes())
+    return (
+        wedge
+        if wedge is None or isinstance(wedge, (str, int, float))
+        else fingerprint(np.asarray(wedge, np.float64).tobytes())
+    )
 
 # %% ../nbs/49b_stages.ipynb #73eb72b4
 @holding_lock("run")
-def refine_stage(run,
-                 classify: bool | dict = True,  # 3D volumes: classes, K (unless given) and poses by `classify.classify` (a dict: its options)
-                 k: int | None = None,  # classes of the classification (None: chosen by it)
-                 refine: int = 3,  # without classification: rounds of pose refinement against the decoded templates; 0: the model's poses
-                 seed: int = 0, wedge="auto",  # missing wedge (`averaging.class_averages`, `classify.classify`)
-                 model: BaseModel | None = None,  # decodes the latent clusters' templates (without it: no templates, no refinement)
-                 data=None, labels=None, overwrite: bool = False, progress: bool = True) -> dict:
+def refine_stage(
+    run,
+    classify: bool
+    | dict = True,  # 3D volumes: classes, K (unless given) and poses by `classify.classify` (a dict: its options)
+    k: int | None = None,  # classes of the classification (None: chosen by it)
+    refine: int = 3,  # without classification: rounds of pose refinement against the decoded templates; 0: the model's poses
+    seed: int = 0,
+    wedge="auto",  # missing wedge (`averaging.class_averages`, `classify.classify`)
+    model: BaseModel | None = None,  # decodes the latent clusters' templates (without it: no templates, no refinement)
+    data=None,
+    labels=None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     "Classes and poses from the clustered `run/embedding.npz`; writes `cluster`, the poses, `class_templates` and `refine_record` into it."
-    require(isinstance(classify, (bool, dict)), f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}")
+    require(
+        isinstance(classify, (bool, dict)),
+        f"classify: expected True, False or a dict of `classify.classify` options, got {classify!r}",
+    )
     require(k is None or k >= 1, f"k: expected >= 1 classes (or None: chosen by the classification), got {k}")
     ds = open_run_data(run, data, labels)
     raw = read_embedding(run, model)
-    require("latent_cluster" in raw, f"{Path(run) / 'embedding.npz'}: the latents are not clustered; cluster first: cryo-disent cluster --run {run}")
+    require(
+        "latent_cluster" in raw,
+        f"{Path(run) / 'embedding.npz'}: the latents are not clustered; cluster first: cryo-disent cluster --run {run}",
+    )
     lat, lat_rec = raw["latent_cluster"], _record(raw, "latent_record")
     emb = _model_embedding(raw)
     own = [k_ for k_ in ("rotation", "translation") if k_ in emb]  # the model's own poses, if it has any
     volumes3d = emb["content"].ndim == 2 and len(ds[0]["x"].shape) == 4
     classifying = classify is not False and volumes3d
-    opts = dict(classify=classify if classifying else False, k=k if classifying else None, seed=seed, wedge=_wedge_record(wedge),
-                refine=0 if classifying or not volumes3d or model is None else refine, model=getattr(model, "fingerprint", model is not None))
+    opts = dict(
+        classify=classify if classifying else False,
+        k=k if classifying else None,
+        seed=seed,
+        wedge=_wedge_record(wedge),
+        refine=0 if classifying or not volumes3d or model is None else refine,
+        model=getattr(model, "fingerprint", model is not None),
+    )
     rec = _record(raw, "refine_record")
     if rec is not None and _same(rec["options"], opts) and rec["latent"] == clusters_fingerprint(lat) and not overwrite:
-        if progress: print("refine: up to date (the classes on record were made with these options from this clustering)", file=sys.stderr)
+        if progress:
+            print(
+                "refine: up to date (the classes on record were made with these options from this clustering)",
+                file=sys.stderr,
+            )
         return rec
     how, extra, tmpl, pred = dict(lat_rec["how"]), {}, None, lat
     if classifying:
-        emb, pred, tmpl, extra = _classified(ds, emb, k, wedge, seed, classify if isinstance(classify, dict) else {}, progress)
-        how = dict(k_chosen_by="given" if k is not None else f"classification ({extra.get('classify_k_chosen_by')})",
-                   latent_k=lat_rec["k"], **{f"latent_{n}": v for n, v in how.items()})
+        emb, pred, tmpl, extra = _classified(
+            ds, emb, k, wedge, seed, classify if isinstance(classify, dict) else {}, progress
+        )
+        how = dict(
+            k_chosen_by="given" if k is not None else f"classification ({extra.get('classify_k_chosen_by')})",
+            latent_k=lat_rec["k"],
+            **{f"latent_{n}": v for n, v in how.items()},
+        )
     elif model is not None:
         tmpl = templates_from_clusters(model, emb["content"], lat)[:, 0].cpu().numpy()  # decoded once
         if opts["refine"]:
             emb = _refined(tmpl, ds, emb, lat, refine, wedge, seed, progress)
             extra["pose_refine_rounds"] = int(refine)
     rec = dict(options=opts, latent=clusters_fingerprint(lat), how=how, extra=extra, model_poses=own)
-    out = {**emb, "latent_cluster": lat, "latent_record": raw["latent_record"], "cluster": pred, "refine_record": np.array(to_json(rec))}
-    save_npz(Path(run) / "embedding.npz", **out, **({} if tmpl is None else {"class_templates": np.asarray(tmpl, np.float32)}))
+    out = {
+        **emb,
+        "latent_cluster": lat,
+        "latent_record": raw["latent_record"],
+        "cluster": pred,
+        "refine_record": np.array(to_json(rec)),
+    }
+    save_npz(
+        Path(run) / "embedding.npz",
+        **out,
+        **({} if tmpl is None else {"class_templates": np.asarray(tmpl, np.float32)}),
+    )
     return _as_read(rec)
 
 # %% ../nbs/49b_stages.ipynb #ed9bbe92
 def _aligned(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tuple:
     "(AUC-FSC, aligned volume as float32 numpy) of `vol` aligned onto `ref` (`alignment.aligned_auc_fsc`)."
-    auc, t = aligned_auc_fsc(np.asarray(vol, np.float32), np.asarray(ref, np.float32), n_rotations=n_rotations, seed=seed, max_shift=max_shift)
+    auc, t = aligned_auc_fsc(
+        np.asarray(vol, np.float32),
+        np.asarray(ref, np.float32),
+        n_rotations=n_rotations,
+        seed=seed,
+        max_shift=max_shift,
+    )
     return auc, t.numpy()
 
-def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: int = 500, seed: int = 0,
-                  wedge="auto", max_shift: float = 3.0, templates=None, log=None) -> tuple:
+def class_volumes(
+    model,
+    ds,
+    emb: dict,
+    pred,
+    refs,
+    names: list,
+    n_rotations: int = 500,
+    seed: int = 0,
+    wedge="auto",
+    max_shift: float = 3.0,
+    templates=None,
+    log=None,
+) -> tuple:
     "(volumes, metrics): per cluster the decoded template (`model`, or `templates` already decoded) and wedge-weighted average (poses), AUC-FSC vs `refs`."
     ids = np.unique(pred[pred >= 0])
     vols = dict(cluster=ids)
-    if templates is None and model is not None: templates = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
-    if templates is not None: vols["template"] = np.asarray(templates, np.float32)
+    if templates is None and model is not None:
+        templates = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
+    if templates is not None:
+        vols["template"] = np.asarray(templates, np.float32)
     if "rotation" in emb and "translation" in emb and np.shape(emb["translation"])[-1] == 3:
         vols["average"] = class_averages(ds, pred, emb["rotation"], emb["translation"], wedge=wedge)[0].numpy()
     y = emb["label"]
     w = _wedge_of(ds, wedge)
-    metrics = dict(average_wedge_mwa=None if w is None else sorted(set(np.atleast_1d(w).tolist()))) if "average" in vols else {}
-    if refs is None or not (y >= 0).any(): return vols, metrics
+    metrics = (
+        dict(average_wedge_mwa=None if w is None else sorted(set(np.atleast_1d(w).tolist())))
+        if "average" in vols
+        else {}
+    )
+    if refs is None or not (y >= 0).any():
+        return vols, metrics
     _, mapping = hungarian_accuracy(y, pred)
     cls = np.array([mapping.get(int(c), -1) for c in ids])
     vols.update(cls=np.where(cls < len(refs), cls, -1), reference=refs)
     for kind in ("template", "average"):
-        if kind not in vols: continue
+        if kind not in vols:
+            continue
         fsc = {}
         for i, c in enumerate(vols["cls"].tolist()):
-            if c >= 0: fsc[names[c]], vols[kind][i] = _aligned(vols[kind][i], refs[c], n_rotations, seed, max_shift)
-            if c >= 0 and log: log(f"{kind} of cluster {ids[i]} aligned onto {names[c]}: AUC-FSC {fsc[names[c]]:.3f}")
+            if c >= 0:
+                fsc[names[c]], vols[kind][i] = _aligned(vols[kind][i], refs[c], n_rotations, seed, max_shift)
+            if c >= 0 and log:
+                log(f"{kind} of cluster {ids[i]} aligned onto {names[c]}: AUC-FSC {fsc[names[c]]:.3f}")
         metrics[f"{kind}_auc_fsc"] = fsc
         metrics[f"{kind}_auc_fsc_mean"] = float(np.mean(list(fsc.values()))) if fsc else None
     return vols, metrics
@@ -258,7 +381,8 @@ def class_volumes(model, ds, emb: dict, pred, refs, names: list, n_rotations: in
 # %% ../nbs/49b_stages.ipynb #b13c9fbc
 def _symmetry(data, symmetry):
     "The `symmetry` given, else {label: group} from `dataset.json`'s classes (their `symmetry`, or `POINT_GROUPS` by name), else 'C1'."
-    if symmetry is not None: return symmetry
+    if symmetry is not None:
+        return symmetry
     classes = dataset_info(data).get("classes", [])
     sym = {int(c["label"]): str(c.get("symmetry") or POINT_GROUPS.get(c.get("name"), "C1")) for c in classes}
     sym = {c: g for c, g in sym.items() if g.upper() != "C1"}
@@ -266,10 +390,12 @@ def _symmetry(data, symmetry):
 
 def _symmetry_rotations(out: Path, sym, refs):
     "Named groups placed in their references' frames (`refine.reference_symmetries`), cached in `out/symmetry.npz`."
-    if not isinstance(sym, dict) or refs is None: return sym
+    if not isinstance(sym, dict) or refs is None:
+        return sym
     p = out / "symmetry.npz"
     key = json.dumps({str(c): g for c, g in sorted(sym.items())})
-    if p.exists() and str(np.load(p)["key"]) == key: rot = {int(c): v for c, v in np.load(p).items() if c != "key"}
+    if p.exists() and str(np.load(p)["key"]) == key:
+        rot = {int(c): v for c, v in np.load(p).items() if c != "key"}
     else:
         rot = {c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}
         save_npz(p, key=np.array(key), **{str(c): v for c, v in rot.items()})
@@ -277,35 +403,59 @@ def _symmetry_rotations(out: Path, sym, refs):
 
 def _model_pose_error(emb: dict, sym) -> dict:
     "The model's own pose error (kept as `model_*` when refinement or classification replaced its poses)."
-    if "model_rotation" not in emb or "true_rotation" not in emb: return {}
+    if "model_rotation" not in emb or "true_rotation" not in emb:
+        return {}
     own = {k_: v for k_, v in emb.items() if k_ not in ("rotation", "translation")}
-    own.update(rotation=emb["model_rotation"], **({"translation": emb["model_translation"]} if "model_translation" in emb else {}))
-    return dict(model_pose_error_classwise_median_deg=float(np.nanmedian(pose_errors(own, symmetry=sym)["rotation_deg"])))
+    own.update(
+        rotation=emb["model_rotation"],
+        **({"translation": emb["model_translation"]} if "model_translation" in emb else {}),
+    )
+    return dict(
+        model_pose_error_classwise_median_deg=float(np.nanmedian(pose_errors(own, symmetry=sym)["rotation_deg"]))
+    )
 
 def _averaged(run: Path, pred, inputs: str) -> dict | None:
     "`metrics.json` when it and `classes.npz` were made from these `inputs` and classes (written last: a kill leaves it stale), else None."
     m, c = run / "metrics.json", run / "classes.npz"
-    if not (m.is_file() and c.is_file()) or str(read_npz(c, "classes").get("inputs", "")) != inputs: return None
+    if not (m.is_file() and c.is_file()) or str(read_npz(c, "classes").get("inputs", "")) != inputs:
+        return None
     metrics = _decoded(json.loads(m.read_text()))
     return metrics if metrics.get("clusters") == clusters_fingerprint(pred) else None
 
 # %% ../nbs/49b_stages.ipynb #19e52830
 @holding_lock("run")
-def average_stage(run, n_rotations: int = 500,  # rotations tried when aligning a volume onto its reference
-                  symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
-                  wedge="auto", model: BaseModel | None = None, data=None, labels=None, overwrite: bool = False,
-                  progress: bool = True) -> dict:
+def average_stage(
+    run,
+    n_rotations: int = 500,  # rotations tried when aligning a volume onto its reference
+    symmetry=None,  # point group(s) for the pose error: a name, {class: name}, or None (from dataset.json)
+    wedge="auto",
+    model: BaseModel | None = None,
+    data=None,
+    labels=None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     "Score the classes of `run/embedding.npz`, average them and compare with the references; writes `classes.npz`, `metrics.json`."
     run = Path(run)
     ds = open_run_data(run, data, labels)
     raw = read_embedding(run, model)
-    require("refine_record" in raw, f"{run / 'embedding.npz'}: the particles are not classified; classify first: cryo-disent refine --run {run}")
+    require(
+        "refine_record" in raw,
+        f"{run / 'embedding.npz'}: the particles are not classified; classify first: cryo-disent refine --run {run}",
+    )
     rec, lat_rec, pred = _record(raw, "refine_record"), _record(raw, "latent_record"), raw["cluster"]
     seed = rec["options"]["seed"]
-    opts = dict(n_rotations=n_rotations, symmetry=symmetry, wedge=_wedge_record(wedge), labels=str(labels), refine=str(raw["refine_record"]))
+    opts = dict(
+        n_rotations=n_rotations,
+        symmetry=symmetry,
+        wedge=_wedge_record(wedge),
+        labels=str(labels),
+        refine=str(raw["refine_record"]),
+    )
     inputs = fingerprint(to_json(opts).encode())
     if not overwrite and (done := _averaged(run, pred, inputs)) is not None:
-        if progress: print("average: up to date (classes.npz and metrics.json describe these classes)", file=sys.stderr)
+        if progress:
+            print("average: up to date (classes.npz and metrics.json describe these classes)", file=sys.stderr)
         return done
     emb = {k_: v for k_, v in raw.items() if k_ not in STAGE_KEYS}
     y = emb["label"]
@@ -314,15 +464,24 @@ def average_stage(run, n_rotations: int = 500,  # rotations tried when aligning 
     sym = _symmetry_rotations(run, _symmetry(ds.path, symmetry), refs)
     k = int(len(np.unique(pred[pred >= 0])))
     red, nc = lat_rec["reduce"], lat_rec["n_components"]
-    metrics = dict(model=getattr(model, "registry_name", None), data=str(ds.path), ground_truth=truth, **rec["how"], **rec["extra"],
-                   **evaluate_embedding(emb, k, reduce=red, n_components=nc, seed=seed, labels_pred=pred, symmetry=sym))
+    metrics = dict(
+        model=getattr(model, "registry_name", None),
+        data=str(ds.path),
+        ground_truth=truth,
+        **rec["how"],
+        **rec["extra"],
+        **evaluate_embedding(emb, k, reduce=red, n_components=nc, seed=seed, labels_pred=pred, symmetry=sym),
+    )
     if rec["options"]["classify"] is not False:
         metrics["latent_n_clusters"] = int(lat_rec["k"])
-        if (y >= 0).any(): metrics["latent_ari"] = float(adjusted_rand_score(y[y >= 0], raw["latent_cluster"][y >= 0]))
+        if (y >= 0).any():
+            metrics["latent_ari"] = float(adjusted_rand_score(y[y >= 0], raw["latent_cluster"][y >= 0]))
     metrics.update(_model_pose_error(emb, sym))
     names = dataset_class_names(ds) or [str(i) for i in range(int(y.max()) + 1)]
     log, close = stage_log(progress, "average", 2 * k)
-    vols, m = class_volumes(None, ds, emb, pred, refs, names, n_rotations, seed, wedge, templates=raw.get("class_templates"), log=log)
+    vols, m = class_volumes(
+        None, ds, emb, pred, refs, names, n_rotations, seed, wedge, templates=raw.get("class_templates"), log=log
+    )
     close()
     metrics.update(m)
     tag = dict(clusters=clusters_fingerprint(pred), **({"made_by": str(emb["made_by"])} if "made_by" in emb else {}))

@@ -21,6 +21,7 @@ __all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'PseudoAtoms', 'electron_weight', 'read
 @dataclass(eq=False)
 class PseudoAtoms:
     "Gaussian point scatterers: positions (Å), electron-scattering weights and isotropic spreads σ² (Å²)."
+
     xyz: np.ndarray  # [N, 3] float32, Å, (x, y, z)
     weight: np.ndarray  # [N] float32, Σ f_e(0) of the atoms each point stands for
     sigma2: np.ndarray  # [N] float32, Å², isotropic variance of the Gaussian each point is drawn as
@@ -33,17 +34,25 @@ class PseudoAtoms:
         self.weight = np.ascontiguousarray(self.weight, dtype=np.float32).reshape(-1)
         self.sigma2 = np.broadcast_to(np.asarray(self.sigma2, dtype=np.float32), self.weight.shape).copy()
         what = self.name or "atoms"
-        require(self.xyz.ndim == 2 and self.xyz.shape[1] == 3, f"{what}: xyz must be [N, 3], got {list(self.xyz.shape)}")
+        require(
+            self.xyz.ndim == 2 and self.xyz.shape[1] == 3, f"{what}: xyz must be [N, 3], got {list(self.xyz.shape)}"
+        )
         require(len(self.weight) == len(self.xyz), f"{what}: {len(self.weight)} weights for {len(self.xyz)} points")
         require(len(self.xyz) > 0, f"{what}: no atoms")
-        require(bool(np.isfinite(self.xyz).all() & np.isfinite(self.weight).all() & np.isfinite(self.sigma2).all()),
-                f"{what}: non-finite coordinates, weights or spreads")
+        require(
+            bool(np.isfinite(self.xyz).all() & np.isfinite(self.weight).all() & np.isfinite(self.sigma2).all()),
+            f"{what}: non-finite coordinates, weights or spreads",
+        )
         require(bool((self.sigma2 >= 0).all()), f"{what}: spreads sigma2 must be >= 0")
         require(float(self.weight.sum()) > 0, f"{what}: total weight must be > 0")
-        if not self.n_atoms: self.n_atoms = len(self.xyz)
+        if not self.n_atoms:
+            self.n_atoms = len(self.xyz)
 
-    def __len__(self): return len(self.xyz)
-    def __repr__(self): return f"PseudoAtoms({self.name!r}, {len(self)} points from {self.n_atoms} atoms, r_max {self.r_max:.1f} Å)"
+    def __len__(self):
+        return len(self.xyz)
+
+    def __repr__(self):
+        return f"PseudoAtoms({self.name!r}, {len(self)} points from {self.n_atoms} atoms, r_max {self.r_max:.1f} Å)"
 
     @property
     def centroid(self) -> np.ndarray:
@@ -62,7 +71,9 @@ class PseudoAtoms:
     def r_max(self) -> float:
         "Radius (Å) of the sphere about the centroid that holds every point plus √3 σ of its spread (the particle's reach)."
         r = np.sqrt(((self.xyz - self.centroid) ** 2).sum(1)) + np.sqrt(3 * self.sigma2)
-        return float(r[self.weight > 0].max() if (self.weight > 0).any() else r.max())  # empty/negative voxels reach nothing
+        return float(
+            r[self.weight > 0].max() if (self.weight > 0).any() else r.max()
+        )  # empty/negative voxels reach nothing
 
     def centred(self) -> PseudoAtoms:
         "A copy moved so that the centroid is at the origin."
@@ -82,17 +93,20 @@ def electron_weight(element: str) -> tuple[float, float]:
     "`(f_e(0), σ²)` of one atom: zero-angle electron scattering factor and the variance (Å²) of its one-Gaussian fit."
     el = element.strip().capitalize()
     if el not in _C4322:
-        try: import gemmi
-        except ImportError: raise InputError(f"element {element!r}: not tabulated here; install gemmi for the full table")
+        try:
+            import gemmi
+        except ImportError:
+            raise InputError(f"element {element!r}: not tabulated here; install gemmi for the full table")
         require(gemmi.Element(el).atomic_number > 0, f"element {element!r}: unknown element symbol")
         c = gemmi.Element(el).c4322
         _C4322[el] = (tuple(c.a), tuple(c.b))
     a, b = (np.asarray(v, dtype=np.float64) for v in _C4322[el])
-    return float(a.sum()), float((a * b).sum() / a.sum() / (8 * math.pi ** 2))
+    return float(a.sum()), float((a * b).sum() / a.sum() / (8 * math.pi**2))
 
 # %% ../nbs/04a_structures.ipynb #50166e3a
 def _gemmi():
-    try: import gemmi
+    try:
+        import gemmi
     except ImportError as e:
         raise InputError("reading PDB/mmCIF files needs gemmi: pip install 'cryo_disent[structures]'") from e
     return gemmi
@@ -117,9 +131,11 @@ def _sel_chains(st, arg: str, where: str):
 
 def _sel_protein(st, arg: str, where: str):
     gemmi = _gemmi()
+
     def is_aa(chain, res):
         t = gemmi.find_tabulated_residue(res.name)
         return t is not None and t.is_amino_acid()
+
     return st[0], is_aa
 
 _SELECTIONS = {"all": _sel_all, "asm": _sel_asm, "chains": _sel_chains, "protein": _sel_protein}
@@ -127,7 +143,10 @@ _SELECTIONS = {"all": _sel_all, "asm": _sel_asm, "chains": _sel_chains, "protein
 def _parse_selection(selection) -> tuple[str, str]:
     s = "all" if selection is None or str(selection).strip().lower() in ("", "none", "all") else str(selection).strip()
     kind, _, arg = s.partition(":")
-    require(kind in _SELECTIONS, f"selection: expected None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein', got {selection!r}")
+    require(
+        kind in _SELECTIONS,
+        f"selection: expected None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein', got {selection!r}",
+    )
     return kind, arg
 
 # %% ../nbs/04a_structures.ipynb #ddc61d4c
@@ -137,18 +156,23 @@ def _missing_element_records(path: Path) -> int:
     with opener(path, "rt", errors="replace") as f:
         return sum(1 for l in f if l.startswith(("ATOM  ", "HETATM")) and not l[76:78].strip() and l[17:20] != "DUM")
 
-def read_atoms(path,  # PDB or mmCIF file, optionally gzipped
-               selection: str | None = None,  # None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein'
-               name: str | None = None,  # defaults to the file name
-              ) -> PseudoAtoms:
+def read_atoms(
+    path,  # PDB or mmCIF file, optionally gzipped
+    selection: str | None = None,  # None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein'
+    name: str | None = None,  # defaults to the file name
+) -> PseudoAtoms:
     "All heavy atoms of the selected particle as `PseudoAtoms` (one point per atom), centred on the weighted centroid."
     gemmi, path = _gemmi(), Path(path)
     require(path.is_file(), f"{path}: no such structure file")
-    try: st = gemmi.read_structure(str(path))
-    except (RuntimeError, ValueError, OSError) as e: raise InputError(f"{path}: not a readable PDB/mmCIF file ({e})") from e
+    try:
+        st = gemmi.read_structure(str(path))
+    except (RuntimeError, ValueError, OSError) as e:
+        raise InputError(f"{path}: not a readable PDB/mmCIF file ({e})") from e
     require(len(st) > 0, f"{path}: no model in the file")
     if st.input_format == gemmi.CoorFormat.Pdb and (n := _missing_element_records(path)):
-        warnings.warn(f"{path}: {n} atom records have no element column; gemmi guessed their elements from the atom names")
+        warnings.warn(
+            f"{path}: {n} atom records have no element column; gemmi guessed their elements from the atom names"
+        )
     kind, arg = _parse_selection(selection)
     st.setup_entities()
     st.remove_alternative_conformations()
@@ -157,9 +181,11 @@ def read_atoms(path,  # PDB or mmCIF file, optionally gzipped
     xyz, els, unknown = [], [], 0
     for ch in model:
         for res in ch:
-            if res.name == "DUM" or res.is_water() or not keep(ch.name, res): continue
+            if res.name == "DUM" or res.is_water() or not keep(ch.name, res):
+                continue
             for a in res:
-                if a.element.is_hydrogen: continue
+                if a.element.is_hydrogen:
+                    continue
                 if a.element.atomic_number == 0:
                     unknown += 1
                     continue
@@ -181,25 +207,32 @@ def _clusters(xyz, w, s2, lab, k):
     d2 = ((xyz - mu[lab]) ** 2).sum(1)
     return W, mu, np.bincount(lab, w * (s2 + d2 / 3), k) / W
 
-def coarse_grain(atoms: PseudoAtoms,  # e.g. from `read_atoms`
-                 n: int,  # at most this many pseudo-atoms
-                 iters: int = 10,  # Lloyd (k-means) iterations after the grid start
-                ) -> PseudoAtoms:
+def coarse_grain(
+    atoms: PseudoAtoms,  # e.g. from `read_atoms`
+    n: int,  # at most this many pseudo-atoms
+    iters: int = 10,  # Lloyd (k-means) iterations after the grid start
+) -> PseudoAtoms:
     "At most `n` pseudo-atoms: weighted k-means of the points, each cluster matched in weight, centroid and second moment."
     from scipy.spatial import cKDTree
+
     require(int(n) == n and n >= 1, f"n: expected a positive integer, got {n}")
     require(bool((atoms.weight > 0).all()), f"{atoms.name}: coarse-graining needs positive weights")
-    if len(atoms) <= n: return atoms
+    if len(atoms) <= n:
+        return atoms
     xyz, w, s2 = atoms.xyz.astype(np.float64), atoms.weight.astype(np.float64), atoms.sigma2.astype(np.float64)
+
     def grid_labels(c):
         i = np.floor((xyz - xyz.min(0)) / c).astype(np.int64)
         m = i.max() + 1
         return np.unique((i[:, 0] * m + i[:, 1]) * m + i[:, 2], return_inverse=True)[1].reshape(-1)
+
     lo, hi = 1e-3, float(np.ptp(xyz, 0).max()) + 1.0  # cell sizes with too many / one occupied cell
     for _ in range(30):
         c = math.sqrt(lo * hi)
-        if grid_labels(c).max() + 1 > n: lo = c
-        else: hi = c
+        if grid_labels(c).max() + 1 > n:
+            lo = c
+        else:
+            hi = c
     lab = grid_labels(hi)
     k = lab.max() + 1
     W, mu, _ = _clusters(xyz, w, s2, lab, k)
@@ -213,23 +246,26 @@ def coarse_grain(atoms: PseudoAtoms,  # e.g. from `read_atoms`
     return PseudoAtoms(mu, W, var, name=atoms.name, n_atoms=atoms.n_atoms, min_voxel_size=atoms.min_voxel_size)
 
 # %% ../nbs/04a_structures.ipynb #6d536781
-def structure_from_file(path,  # PDB or mmCIF file (optionally .gz); needs gemmi
-                        selection: str | None = None,  # None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein'
-                        max_atoms: int | None = 12000,  # coarse-grain above this many heavy atoms (None: keep all)
-                        name: str | None = None,  # defaults to the file name
-                       ) -> PseudoAtoms:
+def structure_from_file(
+    path,  # PDB or mmCIF file (optionally .gz); needs gemmi
+    selection: str | None = None,  # None, 'asm', 'asm:NAME', 'chains:PREFIX' or 'protein'
+    max_atoms: int | None = 12000,  # coarse-grain above this many heavy atoms (None: keep all)
+    name: str | None = None,  # defaults to the file name
+) -> PseudoAtoms:
     "A template from your own atomic model: heavy atoms with electron-scattering weights, coarse-grained if large."
     atoms = read_atoms(path, selection, name)
     return atoms if max_atoms is None else coarse_grain(atoms, max_atoms).centred()
 
-def structure_from_map(volume,  # `[z, y, x]` density (numpy/torch), or a path to an MRC/MAP file
-                       voxel_size: float | None = None,  # Å; read from the file header when `volume` is a path
-                       threshold: float | None = 0.0,  # keep voxels with density > threshold (default: positive density; None: all)
-                       name: str = "map",
-                      ) -> PseudoAtoms:
+def structure_from_map(
+    volume,  # `[z, y, x]` density (numpy/torch), or a path to an MRC/MAP file
+    voxel_size: float | None = None,  # Å; read from the file header when `volume` is a path
+    threshold: float | None = 0.0,  # keep voxels with density > threshold (default: positive density; None: all)
+    name: str = "map",
+) -> PseudoAtoms:
     "A template from a density map: one point per kept voxel, at the voxel centre, weighted by its density."
     if isinstance(volume, (str, Path)):
         from cryo_disent.io import read_mrc
+
         name = Path(volume).name.split(".")[0] if name == "map" else name
         volume, vs = read_mrc(volume)
         voxel_size = voxel_size or vs
@@ -247,10 +283,13 @@ def max_extent(atoms: PseudoAtoms) -> float:
     "Largest distance (Å) between two points (over the convex hull's vertices)."
     from scipy.spatial import ConvexHull
     from scipy.spatial.distance import pdist
+
     p = atoms.xyz.astype(np.float64)
     if len(p) > 4:
-        try: p = p[ConvexHull(p).vertices]
-        except Exception: pass  # degenerate (flat/colinear) point sets: fall back to all pairs
+        try:
+            p = p[ConvexHull(p).vertices]
+        except Exception:
+            pass  # degenerate (flat/colinear) point sets: fall back to all pairs
     return float(pdist(p).max()) if len(p) > 1 else 0.0
 
 # %% ../nbs/04a_structures.ipynb #2455ff97
@@ -265,7 +304,8 @@ def _table() -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=None)
 def _arrays() -> dict:
-    with np.load(_data_file("structures.npz")) as z: return {k: z[k] for k in z.files}
+    with np.load(_data_file("structures.npz")) as z:
+        return {k: z[k] for k in z.files}
 
 def structures() -> pd.DataFrame:
     "The shipped structures: one row each, with provenance, atom counts and sizes (Å)."
@@ -280,19 +320,31 @@ def load_structure(name: str) -> PseudoAtoms:
     names = structure_names()
     require(name in names, f"structure: unknown name {name!r}; shipped structures are {names}")
     a, row = _arrays(), _table().set_index("name").loc[name]
-    return PseudoAtoms(a[f"{name}/xyz"].copy(), a[f"{name}/weight"].copy(), a[f"{name}/sigma2"], name=name, n_atoms=int(row["n_atoms"]))
+    return PseudoAtoms(
+        a[f"{name}/xyz"].copy(), a[f"{name}/weight"].copy(), a[f"{name}/sigma2"], name=name, n_atoms=int(row["n_atoms"])
+    )
 
 def as_pseudo_atoms(source) -> PseudoAtoms:
     "`PseudoAtoms` from a shipped name, a PDB/mmCIF/MRC path, or `PseudoAtoms` (returned as is)."
-    if isinstance(source, PseudoAtoms): return source
-    require(isinstance(source, (str, Path)), f"structure: expected a name, a file or PseudoAtoms, got {type(source).__name__}")
-    if isinstance(source, str) and source in structure_names(): return load_structure(source)
-    if isinstance(source, str) and "+hinge" in source: return load_conformation(source)  # `NAME+hingeANGLE`: see below
+    if isinstance(source, PseudoAtoms):
+        return source
+    require(
+        isinstance(source, (str, Path)),
+        f"structure: expected a name, a file or PseudoAtoms, got {type(source).__name__}",
+    )
+    if isinstance(source, str) and source in structure_names():
+        return load_structure(source)
+    if isinstance(source, str) and "+hinge" in source:
+        return load_conformation(source)  # `NAME+hingeANGLE`: see below
     p = Path(source)
     sfx = "".join(p.suffixes[-2:]).lower().replace(".gz", "") or p.suffix.lower()
-    if p.is_file() and sfx.endswith((".mrc", ".map", ".rec")): return structure_from_map(p)
-    if p.is_file(): return structure_from_file(p)
-    raise InputError(f"structure: {str(source)!r} is neither a shipped structure {structure_names()} nor an existing file")
+    if p.is_file() and sfx.endswith((".mrc", ".map", ".rec")):
+        return structure_from_map(p)
+    if p.is_file():
+        return structure_from_file(p)
+    raise InputError(
+        f"structure: {str(source)!r} is neither a shipped structure {structure_names()} nor an existing file"
+    )
 
 # %% ../nbs/04a_structures.ipynb #02e87dfa
 def _mask(moving, n: int, what: str) -> np.ndarray:
@@ -316,23 +368,27 @@ def axis_angle_matrix(axis, angle_deg: float) -> np.ndarray:
     a = math.radians(angle_deg)
     return np.eye(3) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
 
-def hinge(atoms: PseudoAtoms,
-          moving,  # points that move: bool mask [N], indices, or a (start, stop) range
-          axis,  # hinge direction (x, y, z)
-          pivot,  # a point (Å) on the hinge line
-          angle_deg: float,  # rotation of the moving part about the line (right-handed about `axis`)
-          name: str | None = None,  # defaults to the structure's name
-         ) -> PseudoAtoms:
+def hinge(
+    atoms: PseudoAtoms,
+    moving,  # points that move: bool mask [N], indices, or a (start, stop) range
+    axis,  # hinge direction (x, y, z)
+    pivot,  # a point (Å) on the hinge line
+    angle_deg: float,  # rotation of the moving part about the line (right-handed about `axis`)
+    name: str | None = None,  # defaults to the structure's name
+) -> PseudoAtoms:
     "A copy of `atoms` with the `moving` points rotated rigidly by `angle_deg` about the line through `pivot` along `axis`."
     m = _mask(moving, len(atoms), atoms.name)
     R, p = axis_angle_matrix(axis, angle_deg), np.asarray(pivot, dtype=np.float64).reshape(3)
     xyz = atoms.xyz.astype(np.float64)
     xyz[m] = (xyz[m] - p) @ R.T + p
-    return replace(atoms, xyz=np.where(m[:, None], xyz, atoms.xyz), name=name or atoms.name)  # fixed points: bit-identical
+    return replace(
+        atoms, xyz=np.where(m[:, None], xyz, atoms.xyz), name=name or atoms.name
+    )  # fixed points: bit-identical
 
 def hinge_axis(atoms: PseudoAtoms, moving, contact: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
     "`(axis, pivot)` of a hinge through the interface between the `moving` points and the rest (Å)."
     from scipy.spatial import cKDTree
+
     m = _mask(moving, len(atoms), atoms.name)
     a, b = atoms.xyz[m].astype(np.float64), atoms.xyz[~m].astype(np.float64)
     ia = cKDTree(b).query(a, distance_upper_bound=contact)[0] < np.inf
@@ -349,7 +405,11 @@ def hinge_axis(atoms: PseudoAtoms, moving, contact: float = 8.0) -> tuple[np.nda
     return axis * np.sign(axis[np.argmax(np.abs(axis))]), pivot
 
 # %% ../nbs/04a_structures.ipynb #5343a466
-HINGE_DOMAINS = {"3ENL_enolase_dimer": (3294, 6588), "3O21_GluA3NTD_dimer": (3053, 6047), "7DDO_ACE2_RBD": (4913, 6461)}  # moving chain: point range
+HINGE_DOMAINS = {
+    "3ENL_enolase_dimer": (3294, 6588),
+    "3O21_GluA3NTD_dimer": (3053, 6047),
+    "7DDO_ACE2_RBD": (4913, 6461),
+}  # moving chain: point range
 HINGE_TAG = "+hinge"
 
 def conformation_name(name: str, angle_deg: float) -> str:
@@ -360,8 +420,10 @@ def load_conformation(name: str) -> PseudoAtoms:
     "Pseudo-atoms of `NAME+hingeANGLE`: the structure with its moving chain (`HINGE_DOMAINS`) turned by ANGLE° about the interface."
     base, _, a = name.partition(HINGE_TAG)
     require(base in HINGE_DOMAINS, f"structure: {name!r}: hinged conformations exist for {sorted(HINGE_DOMAINS)}")
-    try: angle = float(a)
-    except ValueError: raise InputError(f"structure: {name!r}: expected {base}{HINGE_TAG}ANGLE with ANGLE in degrees")
+    try:
+        angle = float(a)
+    except ValueError:
+        raise InputError(f"structure: {name!r}: expected {base}{HINGE_TAG}ANGLE with ANGLE in degrees")
     require(math.isfinite(angle), f"structure: {name!r}: the hinge angle must be finite")
     atoms = load_structure(base)
     axis, pivot = hinge_axis(atoms, HINGE_DOMAINS[base])

@@ -53,18 +53,23 @@ def slurm_parameters(slurm: dict, where: str = "slurm") -> dict:
     return out
 
 # %% ../nbs/51_sweep.ipynb #8bf95e10
-def load_grid(path,  # grid .yaml (or a dict with the same keys, relative paths then relative to the working directory)
-             ) -> SweepSpec:
+def load_grid(
+    path,  # grid .yaml (or a dict with the same keys, relative paths then relative to the working directory)
+) -> SweepSpec:
     "Read and check a sweep grid file."
     import yaml
+
     base, where = Path.cwd(), "grid"
     if not isinstance(path, dict):
         p = Path(path)
         require(p.is_file(), f"{p}: grid file not found; expected a .yaml file")
-        try: raw = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e: raise InputError(f"{p}: not valid YAML ({' '.join(str(e).split())})") from None
+        try:
+            raw = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise InputError(f"{p}: not valid YAML ({' '.join(str(e).split())})") from None
         base, where = p.resolve().parent, str(p)
-    else: raw = dict(path)
+    else:
+        raw = dict(path)
     require(isinstance(raw, dict), f"{where}: expected a mapping with notebook, out, grid")
     known = {f.name for f in fields(SweepSpec)}
     bad = sorted(set(raw) - known)
@@ -75,11 +80,20 @@ def load_grid(path,  # grid .yaml (or a dict with the same keys, relative paths 
     require(isinstance(grid, dict) and grid, f"{where}: grid must map parameter names to lists of values")
     for k, v in grid.items():
         require(isinstance(v, list) and len(v) > 0, f"{where}: grid.{k} is {v!r}; expected a non-empty list of values")
-    spec = SweepSpec(**{**raw, "notebook": base / raw["notebook"], "out": base / raw["out"],
-                        "cwd": base / raw["cwd"] if raw.get("cwd") else base})
+    spec = SweepSpec(
+        **{
+            **raw,
+            "notebook": base / raw["notebook"],
+            "out": base / raw["out"],
+            "cwd": base / raw["cwd"] if raw.get("cwd") else base,
+        }
+    )
     require(spec.notebook.is_file(), f"{where}: notebook {spec.notebook} not found")
     require(spec.executor in ("local", "slurm"), f"{where}: executor {spec.executor!r}; expected 'local' or 'slurm'")
-    require(isinstance(spec.parallel, int) and spec.parallel >= 1, f"{where}: parallel {spec.parallel!r}; expected an integer ≥ 1")
+    require(
+        isinstance(spec.parallel, int) and spec.parallel >= 1,
+        f"{where}: parallel {spec.parallel!r}; expected an integer ≥ 1",
+    )
     clash = sorted(set(grid) & set(spec.parameters or {}))
     require(not clash, f"{where}: {clash} both in grid and parameters; expected each parameter in one of them")
     slurm_parameters(spec.slurm, where)
@@ -89,7 +103,8 @@ def load_grid(path,  # grid .yaml (or a dict with the same keys, relative paths 
 def _name(point: dict) -> str:
     "Folder name of a grid point."
     text = "_".join(f"{k}-{json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in point.items())
-    if len(text) <= 80 and re.fullmatch(r"[A-Za-z0-9_.=+-]+", text): return text
+    if len(text) <= 80 and re.fullmatch(r"[A-Za-z0-9_.=+-]+", text):
+        return text
     return "run-" + hashlib.sha1(to_json(point).encode()).hexdigest()[:12]
 
 def expand(spec: SweepSpec) -> list:
@@ -100,32 +115,56 @@ def expand(spec: SweepSpec) -> list:
         point = dict(zip(keys, vals))
         name = _name(point)
         folder = spec.out / name
-        runs.append(dict(name=name, folder=str(folder), point=point, notebook=str(spec.notebook), metrics=spec.metrics,
-                         cwd=str(spec.cwd or spec.notebook.parent), kernel=spec.kernel,
-                         parameters={**(spec.parameters or {}), **point, "out_dir": str(folder)}))
+        runs.append(
+            dict(
+                name=name,
+                folder=str(folder),
+                point=point,
+                notebook=str(spec.notebook),
+                metrics=spec.metrics,
+                cwd=str(spec.cwd or spec.notebook.parent),
+                kernel=spec.kernel,
+                parameters={**(spec.parameters or {}), **point, "out_dir": str(folder)},
+            )
+        )
     names = [r["name"] for r in runs]
-    require(len(set(names)) == len(names), f"grid: two grid points share the folder name {names[0]!r}; expected distinct values")
+    require(
+        len(set(names)) == len(names),
+        f"grid: two grid points share the folder name {names[0]!r}; expected distinct values",
+    )
     return runs
 
 # %% ../nbs/51_sweep.ipynb #821d9aba
-def run_notebook(notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3",
-                 progress: bool = False) -> Path:
+def run_notebook(
+    notebook, output, parameters: dict | None = None, cwd=None, kernel: str = "python3", progress: bool = False
+) -> Path:
     """Execute `notebook` with papermill into `output` (parameters injected after the `parameters` cell). The kernel
     gets `PLOTLY_RENDERER=plotly_mimetype+notebook` unless set: each figure is both plotly's mimetype (JupyterLab) and
     HTML with plotly.js embedded once (nbconvert's HTML export shows it, offline, without require.js)."""
-    try: import os, papermill as pm
-    except ImportError: raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
+    try:
+        import os, papermill as pm
+    except ImportError:
+        raise InputError("run_notebook needs papermill: pip install 'cryo_disent[notebooks]'") from None
     nb = Path(notebook)
     require(nb.is_file(), f"notebook: {nb} not found")
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = old or "plotly_mimetype+notebook"  # the kernel inherits it (plotly reads it on import)
+    os.environ["PLOTLY_RENDERER"] = (
+        old or "plotly_mimetype+notebook"
+    )  # the kernel inherits it (plotly reads it on import)
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
-                            kernel_name=kernel, progress_bar=progress)
+        pm.execute_notebook(
+            str(nb),
+            str(out),
+            parameters=parameters or {},
+            cwd=str(cwd) if cwd else None,
+            kernel_name=kernel,
+            progress_bar=progress,
+        )
     finally:
-        if old is None: os.environ.pop("PLOTLY_RENDERER", None)
+        if old is None:
+            os.environ.pop("PLOTLY_RENDERER", None)
     return out
 
 # %% ../nbs/51_sweep.ipynb #0a909af6
@@ -137,8 +176,10 @@ def _error_line(e: BaseException) -> str:
 
 def _status(folder) -> dict:
     p = Path(folder) / "status.json"
-    try: return json.loads(p.read_text()) if p.is_file() else {}
-    except json.JSONDecodeError: return {}
+    try:
+        return json.loads(p.read_text()) if p.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
 
 def is_done(run: dict) -> bool:
     "Did this run finish before, with these parameters?"
@@ -148,23 +189,31 @@ def is_done(run: dict) -> bool:
 def run_one(run: dict) -> dict:
     "Execute one run (see `expand`) into its folder; returns `{name, status, error, seconds}` and writes `status.json`."
     from cryo_disent.core import atomic_write_text
+
     folder = Path(run["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "parameters.json", to_json(run["parameters"], indent=1))
     t0 = time.time()
     try:
-        run_notebook(run["notebook"], folder / "notebook.ipynb", run["parameters"], cwd=run["cwd"], kernel=run["kernel"])
+        run_notebook(
+            run["notebook"], folder / "notebook.ipynb", run["parameters"], cwd=run["cwd"], kernel=run["kernel"]
+        )
         status, error = "done", None
-    except Exception as e: status, error = "failed", _error_line(e)
-    rec = dict(name=run["name"], status=status, error=error, seconds=round(time.time() - t0, 2), parameters=run["parameters"])
+    except Exception as e:
+        status, error = "failed", _error_line(e)
+    rec = dict(
+        name=run["name"], status=status, error=error, seconds=round(time.time() - t0, 2), parameters=run["parameters"]
+    )
     atomic_write_text(folder / "status.json", to_json(rec, indent=1))
     return rec
 
 # %% ../nbs/51_sweep.ipynb #4e89163b
 class _Progress:
     "tqdm bar on a terminal, else one printed line per finished run."
+
     def __init__(self, total: int, enabled: bool):
         from tqdm.auto import tqdm
+
         self.tty, self.enabled, self.n, self.total = sys.stderr.isatty(), enabled, 0, total
         self.bar = tqdm(total=total, desc="sweep", unit="run") if enabled and self.tty else None
 
@@ -174,21 +223,26 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix_str(note[:60])
-        elif self.enabled: print(f"sweep {self.n}/{self.total} {note} [{rec.get('seconds', 0):.0f} s]", file=sys.stderr, flush=True)
+        elif self.enabled:
+            print(f"sweep {self.n}/{self.total} {note} [{rec.get('seconds', 0):.0f} s]", file=sys.stderr, flush=True)
 
     def close(self):
-        if self.bar is not None: self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 def _run_local(runs: list, parallel: int, prog: _Progress) -> list:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from cryo_disent.sweep import run_one as job  # the module's function: spawned workers import it by name
+
     out = []
     with ProcessPoolExecutor(max_workers=min(parallel, len(runs)), mp_context=mp.get_context("spawn")) as pool:
         futs = {pool.submit(job, r): r for r in runs}
         for f in as_completed(futs):
-            try: rec = f.result()
-            except Exception as e: rec = dict(name=futs[f]["name"], status="failed", error=_error_line(e), seconds=0.0)
+            try:
+                rec = f.result()
+            except Exception as e:
+                rec = dict(name=futs[f]["name"], status="failed", error=_error_line(e), seconds=0.0)
             out.append(rec)
             prog.update(rec)
     return out
@@ -196,35 +250,51 @@ def _run_local(runs: list, parallel: int, prog: _Progress) -> list:
 # %% ../nbs/51_sweep.ipynb #d8e98786
 def _run_slurm(runs: list, spec: SweepSpec, prog: _Progress, cluster: str | None = None, poll_s: float = 1.0) -> list:
     "A submitit job array over `runs`; `cluster=None` is Slurm (`'local'`/`'debug'` for tests)."
-    try: import submitit
-    except ImportError: raise InputError("executor slurm needs submitit: pip install 'cryo_disent[cluster]'") from None
+    try:
+        import submitit
+    except ImportError:
+        raise InputError("executor slurm needs submitit: pip install 'cryo_disent[cluster]'") from None
     ex = submitit.AutoExecutor(folder=str(spec.out / "submitit" / "%j"), cluster=cluster)
     params = slurm_parameters(spec.slurm)
-    if cluster in ("local", "debug"): params = {k: v for k, v in params.items() if not k.startswith("slurm_") and k != "gpus_per_node"}
+    if cluster in ("local", "debug"):
+        params = {k: v for k, v in params.items() if not k.startswith("slurm_") and k != "gpus_per_node"}
     ex.update_parameters(name=f"sweep-{spec.out.name}", **params)
     from cryo_disent.sweep import run_one as job
+
     jobs = ex.map_array(job, runs)
-    print(f"submitted {len(jobs)} run(s) as job(s) {jobs[0].job_id}…; logs in {spec.out / 'submitit'}", file=sys.stderr, flush=True)
+    print(
+        f"submitted {len(jobs)} run(s) as job(s) {jobs[0].job_id}…; logs in {spec.out / 'submitit'}",
+        file=sys.stderr,
+        flush=True,
+    )
     out, left = [], dict(enumerate(jobs))
     while left:
         for i in [i for i, j in left.items() if j.done()]:
             j = left.pop(i)
-            try: rec = j.result()
+            try:
+                rec = j.result()
             except Exception as e:  # the job itself died (time limit, node failure): run_one could not record it
-                rec = dict(name=runs[i]["name"], status="failed", error=_error_line(e).splitlines()[0][:500], seconds=0.0)
+                rec = dict(
+                    name=runs[i]["name"], status="failed", error=_error_line(e).splitlines()[0][:500], seconds=0.0
+                )
                 Path(runs[i]["folder"]).mkdir(parents=True, exist_ok=True)
-                (Path(runs[i]["folder"]) / "status.json").write_text(to_json({**rec, "parameters": runs[i]["parameters"]}, indent=1))
+                (Path(runs[i]["folder"]) / "status.json").write_text(
+                    to_json({**rec, "parameters": runs[i]["parameters"]}, indent=1)
+                )
             out.append(rec)
             prog.update(rec)
-        if left: time.sleep(poll_s)
+        if left:
+            time.sleep(poll_s)
     return out
 
 # %% ../nbs/51_sweep.ipynb #2271158b
 def _flat(d: dict, pre: str = "") -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f"{pre}{k}."))
-        elif isinstance(v, (int, float, str, bool)) or v is None: out[f"{pre}{k}"] = v
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{pre}{k}."))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[f"{pre}{k}"] = v
     return out
 
 def summary_table(spec: SweepSpec) -> pd.DataFrame:
@@ -233,17 +303,32 @@ def summary_table(spec: SweepSpec) -> pd.DataFrame:
     for r in expand(spec):
         st = _status(r["folder"])
         m = Path(r["folder"]) / spec.metrics
-        try: met = _flat(json.loads(m.read_text())) if m.is_file() and st.get("status") == "done" else {}
-        except json.JSONDecodeError: met = {}
-        rows.append(dict(run=r["name"], **r["point"], status=st.get("status", "not run"), error=st.get("error"),
-                         seconds=st.get("seconds"), **{f"metric.{k}": v for k, v in met.items()}))
+        try:
+            met = _flat(json.loads(m.read_text())) if m.is_file() and st.get("status") == "done" else {}
+        except json.JSONDecodeError:
+            met = {}
+        rows.append(
+            dict(
+                run=r["name"],
+                **r["point"],
+                status=st.get("status", "not run"),
+                error=st.get("error"),
+                seconds=st.get("seconds"),
+                **{f"metric.{k}": v for k, v in met.items()},
+            )
+        )
     return pd.DataFrame(rows)
 
 def _summary_html(table: pd.DataFrame, spec: SweepSpec) -> Path:
     import plotly.graph_objects as go
     from cryo_disent.viz import save_html
+
     x = list(spec.grid)[0]
-    nums = [c for c in table if c.startswith("metric.") and pd.api.types.is_numeric_dtype(table[c]) and table[c].notna().any()]
+    nums = [
+        c
+        for c in table
+        if c.startswith("metric.") and pd.api.types.is_numeric_dtype(table[c]) and table[c].notna().any()
+    ]
     figs = []
     for c in nums:
         fig = go.Figure(go.Bar(x=table["run"], y=table[c], name=c, hovertext=table[x].astype(str)))
@@ -255,13 +340,14 @@ def _summary_html(table: pd.DataFrame, spec: SweepSpec) -> Path:
     return save_html(None, spec.out / "summary.html", title=f"sweep {spec.out.name}", sections=[("Runs", tab), *figs])
 
 # %% ../nbs/51_sweep.ipynb #9fd3e7f6
-def run_sweep(grid,  # grid .yaml path, dict or `SweepSpec`
-              executor: str | None = None,  # "local" | "slurm" (default: the grid file's)
-              parallel: int | None = None,  # local: runs at a time (default: the grid file's)
-              cluster: str | None = None,  # slurm only: submitit cluster (None: Slurm; "local" for tests)
-              progress: bool = True,
-              poll_s: float = 1.0,  # slurm: seconds between checks of the jobs
-             ) -> pd.DataFrame:
+def run_sweep(
+    grid,  # grid .yaml path, dict or `SweepSpec`
+    executor: str | None = None,  # "local" | "slurm" (default: the grid file's)
+    parallel: int | None = None,  # local: runs at a time (default: the grid file's)
+    cluster: str | None = None,  # slurm only: submitit cluster (None: Slurm; "local" for tests)
+    progress: bool = True,
+    poll_s: float = 1.0,  # slurm: seconds between checks of the jobs
+) -> pd.DataFrame:
     "Run every unfinished grid point; write `summary.csv` and `summary.html` in the sweep folder; return the summary."
     spec = grid if isinstance(grid, SweepSpec) else load_grid(grid)
     spec.executor = executor or spec.executor
@@ -270,15 +356,24 @@ def run_sweep(grid,  # grid .yaml path, dict or `SweepSpec`
     spec.out.mkdir(parents=True, exist_ok=True)
     runs = expand(spec)
     todo = [r for r in runs if not is_done(r)]
-    if progress: print(f"sweep {spec.out}: {len(runs)} run(s), {len(runs) - len(todo)} finished before, {len(todo)} to run "
-                       f"({spec.executor})", file=sys.stderr, flush=True)
+    if progress:
+        print(
+            f"sweep {spec.out}: {len(runs)} run(s), {len(runs) - len(todo)} finished before, {len(todo)} to run "
+            f"({spec.executor})",
+            file=sys.stderr,
+            flush=True,
+        )
     prog = _Progress(len(todo), progress)
     try:
-        if todo and spec.executor == "local": _run_local(todo, spec.parallel, prog)
-        elif todo: _run_slurm(todo, spec, prog, cluster, poll_s)
-    finally: prog.close()
+        if todo and spec.executor == "local":
+            _run_local(todo, spec.parallel, prog)
+        elif todo:
+            _run_slurm(todo, spec, prog, cluster, poll_s)
+    finally:
+        prog.close()
     table = summary_table(spec)
     from cryo_disent.core import atomic_write_text
+
     atomic_write_text(spec.out / "summary.csv", table.to_csv(index=False))
     _summary_html(table, spec)
     return table

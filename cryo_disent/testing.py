@@ -24,8 +24,10 @@ def make_batch(config, batch_size: int = 4, n_classes: int = 3, seed: int = 0) -
     label = torch.arange(batch_size) % n_classes
     label[-1] = -1  # one particle of unknown class, as real data have
     b = dict(x=torch.randn(batch_size, *shape, generator=g), label=label, index=torch.arange(batch_size))
-    if nd == 3: b.update(rotation=random_rotations(batch_size, generator=g), shift=torch.randn(batch_size, 3, generator=g))
-    else: b.update(angle=torch.rand(batch_size, generator=g) * 6.283, shift=torch.randn(batch_size, 2, generator=g))
+    if nd == 3:
+        b.update(rotation=random_rotations(batch_size, generator=g), shift=torch.randn(batch_size, 3, generator=g))
+    else:
+        b.update(angle=torch.rand(batch_size, generator=g) * 6.283, shift=torch.randn(batch_size, 2, generator=g))
     return b  # the keys `data.VolumeDataset` yields for 3D / 2D particles
 
 def _fwd_loss(model, batch, epoch=0):
@@ -36,10 +38,15 @@ def _fwd_loss(model, batch, epoch=0):
 def count_module_calls():
     "Count every `nn.Module` forward call made inside the block: `with count_module_calls() as calls: ...; calls[0]`."
     calls = [0]
-    def hook(module, args, output): calls[0] += 1
+
+    def hook(module, args, output):
+        calls[0] += 1
+
     h = torch.nn.modules.module.register_module_forward_hook(hook)
-    try: yield calls
-    finally: h.remove()
+    try:
+        yield calls
+    finally:
+        h.remove()
 
 def _check_latents(name, model, lat, out, batch, nd):
     "Pose keys have their documented shapes; Gaussian latents are sampled in training; `embed` is deterministic."
@@ -48,29 +55,41 @@ def _check_latents(name, model, lat, out, batch, nd):
     for k, s in shapes.items():
         assert k not in lat or tuple(lat[k].shape) == s, f"{name}: latent {k!r} must be {s}, got {tuple(lat[k].shape)}"
     for k in gaussian_keys(lat):
-        assert f"{k}_sample" in out, f"{name}: Gaussian latent {k!r} (with {k}_logvar) is not sampled in forward ({k}_sample)"
+        assert f"{k}_sample" in out, (
+            f"{name}: Gaussian latent {k!r} (with {k}_logvar) is not sampled in forward ({k}_sample)"
+        )
         assert not torch.equal(out[f"{k}_sample"], out[k]), f"{name}: {k}_sample equals the mean in training"
     e1, e2 = model.embed(batch["x"]), model.embed(batch["x"])
     assert all(torch.equal(e1[k], e2[k]) for k in e1), f"{name}: embed is not deterministic"
     missing = [k for k in model.pose_keys if k not in lat or k not in e1]
-    assert not missing, f"{name}: pose_keys {missing} are not latents of encode/embed (declare the keys the model returns)"
+    assert not missing, (
+        f"{name}: pose_keys {missing} are not latents of encode/embed (declare the keys the model returns)"
+    )
 
 def _check_sum(name, cls, mo, where="loss"):
     "Logs are declared apart from the terms, and the loss is Σ weight·term (no log summed, no term left out)."
     both = sorted(set(cls.loss_terms) & set(cls.log_keys))
     assert not both, f"{name}: {both} declared both in loss_terms and log_keys"
     undeclared = sorted(set(mo.logs) - set(cls.log_keys))
-    assert not undeclared and not set(mo.logs) & set(mo.terms), f"{name}: logs {undeclared or sorted(mo.logs)} are not declared in log_keys (or are terms too)"
+    assert not undeclared and not set(mo.logs) & set(mo.terms), (
+        f"{name}: logs {undeclared or sorted(mo.logs)} are not declared in log_keys (or are terms too)"
+    )
     s = mo.weighted_sum().detach().to(mo.loss.dtype)
-    assert torch.allclose(mo.loss.detach(), s, rtol=1e-4, atol=1e-5), (f"{name}: {where} {float(mo.loss):.6g} is not the weighted sum of its "
-                                                                     f"terms {float(s):.6g}: a term missing or weighted wrongly (ModelOutput.weights), or a log summed")
+    assert torch.allclose(mo.loss.detach(), s, rtol=1e-4, atol=1e-5), (
+        f"{name}: {where} {float(mo.loss):.6g} is not the weighted sum of its "
+        f"terms {float(s):.6g}: a term missing or weighted wrongly (ModelOutput.weights), or a log summed"
+    )
 
 def _check_demo(name, cls):
     "`demo_training` gives epochs and a valid model config for both sizes."
     d = cls.demo_training
-    assert isinstance(d, dict) and set(d) == {"full", "quick"}, f"{name}: declare demo_training = dict(full=dict(epochs=..., model_config={{...}}), quick=...)"
+    assert isinstance(d, dict) and set(d) == {"full", "quick"}, (
+        f"{name}: declare demo_training = dict(full=dict(epochs=..., model_config={{...}}), quick=...)"
+    )
     for size, s in d.items():
-        assert type(s.get("epochs")) is int and s["epochs"] >= 1, f"{name}: demo_training[{size!r}]['epochs'] must be an int >= 1"
+        assert type(s.get("epochs")) is int and s["epochs"] >= 1, (
+            f"{name}: demo_training[{size!r}]['epochs'] must be an int >= 1"
+        )
         cls.config_cls.from_dict(dict(s.get("model_config", {})))  # unknown keys or wrong types fail here
 
 # %% ../nbs/21_testing.ipynb #c17c7b62
@@ -90,10 +109,14 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     with count_module_calls() as calls:
         mo = model.loss(batch, out, 0)
     assert calls[0] == 0, f"{name}: loss called {calls[0]} modules; every module call belongs in forward (DDP/autocast)"
-    assert out["x_hat"].shape == batch["x"].shape, f"{name}: x_hat {tuple(out['x_hat'].shape)} != x {tuple(batch['x'].shape)}"
+    assert out["x_hat"].shape == batch["x"].shape, (
+        f"{name}: x_hat {tuple(out['x_hat'].shape)} != x {tuple(batch['x'].shape)}"
+    )
     _check_latents(name, model, lat, out, batch, len(input_shape) - 1)
     undeclared = sorted(set(mo.terms) - set(cls.loss_terms))
-    assert cls.loss_terms and not undeclared, f"{name}: loss terms {undeclared or sorted(mo.terms)} are not declared in loss_terms"
+    assert cls.loss_terms and not undeclared, (
+        f"{name}: loss terms {undeclared or sorted(mo.terms)} are not declared in loss_terms"
+    )
     _check_sum(name, cls, mo)
     _check_demo(name, cls)
     model.eval()
@@ -104,12 +127,20 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     tmpl = model.template(model.embed(batch["x"])["content"][:2])
     assert tmpl.shape == (2, *input_shape), f"{name}: template shape {tuple(tmpl.shape)}"
     # finite loss with terms
-    assert isinstance(mo, ModelOutput) and mo.loss.ndim == 0, f"{name}: loss must return a ModelOutput with a scalar loss"
-    assert mo.is_finite() and all(torch.isfinite(torch.as_tensor(v)).all() for v in {**mo.terms, **mo.logs}.values()), f"{name}: non-finite loss {mo.scalars()}"
+    assert isinstance(mo, ModelOutput) and mo.loss.ndim == 0, (
+        f"{name}: loss must return a ModelOutput with a scalar loss"
+    )
+    assert mo.is_finite() and all(torch.isfinite(torch.as_tensor(v)).all() for v in {**mo.terms, **mo.logs}.values()), (
+        f"{name}: non-finite loss {mo.scalars()}"
+    )
     # every parameter gets a gradient
     model.zero_grad()
     mo.loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, f"{name}: parameters without a finite gradient: {missing[:5]}"
     # one training step changes every parameter that has a gradient (a second optimiser that never steps is caught)
     moving = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
@@ -128,7 +159,9 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     with tempfile.TemporaryDirectory() as d:
         model.save(Path(d) / "m.pt")
         m2 = load_model(Path(d) / "m.pt")
-    assert type(m2).__qualname__ == cls.__qualname__ and m2.config == model.config, f"{name}: load_model rebuilt {type(m2).__name__} / another config"
+    assert type(m2).__qualname__ == cls.__qualname__ and m2.config == model.config, (
+        f"{name}: load_model rebuilt {type(m2).__name__} / another config"
+    )
     for k, v in model.embed(batch["x"]).items():
         assert torch.allclose(v, m2.embed(batch["x"])[k], atol=1e-6), f"{name}: reloaded model differs in latent {k!r}"
     z = model.embed(batch["x"])["content"]
@@ -137,7 +170,9 @@ def check_model(cls, input_shape: tuple | None = None, batch_size: int = 4, seed
     assert cls.config_cls.from_json(cfg.to_json()) == cfg, f"{name}: config JSON round trip changed the config"
     info = dict(shape=list(input_shape[1:]), classes=[dict(label=i, name=f"c{i}") for i in range(3)])
     dcfg = cls.config_from_data(info, **{k: v for k, v in cls.tiny_overrides.items()})
-    assert tuple(dcfg.input_shape) == tuple(input_shape), f"{name}: config_from_data gave input_shape {dcfg.input_shape}"
+    assert tuple(dcfg.input_shape) == tuple(input_shape), (
+        f"{name}: config_from_data gave input_shape {dcfg.input_shape}"
+    )
     # determinism: same seed, same model, same loss
     losses = []
     for _ in range(2):

@@ -22,15 +22,19 @@ REFERENCE_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 
 def _font(px: int):
     "Pillow's built-in scalable font at `px` pixels."
-    try: from PIL import ImageFont
-    except ImportError: raise ImportError("alphanumeric: needs Pillow >= 10.1 (pip install pillow)") from None
+    try:
+        from PIL import ImageFont
+    except ImportError:
+        raise ImportError("alphanumeric: needs Pillow >= 10.1 (pip install pillow)") from None
     font = ImageFont.load_default(size=px)
-    if not isinstance(font, ImageFont.FreeTypeFont): raise ImportError("alphanumeric: Pillow was built without FreeType")
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise ImportError("alphanumeric: Pillow was built without FreeType")
     return font
 
 def _draw(ch: str, px: int, canvas: int) -> np.ndarray:
     "`ch` drawn at font size `px`, centred (anchor 'mm') on a `canvas`² black image, values in [0, 1]."
     from PIL import Image, ImageDraw
+
     im = Image.new("L", (canvas, canvas), 0)
     ImageDraw.Draw(im).text((canvas / 2, canvas / 2), ch, fill=255, font=_font(px), anchor="mm")
     return np.asarray(im, dtype=np.float32) / 255
@@ -77,17 +81,18 @@ def glyph_templates(classes: str = "aebdijz2uv",  # one character per class
     return F.avg_pool2d(torch.from_numpy(out)[:, None], S)[:, 0].numpy()
 
 # %% ../nbs/05_toysets.ipynb #f8222dc9
-def alphanumeric(n_per_class: int = 100,  # samples per character
-                 size: int = 28,  # image side (pixels)
-                 classes: str = "aebdijz2uv",  # one character per class (Famili et al. 2024, §4.1)
-                 held_out: tuple = ("v",),  # classes flagged `held_out` (unseen in training in the paper)
-                 max_angle: float = 180.0,  # angles are uniform in [-max_angle, max_angle] degrees
-                 seed: int = 0,  # everything is determined by the seed
-                 max_shift: float = 0.0,  # jitter: shifts uniform in [-max_shift, max_shift] pixels per axis
-                 binary: bool = False,  # threshold the anti-aliased images at 0.5
-                 fill: float = 0.9,  # glyph scale (see `glyph_templates`)
-                 supersample: int = 4,  # rotate at this multiple of `size` before averaging down
-                 ) -> tuple[np.ndarray, pd.DataFrame]:
+def alphanumeric(
+    n_per_class: int = 100,  # samples per character
+    size: int = 28,  # image side (pixels)
+    classes: str = "aebdijz2uv",  # one character per class (Famili et al. 2024, §4.1)
+    held_out: tuple = ("v",),  # classes flagged `held_out` (unseen in training in the paper)
+    max_angle: float = 180.0,  # angles are uniform in [-max_angle, max_angle] degrees
+    seed: int = 0,  # everything is determined by the seed
+    max_shift: float = 0.0,  # jitter: shifts uniform in [-max_shift, max_shift] pixels per axis
+    binary: bool = False,  # threshold the anti-aliased images at 0.5
+    fill: float = 0.9,  # glyph scale (see `glyph_templates`)
+    supersample: int = 4,  # rotate at this multiple of `size` before averaging down
+) -> tuple[np.ndarray, pd.DataFrame]:
     "Rotated characters `[N, size, size]` and their table (`index class_name label angle shift_x shift_y held_out`)."
     chars = _check_classes(classes)
     require(set(held_out) <= set(chars), f"held_out: expected a subset of classes {classes!r}, got {tuple(held_out)}")
@@ -96,7 +101,10 @@ def alphanumeric(n_per_class: int = 100,  # samples per character
     hi = torch.from_numpy(glyph_templates(classes, size, fill, supersample, hires=True))
     S = int(supersample)
     r = max(_centre_radius(h.numpy())[2] for h in hi) / S
-    require(r + max_shift <= size / 2, f"max_shift: glyphs of radius {r:.1f} px shifted by {max_shift} px leave the {size} px box")
+    require(
+        r + max_shift <= size / 2,
+        f"max_shift: glyphs of radius {r:.1f} px shifted by {max_shift} px leave the {size} px box",
+    )
     n, K = int(n_per_class), len(chars)
     g = torch.Generator().manual_seed(int(seed))
     angle = (torch.rand(n * K, generator=g, dtype=torch.float64) * 2 - 1) * max_angle
@@ -107,9 +115,18 @@ def alphanumeric(n_per_class: int = 100,  # samples per character
         sl = slice(i, i + 256)
         x = warp2d(hi[label[sl], None], torch.deg2rad(angle[sl]).float(), (shift[sl] * S).float())
         out[sl] = F.avg_pool2d(x, S)[:, 0].clamp(0, 1).numpy()
-    if binary: out = (out > 0.5).astype(np.float32)
-    table = pd.DataFrame(dict(index=np.arange(n * K), class_name=[chars[k] for k in label], label=label.numpy(),
-                              angle=angle.numpy(), shift_x=shift[:, 0].numpy(), shift_y=shift[:, 1].numpy()))
+    if binary:
+        out = (out > 0.5).astype(np.float32)
+    table = pd.DataFrame(
+        dict(
+            index=np.arange(n * K),
+            class_name=[chars[k] for k in label],
+            label=label.numpy(),
+            angle=angle.numpy(),
+            shift_x=shift[:, 0].numpy(),
+            shift_y=shift[:, 1].numpy(),
+        )
+    )
     table["held_out"] = table.class_name.isin(list(held_out))
     return out, table
 
@@ -167,25 +184,30 @@ def render_tetromino(name: str,  # a key of `TETROMINOES`
     return out.reshape(len(R), size, size, size)
 
 # %% ../nbs/05_toysets.ipynb #fee645ec
-def tetrominoes(n_per_class: int = 100,  # samples per morphology
-                size: int = 32,  # box side (voxels); the papers use 32³
-                classes: list | tuple | None = None,  # keys of `TETROMINOES` (None: all nine)
-                seed: int = 0,  # everything is determined by the seed
-                max_shift: float = 0.0,  # shifts uniform in [-max_shift, max_shift] voxels per axis
-                held_out: tuple = ("fused",),  # classes flagged `held_out`
-                cube: float | None = None,  # cube edge in voxels (None: size / 6)
-                sigma: float = 0.6,  # edge softness in voxels
-                ) -> tuple[np.ndarray, pd.DataFrame]:
+def tetrominoes(
+    n_per_class: int = 100,  # samples per morphology
+    size: int = 32,  # box side (voxels); the papers use 32³
+    classes: list | tuple | None = None,  # keys of `TETROMINOES` (None: all nine)
+    seed: int = 0,  # everything is determined by the seed
+    max_shift: float = 0.0,  # shifts uniform in [-max_shift, max_shift] voxels per axis
+    held_out: tuple = ("fused",),  # classes flagged `held_out`
+    cube: float | None = None,  # cube edge in voxels (None: size / 6)
+    sigma: float = 0.6,  # edge softness in voxels
+) -> tuple[np.ndarray, pd.DataFrame]:
     "Randomly posed tetrominoes `[N, size, size, size]` and their table (`index class_name label qw qx qy qz shift_x shift_y shift_z held_out`)."
     names = list(TETROMINOES) if classes is None else list(classes)
-    require(len(names) >= 1 and len(set(names)) == len(names) and set(names) <= set(TETROMINOES),
-            f"classes: expected distinct names from {list(TETROMINOES)}, got {names}")
+    require(
+        len(names) >= 1 and len(set(names)) == len(names) and set(names) <= set(TETROMINOES),
+        f"classes: expected distinct names from {list(TETROMINOES)}, got {names}",
+    )
     require(set(held_out) <= set(names), f"held_out: expected a subset of classes {names}, got {tuple(held_out)}")
     require(int(n_per_class) >= 1, f"n_per_class: expected >= 1, got {n_per_class}")
     cube = size / 6 if cube is None else float(cube)
     reach = max(float((tetromino_cubes(nm).abs() + 0.5).norm(dim=1).max()) for nm in names) * cube
-    require(reach + max_shift + 2 * sigma <= size / 2,
-            f"max_shift: shapes of radius {reach:.1f} voxels shifted by {max_shift} leave the {size} voxel box (lower cube or max_shift)")
+    require(
+        reach + max_shift + 2 * sigma <= size / 2,
+        f"max_shift: shapes of radius {reach:.1f} voxels shifted by {max_shift} leave the {size} voxel box (lower cube or max_shift)",
+    )
     n, K = int(n_per_class), len(names)
     g = torch.Generator().manual_seed(int(seed))
     R = random_rotations(n * K, generator=g, dtype=torch.float64)
@@ -193,24 +215,40 @@ def tetrominoes(n_per_class: int = 100,  # samples per morphology
     label = np.repeat(np.arange(K), n)
     out = np.empty((n * K, size, size, size), np.float32)
     for k, nm in enumerate(names):
-        out[k * n:(k + 1) * n] = render_tetromino(nm, R[k * n:(k + 1) * n], t[k * n:(k + 1) * n], size, cube, sigma).numpy()
+        out[k * n : (k + 1) * n] = render_tetromino(
+            nm, R[k * n : (k + 1) * n], t[k * n : (k + 1) * n], size, cube, sigma
+        ).numpy()
     q = matrix_to_quat(R).numpy()
-    table = pd.DataFrame(dict(index=np.arange(n * K), class_name=[names[k] for k in label], label=label,
-                              qw=q[:, 0], qx=q[:, 1], qy=q[:, 2], qz=q[:, 3],
-                              shift_x=t[:, 0].numpy(), shift_y=t[:, 1].numpy(), shift_z=t[:, 2].numpy()))
+    table = pd.DataFrame(
+        dict(
+            index=np.arange(n * K),
+            class_name=[names[k] for k in label],
+            label=label,
+            qw=q[:, 0],
+            qx=q[:, 1],
+            qy=q[:, 2],
+            qz=q[:, 3],
+            shift_x=t[:, 0].numpy(),
+            shift_y=t[:, 1].numpy(),
+            shift_z=t[:, 2].numpy(),
+        )
+    )
     table["held_out"] = table.class_name.isin(list(held_out))
     return out, table
 
 # %% ../nbs/05_toysets.ipynb #5cb2db2a
-def digits(n_per_class: int | None = None,  # images per digit (drawn from the bundled ones, reused with new angles when short); None: every bundled image once
-           size: int = 28,  # image side (pixels)
-           max_angle: float = 45.0,  # angles are uniform in [-max_angle, max_angle] degrees
-           seed: int = 0,  # everything is determined by the seed
-           inner: int = 20,  # side of the box the 8x8 digit is upsampled to (centred in the image)
-           supersample: int = 4,  # rotate at this multiple of `size` before averaging down
-           ) -> tuple[np.ndarray, pd.DataFrame]:
+def digits(
+    n_per_class: int
+    | None = None,  # images per digit (drawn from the bundled ones, reused with new angles when short); None: every bundled image once
+    size: int = 28,  # image side (pixels)
+    max_angle: float = 45.0,  # angles are uniform in [-max_angle, max_angle] degrees
+    seed: int = 0,  # everything is determined by the seed
+    inner: int = 20,  # side of the box the 8x8 digit is upsampled to (centred in the image)
+    supersample: int = 4,  # rotate at this multiple of `size` before averaging down
+) -> tuple[np.ndarray, pd.DataFrame]:
     "Rotated handwritten digits `[N, size, size]` in [0, 1] and their table (`index class_name label angle source`)."
     from sklearn.datasets import load_digits
+
     require(0 <= max_angle <= 180, f"max_angle: expected in [0, 180] degrees, got {max_angle}")
     require(4 <= int(inner) <= int(size), f"inner: expected between 4 and size={size}, got {inner}")
     d = load_digits()
@@ -220,7 +258,9 @@ def digits(n_per_class: int | None = None,  # images per digit (drawn from the b
     else:
         require(int(n_per_class) >= 1, f"n_per_class: expected >= 1 or None, got {n_per_class}")
         pools = [np.flatnonzero(d.target == k) for k in range(10)]
-        src = np.concatenate([p[torch.randperm(len(p), generator=g).numpy()[np.arange(int(n_per_class)) % len(p)]] for p in pools])
+        src = np.concatenate(
+            [p[torch.randperm(len(p), generator=g).numpy()[np.arange(int(n_per_class)) % len(p)]] for p in pools]
+        )
     N, S = len(src), int(supersample)
     angle = (torch.rand(N, generator=g, dtype=torch.float64) * 2 - 1) * max_angle
     small = torch.from_numpy(d.images[src].astype(np.float32) / 16.0)[:, None]
@@ -232,8 +272,15 @@ def digits(n_per_class: int | None = None,  # images per digit (drawn from the b
         sl = slice(i, i + 256)
         out[sl] = F.avg_pool2d(warp2d(hi[sl], torch.deg2rad(angle[sl]).float()), S)[:, 0].clamp(0, 1).numpy()
     label = d.target[src].astype(np.int64)
-    table = pd.DataFrame(dict(index=np.arange(N), class_name=[str(k) for k in label], label=label,
-                              angle=angle.numpy(), source=src.astype(np.int64)))
+    table = pd.DataFrame(
+        dict(
+            index=np.arange(N),
+            class_name=[str(k) for k in label],
+            label=label,
+            angle=angle.numpy(),
+            source=src.astype(np.int64),
+        )
+    )
     return out, table
 
 # %% ../nbs/05_toysets.ipynb #d3e4e2b2

@@ -27,6 +27,7 @@ __all__ = ['RESUME_KEYS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint', '
 @dataclass
 class TrainConfig:
     "How to train (what to train is the model config)."
+
     epochs: int = 10
     batch_size: int = 32
     seed: int = 0
@@ -37,25 +38,45 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch is always saved)
     progress: bool = True  # tqdm progress bar
     drop_last: bool = False
-    memory_format: str = "auto"  # 'auto' (measured once per model/shape/device, then fixed for the run), 'contiguous', 'channels_last'
+    memory_format: str = (
+        "auto"  # 'auto' (measured once per model/shape/device, then fixed for the run), 'contiguous', 'channels_last'
+    )
 
     def __post_init__(self):
         require(self.epochs >= 1, f"epochs: expected >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size: expected >= 1, got {self.batch_size}")
-        require(self.num_workers >= 0, f"num_workers: expected >= 0 DataLoader workers (0: load in the main process), got {self.num_workers}")
+        require(
+            self.num_workers >= 0,
+            f"num_workers: expected >= 0 DataLoader workers (0: load in the main process), got {self.num_workers}",
+        )
         require(self.device in ("auto", "cpu"), f"device: expected 'auto' or 'cpu', got {self.device!r}")
         require(self.checkpoint_every >= 1, f"checkpoint_every: expected >= 1 epochs, got {self.checkpoint_every}")
-        require(self.mixed_precision in ("no", "fp16", "bf16"), f"mixed_precision: expected 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
-        require(self.memory_format in ("auto", *MEMORY_FORMATS),
-                f"memory_format: expected 'auto' or one of {MEMORY_FORMATS}, got {self.memory_format!r}")
+        require(
+            self.mixed_precision in ("no", "fp16", "bf16"),
+            f"mixed_precision: expected 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}",
+        )
+        require(
+            self.memory_format in ("auto", *MEMORY_FORMATS),
+            f"memory_format: expected 'auto' or one of {MEMORY_FORMATS}, got {self.memory_format!r}",
+        )
 
 # %% ../nbs/20_train.ipynb #2b340f1e
 def save_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, epoch: int, **extra):
     "Atomically save a resumable training state after `epoch` completed."
-    atomic_torch_save(dict(model=require_registered(model), config=model.config.to_dict(), state_dict=model.state_dict(),
-                           optimizers=[o.state_dict() for o in optimizers],
-                           schedulers=[s.state_dict() if s is not None else None for s in schedulers],
-                           rng=rng_state(), epoch=epoch, stamp=run_stamp(), **extra), path)
+    atomic_torch_save(
+        dict(
+            model=require_registered(model),
+            config=model.config.to_dict(),
+            state_dict=model.state_dict(),
+            optimizers=[o.state_dict() for o in optimizers],
+            schedulers=[s.state_dict() if s is not None else None for s in schedulers],
+            rng=rng_state(),
+            epoch=epoch,
+            stamp=run_stamp(),
+            **extra,
+        ),
+        path,
+    )
 
 RESUME_KEYS = ("batch_size", "seed", "grad_clip", "mixed_precision", "drop_last")  # must not change across a resume
 
@@ -65,25 +86,36 @@ def _diff(old: dict, new: dict, keys) -> list:
 def _check_resumable(p, ck: dict, model: BaseModel, schedulers: list, train_config: dict | None):
     "Refuse a checkpoint of another run: another model or config, changed training settings, more epochs than asked."
     hint = "; train with resume=False (--no-resume) or into another out_dir"
-    require(ck.get("model") == model.registry_name,
-            f"{p}: checkpoint is for model {ck.get('model')!r}, not {model.registry_name!r}{hint}")
+    require(
+        ck.get("model") == model.registry_name,
+        f"{p}: checkpoint is for model {ck.get('model')!r}, not {model.registry_name!r}{hint}",
+    )
     new = model.config.to_dict()
     bad = _diff(ck["config"], new, sorted(set(ck["config"]) | set(new)))
     require(not bad, f"{p}: cannot resume, the model config changed: {', '.join(bad)}{hint}")
     if train_config is None:
         return
     done = ck["epoch"] + 1
-    require(done <= train_config["epochs"], f"{p}: cannot resume, the run already trained {done} epochs and epochs="
-            f"{train_config['epochs']} asks for fewer; ask for >= {done} epochs{hint}")
+    require(
+        done <= train_config["epochs"],
+        f"{p}: cannot resume, the run already trained {done} epochs and epochs="
+        f"{train_config['epochs']} asks for fewer; ask for >= {done} epochs{hint}",
+    )
     if "train_config" in ck:
         old = ck["train_config"]
         bad = _diff(old, train_config, RESUME_KEYS)
-        if any(s is not None for s in schedulers): bad += _diff(old, train_config, ["epochs"])  # LR schedules span epochs
+        if any(s is not None for s in schedulers):
+            bad += _diff(old, train_config, ["epochs"])  # LR schedules span epochs
         require(not bad, f"{p}: cannot resume, the training config changed: {', '.join(bad)}{hint}")
 
-def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, train_config: dict | None = None,
-                    ck: dict | None = None,  # the checkpoint's contents if the caller already read `path`
-                    ) -> int:
+def load_checkpoint(
+    path,
+    model: BaseModel,
+    optimizers: list,
+    schedulers: list,
+    train_config: dict | None = None,
+    ck: dict | None = None,  # the checkpoint's contents if the caller already read `path`
+) -> int:
     "Restore a checkpoint into live objects; returns the last completed epoch. Refuses a checkpoint of another run."
     ck = ck if ck is not None else torch_load(path, "checkpoint")
     _check_resumable(Path(path), ck, model, schedulers, train_config)
@@ -91,7 +123,8 @@ def load_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, 
     for o, st in zip(optimizers, ck["optimizers"]):
         o.load_state_dict(st)
     for s, st in zip(schedulers, ck["schedulers"]):
-        if s is not None and st is not None: s.load_state_dict(st)
+        if s is not None and st is not None:
+            s.load_state_dict(st)
     set_rng_state(ck["rng"])
     return ck["epoch"]
 
@@ -108,8 +141,10 @@ def _pid_alive(pid: int) -> bool:
 @contextlib.contextmanager
 def _dir_guard(folder):
     "An exclusive `flock` on the folder itself for a short critical section (released by the OS if the process dies)."
-    try: import fcntl
-    except ImportError: fcntl = None  # not POSIX: no guard
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None  # not POSIX: no guard
     if fcntl is None:
         yield
         return
@@ -117,7 +152,8 @@ def _dir_guard(folder):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally: os.close(fd)
+    finally:
+        os.close(fd)
 
 @contextlib.contextmanager
 def run_lock(out_dir):
@@ -131,17 +167,24 @@ def run_lock(out_dir):
         if path.exists():
             host, _, pid = path.read_text().strip().partition(" ")
             if host == socket.gethostname():
-                require(not (pid.isdigit() and _pid_alive(int(pid))), f"{out_dir}: another cryo-disent command (PID {pid}) is "
-                        "writing this run folder; wait for it to finish, or train into another out_dir (--out)")
+                require(
+                    not (pid.isdigit() and _pid_alive(int(pid))),
+                    f"{out_dir}: another cryo-disent command (PID {pid}) is "
+                    "writing this run folder; wait for it to finish, or train into another out_dir (--out)",
+                )
             else:
-                require(host == "", f"{out_dir}: locked by a run on host {host} ({path}); if that run is over, delete the lock file")
+                require(
+                    host == "",
+                    f"{out_dir}: locked by a run on host {host} ({path}); if that run is over, delete the lock file",
+                )
             path.unlink()  # stale: its process is gone
-        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644), "w") as f: f.write(me)
+        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644), "w") as f:
+            f.write(me)
     try:
         yield path
     finally:
-        with _dir_guard(out_dir): path.unlink(missing_ok=True)
-
+        with _dir_guard(out_dir):
+            path.unlink(missing_ok=True)
 
 # %% ../nbs/20_train.ipynb #ee29b99b
 _FORMATS: dict = {}  # (model class, config, input shape, device, threads) → measured format, for this process
@@ -152,21 +195,35 @@ def _format_cache() -> Path:
 
 def _machine() -> str:
     "CPU model, core count and torch version: a measured format is only reused where these match."
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")),
-               "") if Path("/proc/cpuinfo").exists() else ""
+    cpu = (
+        next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     return f"{cpu or platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 def _cached_format(key: str, measure) -> str:
     "The format measured for `key` on this machine before, else `measure()` — kept so later runs choose the same."
     p = _format_cache()
-    try: known = json.loads(p.read_text())
-    except (OSError, ValueError): known = {}
-    if key in known and known[key] in MEMORY_FORMATS: return known[key]
+    try:
+        known = json.loads(p.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known and known[key] in MEMORY_FORMATS:
+        return known[key]
     fmt = measure()
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(p, to_json({**known, key: fmt}, indent=1))
-    except OSError: pass  # a read-only home: measured again next time
+    except OSError:
+        pass  # a read-only home: measured again next time
     return fmt
 
 def _first_batch(data, n: int) -> dict:
@@ -175,16 +232,29 @@ def _first_batch(data, n: int) -> dict:
 
 def resolve_memory_format(model: BaseModel, data, config: TrainConfig, device, recorded: str | None = None) -> str:
     "The memory format to train with: the checkpoint's (`recorded`), the configured one, or measured when 'auto'."
-    if recorded is not None: return recorded
-    if config.memory_format != "auto": return config.memory_format
-    if torch.device(device).type != "cpu": return "contiguous"
-    key = (type(model).__qualname__, to_json(model.config.to_dict()), tuple(model.config.input_shape), str(device),
-           torch.get_num_threads())
+    if recorded is not None:
+        return recorded
+    if config.memory_format != "auto":
+        return config.memory_format
+    if torch.device(device).type != "cpu":
+        return "contiguous"
+    key = (
+        type(model).__qualname__,
+        to_json(model.config.to_dict()),
+        tuple(model.config.input_shape),
+        str(device),
+        torch.get_num_threads(),
+    )
+
     def measure() -> str:
         st = rng_state()  # timing draws random numbers (dropout, sampling): leave the run's stream untouched
-        try: return select_memory_format(model, _first_batch(data, min(config.batch_size, 8)), steps=2)
-        except InputError: return "contiguous"  # no candidate gave finite gradients: training will say where
-        finally: set_rng_state(st)
+        try:
+            return select_memory_format(model, _first_batch(data, min(config.batch_size, 8)), steps=2)
+        except InputError:
+            return "contiguous"  # no candidate gave finite gradients: training will say where
+        finally:
+            set_rng_state(st)
+
     if key not in _FORMATS:  # measured once per machine (timing depends on load: a later run must not choose otherwise)
         _FORMATS[key] = _cached_format(" | ".join(map(str, (*key, _machine()))), measure)
     return _FORMATS[key]
@@ -198,23 +268,34 @@ def interactive() -> bool:
 def epoch_line(rec: dict) -> str:
     "`epoch 3 train: loss 0.1234 recon 0.1 kl 0.02 (1.5 s)` for one log record."
     skip = {"epoch", "split", "time_s"}
-    terms = " ".join(f"{k} {v:.4g}" for k, v in rec.items() if k not in skip and not k.startswith("lr") and isinstance(v, float))
+    terms = " ".join(
+        f"{k} {v:.4g}" for k, v in rec.items() if k not in skip and not k.startswith("lr") and isinstance(v, float)
+    )
     return f"epoch {rec['epoch']} {rec['split']}: {terms}" + (f" ({rec['time_s']:.1f} s)" if "time_s" in rec else "")
 
 # %% ../nbs/20_train.ipynb #340b6bf0
 class Trainer:
     "Train any registered `BaseModel` on datasets that yield dicts with at least `x`."
-    def __init__(self, model: BaseModel, train_data: Dataset, val_data: Dataset | None = None,
-                 out_dir="runs/train", config: TrainConfig | None = None,
-                 run_info: dict | None = None,  # what else describes the run (data path, split...), saved in config.json
-                 derived: tuple = (),  # files in out_dir made from the model (embedding, metrics...): removed when a new model.pt is written
-                 **kwargs):
+
+    def __init__(
+        self,
+        model: BaseModel,
+        train_data: Dataset,
+        val_data: Dataset | None = None,
+        out_dir="runs/train",
+        config: TrainConfig | None = None,
+        run_info: dict | None = None,  # what else describes the run (data path, split...), saved in config.json
+        derived: tuple = (),  # files in out_dir made from the model (embedding, metrics...): removed when a new model.pt is written
+        **kwargs,
+    ):
         require(isinstance(model, BaseModel), f"model: expected a cryo_disent BaseModel, got {type(model).__name__}")
         require(len(train_data) > 0, "train_data: expected at least one sample, got an empty dataset")
         self.model, self.train_data, self.val_data = model, train_data, val_data
         self.config = config if config is not None else TrainConfig(**kwargs)
         self.out_dir = Path(out_dir)
-        require(not self.out_dir.exists() or self.out_dir.is_dir(), f"out_dir {self.out_dir}: exists and is not a folder")
+        require(
+            not self.out_dir.exists() or self.out_dir.is_dir(), f"out_dir {self.out_dir}: exists and is not a folder"
+        )
         self.ckpt_path, self.log_path = self.out_dir / "checkpoint.pt", self.out_dir / "metrics.jsonl"
         self.history: list = []
         self.run_info, self.derived = dict(run_info or {}), tuple(derived)
@@ -230,11 +311,13 @@ class Trainer:
         self.history.append(rec)
         with open(self.log_path, "a") as f:
             f.write(to_json(rec) + "\n")
-        if self.config.progress and not interactive(): print(epoch_line(rec), file=sys.stderr, flush=True)
+        if self.config.progress and not interactive():
+            print(epoch_line(rec), file=sys.stderr, flush=True)
 
     def _truncate_log(self, last_epoch: int):
         "On resume, keep the log lines of epochs up to the checkpoint; a torn last line (killed mid-write) is dropped."
-        if not self.log_path.exists(): return
+        if not self.log_path.exists():
+            return
         lines = [l for l in self.log_path.read_text().splitlines() if l.strip()]
         keep = []
         for i, l in enumerate(lines):
@@ -243,7 +326,8 @@ class Trainer:
             except json.JSONDecodeError:
                 require(i == len(lines) - 1, f"{self.log_path}: line {i + 1} is not JSON; the log is damaged")
                 continue
-            if rec["epoch"] <= last_epoch: keep.append(rec)
+            if rec["epoch"] <= last_epoch:
+                keep.append(rec)
         atomic_write_text(self.log_path, "".join(to_json(r) + "\n" for r in keep))
         self.history = keep
 
@@ -251,27 +335,36 @@ class Trainer:
 @patch
 def _backward_fn(self: Trainer, acc, where):
     "backward(loss) that refuses NaN/Inf with a message saying where it happened."
+
     def backward(loss):
         if not torch.isfinite(loss.detach()).all():
-            raise FloatingPointError(f"non-finite loss {float(loss.detach())} at epoch {where['epoch']} batch "
-                                     f"{where['step']} ({self.model.registry_name}); lower lr, clip gradients "
-                                     f"(grad_clip) or check the input data for NaN/Inf")
+            raise FloatingPointError(
+                f"non-finite loss {float(loss.detach())} at epoch {where['epoch']} batch "
+                f"{where['step']} ({self.model.registry_name}); lower lr, clip gradients "
+                f"(grad_clip) or check the input data for NaN/Inf"
+            )
         acc.backward(loss)
         grads = [q.grad for q in self.model.parameters() if q.grad is not None]
         if grads and self.config.mixed_precision != "fp16":  # fp16's GradScaler skips inf steps by design
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
             if not torch.isfinite(norm):
-                raise FloatingPointError(f"non-finite gradients at epoch {where['epoch']} batch {where['step']} "
-                                         f"({self.model.registry_name}) with a finite loss; check the loss for 0/0 "
-                                         f"(e.g. a norm of a zero vector), lower lr or set grad_clip")
+                raise FloatingPointError(
+                    f"non-finite gradients at epoch {where['epoch']} batch {where['step']} "
+                    f"({self.model.registry_name}) with a finite loss; check the loss for 0/0 "
+                    f"(e.g. a norm of a zero vector), lower lr or set grad_clip"
+                )
+
     return backward
 
 @patch
 def _accumulate(self: Trainer, acc_sums: torch.Tensor, mo, n: int):
     "Add one step's `(mean × count, count)` per declared term into `acc_sums` `[2, n_terms]`."
     for k, (v, cnt) in mo.weighted(n).items():
-        require(k in self.term_names, f"{self.model.registry_name}: loss term or log {k!r} is not declared in loss_terms "
-                f"or log_keys {self.term_names[1:]}; declare every term and logged value the loss may report")
+        require(
+            k in self.term_names,
+            f"{self.model.registry_name}: loss term or log {k!r} is not declared in loss_terms "
+            f"or log_keys {self.term_names[1:]}; declare every term and logged value the loss may report",
+        )
         i = self.term_names.index(k)
         acc_sums[0, i] += v * cnt
         acc_sums[1, i] += cnt
@@ -282,21 +375,30 @@ def _run_epoch(self: Trainer, acc, loader, epoch, ctx=None, scheds=()) -> dict:
     "One pass over `loader`: a training pass when `ctx` is given, else validation. Returns count-weighted term means."
     model = acc.unwrap_model(self.model_prepared)
     where = dict(epoch=epoch, step=0)
-    if ctx is not None: ctx.backward = self._backward_fn(acc, where)
+    if ctx is not None:
+        ctx.backward = self._backward_fn(acc, where)
     model.train(ctx is not None)
     sums = torch.zeros(2, len(self.term_names), dtype=torch.float64)
-    bar = tqdm(loader, desc=f"epoch {epoch} {'train' if ctx else 'val'}", leave=False,
-               disable=not (self.config.progress and acc.is_main_process and interactive()))
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch} {'train' if ctx else 'val'}",
+        leave=False,
+        disable=not (self.config.progress and acc.is_main_process and interactive()),
+    )
     for step, batch in enumerate(bar):
         where["step"] = step
-        if ctx is not None: ctx.step = epoch * ctx.steps_per_epoch + step
+        if ctx is not None:
+            ctx.step = epoch * ctx.steps_per_epoch + step
         batch = to_memory_format(batch, self.memory_format)
         key = ctx.step if ctx is not None else -1 - (epoch * len(loader) + step)  # validation steps: their own keys
-        with distributed.keyed(self.config.seed, key, batch.get("index"), len(batch["x"]), acc.process_index, acc.num_processes):
+        with distributed.keyed(
+            self.config.seed, key, batch.get("index"), len(batch["x"]), acc.process_index, acc.num_processes
+        ):
             mo = model.training_step(batch, ctx) if ctx is not None else model.validation_step(batch, epoch)
         self._accumulate(sums, mo, len(batch["x"]))
         for s in scheds:
-            if s is not None and getattr(s, "interval", "epoch") == "step": s.step()
+            if s is not None and getattr(s, "interval", "epoch") == "step":
+                s.step()
         bar.set_postfix(loss=f"{sums[0, 0] / max(1.0, float(sums[1, 0])):.4g}")
     dt = torch.float32 if acc.device.type == "mps" else torch.float64  # MPS has no float64
     t = acc.reduce(sums.to(device=acc.device, dtype=dt), "sum").cpu()
@@ -311,24 +413,40 @@ def _start(self: Trainer, acc, resume: bool):
     ck = torch_load(self.ckpt_path, "checkpoint") if resuming else None  # read once: its memory format, then its state
     recorded = ck.get("memory_format") if ck else None
     fmt = [resolve_memory_format(model, self.train_data, c, acc.device, recorded) if acc.is_main_process else None]
-    if acc.num_processes > 1: broadcast_object_list(fmt)  # every rank trains with rank 0's choice
+    if acc.num_processes > 1:
+        broadcast_object_list(fmt)  # every rank trains with rank 0's choice
     self.memory_format = fmt[0]
     to_memory_format(model, self.memory_format)  # parameters in place, before the optimisers see them
-    steps = max(1, len(self._loader(self.train_data, True)))  # optimiser steps per epoch (global batches: split_batches)
+    steps = max(
+        1, len(self._loader(self.train_data, True))
+    )  # optimiser steps per epoch (global batches: split_batches)
     opts = model.configure_optimizers()
     scheds = model.configure_schedulers(opts, c.epochs, steps)
     start = 0
     if resuming:
         start = load_checkpoint(self.ckpt_path, model, opts, scheds, asdict(c), ck=ck) + 1
-        if acc.process_index: seed_everything(c.seed + acc.process_index + 7919 * start)  # rank 0's RNG was saved
-        if acc.is_main_process: self._truncate_log(start - 1)
+        if acc.process_index:
+            seed_everything(c.seed + acc.process_index + 7919 * start)  # rank 0's RNG was saved
+        if acc.is_main_process:
+            self._truncate_log(start - 1)
     elif acc.is_main_process and self.log_path.exists():
         self.log_path.unlink()
     if acc.is_main_process:
-        atomic_write_text(self.out_dir / "config.json", to_json(dict(
-            model=model.registry_name, model_config=model.config.to_dict(), train_config=asdict(c),
-            memory_format=self.memory_format, run=self.run_info, stamp=run_stamp(),
-            resumed_from_epoch=start - 1 if start else None), indent=2))
+        atomic_write_text(
+            self.out_dir / "config.json",
+            to_json(
+                dict(
+                    model=model.registry_name,
+                    model_config=model.config.to_dict(),
+                    train_config=asdict(c),
+                    memory_format=self.memory_format,
+                    run=self.run_info,
+                    stamp=run_stamp(),
+                    resumed_from_epoch=start - 1 if start else None,
+                ),
+                indent=2,
+            ),
+        )
     return opts, scheds, start
 
 def _lrs(opts) -> dict:
@@ -343,17 +461,27 @@ def _forget_accelerate_state():
     # (1.x) has no public reset; its own test scripts call this private one. Under torchrun the state holds the process
     # group and is kept.
     from accelerate.state import AcceleratorState
+
     AcceleratorState._reset_state(reset_partial_state=True)
 
 def make_accelerator(config: TrainConfig, model: BaseModel) -> Accelerator:
     "The `Accelerator` of one `fit`: device, mixed precision, global batches, DDP's unused-parameter search if `model` needs it."
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    require(config.batch_size % world == 0, f"batch_size: expected a multiple of the {world} processes (it is the global batch), got {config.batch_size}")
-    if world == 1: _forget_accelerate_state()
+    require(
+        config.batch_size % world == 0,
+        f"batch_size: expected a multiple of the {world} processes (it is the global batch), got {config.batch_size}",
+    )
+    if world == 1:
+        _forget_accelerate_state()
     ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(model.find_unused_parameters))
-    return Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
-                       dataloader_config=DataLoaderConfiguration(split_batches=True),  # batch_size is global (Accelerator(split_batches=) is ignored since accelerate 1.x)
-                       kwargs_handlers=[ddp])
+    return Accelerator(
+        cpu=config.device == "cpu",
+        mixed_precision=config.mixed_precision,
+        dataloader_config=DataLoaderConfiguration(
+            split_batches=True
+        ),  # batch_size is global (Accelerator(split_batches=) is ignored since accelerate 1.x)
+        kwargs_handlers=[ddp],
+    )
 
 # %% ../nbs/20_train.ipynb #1abb3eaa
 @patch
@@ -363,33 +491,55 @@ def fit(self: Trainer, resume: bool = True) -> list:
     self.out_dir.mkdir(parents=True, exist_ok=True)
     acc = make_accelerator(c, self.model)
     with run_lock(self.out_dir) if acc.is_main_process else contextlib.nullcontext():
-        seed_everything(c.seed + acc.process_index)  # torch's RNG per rank; the model's draws in steps are keyed (distributed.keyed)
+        seed_everything(
+            c.seed + acc.process_index
+        )  # torch's RNG per rank; the model's draws in steps are keyed (distributed.keyed)
         opts, scheds, start = self._start(acc, resume)
         train_loader = self._loader(self.train_data, True)
         val_loader = self._loader(self.val_data, False) if self.val_data is not None else None
-        if acc.num_processes > 1: distributed.global_batchnorm(self.model)  # BatchNorm over the global batch
+        if acc.num_processes > 1:
+            distributed.global_batchnorm(self.model)  # BatchNorm over the global batch
         self.model_prepared, *opts_p = acc.prepare(self.model, *opts)
         train_loader = acc.prepare(train_loader)
-        if val_loader is not None: val_loader = acc.prepare(val_loader)
+        if val_loader is not None:
+            val_loader = acc.prepare(val_loader)
         clip = (lambda ps: acc.clip_grad_norm_(ps, c.grad_clip)) if c.grad_clip else None
         for epoch in range(start, c.epochs):
             t0 = time.time()
             train_loader.set_epoch(epoch)
-            ctx = StepContext(forward=self.model_prepared, backward=None, optimizers=opts_p, epoch=epoch, clip=clip,
-                              steps_per_epoch=len(train_loader), accelerator=acc)
+            ctx = StepContext(
+                forward=self.model_prepared,
+                backward=None,
+                optimizers=opts_p,
+                epoch=epoch,
+                clip=clip,
+                steps_per_epoch=len(train_loader),
+                accelerator=acc,
+            )
             lrs = _lrs(opts_p)
             rec = self._run_epoch(acc, train_loader, epoch, ctx, scheds)
             for s in scheds:
-                if s is not None and getattr(s, "interval", "epoch") == "epoch": s.step()
-            if acc.is_main_process: self._log(dict(epoch=epoch, split="train", **lrs, time_s=round(time.time() - t0, 3), **rec))
+                if s is not None and getattr(s, "interval", "epoch") == "epoch":
+                    s.step()
+            if acc.is_main_process:
+                self._log(dict(epoch=epoch, split="train", **lrs, time_s=round(time.time() - t0, 3), **rec))
             if val_loader is not None:
                 vrec = self._run_epoch(acc, val_loader, epoch)
-                if acc.is_main_process: self._log(dict(epoch=epoch, split="val", **vrec))
+                if acc.is_main_process:
+                    self._log(dict(epoch=epoch, split="val", **vrec))
             if acc.is_main_process and ((epoch + 1) % c.checkpoint_every == 0 or epoch == c.epochs - 1):
-                save_checkpoint(self.ckpt_path, acc.unwrap_model(self.model_prepared), opts, scheds, epoch,
-                                train_config=asdict(c), memory_format=self.memory_format)
+                save_checkpoint(
+                    self.ckpt_path,
+                    acc.unwrap_model(self.model_prepared),
+                    opts,
+                    scheds,
+                    epoch,
+                    train_config=asdict(c),
+                    memory_format=self.memory_format,
+                )
         acc.wait_for_everyone()
         if acc.is_main_process and (start < c.epochs or not (self.out_dir / "model.pt").exists()):  # a new model
-            for f in self.derived: (self.out_dir / f).unlink(missing_ok=True)  # they describe the old one; kept until now
+            for f in self.derived:
+                (self.out_dir / f).unlink(missing_ok=True)  # they describe the old one; kept until now
             acc.unwrap_model(self.model_prepared).save(self.out_dir / "model.pt")
     return self.history

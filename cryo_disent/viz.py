@@ -130,15 +130,28 @@ def slice_slider(vol, axis: int = 0, title: str | None = None, zrange=None, heig
     lo, hi = tuple(zrange) if zrange is not None else (float(v.min()), float(v.max()))
     start = n // 2
     frames = [go.Frame(data=[go.Heatmap(z=np.take(v, i, axis=axis))], name=str(i)) for i in range(n)]
-    heat = go.Heatmap(z=np.take(v, start, axis=axis), coloraxis="coloraxis",
-                      hovertemplate=f"{h}=%{{x}}<br>{vt}=%{{y}}<br>value=%{{z:.4g}}<extra></extra>")
-    steps = [dict(method="animate", label=str(i),
-                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
-             for i in range(n)]
+    heat = go.Heatmap(
+        z=np.take(v, start, axis=axis),
+        coloraxis="coloraxis",
+        hovertemplate=f"{h}=%{{x}}<br>{vt}=%{{y}}<br>value=%{{z:.4g}}<extra></extra>",
+    )
+    steps = [
+        dict(
+            method="animate",
+            label=str(i),
+            args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))],
+        )
+        for i in range(n)
+    ]
     fig = go.Figure(data=[heat], frames=frames)
-    fig.update_layout(title=title, height=height, coloraxis=dict(colorscale=GREY, cmin=lo, cmax=hi),
-                      sliders=[dict(active=start, steps=steps, currentvalue=dict(prefix=f"{ax} = "), pad=dict(t=50))],
-                      xaxis_title=h, yaxis_title=vt)
+    fig.update_layout(
+        title=title,
+        height=height,
+        coloraxis=dict(colorscale=GREY, cmin=lo, cmax=hi),
+        sliders=[dict(active=start, steps=steps, currentvalue=dict(prefix=f"{ax} = "), pad=dict(t=50))],
+        xaxis_title=h,
+        yaxis_title=vt,
+    )
     return _equal_aspect(fig)
 
 # %% ../nbs/40_viz.ipynb #ea638fe7
@@ -148,31 +161,58 @@ def _block_mean(v: np.ndarray, s: int) -> np.ndarray:
     D, H, W = (n // s for n in v.shape)
     return v.reshape(D, s, H, s, W, s).mean((1, 3, 5))
 
-def isosurface_figure(vol, level: float | None = None, title: str | None = None,
-                      fraction: float | None = None,  # level = fraction * max (used when `level` is None)
-                      voxel_size: float = 1.0, max_size: int = 64, color: str = "#e0b040", opacity: float = 1.0,
-                      height: int = 600) -> go.Figure:
+def isosurface_figure(
+    vol,
+    level: float | None = None,
+    title: str | None = None,
+    fraction: float | None = None,  # level = fraction * max (used when `level` is None)
+    voxel_size: float = 1.0,
+    max_size: int = 64,
+    color: str = "#e0b040",
+    opacity: float = 1.0,
+    height: int = 600,
+) -> go.Figure:
     "One isosurface of `vol` at `level` (default `mean + 2 std`); axes x, y, z in voxels times `voxel_size`."
     v = as_volume(vol)
     lo, hi = float(v.min()), float(v.max())
-    if level is None and fraction is not None: level = float(fraction * hi)
-    elif level is None:  # mean + 2 std; for flat histograms (e.g. pure noise) that can exceed the max: then (mean + max) / 2
+    if level is None and fraction is not None:
+        level = float(fraction * hi)
+    elif (
+        level is None
+    ):  # mean + 2 std; for flat histograms (e.g. pure noise) that can exceed the max: then (mean + max) / 2
         m, sd = float(v.mean()), float(v.std())
         level = m + 2 * sd if m + 2 * sd < hi else (m + hi) / 2
-    require(lo < level < hi, f"level: expected a value between the volume's min {lo:.4g} and max {hi:.4g}, got {level:.4g}")
+    require(
+        lo < level < hi, f"level: expected a value between the volume's min {lo:.4g} and max {hi:.4g}, got {level:.4g}"
+    )
     require(max_size >= 2, f"max_size: expected >= 2, got {max_size}")
     s = max(1, math.ceil(max(v.shape) / max_size))
-    if s > 1: v = _block_mean(v, s)
+    if s > 1:
+        v = _block_mean(v, s)
     cz, cy, cx = ((np.arange(n) * s + (s - 1) / 2) * voxel_size for n in v.shape)
     Z, Y, X = np.meshgrid(cz, cy, cx, indexing="ij")
-    iso = go.Isosurface(x=X.ravel(), y=Y.ravel(), z=Z.ravel(), value=v.ravel(), isomin=level, isomax=max(hi, level),
-                        surface_count=1, colorscale=[[0, color], [1, color]], showscale=False, opacity=opacity,
-                        caps=dict(x_show=False, y_show=False, z_show=False), name=f"level {level:.4g}",
-                        hovertemplate="x=%{x}<br>y=%{y}<br>z=%{z}<extra></extra>")
+    iso = go.Isosurface(
+        x=X.ravel(),
+        y=Y.ravel(),
+        z=Z.ravel(),
+        value=v.ravel(),
+        isomin=level,
+        isomax=max(hi, level),
+        surface_count=1,
+        colorscale=[[0, color], [1, color]],
+        showscale=False,
+        opacity=opacity,
+        caps=dict(x_show=False, y_show=False, z_show=False),
+        name=f"level {level:.4g}",
+        hovertemplate="x=%{x}<br>y=%{y}<br>z=%{z}<extra></extra>",
+    )
     unit = "" if voxel_size == 1 else " (Å)"
     fig = go.Figure(iso)
-    fig.update_layout(title=title, height=height, scene=dict(aspectmode="data", xaxis_title="x" + unit,
-                                                           yaxis_title="y" + unit, zaxis_title="z" + unit))
+    fig.update_layout(
+        title=title,
+        height=height,
+        scene=dict(aspectmode="data", xaxis_title="x" + unit, yaxis_title="y" + unit, zaxis_title="z" + unit),
+    )
     return fig
 
 # %% ../nbs/40_viz.ipynb #ae9ef1dc
@@ -182,44 +222,77 @@ def _volume_list(vols, name: str = "vols") -> list:
         require(len(vols) > 0, f"{name}: expected at least one volume")
         return [as_volume(v, f"{name}[{i}]") for i, v in enumerate(vols)]
     a = to_numpy(vols, name)
-    if a.ndim == 5 and a.shape[1] == 1: a = a[:, 0]
-    require(a.ndim == 4 and a.shape[0] > 0, f"{name}: expected a list of volumes or an [N,D,H,W] array, got shape {a.shape}")
+    if a.ndim == 5 and a.shape[1] == 1:
+        a = a[:, 0]
+    require(
+        a.ndim == 4 and a.shape[0] > 0, f"{name}: expected a list of volumes or an [N,D,H,W] array, got shape {a.shape}"
+    )
     return [as_volume(v, f"{name}[{i}]") for i, v in enumerate(a)]
 
-def volumes_grid(vols, titles: list | None = None, mode: str = "slices", shared_scale: bool = False,
-                 zrange=None, row_height: int = 260, title: str | None = None) -> go.Figure:
+def volumes_grid(
+    vols,
+    titles: list | None = None,
+    mode: str = "slices",
+    shared_scale: bool = False,
+    zrange=None,
+    row_height: int = 260,
+    title: str | None = None,
+) -> go.Figure:
     "Rows = volumes, columns = xy/xz/yz central slices (`mode='slices'`) or projections (`mode='projections'`)."
     require(mode in ("slices", "projections"), f"mode: expected 'slices' or 'projections', got {mode!r}")
     vs = _volume_list(vols)
     titles = [f"#{i}" for i in range(len(vs))] if titles is None else [str(t) for t in titles]
     require(len(titles) == len(vs), f"titles: expected {len(vs)} titles (one per volume), got {len(titles)}")
     view = orthogonal_slices if mode == "slices" else orthogonal_projections
-    return _views_figure([view(v) for v in vs], titles, title=title, shared_scale=shared_scale, zrange=zrange,
-                         prefix=": " if mode == "slices" else ": Σ ", row_height=row_height)
+    return _views_figure(
+        [view(v) for v in vs],
+        titles,
+        title=title,
+        shared_scale=shared_scale,
+        zrange=zrange,
+        prefix=": " if mode == "slices" else ": Σ ",
+        row_height=row_height,
+    )
 
 # %% ../nbs/40_viz.ipynb #4d30fb18
 def _class_name(lab, class_names) -> str:
     if class_names is not None:
-        if isinstance(class_names, dict) and lab in class_names: return str(class_names[lab])
-        if isinstance(class_names, (list, tuple)) and isinstance(lab, (int, np.integer)) and 0 <= lab < len(class_names):
+        if isinstance(class_names, dict) and lab in class_names:
+            return str(class_names[lab])
+        if (
+            isinstance(class_names, (list, tuple))
+            and isinstance(lab, (int, np.integer))
+            and 0 <= lab < len(class_names)
+        ):
             return str(class_names[lab])
     return "unknown" if lab == -1 else str(lab)
 
-def embedding_figure(emb2d, labels=None, hover=None, title: str | None = None, class_names=None,
-                     marker_size: int = 6, height: int = 600) -> go.Figure:
+def embedding_figure(
+    emb2d, labels=None, hover=None, title: str | None = None, class_names=None, marker_size: int = 6, height: int = 600
+) -> go.Figure:
     "2D scatter of an embedding `[N, 2]`, one trace per class, hover: index, class and the columns of `hover`."
     import pandas as pd
+
     e = to_numpy(emb2d, "emb2d", np.float64)
     n = len(e)
     require(e.ndim == 2 and e.shape[1] == 2 and n > 0, f"emb2d: expected shape [N, 2], got {e.shape}")
-    lab = np.zeros(n, int) if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    lab = (
+        np.zeros(n, int)
+        if labels is None
+        else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    )
     require(lab.shape == (n,), f"labels: expected {n} labels (one per point), got shape {lab.shape}")
     df = pd.DataFrame() if hover is None else pd.DataFrame(hover).reset_index(drop=True)
     require(len(df) in (0, n), f"hover: expected {n} rows (one per point), got {len(df)}")
     cols = [c for c in df.columns if c not in ("index",)]
-    tmpl = "index=%{customdata[0]}<br>class=%{customdata[1]}" + "".join(
-        f"<br>{html.escape(str(c))}=%{{customdata[{k + 2}]{':.4g' if df[c].dtype.kind == 'f' else ''}}}"
-        for k, c in enumerate(cols)) + "<extra></extra>"
+    tmpl = (
+        "index=%{customdata[0]}<br>class=%{customdata[1]}"
+        + "".join(
+            f"<br>{html.escape(str(c))}=%{{customdata[{k + 2}]{':.4g' if df[c].dtype.kind == 'f' else ''}}}"
+            for k, c in enumerate(cols)
+        )
+        + "<extra></extra>"
+    )
     classes = list(np.unique(lab))
     pal = qualitative.Plotly if len(classes) <= 10 else qualitative.Alphabet
     Trace = go.Scattergl if n > 20000 else go.Scatter
@@ -229,10 +302,20 @@ def embedding_figure(emb2d, labels=None, hover=None, title: str | None = None, c
         name = "all" if labels is None else _class_name(c, class_names)
         cd = np.empty((len(m), 2 + len(cols)), dtype=object)
         cd[:, 0], cd[:, 1] = m, name
-        for j, col in enumerate(cols): cd[:, 2 + j] = df[col].to_numpy()[m]
+        for j, col in enumerate(cols):
+            cd[:, 2 + j] = df[col].to_numpy()[m]
         color = "#9a9a9a" if name == "unknown" else pal[k % len(pal)]
-        fig.add_trace(Trace(x=e[m, 0], y=e[m, 1], mode="markers", name=name, customdata=cd, hovertemplate=tmpl,
-                            marker=dict(size=marker_size, color=color, opacity=0.8)))
+        fig.add_trace(
+            Trace(
+                x=e[m, 0],
+                y=e[m, 1],
+                mode="markers",
+                name=name,
+                customdata=cd,
+                hovertemplate=tmpl,
+                marker=dict(size=marker_size, color=color, opacity=0.8),
+            )
+        )
     fig.update_layout(title=title, height=height, legend_title_text="class", xaxis_title="dim 1", yaxis_title="dim 2")
     return fig
 
@@ -265,29 +348,56 @@ def traversal_grid(images_or_vols, values, dims, title: str | None = None, view:
     return _equal_aspect(fig, hide_ticks=True)
 
 # %% ../nbs/40_viz.ipynb #f2c80d10
-def heatmap_figure(matrix, x_labels, y_labels, title: str | None = None, text: bool = True, fmt: str | None = None,
-                   colorscale: str = "Blues", xlabel: str | None = None, ylabel: str | None = None,
-                   zrange=None) -> go.Figure:
+def heatmap_figure(
+    matrix,
+    x_labels,
+    y_labels,
+    title: str | None = None,
+    text: bool = True,
+    fmt: str | None = None,
+    colorscale: str = "Blues",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    zrange=None,
+) -> go.Figure:
     "Annotated heatmap of a 2D `matrix` (rows = `y_labels`, columns = `x_labels`), row 0 on top."
     m = to_numpy(matrix, "matrix", np.float64)
     require(m.ndim == 2 and m.size > 0, f"matrix: expected a 2D matrix, got shape {m.shape}")
     xl, yl = [str(x) for x in x_labels], [str(y) for y in y_labels]
     require(len(xl) == m.shape[1], f"x_labels: expected {m.shape[1]} labels (one per column), got {len(xl)}")
     require(len(yl) == m.shape[0], f"y_labels: expected {m.shape[0]} labels (one per row), got {len(yl)}")
-    if fmt is None: fmt = "d" if np.isfinite(m).all() and (m == np.round(m)).all() else ".2f"
+    if fmt is None:
+        fmt = "d" if np.isfinite(m).all() and (m == np.round(m)).all() else ".2f"
     txt = [[format(int(v) if fmt == "d" else v, fmt) for v in row] for row in m] if text else None
     lo, hi = zrange if zrange is not None else (None, None)
-    fig = go.Figure(go.Heatmap(z=m, x=xl, y=yl, text=txt, texttemplate="%{text}" if text else None, colorscale=colorscale,
-                               zmin=lo, zmax=hi, hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=xl,
+            y=yl,
+            text=txt,
+            texttemplate="%{text}" if text else None,
+            colorscale=colorscale,
+            zmin=lo,
+            zmax=hi,
+            hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category", title_text=ylabel)
     fig.update_xaxes(type="category", title_text=xlabel)
     side = max(300, 40 * max(len(xl), len(yl)) + 150)
     fig.update_layout(title=title, height=side)
     return fig
 
-def curve_figure(curves: dict, xlabel: str = "x", ylabel: str = "y", title: str | None = None,
-                 hlines: dict | None = None,  # label -> y of a dashed reference line
-                 log_y: bool = False, height: int = 450) -> go.Figure:
+def curve_figure(
+    curves: dict,
+    xlabel: str = "x",
+    ylabel: str = "y",
+    title: str | None = None,
+    hlines: dict | None = None,  # label -> y of a dashed reference line
+    log_y: bool = False,
+    height: int = 450,
+) -> go.Figure:
     "Line plot of named curves `{name: (x, y)}` (or `{name: y}`)."
     require(isinstance(curves, dict) and len(curves) > 0, "curves: expected a non-empty dict name -> (x, y)")
     fig = go.Figure()
@@ -297,13 +407,16 @@ def curve_figure(curves: dict, xlabel: str = "x", ylabel: str = "y", title: str 
         else:
             y = to_numpy(c, f"curves[{name!r}]", np.float64).ravel()
             x = np.arange(len(y), dtype=np.float64)
-        require(x.shape == y.shape and x.ndim == 1 and len(x) > 0,
-                f"curves[{name!r}]: expected x and y of equal length, got {x.shape} and {y.shape}")
+        require(
+            x.shape == y.shape and x.ndim == 1 and len(x) > 0,
+            f"curves[{name!r}]: expected x and y of equal length, got {x.shape} and {y.shape}",
+        )
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name)))
     for lab, yv in (hlines or {}).items():
         fig.add_hline(y=float(yv), line_dash="dash", line_color="grey", annotation_text=str(lab))
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=height,
-                      yaxis_type="log" if log_y else None)
+    fig.update_layout(
+        title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=height, yaxis_type="log" if log_y else None
+    )
     return fig
 
 # %% ../nbs/40_viz.ipynb #60718d9e
@@ -316,39 +429,62 @@ nav a{margin-right:14px}.fig{margin:10px 0}"""
 def _flatten(d: dict, pre: str = "") -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict): out.update(_flatten(v, f"{pre}{k}."))
-        else: out[f"{pre}{k}"] = v
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{pre}{k}."))
+        else:
+            out[f"{pre}{k}"] = v
     return out
 
 def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)): return f"{v:.4g}"
-    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0: return _fmt(v.item())
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
+        return _fmt(v.item())
     return str(v)
 
 def _content_html(c, where: str) -> str:
     "HTML for one piece of section content (figure, html string, DataFrame, metrics dict, list of these)."
     import pandas as pd
-    if c is None: return ""
+
+    if c is None:
+        return ""
     if isinstance(c, go.Figure):
-        return '<div class="fig">' + c.to_html(full_html=False, include_plotlyjs=False, auto_play=False,
-                                               default_height="500px", config={"displaylogo": False}) + "</div>"
-    if isinstance(c, str): return c
-    if isinstance(c, pd.DataFrame): return c.to_html(classes="cd", border=0, float_format=lambda v: f"{v:.4g}")
+        return (
+            '<div class="fig">'
+            + c.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                auto_play=False,
+                default_height="500px",
+                config={"displaylogo": False},
+            )
+            + "</div>"
+        )
+    if isinstance(c, str):
+        return c
+    if isinstance(c, pd.DataFrame):
+        return c.to_html(classes="cd", border=0, float_format=lambda v: f"{v:.4g}")
     if isinstance(c, dict):
-        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                       for k, v in _flatten(c).items())
+        rows = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in _flatten(c).items()
+        )
         return f'<table class="cd"><tr><th>metric</th><th>value</th></tr>{rows}</table>'
-    if isinstance(c, (list, tuple)): return "\n".join(_content_html(x, where) for x in c)
-    raise InputError(f"{where}: expected a plotly figure, HTML string, DataFrame, dict or list of these, "
-                     f"got {type(c).__name__}")
+    if isinstance(c, (list, tuple)):
+        return "\n".join(_content_html(x, where) for x in c)
+    raise InputError(
+        f"{where}: expected a plotly figure, HTML string, DataFrame, dict or list of these, got {type(c).__name__}"
+    )
 
 def _sections(items, name: str) -> list:
     "Normalise a figure / list of figures / list of (heading, content) into [(heading | None, content)]."
-    if items is None: return []
+    if items is None:
+        return []
     if isinstance(items, go.Figure) or (isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)):
         items = [items]
     require(isinstance(items, (list, tuple)), f"{name}: expected a figure, a list of figures or of (heading, content)")
-    return [tuple(it) if isinstance(it, tuple) and len(it) == 2 and isinstance(it[0], str) else (None, it) for it in items]
+    return [
+        tuple(it) if isinstance(it, tuple) and len(it) == 2 and isinstance(it[0], str) else (None, it) for it in items
+    ]
 
 # %% ../nbs/40_viz.ipynb #8b37a8b2
 def save_html(figs=None, path="report.html", title: str | None = None, sections=None) -> Path:
@@ -366,32 +502,61 @@ def save_html(figs=None, path="report.html", title: str | None = None, sections=
         body.append(part)
     t = html.escape(title or p.stem)
     nav = f"<nav>{' '.join(toc)}</nav>" if len(toc) > 1 else ""
-    doc = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{t}</title>\n'
-           f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{CSS}</style>\n'
-           '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>\n'
-           f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
-           f'<h1>{t}</h1>\n{nav}\n' + "\n".join(body) + "\n</body>\n</html>\n")
+    doc = (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{t}</title>\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{CSS}</style>\n'
+        '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>\n'
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
+        f"<h1>{t}</h1>\n{nav}\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
     return atomic_write_text(p, doc)
 
-HEADLINE = ("ari", "accuracy", "k", "k_chosen_by", "pose_error_classwise_median_deg", "shift_error_median_vox",
-            "average_auc_fsc_mean", "sap", "latent_ari", "latent_k")  # what a report opens with, when the run has it
+HEADLINE = (
+    "ari",
+    "accuracy",
+    "k",
+    "k_chosen_by",
+    "pose_error_classwise_median_deg",
+    "shift_error_median_vox",
+    "average_auc_fsc_mean",
+    "sap",
+    "latent_ari",
+    "latent_k",
+)  # what a report opens with, when the run has it
 
 def _details(summary: str, content) -> str:
     "`content` in a collapsed `<details>` element."
     return f"<details><summary>{html.escape(summary)}</summary>\n{_content_html(content, summary)}\n</details>"
 
-def report_html(path, title: str, metrics: dict | None = None, figures=None, tables: dict | None = None,
-                notes: str | None = None, config: dict | None = None, headline: tuple = HEADLINE) -> Path:
+def report_html(
+    path,
+    title: str,
+    metrics: dict | None = None,
+    figures=None,
+    tables: dict | None = None,
+    notes: str | None = None,
+    config: dict | None = None,
+    headline: tuple = HEADLINE,
+) -> Path:
     "A run report: title, notes, the `headline` metrics, figures (list or `{heading: figure}`), tables; every metric and the config collapsed."
     secs = []
-    if notes: secs.append(("Notes", f"<p>{html.escape(notes)}</p>"))
+    if notes:
+        secs.append(("Notes", f"<p>{html.escape(notes)}</p>"))
     top = {k: metrics[k] for k in headline if k in (metrics or {})}
-    if top: secs.append(("Summary", top))
-    figs = figures.items() if isinstance(figures, dict) else [
-        ((f.layout.title.text or f"Figure {i + 1}") if isinstance(f, go.Figure) else f"Figure {i + 1}", f)
-        for i, f in enumerate(figures or [])]
+    if top:
+        secs.append(("Summary", top))
+    figs = (
+        figures.items()
+        if isinstance(figures, dict)
+        else [
+            ((f.layout.title.text or f"Figure {i + 1}") if isinstance(f, go.Figure) else f"Figure {i + 1}", f)
+            for i, f in enumerate(figures or [])
+        ]
+    )
     secs += [(str(h), f) for h, f in figs]
     secs += [(str(h), t) for h, t in (tables or {}).items()]
-    if metrics: secs.append(("All metrics", _details(f"{len(_flatten(metrics))} values", metrics)))
-    if config: secs.append(("Configuration", _details("the run's configuration", config)))
+    if metrics:
+        secs.append(("All metrics", _details(f"{len(_flatten(metrics))} values", metrics)))
+    if config:
+        secs.append(("Configuration", _details("the run's configuration", config)))
     return save_html(None, path, title=title, sections=secs)

@@ -10,7 +10,15 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from .core import require
-from .viz import GREY, VIEW_AXES, _equal_aspect, _class_name, orthogonal_projections, orthogonal_slices, to_numpy
+from cryo_disent.viz import (
+    GREY,
+    VIEW_AXES,
+    _equal_aspect,
+    _class_name,
+    orthogonal_projections,
+    orthogonal_slices,
+    to_numpy,
+)
 
 # %% auto #0
 __all__ = ['class_volumes_figure', 'pose_error_figure']
@@ -18,47 +26,82 @@ __all__ = ['class_volumes_figure', 'pose_error_figure']
 # %% ../nbs/41_viz_runs.ipynb #1816afad
 def _standardised(v) -> np.ndarray:
     a = to_numpy(v, "volume", np.float64)
-    while a.ndim > 3 and a.shape[0] == 1: a = a[0]
+    while a.ndim > 3 and a.shape[0] == 1:
+        a = a[0]
     require(a.ndim == 3 and np.isfinite(a).all(), f"volume: expected a finite [D, H, W] volume, got shape {a.shape}")
     return (a - a.mean()) / max(a.std(), 1e-12)
 
-def class_volumes_figure(rows: list,  # one list per class of volumes `[D, H, W]` (or None), one per column
-                         row_titles: list, col_titles: list,  # e.g. class names; ("template", "average", "ground truth")
-                         views: tuple = ("xy", "xz"),  # which of xy / xz / yz to draw per volume
-                         mode: str = "slices",  # "slices" (central) or "projections" (sums)
-                         title: str | None = None, cell_px: int = 150) -> go.Figure:
+def class_volumes_figure(
+    rows: list,  # one list per class of volumes `[D, H, W]` (or None), one per column
+    row_titles: list,
+    col_titles: list,  # e.g. class names; ("template", "average", "ground truth")
+    views: tuple = ("xy", "xz"),  # which of xy / xz / yz to draw per volume
+    mode: str = "slices",  # "slices" (central) or "projections" (sums)
+    title: str | None = None,
+    cell_px: int = 150,
+) -> go.Figure:
     "Grid: rows = classes, column groups = sources (template, average, truth…), each a few orthogonal views, standardised."
     require(mode in ("slices", "projections"), f"mode: expected 'slices' or 'projections', got {mode!r}")
-    require(len(rows) > 0 and all(len(r) == len(col_titles) for r in rows), f"rows: expected lists of {len(col_titles)} volumes (one per column title)")
+    require(
+        len(rows) > 0 and all(len(r) == len(col_titles) for r in rows),
+        f"rows: expected lists of {len(col_titles)} volumes (one per column title)",
+    )
     require(len(row_titles) == len(rows), f"row_titles: expected {len(rows)} titles, got {len(row_titles)}")
-    require(len(views) > 0 and all(v in VIEW_AXES for v in views), f"views: expected some of {list(VIEW_AXES)}, got {views}")
+    require(
+        len(views) > 0 and all(v in VIEW_AXES for v in views), f"views: expected some of {list(VIEW_AXES)}, got {views}"
+    )
     view = orthogonal_slices if mode == "slices" else orthogonal_projections
     nv, nc = len(views), len(col_titles) * len(views)
     heads = [f"{c} {v}" for c in col_titles for v in views]
-    fig = make_subplots(rows=len(rows), cols=nc, subplot_titles=heads + [""] * (nc * (len(rows) - 1)),
-                        horizontal_spacing=0.01, vertical_spacing=min(0.04, 0.3 / len(rows)))
+    fig = make_subplots(
+        rows=len(rows),
+        cols=nc,
+        subplot_titles=heads + [""] * (nc * (len(rows) - 1)),
+        horizontal_spacing=0.01,
+        vertical_spacing=min(0.04, 0.3 / len(rows)),
+    )
     for i, r in enumerate(rows):
         fig.update_yaxes(title_text=str(row_titles[i]), row=i + 1, col=1)
         for j, v in enumerate(r):
-            if v is None: continue
+            if v is None:
+                continue
             imgs = view(_standardised(v).astype(np.float32))
             for k, w in enumerate(views):
-                fig.add_trace(go.Heatmap(z=imgs[w], coloraxis="coloraxis", name=f"{row_titles[i]}: {col_titles[j]} {w}",
-                                         hovertemplate="value=%{z:.3g}<extra></extra>"), row=i + 1, col=j * nv + k + 1)
-    fig.update_layout(title=title, coloraxis=dict(colorscale=GREY, cmin=-3, cmax=3, colorbar=dict(thickness=12, title="σ")),
-                      height=cell_px * len(rows) + 120, width=max(700, cell_px * nc + 160))
+                fig.add_trace(
+                    go.Heatmap(
+                        z=imgs[w],
+                        coloraxis="coloraxis",
+                        name=f"{row_titles[i]}: {col_titles[j]} {w}",
+                        hovertemplate="value=%{z:.3g}<extra></extra>",
+                    ),
+                    row=i + 1,
+                    col=j * nv + k + 1,
+                )
+    fig.update_layout(
+        title=title,
+        coloraxis=dict(colorscale=GREY, cmin=-3, cmax=3, colorbar=dict(thickness=12, title="σ")),
+        height=cell_px * len(rows) + 120,
+        width=max(700, cell_px * nc + 160),
+    )
     return _equal_aspect(fig, hide_ticks=True)
 
 # %% ../nbs/41_viz_runs.ipynb #a3b532f7
-def pose_error_figure(rotation_deg,  # `[N]` degrees (NaN: left out)
-                      shift_vox=None,  # `[N]` voxels, or None
-                      labels=None, class_names=None,  # `[N]` classes to stack by; names for them
-                      nbins: int = 36, title: str | None = "Pose error per particle") -> go.Figure:
+def pose_error_figure(
+    rotation_deg,  # `[N]` degrees (NaN: left out)
+    shift_vox=None,  # `[N]` voxels, or None
+    labels=None,
+    class_names=None,  # `[N]` classes to stack by; names for them
+    nbins: int = 36,
+    title: str | None = "Pose error per particle",
+) -> go.Figure:
     "Stacked histograms of rotation error (0–180°) and shift error (voxels) per class."
     rot = to_numpy(rotation_deg, "rotation_deg", np.float64).ravel()
     sh = None if shift_vox is None else to_numpy(shift_vox, "shift_vox", np.float64).ravel()
     lab = np.zeros(len(rot), np.int64) if labels is None else to_numpy(labels, "labels", np.int64).ravel()
-    require(len(lab) == len(rot) and (sh is None or len(sh) == len(rot)), f"shift_vox, labels: expected {len(rot)} values each like rotation_deg")
+    require(
+        len(lab) == len(rot) and (sh is None or len(sh) == len(rot)),
+        f"shift_vox, labels: expected {len(rot)} values each like rotation_deg",
+    )
     cols = [("rotation error (°)", rot, dict(start=0, end=180, size=180 / nbins))]
     if sh is not None:
         hi = max(float(np.nanmax(sh)), 1e-3) if np.isfinite(sh).any() else 1.0
@@ -68,8 +111,18 @@ def pose_error_figure(rotation_deg,  # `[N]` degrees (NaN: left out)
         name = "all" if labels is None else _class_name(int(c), class_names)
         for j, (head, x, bins) in enumerate(cols):
             xs = x[(lab == c) & np.isfinite(x)]
-            fig.add_trace(go.Histogram(x=xs, xbins=bins, name=name, legendgroup=name, showlegend=j == 0,
-                                       marker_color=qualitative.Plotly[k % 10]), row=1, col=j + 1)
+            fig.add_trace(
+                go.Histogram(
+                    x=xs,
+                    xbins=bins,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=j == 0,
+                    marker_color=qualitative.Plotly[k % 10],
+                ),
+                row=1,
+                col=j + 1,
+            )
             fig.update_xaxes(title_text=head, row=1, col=j + 1)
     fig.update_yaxes(title_text="particles", row=1, col=1)
     fig.update_layout(title=title, barmode="stack", height=420, legend_title_text="class")

@@ -11,7 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 from ..core import require
-from ..affinity import affinity_loss, check_affinity, class_index_map, class_rows, identity_affinity, load_affinity_csv
+from cryo_disent.affinity import (
+    affinity_loss,
+    check_affinity,
+    class_index_map,
+    class_rows,
+    identity_affinity,
+    load_affinity_csv,
+)
 from .registry import register
 from .. import distributed
 from .base import BaseModel, schedule_value
@@ -32,9 +39,15 @@ class AffinityVAEConfig(BetaVAEConfig):
     class_names: tuple = ()  # the data's class names in label order (filled by `config_from_data`)
     affinity: tuple = ()  # A as rows [K][K] in `affinity_classes` order; (): identity over `class_names` (pose only)
     affinity_classes: tuple = ()  # names of A's rows; (): `class_names`
-    pose_decoder: str = "concat"  # 'concat': decoder on [z, ψ] (CNN-aVAE); 'rotate': decoder on z, then rotated by ψ (see below)
-    pose_prior_sigma: float | dict = 0.0  # σ of a N(0, σ²) prior on ψ: adds Σψ²/(2σ²) (spatial-VAE's prior on θ); 0: none; or a schedule
-    pose_prior: str = "particle"  # 'particle': the prior on every ψ; 'class_mean': on each class' mean ψ only (`pose_prior_term`)
+    pose_decoder: str = (
+        "concat"  # 'concat': decoder on [z, ψ] (CNN-aVAE); 'rotate': decoder on z, then rotated by ψ (see below)
+    )
+    pose_prior_sigma: float | dict = (
+        0.0  # σ of a N(0, σ²) prior on ψ: adds Σψ²/(2σ²) (spatial-VAE's prior on θ); 0: none; or a schedule
+    )
+    pose_prior: str = (
+        "particle"  # 'particle': the prior on every ψ; 'class_mean': on each class' mean ψ only (`pose_prior_term`)
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -43,28 +56,43 @@ class AffinityVAEConfig(BetaVAEConfig):
         self.affinity = tuple(tuple(float(v) for v in row) for row in self.affinity)
         require(self.pose_dims >= 0, f"AffinityVAEConfig.pose_dims: expected >= 0, got {self.pose_dims}")
         s0 = schedule_value(self.pose_prior_sigma, 0)  # a schedule dict is checked here too
-        require(s0 >= 0, f"AffinityVAEConfig.pose_prior_sigma: expected >= 0 (0: no prior), got {self.pose_prior_sigma}")
-        require(self.pose_prior in ("particle", "class_mean"), f"AffinityVAEConfig.pose_prior: expected 'particle' or 'class_mean', got {self.pose_prior!r}")
-        require(self.pose_decoder in ("concat", "rotate"), f"AffinityVAEConfig.pose_decoder: expected 'concat' or 'rotate', got {self.pose_decoder!r}")
+        require(
+            s0 >= 0, f"AffinityVAEConfig.pose_prior_sigma: expected >= 0 (0: no prior), got {self.pose_prior_sigma}"
+        )
+        require(
+            self.pose_prior in ("particle", "class_mean"),
+            f"AffinityVAEConfig.pose_prior: expected 'particle' or 'class_mean', got {self.pose_prior!r}",
+        )
+        require(
+            self.pose_decoder in ("concat", "rotate"),
+            f"AffinityVAEConfig.pose_decoder: expected 'concat' or 'rotate', got {self.pose_decoder!r}",
+        )
         ok = (1,) if len(self.input_shape) == 3 else (1, 4)
-        require(self.pose_decoder == "concat" or self.pose_dims in ok,
-                f"AffinityVAEConfig.pose_dims: pose_decoder='rotate' needs {' or '.join(map(str, ok))} (the angle θ"
-                f"{'' if len(ok) == 1 else ', or θ and an axis'}), got {self.pose_dims}")
+        require(
+            self.pose_decoder == "concat" or self.pose_dims in ok,
+            f"AffinityVAEConfig.pose_dims: pose_decoder='rotate' needs {' or '.join(map(str, ok))} (the angle θ"
+            f"{'' if len(ok) == 1 else ', or θ and an axis'}), got {self.pose_dims}",
+        )
         if self.affinity:
             names = self.affinity_classes or self.class_names
-            require(len(names) == len(self.affinity), f"AffinityVAEConfig.affinity: {len(self.affinity)} rows but {len(names)} class names "
-                                                      f"(give affinity_classes, or class_names from the data)")
+            require(
+                len(names) == len(self.affinity),
+                f"AffinityVAEConfig.affinity: {len(self.affinity)} rows but {len(names)} class names "
+                f"(give affinity_classes, or class_names from the data)",
+            )
             check_affinity(self.affinity, names, where="AffinityVAEConfig.affinity")
 
     def affinity_matrix(self) -> tuple:
         "(A [K, K] float64, row names): the given matrix, or the identity over `class_names`."
-        if self.affinity: return np.array(self.affinity), list(self.affinity_classes or self.class_names)
+        if self.affinity:
+            return np.array(self.affinity), list(self.affinity_classes or self.class_names)
         return identity_affinity(self.class_names) if self.class_names else np.zeros((0, 0)), list(self.class_names)
 
 # %% ../../nbs/14b_models.affinity.ipynb #de9807bb
 @register("affinity_vae")
 class AffinityVAE(BetaVAE):
     "CNN-aVAE: conv encoder → (μ, log σ²) and pose ψ; decoder on [z, ψ]; loss eq. (1) with the affinity term of eq. (2)."
+
     config_cls = AffinityVAEConfig
     tiny_overrides = dict(channels=(8, 16), class_names=("c0", "c1", "c2"))
     loss_terms = ("recon", "kl", "affinity", "pose_prior")
@@ -72,7 +100,9 @@ class AffinityVAE(BetaVAE):
     pose_keys = ("pose",)  # ψ
 
     def __init__(self, config: AffinityVAEConfig | None = None, **kwargs):
-        BaseModel.__init__(self, config, **kwargs)  # BetaVAE's modules are built here, with the pose head and `make_decoder`
+        BaseModel.__init__(
+            self, config, **kwargs
+        )  # BetaVAE's modules are built here, with the pose head and `make_decoder`
         c = self.config
         self.encoder = ConvEncoder(c.input_shape, c.channels)
         self.head = GaussianHead(self.encoder.feature_dim, c.latent_dim)
@@ -91,26 +121,35 @@ class AffinityVAE(BetaVAE):
         h = self.encoder(x)
         mu, logvar = self.head(h)
         lat = {"content": mu, "content_logvar": logvar}
-        if self.pose_head is not None: lat["pose"] = self.pose_head(h)  # ψ: deterministic (famili2024 Fig. 1)
+        if self.pose_head is not None:
+            lat["pose"] = self.pose_head(h)  # ψ: deterministic (famili2024 Fig. 1)
         return lat
 
     def decode(self, latents):
         z = latents["content"]  # the sample in training, the mean otherwise
         pose = latents.get("pose")
-        if pose is None: pose = z.new_zeros(len(z), self.config.pose_dims)  # no pose given: ψ = 0, the canonical pose
-        if self.config.pose_decoder == "rotate": return self.rotate_template(self.decoder(z, pose[:, :0]), pose)
+        if pose is None:
+            pose = z.new_zeros(len(z), self.config.pose_dims)  # no pose given: ψ = 0, the canonical pose
+        if self.config.pose_decoder == "rotate":
+            return self.rotate_template(self.decoder(z, pose[:, :0]), pose)
         return self.decoder(z, pose)
 
     def rotate_template(self, t, pose):
         "The canonical template `t` rotated by ψ: in-plane by θ = ψ₀ (images); by θ about z or the axis ψ₁…₃ (volumes, eq. 3)."
-        if t.ndim == 4: return warp2d(t, pose[:, 0], padding_mode="border")  # counter-clockwise, as the data's `angle`
+        if t.ndim == 4:
+            return warp2d(t, pose[:, 0], padding_mode="border")  # counter-clockwise, as the data's `angle`
         return warp(t, pose_to_matrix(pose, 3).to(t), padding_mode="border")
 
     def loss(self, batch, out, epoch=0):
         mo = super().loss(batch, out, epoch)  # ‖x − y‖² + β D_KL: famili2024 eq. (1), first two terms (BetaVAE)
         gamma = schedule_value(self.config.gamma, epoch)
-        rows = class_rows(batch["label"], self.class_index) if "label" in batch else torch.full((len(out["content"]),), -1)
-        z_all, rows_all = distributed.gather_rows(out["content"]), distributed.gather_rows(rows.to(out["content"].device))  # pairs over the global batch
+        rows = (
+            class_rows(batch["label"], self.class_index) if "label" in batch else torch.full((len(out["content"]),), -1)
+        )
+        z_all, rows_all = (
+            distributed.gather_rows(out["content"]),
+            distributed.gather_rows(rows.to(out["content"].device)),
+        )  # pairs over the global batch
         S, n_pairs = affinity_loss(z_all, rows_all, self.affinity)  # S(z), eq. (2), on μ
         mo.loss = mo.loss + gamma * S  # + γ S(z), eq. (1)
         mo.terms["affinity"] = S
@@ -118,8 +157,11 @@ class AffinityVAE(BetaVAE):
         mo.logs["gamma"] = torch.tensor(float(gamma))
         mo.counts["affinity"] = n_pairs  # the logged S is a mean over pairs, not over particles
         s = float(schedule_value(self.config.pose_prior_sigma, epoch))
-        if s > 0 and "pose" in out:  # −log N(ψ; 0, σ²) up to a constant: fixes each class' canonical orientation (see below)
-            if self.config.pose_prior == "particle": prior = pose_prior_term(out["pose"], None, s)
+        if (
+            s > 0 and "pose" in out
+        ):  # −log N(ψ; 0, σ²) up to a constant: fixes each class' canonical orientation (see below)
+            if self.config.pose_prior == "particle":
+                prior = pose_prior_term(out["pose"], None, s)
             else:  # class means over the global batch (like S); a mean over its particles with a row
                 prior = pose_prior_term(distributed.gather_rows(out["pose"]), rows_all, s, len(self.affinity))
                 mo.counts["pose_prior"] = int((rows_all >= 0).sum())
@@ -133,7 +175,10 @@ class AffinityVAE(BetaVAE):
         vals = super().data_fields(info)
         aff = (info.get("meta") or {}).get("affinity")
         if isinstance(aff, dict) and "matrix" in aff:
-            vals.update(affinity=tuple(map(tuple, aff["matrix"])), affinity_classes=tuple(aff.get("classes") or vals.get("class_names", ())))
+            vals.update(
+                affinity=tuple(map(tuple, aff["matrix"])),
+                affinity_classes=tuple(aff.get("classes") or vals.get("class_names", ())),
+            )
         return vals
 
     @classmethod
@@ -142,21 +187,29 @@ class AffinityVAE(BetaVAE):
         a = overrides.get("affinity")
         if isinstance(a, (str, Path)):
             A, names = load_affinity_csv(a)
-            overrides = {**overrides, "affinity": A.tolist(), "affinity_classes": overrides.get("affinity_classes") or names}
-        elif hasattr(a, "tolist"): overrides = {**overrides, "affinity": a.tolist()}
+            overrides = {
+                **overrides,
+                "affinity": A.tolist(),
+                "affinity_classes": overrides.get("affinity_classes") or names,
+            }
+        elif hasattr(a, "tolist"):
+            overrides = {**overrides, "affinity": a.tolist()}
         return super().config_from_data(info, **overrides)
 
 # %% ../../nbs/14b_models.affinity.ipynb #957c2c33
-def pose_prior_term(pose: torch.Tensor,  # ψ [B, P]
-                    rows: torch.Tensor | None,  # [B] row of A per particle (−1: none) for the class-mean form; None: every ψ
-                    sigma: float,  # σ of the N(0, σ²) prior (> 0)
-                    n_rows: int = 0,  # number of classes (rows of A) for the class-mean form
-                    ) -> torch.Tensor:
+def pose_prior_term(
+    pose: torch.Tensor,  # ψ [B, P]
+    rows: torch.Tensor | None,  # [B] row of A per particle (−1: none) for the class-mean form; None: every ψ
+    sigma: float,  # σ of the N(0, σ²) prior (> 0)
+    n_rows: int = 0,  # number of classes (rows of A) for the class-mean form
+) -> torch.Tensor:
     "Σψ²/(2σ²B) over every ψ (`rows` None); else Σ_k n_k ψ̄_k²/(2σ²N) over the class means ψ̄_k (N particles with a row)."
-    if rows is None: return (pose ** 2).sum(1).mean() / (2 * sigma * sigma)
+    if rows is None:
+        return (pose**2).sum(1).mean() / (2 * sigma * sigma)
     keep = rows >= 0
-    if not bool(keep.any()): return pose.sum() * 0.0
+    if not bool(keep.any()):
+        return pose.sum() * 0.0
     onehot = torch.nn.functional.one_hot(rows[keep].long(), n_rows).to(pose.dtype)  # [N, K]
     sums = onehot.T @ pose[keep]  # Σψ per class [K, P]
     n = onehot.sum(0).clamp_min(1)[:, None]
-    return (sums ** 2 / n).sum() / (2 * sigma * sigma * keep.sum())
+    return (sums**2 / n).sum() / (2 * sigma * sigma * keep.sum())

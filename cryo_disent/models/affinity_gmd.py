@@ -22,17 +22,26 @@ class AffinityGMDConfig(AffinityVAEConfig):
     n_gaussians: int = 1024  # M (§3.3)
     gmd_hidden: tuple = (256,)  # widths of the MLP from the latent to the Gaussians' parameters
     sigma_range: tuple = (0.5, 1.5)  # principal σ of each Gaussian, voxels (bounds the rendering window)
-    conv_channels: int | None = None  # learnable convolution after rendering (§4 "Subtomograms from full reconstruction"); None: off
+    conv_channels: int | None = (
+        None  # learnable convolution after rendering (§4 "Subtomograms from full reconstruction"); None: off
+    )
 
     def __post_init__(self):
         super().__post_init__()
         require(self.n_gaussians >= 1, f"AffinityGMDConfig.n_gaussians: expected >= 1, got {self.n_gaussians}")
-        require(self.pose_dims in (0, 1, 4), f"AffinityGMDConfig.pose_dims: expected 4 (axis-angle), 1 (angle about z) or 0, got {self.pose_dims}")
-        require(self.pose_decoder == "concat", f"AffinityGMDConfig.pose_decoder: the GMD rotates its Gaussians by ψ itself; expected 'concat', got {self.pose_decoder!r}")
+        require(
+            self.pose_dims in (0, 1, 4),
+            f"AffinityGMDConfig.pose_dims: expected 4 (axis-angle), 1 (angle about z) or 0, got {self.pose_dims}",
+        )
+        require(
+            self.pose_decoder == "concat",
+            f"AffinityGMDConfig.pose_decoder: the GMD rotates its Gaussians by ψ itself; expected 'concat', got {self.pose_decoder!r}",
+        )
 
 @register("affinity_vae_gmd")
 class AffinityVAEGMD(AffinityVAE):
     "GMD-aVAE: `affinity_vae` whose decoder renders a pose-rotated mixture of anisotropic Gaussians (famili2024 §3.3)."
+
     config_cls = AffinityGMDConfig
     supported_ndims = (3,)
     tiny_overrides = dict(channels=(8, 16), class_names=("c0", "c1", "c2"), n_gaussians=16, gmd_hidden=(16,))
@@ -40,5 +49,12 @@ class AffinityVAEGMD(AffinityVAE):
     def make_decoder(self) -> nn.Module:
         "`GaussianMixtureDecoder(z, pose)` at the data's box."
         c = self.config
-        return GaussianMixtureDecoder(tuple(c.input_shape[1:]), c.latent_dim, pose_dims=c.pose_dims, n_gaussians=c.n_gaussians,
-                                      hidden=tuple(c.gmd_hidden), sigma_range=tuple(c.sigma_range), conv_channels=c.conv_channels)
+        return GaussianMixtureDecoder(
+            tuple(c.input_shape[1:]),
+            c.latent_dim,
+            pose_dims=c.pose_dims,
+            n_gaussians=c.n_gaussians,
+            hidden=tuple(c.gmd_hidden),
+            sigma_range=tuple(c.sigma_range),
+            conv_channels=c.conv_channels,
+        )

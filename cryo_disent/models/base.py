@@ -28,9 +28,11 @@ def _linear(s, epoch):
     n = max(1, s.get("epochs", 1))
     return s["start"] + (s["end"] - s["start"]) * min(1.0, e / n)
 
-_RAMPS = {"linear": lambda u: u,  # u ∈ [0, 1]: the fraction of the ramp done → the fraction of start→end reached
-          "sigmoid": lambda u: (1 / (1 + math.exp(-12 * (u - 0.5))) - 1 / (1 + math.exp(6))) / (1 - 2 / (1 + math.exp(6))),
-          "cosine": lambda u: 0.5 * (1 - math.cos(math.pi * u))}
+_RAMPS = {
+    "linear": lambda u: u,  # u ∈ [0, 1]: the fraction of the ramp done → the fraction of start→end reached
+    "sigmoid": lambda u: (1 / (1 + math.exp(-12 * (u - 0.5))) - 1 / (1 + math.exp(6))) / (1 - 2 / (1 + math.exp(6))),
+    "cosine": lambda u: 0.5 * (1 - math.cos(math.pi * u)),
+}
 
 def _cyclic(s, epoch):
     "Cyclical annealing (Fu et al. 2019): each `period` epochs, rise `start`→`end` over the first `ratio` of the period (`shape` linear/sigmoid/cosine), then hold."
@@ -43,20 +45,32 @@ def _cyclic(s, epoch):
 def _array(s, epoch):
     "A user array: `values[epoch]`, the last value held after the array ends."
     v = s.get("values")
-    require(isinstance(v, (list, tuple)) and len(v) > 0, f"schedule: kind 'array' expected a non-empty list 'values', got {v!r}")
+    require(
+        isinstance(v, (list, tuple)) and len(v) > 0,
+        f"schedule: kind 'array' expected a non-empty list 'values', got {v!r}",
+    )
     return v[min(epoch, len(v) - 1)]
 
 def _step(s, epoch):
     "Piecewise constant: `values[i]` from epoch `milestones[i-1]` on (`values` has one more entry than `milestones`)."
     return s["values"][sum(epoch >= m for m in s["milestones"])]
 
-SCHEDULES = {"constant": lambda s, epoch: s["value"], "linear": _linear, "cyclic": _cyclic, "step": _step, "array": _array}
+SCHEDULES = {
+    "constant": lambda s, epoch: s["value"],
+    "linear": _linear,
+    "cyclic": _cyclic,
+    "step": _step,
+    "array": _array,
+}
 
 def schedule_value(spec, epoch: int):
     "Value of a hyper-parameter at `epoch`: `spec` is a number or `{'kind': <SCHEDULES key>, ...}`."
-    if isinstance(spec, (int, float)): return spec
-    require(isinstance(spec, dict) and spec.get("kind") in SCHEDULES,
-            f"schedule: expected a number or a dict with kind in {sorted(SCHEDULES)}, got {spec!r}")
+    if isinstance(spec, (int, float)):
+        return spec
+    require(
+        isinstance(spec, dict) and spec.get("kind") in SCHEDULES,
+        f"schedule: expected a number or a dict with kind in {sorted(SCHEDULES)}, got {spec!r}",
+    )
     return SCHEDULES[spec["kind"]](spec, epoch)
 
 # %% ../../nbs/10_models.base.ipynb #c4ee91d6
@@ -65,21 +79,32 @@ _KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (
 def _check_field(owner: str, f, v):
     "`v` must have the type of `f`'s default (ints may stand for floats); `dict`/`None` where the annotation says so."
     d = f.default
-    if d is dataclasses.MISSING or d is None: return
-    ok = _KINDS.get(type(d), (type(d),)) + ((dict,) if "dict" in str(f.type) else ()) + ((type(None),) if "None" in str(f.type) else ())
-    require(isinstance(v, ok) and not (isinstance(v, bool) and type(d) is not bool),
-            f"{owner}.{f.name}: expected {' or '.join(t.__name__ for t in ok)}, got {v!r}")
-    if isinstance(d, tuple) and d and all(type(n) is int and n > 0 for n in d):  # sizes (layer widths, ...): positive ints
+    if d is dataclasses.MISSING or d is None:
+        return
+    ok = (
+        _KINDS.get(type(d), (type(d),))
+        + ((dict,) if "dict" in str(f.type) else ())
+        + ((type(None),) if "None" in str(f.type) else ())
+    )
+    require(
+        isinstance(v, ok) and not (isinstance(v, bool) and type(d) is not bool),
+        f"{owner}.{f.name}: expected {' or '.join(t.__name__ for t in ok)}, got {v!r}",
+    )
+    if (
+        isinstance(d, tuple) and d and all(type(n) is int and n > 0 for n in d)
+    ):  # sizes (layer widths, ...): positive ints
         require(all(type(n) is int and n > 0 for n in v), f"{owner}.{f.name}: expected positive ints, got {v!r}")
 
 def run_stamp() -> dict:
     "Version, UTC time and command line, saved next to every config and checkpoint."
-    return dict(version=__version__, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                command=" ".join(sys.argv))
+    return dict(
+        version=__version__, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), command=" ".join(sys.argv)
+    )
 
 @dataclass
 class ModelConfig:
     "Fields every model shares; subclasses add their own (with the paper's names: beta, gamma, ...)."
+
     input_shape: tuple = (1, 32, 32, 32)  # (C, D, H, W) for volumes or (C, H, W) for images
     latent_dim: int = 8  # size of the content latent z
     lr: float = 1e-3  # learning rate of the default Adam optimiser
@@ -88,14 +113,19 @@ class ModelConfig:
 
     def __post_init__(self):
         "Type-check every field against its default and annotation (so `--set channels=8` fails here, clearly)."
-        for f in dataclasses.fields(self): _check_field(type(self).__name__, f, getattr(self, f.name))
-        if isinstance(self.input_shape, list): self.input_shape = tuple(self.input_shape)
-        require(len(self.input_shape) in (3, 4) and all(isinstance(n, int) and n > 0 for n in self.input_shape),
-                f"{type(self).__name__}.input_shape: expected (C, H, W) or (C, D, H, W) positive ints, got {self.input_shape}")
+        for f in dataclasses.fields(self):
+            _check_field(type(self).__name__, f, getattr(self, f.name))
+        if isinstance(self.input_shape, list):
+            self.input_shape = tuple(self.input_shape)
+        require(
+            len(self.input_shape) in (3, 4) and all(isinstance(n, int) and n > 0 for n in self.input_shape),
+            f"{type(self).__name__}.input_shape: expected (C, H, W) or (C, D, H, W) positive ints, got {self.input_shape}",
+        )
         require(self.latent_dim >= 1, f"{type(self).__name__}.latent_dim: expected >= 1, got {self.latent_dim}")
         require(self.lr > 0, f"{type(self).__name__}.lr: expected > 0, got {self.lr}")
 
-    def to_dict(self) -> dict: return dataclasses.asdict(self)
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -107,7 +137,8 @@ class ModelConfig:
 
     def to_json(self, path=None) -> str:
         s = to_json(dict(config=self.to_dict(), stamp=run_stamp()), indent=2)  # strict: NaN/Inf never written
-        if path is not None: atomic_write_text(path, s)
+        if path is not None:
+            atomic_write_text(path, s)
         return s
 
     @classmethod
@@ -122,9 +153,11 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) 
     "z = μ + σ·ε with σ = exp(logvar / 2) (ε keyed per particle inside the trainer's steps); returns μ when `sample` is False."
     return mu + torch.exp(0.5 * logvar) * distributed.randn_like(mu) if sample else mu
 
-def kl_normal(mu: torch.Tensor, logvar: torch.Tensor,
-              prior_sigma: float | torch.Tensor = 1.0,  # s of the prior N(0, s²); a tensor broadcasts per dimension
-              ) -> torch.Tensor:
+def kl_normal(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_sigma: float | torch.Tensor = 1.0,  # s of the prior N(0, s²); a tensor broadcasts per dimension
+) -> torch.Tensor:
     "KL(N(μ, σ²) ‖ N(0, s²)) summed over latent dims, averaged over the batch."
     log_s2 = 2 * torch.log(torch.as_tensor(prior_sigma, dtype=mu.dtype, device=mu.device))
     kl = 0.5 * ((logvar.exp() + mu.pow(2)) * torch.exp(-log_s2) - 1 - logvar + log_s2)
@@ -138,7 +171,9 @@ def sample_gaussians(latents: dict, sample: bool = True) -> dict:
     "`{X_sample: μ + σ ε}` for every Gaussian latent `X` (the means themselves when `sample` is False)."
     return {f"{k}_sample": reparameterize(latents[k], latents[f"{k}_logvar"], sample) for k in gaussian_keys(latents)}
 
-def _mse_sum(x_hat, x): return (x_hat - x).pow(2).flatten(1).sum(1).mean()
+def _mse_sum(x_hat, x):
+    return (x_hat - x).pow(2).flatten(1).sum(1).mean()
+
 def _bce_sum(x_hat, x):
     "BCE with the *reconstruction* as input and the *data* as target (affinity-vae's code swaps them)."
     return nn.functional.binary_cross_entropy_with_logits(x_hat, x, reduction="none").flatten(1).sum(1).mean()
@@ -149,8 +184,10 @@ RECON_OUTPUT = {"mse": lambda y: y, "bce": torch.sigmoid}  # decoder output → 
 def recon_loss(x_hat, x, kind: str = "mse") -> torch.Tensor:
     "Per-sample summed reconstruction error ‖x − y‖² (affinity-vae eq. 1), averaged over the batch."
     require(kind in RECON_LOSSES, f"recon_loss: expected one of {sorted(RECON_LOSSES)}, got {kind!r}")
-    require(kind != "bce" or bool(((x >= 0) & (x <= 1)).all()),
-            "recon='bce' needs data in [0, 1] (standardised data are not): use recon='mse' or unstandardised data")
+    require(
+        kind != "bce" or bool(((x >= 0) & (x <= 1)).all()),
+        "recon='bce' needs data in [0, 1] (standardised data are not): use recon='mse' or unstandardised data",
+    )
     return RECON_LOSSES[kind](x_hat, x)
 
 # %% ../../nbs/10_models.base.ipynb #cf06730d
@@ -158,29 +195,43 @@ def _warmup_cosine(opt, s, n):
     "Linear warm-up over `warmup` steps (or epochs), then cosine decay to `eta_min`·lr at the end."
     w = max(0, int(s.get("warmup", 0)))
     floor = s.get("eta_min_ratio", 0.0)
+
     def f(i):
-        if i < w: return (i + 1) / (w + 1)
+        if i < w:
+            return (i + 1) / (w + 1)
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, (i - w) / max(1, n - w))))
+
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 LR_SCHEDULERS = {  # (optimiser, spec, number of scheduler steps in the run) → scheduler
-    "cosine": lambda opt, s, n: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, n), eta_min=s.get("eta_min", 0.0)),
-    "step": lambda opt, s, n: torch.optim.lr_scheduler.StepLR(opt, step_size=s.get("step_size", 10), gamma=s.get("gamma", 0.5)),
+    "cosine": lambda opt, s, n: torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, n), eta_min=s.get("eta_min", 0.0)
+    ),
+    "step": lambda opt, s, n: torch.optim.lr_scheduler.StepLR(
+        opt, step_size=s.get("step_size", 10), gamma=s.get("gamma", 0.5)
+    ),
     "exponential": lambda opt, s, n: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.get("gamma", 0.95)),
     "warmup_cosine": _warmup_cosine,
-    "onecycle": lambda opt, s, n: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                                       total_steps=max(2, n), pct_start=s.get("pct_start", 0.3)),
+    "onecycle": lambda opt, s, n: torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(2, n), pct_start=s.get("pct_start", 0.3)
+    ),
 }
 STEP_ONLY = ("onecycle",)
 
 def make_lr_scheduler(opt, spec: dict | None, epochs: int, steps_per_epoch: int = 1):
     "An LR scheduler for `opt` from a config dict (`None` → none); its `interval` attribute is 'epoch' or 'step'."
-    if spec is None: return None
-    require(isinstance(spec, dict) and spec.get("kind") in LR_SCHEDULERS,
-            f"lr_schedule: expected kind in {sorted(LR_SCHEDULERS)}, got {spec!r}")
+    if spec is None:
+        return None
+    require(
+        isinstance(spec, dict) and spec.get("kind") in LR_SCHEDULERS,
+        f"lr_schedule: expected kind in {sorted(LR_SCHEDULERS)}, got {spec!r}",
+    )
     interval = spec.get("interval", "step" if spec["kind"] in STEP_ONLY else "epoch")
     require(interval in ("epoch", "step"), f"lr_schedule.interval: expected 'epoch' or 'step', got {interval!r}")
-    require(interval == "step" or spec["kind"] not in STEP_ONLY, f"lr_schedule: {spec['kind']!r} steps per iteration (interval='step')")
+    require(
+        interval == "step" or spec["kind"] not in STEP_ONLY,
+        f"lr_schedule: {spec['kind']!r} steps per iteration (interval='step')",
+    )
     n = epochs * max(1, steps_per_epoch) if interval == "step" else epochs
     sched = LR_SCHEDULERS[spec["kind"]](opt, spec, n)
     sched.interval = interval  # kept in the scheduler's state_dict
@@ -191,7 +242,8 @@ def data_voxel_size(info: dict) -> float | None:
     "Voxel size (Å) of a data set from its `dataset.json` contents: top level, `meta`, the simulation record, or the classes (if all agree)."
     meta = info.get("meta") or {}
     for v in (info.get("voxel_size"), meta.get("voxel_size"), (meta.get("simulation") or {}).get("voxel_size")):
-        if isinstance(v, (int, float)) and v > 0: return float(v)
+        if isinstance(v, (int, float)) and v > 0:
+            return float(v)
     sizes = {c.get("voxel_size") for c in meta.get("classes") or [] if isinstance(c, dict)}
     return float(sizes.pop()) if len(sizes) == 1 and isinstance(next(iter(sizes), None), (int, float)) else None
 
@@ -199,6 +251,7 @@ def data_voxel_size(info: dict) -> float | None:
 @dataclass
 class StepContext:
     "What the trainer gives a training step."
+
     forward: callable  # call as forward(batch, epoch=epoch); the DDP-wrapped model under several GPUs
     backward: callable  # backward(loss): checks the loss is finite, then back-propagates (Accelerate-aware)
     optimizers: list  # from `configure_optimizers`
@@ -210,6 +263,7 @@ class StepContext:
 
 class BaseModel(nn.Module):
     "The contract every cryo_disent model implements."
+
     config_cls = ModelConfig
     registry_name: str = None
     supported_ndims: tuple = (2, 3)  # image (2) and/or volume (3) inputs
@@ -218,7 +272,9 @@ class BaseModel(nn.Module):
     log_keys: tuple = ()  # names of every value `loss` may log without summing it (`ModelOutput.logs`: β, γ, diagnostics)
     pose_keys: tuple = ()  # latent keys that are the pose (θ, DualContrast's z), not the content: scored and decoded as such
     demo_training: dict | None = None  # {"full"/"quick": {"epochs": n, "model_config": {...}}}: `make demo`'s settings
-    find_unused_parameters: bool = False  # a pass leaves parameters out of the graph (a second phase): DDP must look for them
+    find_unused_parameters: bool = (
+        False  # a pass leaves parameters out of the graph (a second phase): DDP must look for them
+    )
 
     @classmethod
     def tiny_config(cls, input_shape: tuple = (1, 16, 16, 16), **kw) -> ModelConfig:
@@ -229,8 +285,10 @@ class BaseModel(nn.Module):
         super().__init__()
         require(config is None or not kwargs, f"{type(self).__name__}: pass a config or keyword overrides, not both")
         self.config = config if config is not None else self.config_cls(**kwargs)
-        require(isinstance(self.config, self.config_cls),
-                f"{type(self).__name__}: config must be a {self.config_cls.__name__}, got {type(self.config).__name__}")
+        require(
+            isinstance(self.config, self.config_cls),
+            f"{type(self).__name__}: config must be a {self.config_cls.__name__}, got {type(self.config).__name__}",
+        )
 
     @property
     def ndim(self) -> int:
@@ -241,9 +299,11 @@ class BaseModel(nn.Module):
     def encode(self, x: torch.Tensor) -> dict:
         "x → named latents: `content` (mean, [B, Zc]) and, where a model has them, `content_logvar`, `rotation`, `translation`, `angle`."
         raise NotImplementedError
+
     def decode(self, latents: dict) -> torch.Tensor:
         "Named latents (samples in training, means otherwise) → reconstruction like x; a missing pose means the canonical pose."
         raise NotImplementedError
+
     def loss(self, batch: dict, out: dict, epoch: int = 0) -> ModelOutput:
         "Pure arithmetic on `forward`'s outputs (no module calls) → `ModelOutput` with terms named in `loss_terms`."
         raise NotImplementedError
@@ -258,7 +318,7 @@ class BaseModel(nn.Module):
         "Encode, sample every Gaussian latent when training (`X_sample`), decode the samples. Returns latents, samples, `x_hat`."
         lat = self.encode(batch["x"])
         smp = sample_gaussians(lat, self.training)
-        dec_in = {**lat, **{k[:-len("_sample")]: v for k, v in smp.items()}}
+        dec_in = {**lat, **{k[: -len("_sample")]: v for k, v in smp.items()}}
         return {**lat, **smp, "x_hat": self.decode(dec_in)}
 
     # --- configuration from the data -----------------------------------------------------------------
@@ -268,8 +328,12 @@ class BaseModel(nn.Module):
         shape = tuple(info.get("shape") or ())
         require(len(shape) in (2, 3), f"dataset info: expected 'shape' of 2 or 3 sizes, got {info.get('shape')!r}")
         classes = sorted(info.get("classes") or [], key=lambda c: c["label"])
-        vals = dict(input_shape=(1, *shape), n_classes=len(classes), class_names=tuple(str(c["name"]) for c in classes),
-                    voxel_size=data_voxel_size(info))
+        vals = dict(
+            input_shape=(1, *shape),
+            n_classes=len(classes),
+            class_names=tuple(str(c["name"]) for c in classes),
+            voxel_size=data_voxel_size(info),
+        )
         names = {f.name for f in dataclasses.fields(cls.config_cls)}
         return {k: v for k, v in vals.items() if k in names and v is not None}
 
@@ -278,8 +342,10 @@ class BaseModel(nn.Module):
         "A config for data described by `info` (see `data_fields`); `overrides` win but may not contradict the shape."
         fields = cls.data_fields(info)
         shape = overrides.get("input_shape")
-        require(shape is None or tuple(shape) == fields["input_shape"],
-                f"input_shape: {tuple(shape) if shape else shape} does not match the data's {fields['input_shape']}")
+        require(
+            shape is None or tuple(shape) == fields["input_shape"],
+            f"input_shape: {tuple(shape) if shape else shape} does not match the data's {fields['input_shape']}",
+        )
         return cls.config_cls.from_dict({**fields, **overrides})
 
 # %% ../../nbs/10_models.base.ipynb #54374f04
@@ -299,12 +365,15 @@ def template(self: BaseModel, content: torch.Tensor) -> torch.Tensor:
 @patch
 def main_step(self: BaseModel, batch: dict, ctx: StepContext, optimizers: list | None = None) -> ModelOutput:
     "Zero every optimiser's grads, main forward (through `ctx`), loss, checked backward, (clip), step `optimizers` (all)."
-    for opt in ctx.optimizers: opt.zero_grad(set_to_none=True)
+    for opt in ctx.optimizers:
+        opt.zero_grad(set_to_none=True)
     out = ctx.forward(batch, epoch=ctx.epoch)
     mo = self.loss(batch, out, ctx.epoch)
     ctx.backward(mo.loss)
-    if ctx.clip is not None: ctx.clip(self.parameters())
-    for opt in (ctx.optimizers if optimizers is None else optimizers): opt.step()
+    if ctx.clip is not None:
+        ctx.clip(self.parameters())
+    for opt in ctx.optimizers if optimizers is None else optimizers:
+        opt.step()
     return mo
 
 @patch
@@ -331,22 +400,35 @@ def configure_schedulers(self: BaseModel, optimizers: list, epochs: int, steps_p
 # %% ../../nbs/10_models.base.ipynb #a4cfef5d
 def atomic_torch_save(obj, path):
     "`torch.save` through `atomic_path` (temp file + rename); a write that fails (disk full) is an `OSError` naming `path`."
-    buf = io.BytesIO()  # serialised in memory first: torch reports a short write as an opaque RuntimeError, Python as OSError
+    buf = (
+        io.BytesIO()
+    )  # serialised in memory first: torch reports a short write as an opaque RuntimeError, Python as OSError
     torch.save(obj, buf)
-    with atomic_path(path) as tmp: Path(tmp).write_bytes(buf.getbuffer())
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buf.getbuffer())
 
 def require_registered(model: BaseModel) -> str:
     "The registry name of `model`'s own class; a subclass that only inherits its parent's name is refused."
     name = registered_name(type(model))
-    require(name is not None, f"{type(model).__name__} is not registered under its own name "
-            f"(it would reload as {model.registry_name!r}); decorate it with @register('<name>')")
+    require(
+        name is not None,
+        f"{type(model).__name__} is not registered under its own name "
+        f"(it would reload as {model.registry_name!r}); decorate it with @register('<name>')",
+    )
     return name
 
 @patch
 def save(self: BaseModel, path):
     "Save name, config, weights and stamp to `path` (atomic); tensors and plain types only. Sets `self.fingerprint`."
-    atomic_torch_save(dict(model=require_registered(self), config=self.config.to_dict(), state_dict=self.state_dict(),
-                           stamp=run_stamp()), path)
+    atomic_torch_save(
+        dict(
+            model=require_registered(self),
+            config=self.config.to_dict(),
+            state_dict=self.state_dict(),
+            stamp=run_stamp(),
+        ),
+        path,
+    )
     self.fingerprint = fingerprint(Path(path).read_bytes())
 
 def fingerprint(raw: bytes) -> str:
@@ -367,8 +449,10 @@ def torch_load(path, what: str = "cryo_disent model file", map_location="cpu", r
     except torch.OutOfMemoryError:
         raise
     except pickle.UnpicklingError:  # torch's message advises loading it unsafely: we never do
-        raise InputError(f"{p}: not a readable {what} (it holds Python objects beyond tensors and plain types, "
-                         "which are never loaded)") from None
+        raise InputError(
+            f"{p}: not a readable {what} (it holds Python objects beyond tensors and plain types, "
+            "which are never loaded)"
+        ) from None
     except (EOFError, RuntimeError, zipfile.BadZipFile) as e:
         raise InputError(f"{p}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
 
@@ -378,8 +462,10 @@ def load_model(path, map_location="cpu"):
     require(p.is_file(), f"{p}: cryo_disent model file not found" + (" (it is a folder)" if p.is_dir() else ""))
     raw = p.read_bytes()  # read once: the fingerprint is of exactly what was loaded
     ck = torch_load(p, map_location=map_location, raw=raw)
-    require(isinstance(ck, dict) and {"model", "config", "state_dict"} <= set(ck),
-            f"{path}: expected a cryo_disent model file with keys model/config/state_dict")
+    require(
+        isinstance(ck, dict) and {"model", "config", "state_dict"} <= set(ck),
+        f"{path}: expected a cryo_disent model file with keys model/config/state_dict",
+    )
     m = model_from_config(ck["model"], ck["config"])
     m.load_state_dict(ck["state_dict"])
     m.fingerprint = fingerprint(raw)

@@ -26,16 +26,20 @@ __all__ = ['random_rotation_transform', 'DualContrastConfig', 'MLPDecoder', 'Con
            'swap_grid_figure']
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #1c7f59b8
-def random_rotation_transform(x: torch.Tensor,  # [B, C, H, W] images or [B, C, D, H, W] volumes
-                              max_angle: float = 90.0,  # each angle uniform in (-max_angle, max_angle) degrees
-                              ) -> tuple:
+def random_rotation_transform(
+    x: torch.Tensor,  # [B, C, H, W] images or [B, C, D, H, W] volumes
+    max_angle: float = 90.0,  # each angle uniform in (-max_angle, max_angle) degrees
+) -> tuple:
     "T(x): rotate every item by a random angle (2D) or random ZYZ Euler angles (3D); returns (T(x), angles in radians)."
     nd = x.ndim - 2
     require(nd in (2, 3), f"x: expected [B, C, H, W] or [B, C, D, H, W], got {list(x.shape)}")
     B = x.shape[0]
     shape = (B,) if nd == 2 else (B, 3)
-    a = (distributed.rand(shape, x.device, x.dtype) * 2 - 1) * math.radians(max_angle)  # keyed per particle in the trainer's steps
-    if nd == 2: return warp2d(x, a), a
+    a = (distributed.rand(shape, x.device, x.dtype) * 2 - 1) * math.radians(
+        max_angle
+    )  # keyed per particle in the trainer's steps
+    if nd == 2:
+        return warp2d(x, a), a
     return warp(x, euler_zyz_to_matrix(a)), a
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #1c7c33dd
@@ -55,81 +59,114 @@ class DualContrastConfig(ModelConfig):
     max_angle: float = 90.0  # T(x): angles uniform in (-max_angle, max_angle) degrees
     recon: str = "mse"  # 'mse' or 'bce' (data in [0, 1]; the decoder then emits logits)
     lowpass: float = 0.0  # sharp low-pass of x and T(x) at this many cycles/voxel (≤ 0.5) before everything; 0 = off
-    t_wedge: float | None = None  # volumes: missing-wedge angle (degrees) of the data, re-applied to T(x) in the lab frame; None = off
+    t_wedge: float | None = (
+        None  # volumes: missing-wedge angle (degrees) of the data, re-applied to T(x) in the lab frame; None = off
+    )
     z_neg_others: bool = False  # L_con(z) negative also against other particles' z (their poses differ too); volumes: on via config_from_data
 
     def __post_init__(self):
         super().__post_init__()
-        require(self.decoder in ("mlp", "conv"), f"DualContrastConfig.decoder: expected 'mlp' or 'conv', got {self.decoder!r}")
-        require(self.transformation_dim >= 0 and self.n_conv >= 0 and self.width >= 1,
-                f"DualContrastConfig: expected transformation_dim >= 0, n_conv >= 0, width >= 1, got {self.transformation_dim}, {self.n_conv}, {self.width}")
-        require(len(self.hidden) == 2 and min(self.hidden) >= 1, f"DualContrastConfig.hidden: expected two positive widths, got {self.hidden}")
-        require(0 <= self.max_angle <= 180, f"DualContrastConfig.max_angle: expected in [0, 180] degrees, got {self.max_angle}")
-        require(0 <= self.lowpass <= 0.5, f"DualContrastConfig.lowpass: expected a cut-off in [0, 0.5] cycles/voxel (0 = off), got {self.lowpass}")
-        require(self.t_wedge is None or 0 <= self.t_wedge < 90,
-                f"DualContrastConfig.t_wedge: expected None or a missing-wedge angle in [0, 90) degrees, got {self.t_wedge}")
+        require(
+            self.decoder in ("mlp", "conv"),
+            f"DualContrastConfig.decoder: expected 'mlp' or 'conv', got {self.decoder!r}",
+        )
+        require(
+            self.transformation_dim >= 0 and self.n_conv >= 0 and self.width >= 1,
+            f"DualContrastConfig: expected transformation_dim >= 0, n_conv >= 0, width >= 1, got {self.transformation_dim}, {self.n_conv}, {self.width}",
+        )
+        require(
+            len(self.hidden) == 2 and min(self.hidden) >= 1,
+            f"DualContrastConfig.hidden: expected two positive widths, got {self.hidden}",
+        )
+        require(
+            0 <= self.max_angle <= 180,
+            f"DualContrastConfig.max_angle: expected in [0, 180] degrees, got {self.max_angle}",
+        )
+        require(
+            0 <= self.lowpass <= 0.5,
+            f"DualContrastConfig.lowpass: expected a cut-off in [0, 0.5] cycles/voxel (0 = off), got {self.lowpass}",
+        )
+        require(
+            self.t_wedge is None or 0 <= self.t_wedge < 90,
+            f"DualContrastConfig.t_wedge: expected None or a missing-wedge angle in [0, 90) degrees, got {self.t_wedge}",
+        )
 
     @property
-    def z_dim(self) -> int: return self.transformation_dim or self.latent_dim
-
+    def z_dim(self) -> int:
+        return self.transformation_dim or self.latent_dim
 
 class MLPDecoder(nn.Module):
     "§A.3.1's fully connected decoder: c → h₁ and z → h₁ (one layer each), concatenated, three more layers → the image."
+
     def __init__(self, input_shape: tuple, c_dim: int, z_dim: int, hidden: tuple = (256, 512)):
         super().__init__()
         h1, h2 = hidden
         self.shape = tuple(input_shape)
         self.fc_c = nn.Linear(c_dim, h1)
         self.fc_z = nn.Linear(z_dim, h1)
-        self.net = nn.Sequential(nn.Linear(2 * h1, h2), nn.ReLU(), nn.Linear(h2, h2), nn.ReLU(),
-                                 nn.Linear(h2, math.prod(self.shape)))
+        self.net = nn.Sequential(
+            nn.Linear(2 * h1, h2), nn.ReLU(), nn.Linear(h2, h2), nn.ReLU(), nn.Linear(h2, math.prod(self.shape))
+        )
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         h = torch.cat([F.relu(self.fc_c(c)), F.relu(self.fc_z(z))], 1)
         return self.net(h).view(-1, *self.shape)
 
-
 class ConvCZDecoder(nn.Module):
     "The library's `ConvDecoder` fed with [c, z]."
+
     def __init__(self, input_shape: tuple, c_dim: int, z_dim: int, channels: tuple):
         super().__init__()
         self.net = ConvDecoder(input_shape, c_dim + z_dim, channels)
 
-    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor: return self.net(torch.cat([c, z], 1))
+    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([c, z], 1))
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #615f5aaa
 @register("dualcontrast")
 class DualContrast(BaseModel):
     "Two Gaussian codes (content c, transformation z) from one CNN encoder; decoder from [c, z]; contrastive pairs from a random rotation."
+
     config_cls = DualContrastConfig
     supported_ndims = (2, 3)
-    tiny_overrides = dict(width=4, hidden=(16, 32), lowpass=0.25, t_wedge=30.0, z_neg_others=True)  # the suites exercise the 3D T(x) path
+    tiny_overrides = dict(
+        width=4, hidden=(16, 32), lowpass=0.25, t_wedge=30.0, z_neg_others=True
+    )  # the suites exercise the 3D T(x) path
     loss_terms = ("recon", "recon_t", "kl_c", "kl_z", "con_c_pos", "con_c_neg", "con_z_neg", "con_z_oth", "con_z_pos")
     pose_keys = ("transformation",)  # z: the transformation code
-    demo_training = dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4)))
+    demo_training = dict(
+        full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4))
+    )
     find_unused_parameters = True  # the encoder-only pass (`forward_encoder_step`) leaves the decoder out of the graph
 
     def __init__(self, config: DualContrastConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
         n_conv = c.n_conv or (3 if self.ndim == 2 else 4)
-        channels = tuple(c.width * 2 ** i for i in range(n_conv))
+        channels = tuple(c.width * 2**i for i in range(n_conv))
         self.encoder = ConvEncoder(c.input_shape, channels)
         self.head_c = GaussianHead(self.encoder.feature_dim, c.latent_dim)
         self.head_z = GaussianHead(self.encoder.feature_dim, c.z_dim)
-        if c.decoder == "mlp": self.decoder = MLPDecoder(c.input_shape, c.latent_dim, c.z_dim, c.hidden)
-        else: self.decoder = ConvCZDecoder(c.input_shape, c.latent_dim, c.z_dim, channels)
+        if c.decoder == "mlp":
+            self.decoder = MLPDecoder(c.input_shape, c.latent_dim, c.z_dim, c.hidden)
+        else:
+            self.decoder = ConvCZDecoder(c.input_shape, c.latent_dim, c.z_dim, channels)
 
     @classmethod
     def data_fields(cls, info: dict) -> dict:
         "The base's fields; for volumes also `lowpass` at ≈ `LOWPASS_A` Å (from the voxel size), `t_wedge` (the data's missing wedge), when known, and `z_neg_others`."
         fields = super().data_fields(info)
-        if len(fields["input_shape"]) != 4: return fields
-        fields["z_neg_others"] = True  # without it z collapsed to one direction on low-passed subtomograms (benchmarks/README.md#dualcontrast)
+        if len(fields["input_shape"]) != 4:
+            return fields
+        fields["z_neg_others"] = (
+            True  # without it z collapsed to one direction on low-passed subtomograms (benchmarks/README.md#dualcontrast)
+        )
         vs = data_voxel_size(info)
-        if vs: fields["lowpass"] = round(min(0.5, vs / LOWPASS_A), 4)
+        if vs:
+            fields["lowpass"] = round(min(0.5, vs / LOWPASS_A), 4)
         mwa = info.get("mwa", ((info.get("meta") or {}).get("simulation") or {}).get("mwa"))
-        if isinstance(mwa, (int, float)) and 0 <= mwa < 90: fields["t_wedge"] = float(mwa)
+        if isinstance(mwa, (int, float)) and 0 <= mwa < 90:
+            fields["t_wedge"] = float(mwa)
         return fields
 
     def encoder_parameters(self) -> list:
@@ -144,7 +181,8 @@ class DualContrast(BaseModel):
         "T(x) of a prepared input: a random rotation, then `prep` again and (volumes, `t_wedge`) the data's missing wedge in the lab frame."
         tx, _ = random_rotation_transform(x, self.config.max_angle)  # §A.2.4
         tx = self.prep(tx)  # interpolation spreads a little power past the cut-off: x and T(x) keep one band
-        if self.config.t_wedge is None or tx.ndim != 5: return tx
+        if self.config.t_wedge is None or tx.ndim != 5:
+            return tx
         W = missing_wedge_mask(tx.shape[-1], self.config.t_wedge, "rfft", tx.device).to(tx.dtype)
         return torch.fft.irfftn(torch.fft.rfftn(tx, dim=(-3, -2, -1)) * W, s=tx.shape[-3:], dim=(-3, -2, -1))
 
@@ -172,7 +210,12 @@ class DualContrast(BaseModel):
         smp = sample_gaussians(lat, self.training)
         x_hat = self.decode({"content": smp["content_sample"], "transformation": smp["transformation_sample"]})
         both = {**lat, **smp, "x_hat": x_hat}
-        return {**{k: v[:B] for k, v in both.items()}, **{f"t_{k}": v[B:] for k, v in both.items()}, "x_in": x, "t_x": tx}
+        return {
+            **{k: v[:B] for k, v in both.items()},
+            **{f"t_{k}": v[B:] for k, v in both.items()},
+            "x_in": x,
+            "t_x": tx,
+        }
 
     def forward_encoder_step(self, batch, epoch=0):
         x = batch["x"]
@@ -210,19 +253,38 @@ def loss(self, batch, out, epoch=0):
     c = self.config
     g_c, g_z, lam = (float(schedule_value(v, epoch)) for v in (c.gamma_c, c.gamma_z, c.lam))
     P = math.prod(c.input_shape)
-    rec = recon_loss(out["x_hat"], out["x_in"], c.recon) / P  # eq. (1): E log p(x | c, z), per pixel (x as the encoder saw it)
+    rec = (
+        recon_loss(out["x_hat"], out["x_in"], c.recon) / P
+    )  # eq. (1): E log p(x | c, z), per pixel (x as the encoder saw it)
     rec_t = recon_loss(out["t_x_hat"], out["t_x"], c.recon) / P  # the same on T(x)
     kl_c = kl_normal(out["content"], out["content_logvar"]) + kl_normal(out["t_content"], out["t_content_logvar"])
-    kl_z = kl_normal(out["transformation"], out["transformation_logvar"]) + kl_normal(out["t_transformation"], out["t_transformation_logvar"])
+    kl_z = kl_normal(out["transformation"], out["transformation_logvar"]) + kl_normal(
+        out["t_transformation"], out["t_transformation_logvar"]
+    )
     vae = rec + rec_t + (g_c * kl_c + g_z * kl_z) / P  # eq. (1) on x and T(x), KL to N(0, I) (§A.2.2)
     c_pos = (1 - _cos_pairs(out["content"], out["t_content"])).mean()  # c(T(x)) is a positive of c(x)
-    c_neg, n_neg = _abs_cos_others(distributed.gather_rows(out["content"]))  # c of other particles (global batch) are negatives
+    c_neg, n_neg = _abs_cos_others(
+        distributed.gather_rows(out["content"])
+    )  # c of other particles (global batch) are negatives
     z_neg = _cos_pairs(out["transformation"], out["t_transformation"]).abs().mean()  # z(T(x)) is a negative of z(x)
-    z_oth, n_oth = _abs_cos_others(distributed.gather_rows(out["transformation"]))  # z of other particles (other poses): `z_neg_others`
+    z_oth, n_oth = _abs_cos_others(
+        distributed.gather_rows(out["transformation"])
+    )  # z of other particles (other poses): `z_neg_others`
     total = vae + lam * (c_pos + c_neg) * c.con_c + lam * (z_neg + z_oth * c.z_neg_others) * c.con_z
-    terms = dict(recon=rec, recon_t=rec_t, kl_c=kl_c, kl_z=kl_z, con_c_pos=c_pos, con_c_neg=c_neg, con_z_neg=z_neg, con_z_oth=z_oth)
+    terms = dict(
+        recon=rec,
+        recon_t=rec_t,
+        kl_c=kl_c,
+        kl_z=kl_z,
+        con_c_pos=c_pos,
+        con_c_neg=c_neg,
+        con_z_neg=z_neg,
+        con_z_oth=z_oth,
+    )
     w_c, w_z = lam * c.con_c, lam * c.con_z
-    weights = dict(kl_c=g_c / P, kl_z=g_z / P, con_c_pos=w_c, con_c_neg=w_c, con_z_neg=w_z, con_z_oth=w_z * c.z_neg_others)
+    weights = dict(
+        kl_c=g_c / P, kl_z=g_z / P, con_c_pos=w_c, con_c_neg=w_c, con_z_neg=w_z, con_z_oth=w_z * c.z_neg_others
+    )
     return ModelOutput(total, terms, counts=dict(con_c_neg=n_neg, con_z_oth=n_oth), weights=weights)
 
 @patch_to(DualContrast)
@@ -236,43 +298,60 @@ def configure_optimizers(self) -> list:
     "Adam over all parameters; with L_con(z) on, a second Adam over the encoder (and heads) only."
     c = self.config
     opts = [torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)]
-    if c.con_z: opts.append(torch.optim.Adam(self.encoder_parameters(), lr=c.lr, weight_decay=c.weight_decay))
+    if c.con_z:
+        opts.append(torch.optim.Adam(self.encoder_parameters(), lr=c.lr, weight_decay=c.weight_decay))
     return opts
 
 @patch_to(DualContrast)
 def training_step(self, batch: dict, ctx: StepContext) -> ModelOutput:
     "Main step on everything; then (L_con(z) on) the encoder-only positive-z step, through `ctx.forward` (DDP-synchronised)."
     mo = self.main_step(batch, ctx, ctx.optimizers[:1])  # VAE + contrast terms: every parameter, first optimiser
-    if not self.config.con_z: return mo
+    if not self.config.con_z:
+        return mo
     ctx.optimizers[1].zero_grad(set_to_none=True)
     out2 = ctx.forward(batch, epoch=ctx.epoch, phase="encoder_step")
     pos = self.z_positive_loss(out2, ctx.epoch)
     ctx.backward(pos)
-    if ctx.clip is not None: ctx.clip(self.encoder_parameters())
+    if ctx.clip is not None:
+        ctx.clip(self.encoder_parameters())
     ctx.optimizers[1].step()
-    return ModelOutput(mo.loss.detach() + pos.detach(), {**mo.terms, "con_z_pos": pos.detach()}, counts=mo.counts, weights=mo.weights)
+    return ModelOutput(
+        mo.loss.detach() + pos.detach(), {**mo.terms, "con_z_pos": pos.detach()}, counts=mo.counts, weights=mo.weights
+    )
 
 # %% ../../nbs/16_models.dualcontrast.ipynb #093fe6b0
 @torch.no_grad()
-def swap_grid(model: DualContrast,
-              x_z: torch.Tensor,  # [R, 1, ...]: the rows' transformation codes come from these
-              x_c: torch.Tensor,  # [C, 1, ...]: the columns' content codes come from these
-              ) -> torch.Tensor:
+def swap_grid(
+    model: DualContrast,
+    x_z: torch.Tensor,  # [R, 1, ...]: the rows' transformation codes come from these
+    x_c: torch.Tensor,  # [C, 1, ...]: the columns' content codes come from these
+) -> torch.Tensor:
     "Decoded `[R, C, 1, ...]` grid: cell (i, j) = D(c(x_c[j]), z(x_z[i])) (appendix Figs. 3/10; rows share z, columns share c)."
-    require(x_z.shape[1:] == x_c.shape[1:] == tuple(model.config.input_shape),
-            f"x_z, x_c: expected items of shape {tuple(model.config.input_shape)}, got {list(x_z.shape[1:])} and {list(x_c.shape[1:])}")
+    require(
+        x_z.shape[1:] == x_c.shape[1:] == tuple(model.config.input_shape),
+        f"x_z, x_c: expected items of shape {tuple(model.config.input_shape)}, got {list(x_z.shape[1:])} and {list(x_c.shape[1:])}",
+    )
     R, C = len(x_z), len(x_c)
     z, c = model.embed(x_z)["transformation"], model.embed(x_c)["content"]
-    with eval_mode(model): y = model.decode({"content": c.repeat(R, 1), "transformation": z.repeat_interleave(C, 0)})  # row-major cells
+    with eval_mode(model):
+        y = model.decode({"content": c.repeat(R, 1), "transformation": z.repeat_interleave(C, 0)})  # row-major cells
     return RECON_OUTPUT[model.config.recon](y).view(R, C, *y.shape[1:])
 
-def swap_grid_figure(grid: torch.Tensor,  # `swap_grid` output [R, C, 1, ...]
-                     title: str | None = None, view: str = "xy",  # central slice of volumes shown
-                     row_names=None, col_names=None):  # defaults: "z of #i", "c of #j"
+def swap_grid_figure(
+    grid: torch.Tensor,  # `swap_grid` output [R, C, 1, ...]
+    title: str | None = None,
+    view: str = "xy",  # central slice of volumes shown
+    row_names=None,
+    col_names=None,
+):  # defaults: "z of #i", "c of #j"
     "Interactive plotly swap grid (rows share z, columns share c)."
     from cryo_disent.viz import traversal_grid
+
     R, C = grid.shape[:2]
     rows = list(row_names) if row_names is not None else [f"z of #{i}" for i in range(R)]
     cols = list(col_names) if col_names is not None else [f"c of #{j}" for j in range(C)]
-    require(len(rows) == R and len(cols) == C, f"row_names, col_names: expected {R} and {C} names, got {len(rows)} and {len(cols)}")
+    require(
+        len(rows) == R and len(cols) == C,
+        f"row_names, col_names: expected {R} and {C} names, got {len(rows)} and {len(cols)}",
+    )
     return traversal_grid(grid.detach().cpu().numpy(), cols, rows, title=title, view=view)

@@ -73,15 +73,16 @@ def _render_chunk(centres, precision, weights, shape, offsets, moments, pad):
     return out.reshape(b, *padded)[crop]
 
 # %% ../../nbs/13b_models.gmd.ipynb #38b1671d
-def render_gaussians(centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels relative to the box centre (N - 1) / 2
-                     precision: torch.Tensor,  # [B, M, k, k] inverse covariances, voxels⁻²
-                     weights: torch.Tensor,  # [B, M] φ·a
-                     shape: tuple,  # output grid (D, H, W) or (H, W)
-                     sigma_max: float,  # largest σ any covariance may have (voxels): sets the window
-                     truncate: float = 3.0,  # window radius in units of sigma_max
-                     max_elements: int = 2**23,  # kernel values per chunk of the batch (memory bound)
-                     recompute: bool = True,  # checkpoint each chunk (backward recomputes it): memory of one chunk
-                     ) -> torch.Tensor:
+def render_gaussians(
+    centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels relative to the box centre (N - 1) / 2
+    precision: torch.Tensor,  # [B, M, k, k] inverse covariances, voxels⁻²
+    weights: torch.Tensor,  # [B, M] φ·a
+    shape: tuple,  # output grid (D, H, W) or (H, W)
+    sigma_max: float,  # largest σ any covariance may have (voxels): sets the window
+    truncate: float = 3.0,  # window radius in units of sigma_max
+    max_elements: int = 2**23,  # kernel values per chunk of the batch (memory bound)
+    recompute: bool = True,  # checkpoint each chunk (backward recomputes it): memory of one chunk
+) -> torch.Tensor:
     "Eq. (4) on local windows: `[B, 1, *shape]`; each Gaussian is dropped where below exp(-truncate²/2) of its peak."
     k = len(shape)
     require(centres.ndim == 3 and centres.shape[-1] == k, f"centres: expected [B, M, {k}], got {list(centres.shape)}")
@@ -99,8 +100,10 @@ def render_gaussians(centres: torch.Tensor,  # [B, M, k] (x, y[, z]) voxels rela
     parts = []
     with torch.autocast(centres.device.type, enabled=False):  # no bf16/fp16 matmul for the exponents
         for i in range(0, B, step):
-            args = (idx[i:i + step], precision[i:i + step], weights[i:i + step], shape, offsets, moments, pad)
-            parts.append(checkpoint(_render_chunk, *args, use_reentrant=False) if grad and recompute else _render_chunk(*args))
+            args = (idx[i : i + step], precision[i : i + step], weights[i : i + step], shape, offsets, moments, pad)
+            parts.append(
+                checkpoint(_render_chunk, *args, use_reentrant=False) if grad and recompute else _render_chunk(*args)
+            )
     return torch.cat(parts)[:, None]
 
 # %% ../../nbs/13b_models.gmd.ipynb #07fd484d
@@ -141,23 +144,33 @@ def _conv_stack(k: int, channels: tuple | None, kernel: int) -> nn.Module:
 # %% ../../nbs/13b_models.gmd.ipynb #ae761ee4
 class GaussianMixtureDecoder(nn.Module):
     "z → M anisotropic Gaussians with binary φ → rotated by the pose (eq. 3) → rendered (eq. 4) → optional convolution."
-    def __init__(self, shape: tuple,  # output grid (D, H, W) or (H, W)
-                 latent_dim: int,  # size of z
-                 pose_dims: int = 4,  # 3D: 4 (θ, e_x, e_y, e_z), 1 (θ about z) or 0; 2D: 1 (θ) or 0
-                 n_gaussians: int = 1024,  # M
-                 hidden: tuple = (256,),  # MLP hidden widths; () is one linear layer, as in the public code
-                 sigma_range: tuple = (0.5, 1.5),  # σ of each principal axis, voxels
-                 truncate: float = 3.0,  # render each Gaussian within truncate·σ_max of its centre
-                 conv_channels: tuple | None = None,  # None: no convolution; (): one conv (§4); (c1, ...): a stack
-                 conv_kernel: int = 5,  # kernel size of those convolutions
-                 max_elements: int = 2**23,  # kernel values rendered per chunk (memory)
-                 recompute: bool = True):  # checkpoint the chunks (False: faster backward, memory of the whole batch)
+
+    def __init__(
+        self,
+        shape: tuple,  # output grid (D, H, W) or (H, W)
+        latent_dim: int,  # size of z
+        pose_dims: int = 4,  # 3D: 4 (θ, e_x, e_y, e_z), 1 (θ about z) or 0; 2D: 1 (θ) or 0
+        n_gaussians: int = 1024,  # M
+        hidden: tuple = (256,),  # MLP hidden widths; () is one linear layer, as in the public code
+        sigma_range: tuple = (0.5, 1.5),  # σ of each principal axis, voxels
+        truncate: float = 3.0,  # render each Gaussian within truncate·σ_max of its centre
+        conv_channels: tuple | None = None,  # None: no convolution; (): one conv (§4); (c1, ...): a stack
+        conv_kernel: int = 5,  # kernel size of those convolutions
+        max_elements: int = 2**23,  # kernel values rendered per chunk (memory)
+        recompute: bool = True,
+    ):  # checkpoint the chunks (False: faster backward, memory of the whole batch)
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
         k = len(self.shape)
         require(k in (2, 3), f"shape: expected (D, H, W) or (H, W), got {shape}")
-        require(pose_dims in ((0, 1, 4) if k == 3 else (0, 1)), f"pose_dims: expected {'0, 1 or 4' if k == 3 else '0 or 1'}, got {pose_dims}")
-        require(n_gaussians >= 1 and latent_dim >= 1, f"n_gaussians, latent_dim: expected >= 1, got {n_gaussians}, {latent_dim}")
+        require(
+            pose_dims in ((0, 1, 4) if k == 3 else (0, 1)),
+            f"pose_dims: expected {'0, 1 or 4' if k == 3 else '0 or 1'}, got {pose_dims}",
+        )
+        require(
+            n_gaussians >= 1 and latent_dim >= 1,
+            f"n_gaussians, latent_dim: expected >= 1, got {n_gaussians}, {latent_dim}",
+        )
         require(0 < sigma_range[0] <= sigma_range[1], f"sigma_range: expected 0 < min <= max, got {sigma_range}")
         self.k, self.pose_dims, self.n_gaussians = k, pose_dims, n_gaussians
         self.sigma_range, self.truncate = tuple(sigma_range), truncate
@@ -188,22 +201,29 @@ class GaussianMixtureDecoder(nn.Module):
 @patch_to(GaussianMixtureDecoder)
 def gaussians(self, z: torch.Tensor) -> dict:
     "The mixture of z in the canonical frame: centres, orientation Q, σ, amplitude, φ (binary, straight-through)."
-    require(z.ndim == 2 and z.shape[1] == self.mlp[0].in_features, f"z: expected [B, {self.mlp[0].in_features}], got {list(z.shape)}")
+    require(
+        z.ndim == 2 and z.shape[1] == self.mlp[0].in_features,
+        f"z: expected [B, {self.mlp[0].in_features}], got {list(z.shape)}",
+    )
     raw = self.mlp(z).view(len(z), self.n_gaussians, -1)
     c, o, s, a, p = raw.split(self.split, -1)
     lo, hi = self.sigma_range
-    return dict(centres=torch.tanh(c) * self.half_box.to(z),  # (x, y[, z]) voxels from the box centre
-                orientation=_orientation(o, self.k),
-                sigma=lo + (hi - lo) * torch.sigmoid(s),
-                amplitude=F.softplus(a[..., 0]),
-                phi=straight_through(p[..., 0]))  # ii: φ ∈ {0, 1}
+    return dict(
+        centres=torch.tanh(c) * self.half_box.to(z),  # (x, y[, z]) voxels from the box centre
+        orientation=_orientation(o, self.k),
+        sigma=lo + (hi - lo) * torch.sigmoid(s),
+        amplitude=F.softplus(a[..., 0]),
+        phi=straight_through(p[..., 0]),
+    )  # ii: φ ∈ {0, 1}
 
 @patch_to(GaussianMixtureDecoder)
 def splats(self, z: torch.Tensor, pose: torch.Tensor | None = None) -> dict:
     "The mixture as rendered: centres R v (eq. 3), covariance and precision of R Q diag(σ²) Qᵀ Rᵀ, weights φ·a."
     g = self.gaussians(z)
-    require(pose is None or (pose.ndim == 2 and pose.shape == (len(z), self.pose_dims)),
-            f"pose: expected [{len(z)}, {self.pose_dims}], got {None if pose is None else list(pose.shape)}")
+    require(
+        pose is None or (pose.ndim == 2 and pose.shape == (len(z), self.pose_dims)),
+        f"pose: expected [{len(z)}, {self.pose_dims}], got {None if pose is None else list(pose.shape)}",
+    )
     R = pose_to_matrix(pose, self.k, len(z)).to(z)
     RQ = R[:, None] @ g["orientation"]
     centres = g["centres"] @ R.transpose(-1, -2)  # v' = R_q v, eq. (3)
@@ -215,25 +235,37 @@ def splats(self, z: torch.Tensor, pose: torch.Tensor | None = None) -> dict:
 def density(self, z: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Tensor:
     "Eq. (4): the mixture rendered on the output grid, `[B, 1, *shape]`."
     s = self.splats(z, pose)
-    return render_gaussians(s["centres"], s["precision"], s["weights"], self.shape, self.sigma_range[1],
-                            self.truncate, self.max_elements, self.recompute)
+    return render_gaussians(
+        s["centres"],
+        s["precision"],
+        s["weights"],
+        self.shape,
+        self.sigma_range[1],
+        self.truncate,
+        self.max_elements,
+        self.recompute,
+    )
 
 @patch_to(GaussianMixtureDecoder)
-def forward(self, z: torch.Tensor,  # [B, latent_dim]
-            pose: torch.Tensor | None = None,  # [B, pose_dims]; None: canonical pose
-            conv: bool = True,  # False: skip the learnable convolution (to look at the density itself)
-            ) -> torch.Tensor:
+def forward(
+    self,
+    z: torch.Tensor,  # [B, latent_dim]
+    pose: torch.Tensor | None = None,  # [B, pose_dims]; None: canonical pose
+    conv: bool = True,  # False: skip the learnable convolution (to look at the density itself)
+) -> torch.Tensor:
     "Decoded `[B, 1, *shape]`: eq. (4), then the optional convolution (§4), then a learnable scale and offset."
     y = self.density(z, pose)
-    if conv: y = self.conv(y)
+    if conv:
+        y = self.conv(y)
     return y * self.out_scale + self.out_bias
 
 # %% ../../nbs/13b_models.gmd.ipynb #95bcc5cb
-def splats_figure(splats: dict,  # `GaussianMixtureDecoder.splats(z, pose)`
-                  index: int = 0,  # which item of the batch
-                  title: str | None = None,
-                  active_only: bool = True,  # plot only the Gaussians with φ = 1
-                  ) -> go.Figure:
+def splats_figure(
+    splats: dict,  # `GaussianMixtureDecoder.splats(z, pose)`
+    index: int = 0,  # which item of the batch
+    title: str | None = None,
+    active_only: bool = True,  # plot only the Gaussians with φ = 1
+) -> go.Figure:
     "Scatter of one item's Gaussian centres (3D: Scatter3d), colour = amplitude, size ∝ mean σ."
     c = splats["centres"]
     require(0 <= index < len(c), f"index: expected 0 <= index < {len(c)}, got {index}")
@@ -241,11 +273,22 @@ def splats_figure(splats: dict,  # `GaussianMixtureDecoder.splats(z, pose)`
     xyz = c[index][keep].detach().cpu().numpy()
     amp = splats["amplitude"][index][keep].detach().cpu().numpy()
     sig = splats["sigma"][index][keep].mean(-1).detach().cpu().numpy()
-    marker = dict(color=amp, colorscale="Viridis", colorbar=dict(title="amplitude"), size=4 + 4 * sig / max(sig.max(initial=0), 1e-6))
+    marker = dict(
+        color=amp,
+        colorscale="Viridis",
+        colorbar=dict(title="amplitude"),
+        size=4 + 4 * sig / max(sig.max(initial=0), 1e-6),
+    )
     cols = dict(zip("xyz", xyz.T))
-    trace = go.Scatter3d(mode="markers", marker=marker, **cols) if c.shape[-1] == 3 else go.Scatter(mode="markers", marker=marker, **cols)
+    trace = (
+        go.Scatter3d(mode="markers", marker=marker, **cols)
+        if c.shape[-1] == 3
+        else go.Scatter(mode="markers", marker=marker, **cols)
+    )
     fig = go.Figure(trace)
     fig.update_layout(title=title or f"{int(keep.sum())} Gaussians (φ = 1), voxels from the box centre")
-    if c.shape[-1] == 3: fig.update_layout(scene=dict(aspectmode="data"))
-    if c.shape[-1] == 2: fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    if c.shape[-1] == 3:
+        fig.update_layout(scene=dict(aspectmode="data"))
+    if c.shape[-1] == 2:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

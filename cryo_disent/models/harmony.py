@@ -11,7 +11,13 @@ from torch import nn
 from ..core import ModelOutput, eval_mode, require
 from ..fourier import fourier_pad
 from fastcore.basics import patch_to
-from ..geometry import random_rotations_limited, rot_z, sixd_to_matrix, to_template_frame, warp  # I_θ = geometry.to_template_frame
+from cryo_disent.geometry import (
+    random_rotations_limited,
+    rot_z,
+    sixd_to_matrix,
+    to_template_frame,
+    warp,
+)  # I_θ = geometry.to_template_frame
 from .base import BaseModel, ModelConfig, schedule_value
 from .base import data_voxel_size
 from .registry import register
@@ -47,22 +53,29 @@ def harmony_sizes(box: int, n_layers: int) -> list:
 
 class HarmonyEncoder(nn.Module):
     "Four (by default) kernel-4 3D convs with ELU, strides 2, 2, 2, 1 → FC → ELU → dropout → FC (App. A.4)."
+
     def __init__(self, box: int, channels: tuple, hidden: int, n_out: int, dropout: float = 0.2):
         super().__init__()
         self.sizes = harmony_sizes(box, len(channels))
-        require(len(channels) >= 2 and self.sizes[-1] >= 1,
-                f"channels: {len(channels)} conv layers need a box of at least {2 ** len(channels)} (got {box}) and >= 2 layers")
+        require(
+            len(channels) >= 2 and self.sizes[-1] >= 1,
+            f"channels: {len(channels)} conv layers need a box of at least {2 ** len(channels)} (got {box}) and >= 2 layers",
+        )
         layers, c = [], 1
         for i, ch in enumerate(channels):
             layers += [nn.Conv3d(c, ch, 4, stride=1 if i == len(channels) - 1 else 2, padding=1), nn.ELU()]
             c = ch
         self.conv = nn.Sequential(*layers, nn.Flatten())
-        self.fc = nn.Sequential(nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), distributed.Dropout(dropout), nn.Linear(hidden, n_out))
+        self.fc = nn.Sequential(
+            nn.Linear(c * self.sizes[-1] ** 3, hidden), nn.ELU(), distributed.Dropout(dropout), nn.Linear(hidden, n_out)
+        )
 
-    def forward(self, x): return self.fc(self.conv(x))
+    def forward(self, x):
+        return self.fc(self.conv(x))
 
 class HarmonyDecoder(nn.Module):
     "z → FC (ELU, dropout) → four transposed kernel-4 3D convs (ELU on all but the last), sizes mirroring the encoder."
+
     def __init__(self, sizes: list, channels: tuple, latent_dim: int, dropout: float = 0.2):
         super().__init__()
         self.start = (channels[-1], *(sizes[-1],) * 3)
@@ -71,39 +84,52 @@ class HarmonyDecoder(nn.Module):
         for j in reversed(range(n)):
             st = 1 if j == n - 1 else 2
             op = sizes[j] - ((sizes[j + 1] - 1) * st + 2)  # 0, or 1 where the encoder rounded an odd size down
-            layers.append(nn.ConvTranspose3d(channels[j], channels[j - 1] if j else 1, 4, stride=st, padding=1, output_padding=op))
-            if j: layers.append(nn.ELU())
+            layers.append(
+                nn.ConvTranspose3d(channels[j], channels[j - 1] if j else 1, 4, stride=st, padding=1, output_padding=op)
+            )
+            if j:
+                layers.append(nn.ELU())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z): return self.net(self.fc(z).view(-1, *self.start))
+    def forward(self, z):
+        return self.net(self.fc(z).view(-1, *self.start))
 
 # %% ../../nbs/15_models.harmony.ipynb #aa374203
-def lowres_copy(v: torch.Tensor,  # real volumes [..., n, n, n]
-                size: int,  # new box (<= n)
-                cutoff: float = 0.0,  # > 0: also remove frequencies above this many cycles per voxel of `v` (a sharp sphere)
-                ) -> torch.Tensor:
+def lowres_copy(
+    v: torch.Tensor,  # real volumes [..., n, n, n]
+    size: int,  # new box (<= n)
+    cutoff: float = 0.0,  # > 0: also remove frequencies above this many cycles per voxel of `v` (a sharp sphere)
+) -> torch.Tensor:
     "Fourier crop to `size`³ with real FFTs, box centres and mean kept (an even `size` drops its Nyquist planes); optionally low-passed."
     n = v.shape[-1]
     require(size <= n, f"size: expected a box <= {n} for a Fourier crop, got {size}")
     h = size // 2
     idx = torch.cat([torch.arange(0, size - h), torch.arange(n - h, n)]).to(v.device)  # frequencies 0…, then −h…−1
-    F = torch.fft.rfftn(v, dim=(-3, -2, -1)).index_select(-3, idx).index_select(-2, idx)[..., :h + 1]
+    F = torch.fft.rfftn(v, dim=(-3, -2, -1)).index_select(-3, idx).index_select(-2, idx)[..., : h + 1]
     delta = (n - 1) / 2 - (size - 1) / 2 * n / size  # new voxel i samples the old map at i·n/size + δ: centres coincide
-    k = torch.fft.fftfreq(size, 1 / size, device=v.device)[:, None, None], torch.fft.fftfreq(size, 1 / size, device=v.device)[:, None], torch.arange(h + 1, device=v.device)
+    k = (
+        torch.fft.fftfreq(size, 1 / size, device=v.device)[:, None, None],
+        torch.fft.fftfreq(size, 1 / size, device=v.device)[:, None],
+        torch.arange(h + 1, device=v.device),
+    )
     phase = torch.polar(torch.ones((), device=v.device), 2 * math.pi * delta / n * (k[0] + k[1] + k[2]))
-    if size % 2 == 0:  # the Nyquist planes cannot carry a half-voxel phase and stay real: leave them out (a clean low-pass)
+    if (
+        size % 2 == 0
+    ):  # the Nyquist planes cannot carry a half-voxel phase and stay real: leave them out (a clean low-pass)
         phase[h], phase[:, h], phase[..., h] = 0, 0, 0
     if cutoff > 0:  # |k| / n <= cutoff, as `fourier.lowpass` (the kept indices are the original frequency indices)
         phase = phase * ((k[0] ** 2 + k[1] ** 2 + k[2] ** 2) <= (cutoff * n) ** 2)
     return torch.fft.irfftn(F * phase.to(F.dtype), s=(size,) * 3, dim=(-3, -2, -1)) * (size / n) ** 3
 
-def work_box_size(box: int,  # input box N
-                  lowpass: float,  # cut-off in cycles per input voxel (0 = none)
-                  n_layers: int,  # encoder conv layers (the box must be >= 2**n_layers)
-                  ) -> int:
+def work_box_size(
+    box: int,  # input box N
+    lowpass: float,  # cut-off in cycles per input voxel (0 = none)
+    n_layers: int,  # encoder conv layers (the box must be >= 2**n_layers)
+) -> int:
     "The box where `lowpass` sits at half the Nyquist frequency (n ≈ 4·lowpass·N, rounded), at least 2**n_layers, at most N."
-    if not lowpass: return box
-    return min(box, max(2 ** n_layers, round(4 * lowpass * box)))
+    if not lowpass:
+        return box
+    return min(box, max(2**n_layers, round(4 * lowpass * box)))
 
 # %% ../../nbs/15_models.harmony.ipynb #81b85cfb
 @dataclass
@@ -112,9 +138,15 @@ class Harmony3DConfig(ModelConfig):
     hidden: int = 256  # width of the first FC layer of the encoder
     dropout: float = 0.2  # App. A.4, encoder FC and decoder FC
     noise_std: float = 1.0  # σ of the ε added to z, z' in training (§3.2.1: ε ~ N(0, I)); 'l1' mode only
-    z_norm: bool = True  # z = BatchNorm(h) without affine (unit variance per dim), so ε ~ N(0, I) has a fixed scale against z
-    embed_loss: str = "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (the public code's KL(q(z|I) ‖ q(z'|I')) / dim)
-    max_translation: float = 4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
+    z_norm: bool = (
+        True  # z = BatchNorm(h) without affine (unit variance per dim), so ε ~ N(0, I) has a fixed scale against z
+    )
+    embed_loss: str = (
+        "l1"  # L_embed: 'l1' = ‖z − z'‖₁ (§3.2.1, default) or 'kl' (the public code's KL(q(z|I) ‖ q(z'|I')) / dim)
+    )
+    max_translation: float = (
+        4.0  # |Δt| per axis ≤ this many voxels (s·tanh(raw/s)); 0 = no translation head output used
+    )
     loss_frame: str = "particle"  # where the SSEs are taken: 'particle' (data never warped by θ; default) or 'template' (literal §3.2.1)
     lowpass: float = 0.25  # sharp low-pass of the input at this many cycles/voxel (≤ 0.5) before everything (App. A.4 preprocessing); 0 = off
     work_box: int = 0  # box the network works in (the input is Fourier-cropped to it); 0 = the smallest that carries the lowpass band
@@ -122,16 +154,28 @@ class Harmony3DConfig(ModelConfig):
     def __post_init__(self):
         super().__post_init__()
         n = type(self).__name__
-        require(len(self.input_shape) == 4 and len(set(self.input_shape[1:])) == 1 and self.input_shape[0] == 1,
-                f"{n}.input_shape: expected a cubic single-channel volume (1, N, N, N), got {self.input_shape}")
+        require(
+            len(self.input_shape) == 4 and len(set(self.input_shape[1:])) == 1 and self.input_shape[0] == 1,
+            f"{n}.input_shape: expected a cubic single-channel volume (1, N, N, N), got {self.input_shape}",
+        )
         require(self.embed_loss in ("l1", "kl"), f"{n}.embed_loss: expected 'l1' or 'kl', got {self.embed_loss!r}")
-        require(0 <= self.dropout < 1 and self.noise_std >= 0,
-                f"{n}: expected 0 <= dropout < 1 and noise_std >= 0, got {self.dropout}, {self.noise_std}")
-        require(self.loss_frame in ("particle", "template"), f"{n}.loss_frame: expected 'particle' or 'template', got {self.loss_frame!r}")
+        require(
+            0 <= self.dropout < 1 and self.noise_std >= 0,
+            f"{n}: expected 0 <= dropout < 1 and noise_std >= 0, got {self.dropout}, {self.noise_std}",
+        )
+        require(
+            self.loss_frame in ("particle", "template"),
+            f"{n}.loss_frame: expected 'particle' or 'template', got {self.loss_frame!r}",
+        )
         require(self.max_translation >= 0, f"{n}.max_translation: expected >= 0 voxels, got {self.max_translation}")
-        require(0 <= self.lowpass <= 0.5, f"{n}.lowpass: expected a cut-off in [0, 0.5] cycles/voxel (0 = off), got {self.lowpass}")
-        require(0 <= self.work_box <= self.input_shape[-1],
-                f"{n}.work_box: expected 0 (automatic) or a box <= the input's {self.input_shape[-1]}, got {self.work_box}")
+        require(
+            0 <= self.lowpass <= 0.5,
+            f"{n}.lowpass: expected a cut-off in [0, 0.5] cycles/voxel (0 = off), got {self.lowpass}",
+        )
+        require(
+            0 <= self.work_box <= self.input_shape[-1],
+            f"{n}.work_box: expected 0 (automatic) or a box <= the input's {self.input_shape[-1]}, got {self.work_box}",
+        )
 
 # %% ../../nbs/15_models.harmony.ipynb #059abb5d
 LOWPASS_A = 90.0  # Å: the input low-pass `config_from_data` sets from the voxel size (0.25 cycles/voxel at 22.7 Å, 0.125 at 11.3 Å)
@@ -139,21 +183,27 @@ LOWPASS_A = 90.0  # Å: the input low-pass `config_from_data` sets from the voxe
 @register("harmony3d")
 class Harmony3D(BaseModel):
     "Harmony3D (§3.2.1): siamese encoder → (z, θ = 6D rotation + shift); decoder z → I_z; L = L_recon + L_embed."
+
     config_cls = Harmony3DConfig
     supported_ndims = (3,)
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16)
     loss_terms = ("recon", "recon_prime", "siamese", "embed")
     pose_keys = ("rotation", "translation")  # θ (`rotation_params`: its 6D parameterisation)
-    demo_training = dict(full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
-                         quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32)))
-    needs_aligned = False  # `_match` reads I_θ (the MCL winner search); otherwise the particle frame never warps the data by θ
+    demo_training = dict(
+        full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
+        quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32)),
+    )
+    needs_aligned = (
+        False  # `_match` reads I_θ (the MCL winner search); otherwise the particle frame never warps the data by θ
+    )
 
     @classmethod
     def data_fields(cls, info: dict) -> dict:
         "The base's fields, plus `lowpass` at ≈ `LOWPASS_A` Å when the data's voxel size is known (a user's value wins)."
         fields = super().data_fields(info)
         vs = data_voxel_size(info)
-        if vs: fields["lowpass"] = round(min(0.5, vs / LOWPASS_A), 4)
+        if vs:
+            fields["lowpass"] = round(min(0.5, vs / LOWPASS_A), 4)
         return fields
 
     def __init__(self, config: Harmony3DConfig | None = None, **kwargs):
@@ -168,7 +218,7 @@ class Harmony3D(BaseModel):
         last = self.encoder.fc[-1]
         with torch.no_grad():  # θ starts near (identity, 0): 6D rows (1,0,0, 0,1,0), shifts 0
             last.weight[-9:].mul_(0.01)
-            last.bias[-9:] = torch.tensor([1., 0, 0, 0, 1, 0, 0, 0, 0])
+            last.bias[-9:] = torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0, 0])
 
     def encode(self, x):
         "x → z (`content`, [`content_logvar`]), θ: `rotation` [B, 3, 3] (from `rotation_params`, 6D), `translation` [B, 3] input voxels."
@@ -188,11 +238,12 @@ class Harmony3D(BaseModel):
         h = self.encoder(x)
         Z, L = self.config.latent_dim, self.n_lv
         s = self.config.max_translation / self.scale
-        raw_t = h[:, Z + L + 6:]
+        raw_t = h[:, Z + L + 6 :]
         # bounded: an unbounded shift can move the particle out of the box, and I_θ = I_z = 0 is then a trivial minimum
         t = s * torch.tanh(raw_t / s) if s > 0 else raw_t * 0
-        lat = dict(content=self.z_norm(h[:, :Z]), rotation_params=h[:, Z + L:Z + L + 6], translation=t)
-        if L: lat["content_logvar"] = 10 * torch.tanh(h[:, Z:Z + L] / 10)
+        lat = dict(content=self.z_norm(h[:, :Z]), rotation_params=h[:, Z + L : Z + L + 6], translation=t)
+        if L:
+            lat["content_logvar"] = 10 * torch.tanh(h[:, Z : Z + L] / 10)
         lat["rotation"] = sixd_to_matrix(lat["rotation_params"])
         return lat
 
@@ -204,14 +255,17 @@ class Harmony3D(BaseModel):
     def prep(self, x):
         "The input as the network sees it: cropped to the work box and cut sharply at `lowpass` cycles/input voxel (idempotent)."
         N, n_in = self.config.input_shape[1], x.shape[-1]
-        if n_in == self.n_work and not self.config.lowpass: return x
+        if n_in == self.n_work and not self.config.lowpass:
+            return x
         return lowres_copy(x, self.n_work, self.config.lowpass * N / n_in)
 
     def _noisy(self, lat):
         "z + ε: learned σ for the KL option (X/X_logvar pair), fixed σ = noise_std otherwise (§3.2.1); the mean in eval."
         z = lat["content"]
-        if not self.training: return z
-        if "content_logvar" in lat: return z + torch.exp(0.5 * lat["content_logvar"]) * distributed.randn_like(z)
+        if not self.training:
+            return z
+        if "content_logvar" in lat:
+            return z + torch.exp(0.5 * lat["content_logvar"]) * distributed.randn_like(z)
         return z + self.config.noise_std * distributed.randn_like(z)
 
     def _match(self, aligned, templates, epoch):
@@ -227,7 +281,9 @@ def forward_main(self, batch, epoch=0):
     Q = inplane_rotations(B, device=x.device, dtype=x.dtype)  # I' = Q·I, Q ∈ SO(2) about the beam axis (§3.2.1)
     with torch.no_grad():
         x2 = warp(x, Q)
-    lat2 = self._encode(torch.cat([x, self.prep(x2)]))  # x is filtered already; x2 again (interpolation leaks past the cut)
+    lat2 = self._encode(
+        torch.cat([x, self.prep(x2)])
+    )  # x is filtered already; x2 again (interpolation leaks past the cut)
     z2 = self._noisy(lat2)
     tmpl = self.decoder(z2)  # [I_z; I'_z']
     Rb, tb = lat2["rotation"], lat2["translation"]
@@ -245,12 +301,22 @@ def forward_main(self, batch, epoch=0):
         matched = tmpl if offset is None else warp(tmpl, *offset)  # I_{z_k*}: gradient through the winner only
         pairs = dict(pred=matched, target=aligned, siamese_a=aligned[:B], siamese_b=aligned[B:])
     out = {k: v[:B] for k, v in lat2.items()}
-    out.update(content_sample=z2[:B], content_both=lat2["content"], template_rotation=Rp[:B],
-               template_translation=tp[:B], **pairs, **extra)
-    if aligned is not None: out["aligned"] = aligned
+    out.update(
+        content_sample=z2[:B],
+        content_both=lat2["content"],
+        template_rotation=Rp[:B],
+        template_translation=tp[:B],
+        **pairs,
+        **extra,
+    )
+    if aligned is not None:
+        out["aligned"] = aligned
     with torch.no_grad():
-        out["x_hat"] = self.to_input_box(warp(tmpl[:B], Rp[:B], tp[:B]))  # the template moved into the particle's (estimated) pose
-    if "content_logvar" in lat2: out["content_logvar_both"] = lat2["content_logvar"]
+        out["x_hat"] = self.to_input_box(
+            warp(tmpl[:B], Rp[:B], tp[:B])
+        )  # the template moved into the particle's (estimated) pose
+    if "content_logvar" in lat2:
+        out["content_logvar_both"] = lat2["content_logvar"]
     return out
 
 @patch_to(Harmony3D)
@@ -262,7 +328,8 @@ def _particle_frame_pairs(self, x, x2, Q, tmpl, Rb, tb, Rp, tp):
     return dict(pred=warp(tmpl, Rp, tp), target=torch.cat([x, x2]), siamese_a=x, siamese_b=warp(x, Rr @ Q, tr))
 
 # %% ../../nbs/15_models.harmony.ipynb #2992f721
-def _sse(a, b): return (a - b).pow(2).flatten(1).sum(1)
+def _sse(a, b):
+    return (a - b).pow(2).flatten(1).sum(1)
 
 def _kl_gauss(mu1, lv1, mu2, lv2):
     "KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) summed over dims → [B]."
@@ -273,7 +340,7 @@ def loss(self, batch, out, epoch=0):
     "L = SSE(I_θ, I_z) + SSE(I'_θ', I'_z') + SSE(I_θ, I'_θ') + Dis(z, z')  (§3.2.1; §3.2.2 with the winners as I_z)."
     z = out["content_both"]
     B = len(z) // 2
-    v = self.scale ** 3  # SSEs in the work box → the input box's (Parseval, band-limited maps)
+    v = self.scale**3  # SSEs in the work box → the input box's (Parseval, band-limited maps)
     sse = _sse(out["target"], out["pred"]) * v
     recon, recon_prime = sse[:B].mean(), sse[B:].mean()  # SSE(I_θ, I_z), SSE(I'_θ', I'_z')
     siamese = _sse(out["siamese_a"], out["siamese_b"]).mean() * v  # SSE(I_θ, I'_θ')
@@ -281,14 +348,23 @@ def loss(self, batch, out, epoch=0):
         embed = (z[:B] - z[B:]).abs().sum(1).mean()  # L_embed = ‖z − z'‖₁
     else:
         lv = out["content_logvar_both"]
-        embed = _kl_gauss(z[:B], lv[:B], z[B:], lv[B:]).mean() / z.shape[1]  # one direction, per dimension (public code)
+        embed = (
+            _kl_gauss(z[:B], lv[:B], z[B:], lv[B:]).mean() / z.shape[1]
+        )  # one direction, per dimension (public code)
     terms = dict(recon=recon, recon_prime=recon_prime, siamese=siamese, embed=embed)
     return ModelOutput(recon + recon_prime + siamese + embed, terms)
 
 # %% ../../nbs/15_models.harmony.ipynb #3c185779
-def sample_candidates(n: int, max_angle_deg: float, max_shift: float = 2.0, mode: str = "cube",
-                      generator: torch.Generator | None = None, device=None, dtype=torch.float32,
-                      identity_first: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_candidates(
+    n: int,
+    max_angle_deg: float,
+    max_shift: float = 2.0,
+    mode: str = "cube",
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype=torch.float32,
+    identity_first: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     "N candidate transforms (C [n, 3, 3], s [n, 3] voxels): rotations within ±max_angle in axis-angle, shifts within ±max_shift."
     require(int(n) == n and n >= 1, f"mcl_candidates: expected an integer >= 1, got {n}")
     C = random_rotations_limited(n, max_angle_deg, generator=generator, dtype=dtype, device=device, mode=mode)
@@ -300,12 +376,14 @@ def sample_candidates(n: int, max_angle_deg: float, max_shift: float = 2.0, mode
     return C, s
 
 @torch.no_grad()
-def choose_winner(target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_θ
-                  template: torch.Tensor,  # [B, 1, N, N, N] decoded templates I_z
-                  C: torch.Tensor, s: torch.Tensor,  # candidates [K, 3, 3], [K, 3] (voxels at the full box)
-                  size: int = 9,  # box of the Fourier-cropped search copies; 0 or >= N: full resolution
-                  chunk: int = 32,  # candidates per grid_sample call (bounds memory at K·B·size³)
-                  ) -> torch.Tensor:
+def choose_winner(
+    target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_θ
+    template: torch.Tensor,  # [B, 1, N, N, N] decoded templates I_z
+    C: torch.Tensor,
+    s: torch.Tensor,  # candidates [K, 3, 3], [K, 3] (voxels at the full box)
+    size: int = 9,  # box of the Fourier-cropped search copies; 0 or >= N: full resolution
+    chunk: int = 32,  # candidates per grid_sample call (bounds memory at K·B·size³)
+) -> torch.Tensor:
     "Index [B] of the candidate k minimising SSE(target, warp(template, C_k, s_k)), on Fourier-cropped copies."
     n = target.shape[-1]
     if size and size < n:
@@ -315,7 +393,7 @@ def choose_winner(target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_�
     best = torch.full((target.shape[0],), float("inf"), dtype=target.dtype, device=target.device)
     idx = torch.zeros(target.shape[0], dtype=torch.long, device=target.device)
     for k0 in range(0, len(C), chunk):
-        cand = warp(tm, C[k0:k0 + chunk], s[k0:k0 + chunk])  # [k, B, n, n, n]
+        cand = warp(tm, C[k0 : k0 + chunk], s[k0 : k0 + chunk])  # [k, B, n, n, n]
         sse = (cand - tgt).pow(2).flatten(2).sum(2)  # [k, B]
         v, i = sse.min(0)
         better = v < best
@@ -326,49 +404,78 @@ def choose_winner(target: torch.Tensor,  # [B, 1, N, N, N] aligned particles I_�
 @dataclass
 class Harmony3DMCLConfig(Harmony3DConfig):
     mcl_candidates: int = 96  # N candidates per template (§3.2.2)
-    mcl_max_angle: float | dict = field(default_factory=lambda: dict(kind="step", values=[90.0, 30.0], milestones=[40]))  # degrees per epoch (App. SO(3) grid sampling)
+    mcl_max_angle: float | dict = field(
+        default_factory=lambda: dict(kind="step", values=[90.0, 30.0], milestones=[40])
+    )  # degrees per epoch (App. SO(3) grid sampling)
     mcl_max_shift: float = 2.0  # voxels per axis (§3.2.2)
     mcl_sampling: str = "cube"  # 'cube': rotation-vector components in ±angle (App.); 'ball': angle in [0, angle]
-    mcl_search_size: int = 9  # box of the Fourier-cropped copies the winner is chosen on (odd: exact crop); 0 = full resolution
+    mcl_search_size: int = (
+        9  # box of the Fourier-cropped copies the winner is chosen on (odd: exact crop); 0 = full resolution
+    )
     mcl_eval_seed: int = 0  # seed of the fixed candidate set `embed` uses
 
     def __post_init__(self):
         super().__post_init__()
         n = type(self).__name__
         require(self.mcl_candidates >= 1, f"{n}.mcl_candidates: expected >= 1, got {self.mcl_candidates}")
-        require(self.mcl_sampling in ("cube", "ball"), f"{n}.mcl_sampling: expected 'cube' or 'ball', got {self.mcl_sampling!r}")
-        require(self.mcl_search_size >= 0 and self.mcl_max_shift >= 0,
-                f"{n}: expected mcl_search_size >= 0 and mcl_max_shift >= 0, got {self.mcl_search_size}, {self.mcl_max_shift}")
+        require(
+            self.mcl_sampling in ("cube", "ball"),
+            f"{n}.mcl_sampling: expected 'cube' or 'ball', got {self.mcl_sampling!r}",
+        )
+        require(
+            self.mcl_search_size >= 0 and self.mcl_max_shift >= 0,
+            f"{n}: expected mcl_search_size >= 0 and mcl_max_shift >= 0, got {self.mcl_search_size}, {self.mcl_max_shift}",
+        )
         schedule_value(self.mcl_max_angle, 0)  # a malformed schedule fails here, clearly
 
 # %% ../../nbs/15_models.harmony.ipynb #3515b1a2
 @register("harmony3d_mcl")
 class Harmony3DMCL(Harmony3D):
     "Harmony3D + MCL (§3.2.2): each branch's reconstruction term is min_k SSE over N transformed template candidates."
+
     config_cls = Harmony3DMCLConfig
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16, mcl_candidates=16, mcl_search_size=8)
     needs_aligned = True
     log_keys = ("max_angle",)  # the candidates' rotation range this epoch (a schedule), logged
-    demo_training = dict(Harmony3D.demo_training,  # Harmony3D's, with fewer candidates in the quick demo
-                         quick=dict(epochs=2, model_config=dict(Harmony3D.demo_training["quick"]["model_config"], mcl_candidates=24)))
+    demo_training = dict(
+        Harmony3D.demo_training,  # Harmony3D's, with fewer candidates in the quick demo
+        quick=dict(epochs=2, model_config=dict(Harmony3D.demo_training["quick"]["model_config"], mcl_candidates=24)),
+    )
 
     def __init__(self, config: Harmony3DMCLConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
-        self.register_buffer("mcl_epoch", torch.zeros((), dtype=torch.long))  # last training epoch (eval candidates' range)
+        self.register_buffer(
+            "mcl_epoch", torch.zeros((), dtype=torch.long)
+        )  # last training epoch (eval candidates' range)
 
     def candidates(self, epoch: int, generator=None, identity_first=False, device=None, dtype=torch.float32):
         "The candidate set (C, s) for `epoch` (rotation range from the `mcl_max_angle` schedule; shifts in work voxels)."
         c = self.config
-        return sample_candidates(c.mcl_candidates, float(schedule_value(c.mcl_max_angle, epoch)), c.mcl_max_shift / self.scale,
-                                 c.mcl_sampling, generator, device, dtype, identity_first)
+        return sample_candidates(
+            c.mcl_candidates,
+            float(schedule_value(c.mcl_max_angle, epoch)),
+            c.mcl_max_shift / self.scale,
+            c.mcl_sampling,
+            generator,
+            device,
+            dtype,
+            identity_first,
+        )
 
     def _match(self, aligned, templates, epoch):
         "Winner per particle and branch (no grad, low resolution), then one differentiable warp of each template."
-        if self.training: self.mcl_epoch.fill_(epoch)
-        C, s = self.candidates(epoch, distributed.batch_generator(), device=aligned.device, dtype=aligned.dtype)  # one set for the global batch
+        if self.training:
+            self.mcl_epoch.fill_(epoch)
+        C, s = self.candidates(
+            epoch, distributed.batch_generator(), device=aligned.device, dtype=aligned.dtype
+        )  # one set for the global batch
         k = choose_winner(aligned.detach(), templates.detach(), C, s, self.config.mcl_search_size)
-        extra = dict(winner_index=k, winner_rotation=C[k], winner_translation=s[k],
-                     max_angle=torch.tensor(float(schedule_value(self.config.mcl_max_angle, epoch))))
+        extra = dict(
+            winner_index=k,
+            winner_rotation=C[k],
+            winner_translation=s[k],
+            max_angle=torch.tensor(float(schedule_value(self.config.mcl_max_angle, epoch))),
+        )
         return (C[k], s[k]), extra
 
     def loss(self, batch, out, epoch=0):

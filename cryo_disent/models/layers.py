@@ -100,14 +100,17 @@ def to_memory_format(obj, name: str):
         for p in obj.parameters():
             p.data = p.data.contiguous(memory_format=memory_format(name, p.dim()))
         return obj
-    if isinstance(obj, dict): return {k: to_memory_format(v, name) for k, v in obj.items()}
-    if torch.is_tensor(obj): return obj.contiguous(memory_format=memory_format(name, obj.dim()))
+    if isinstance(obj, dict):
+        return {k: to_memory_format(v, name) for k, v in obj.items()}
+    if torch.is_tensor(obj):
+        return obj.contiguous(memory_format=memory_format(name, obj.dim()))
     return obj
 
 # %% ../../nbs/11_models.layers.ipynb #bf6d812d
 def _default_loss(model: nn.Module, batch) -> torch.Tensor:
     "The model contract's loss for a dict batch (`model.loss(batch, model(batch)).loss`); the output's mean square for a tensor."
-    if isinstance(batch, dict): return model.loss(batch, model(batch)).loss
+    if isinstance(batch, dict):
+        return model.loss(batch, model(batch)).loss
     return model(batch).square().mean()
 
 def _loss_grads(model: nn.Module, batch, loss_fn) -> torch.Tensor:
@@ -132,8 +135,14 @@ def _timed(model: nn.Module, batch, loss_fn) -> float:
     return time.perf_counter() - t0
 
 # %% ../../nbs/11_models.layers.ipynb #dee4b1db
-def select_memory_format(model: nn.Module, batch, loss_fn=None,  # loss_fn(model, batch) -> scalar; default: the contract's loss
-                         candidates: tuple = MEMORY_FORMATS, steps: int = 3, rtol: float = 1e-3) -> str:
+def select_memory_format(
+    model: nn.Module,
+    batch,
+    loss_fn=None,  # loss_fn(model, batch) -> scalar; default: the contract's loss
+    candidates: tuple = MEMORY_FORMATS,
+    steps: int = 3,
+    rtol: float = 1e-3,
+) -> str:
     "Name of the fastest of `candidates` for forward + backward whose loss and gradients match the first candidate's."
     loss_fn = loss_fn or _default_loss
     runs = {n: (to_memory_format(copy.deepcopy(model), n), to_memory_format(batch, n)) for n in candidates}
@@ -144,6 +153,7 @@ def select_memory_format(model: nn.Module, batch, loss_fn=None,  # loss_fn(model
         if torch.isfinite(g).all() and (g - ref).norm() <= rtol * ref.norm():
             times[n] = []
     for _ in range(steps):  # interleaved, so load from other processes hits every candidate alike
-        for n in times: times[n].append(_timed(*runs[n], loss_fn))
+        for n in times:
+            times[n].append(_timed(*runs[n], loss_fn))
     require(times, f"select_memory_format: no candidate of {tuple(candidates)} gave a finite loss")
     return min(times, key=lambda n: statistics.median(times[n]))

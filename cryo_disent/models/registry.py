@@ -63,12 +63,15 @@ DEFAULT_MODEL = "harmony3d_mcl"  # the library's default model (3D subtomograms)
 
 def demo_training(name: str | None = None) -> dict:
     "`{size: {epochs, model_config}}` that model `name` declares (`demo_training`); no name: every registered model's."
-    if name is None: return {n: demo_training(n) for n in model_names()}
+    if name is None:
+        return {n: demo_training(n) for n in model_names()}
     cls = get_model_class(name)
     d = getattr(cls, "demo_training", None)
     if d is None:
-        raise InputError(f"model {name!r} declares no demo training settings: give {cls.__name__} a class attribute "
-                         "demo_training = dict(full=dict(epochs=..., model_config={...}), quick=dict(...))")
+        raise InputError(
+            f"model {name!r} declares no demo training settings: give {cls.__name__} a class attribute "
+            "demo_training = dict(full=dict(epochs=..., model_config={...}), quick=dict(...))"
+        )
     return copy.deepcopy(d)
 
 def pose_keys(name: str | None = None) -> tuple:

@@ -36,77 +36,127 @@ class SpatialVAEConfig(ModelConfig):
     t_prior: float = 0.14  # s_t of the translation prior N(0, s_t²) on the [−1, 1] grid (§4.1, eq. 3)
     channels: tuple = (128, 64, 32)  # 3D-SpVAE++ transposed-convolution channels after the 1250 features (Table 5)
     kernel: int = 3  # 3D-SpVAE++ transposed-convolution kernel (stride 1, 'same' padding; not stated in the paper)
-    chunk_elements: int = 2 ** 26  # MLP generator: at most this many B·coords·H activations per checkpointed chunk
-    init_pose_sigma: float = 0.1  # initial posterior σ of Θ, Δt as a fraction of their prior σ (0: PyTorch's default init)
+    chunk_elements: int = 2**26  # MLP generator: at most this many B·coords·H activations per checkpointed chunk
+    init_pose_sigma: float = (
+        0.1  # initial posterior σ of Θ, Δt as a fraction of their prior σ (0: PyTorch's default init)
+    )
     recon_sigma: float = 1.0  # σ of the Gaussian likelihood p_g(v_i | ·) = N(v̂_i, σ²) (eq. 5; not stated in the paper)
-    beta: float | dict = 1.0  # weight of the KL (eq. 7) in the training loss: a number or a `schedule_value` dict (KL warm-up)
+    beta: float | dict = (
+        1.0  # weight of the KL (eq. 7) in the training loss: a number or a `schedule_value` dict (KL warm-up)
+    )
     encoder: str = "mlp"  # "mlp" (Table 3) or "cnn" (beyond the paper: strided 3D convolutions `encoder_channels`, then the same Linear(h), tanh, Linear(out) head)
     encoder_channels: tuple = (16, 32, 64)  # "cnn" encoder: channels of its stride-2 convolutions
     lowpass: float = 0.0  # voxels: Gaussian low-pass (transfer 1/2 there) + re-standardisation of each particle, before the encoder and as the likelihood's target; 0: none
     shift_frame: str = "model"  # "model": q(Δt) Gaussian (eq. 3); "image" (beyond the paper): q(u) over the particle centre u, Δt = −u R(Θ)
     shift_head: str = "dense"  # "dense": the encoder's output; "softargmax" (needs shift_frame="image"): the mean of u from a stride-1 CNN heat map
-    shift_channels: tuple = (8, 8)  # "softargmax": channels of its 'same' convolutions (kernel 5) before the 1-channel heat map
+    shift_channels: tuple = (
+        8,
+        8,
+    )  # "softargmax": channels of its 'same' convolutions (kernel 5) before the 1-channel heat map
     centre_weight: float = 0.0  # weight of the gauge term |energy centroid of x̂ − particle centre|²/(2 s_t²) in the training loss (beyond the paper; 0: off)
 
     def __post_init__(self):
         super().__post_init__()
         n = type(self).__name__
         require(len(self.input_shape) == 4, f"{n}.input_shape: expected (1, D, H, W) volumes, got {self.input_shape}")
-        require(self.hidden >= 1 and self.decoder_hidden >= 1, f"{n}: hidden sizes must be >= 1, got {self.hidden}, {self.decoder_hidden}")
-        require(self.theta_prior > 0 and self.t_prior > 0, f"{n}: prior sigmas must be > 0, got {self.theta_prior}, {self.t_prior}")
-        require(len(self.channels) >= 1 and min(self.channels) >= 1, f"{n}.channels: expected positive ints, got {self.channels}")
+        require(
+            self.hidden >= 1 and self.decoder_hidden >= 1,
+            f"{n}: hidden sizes must be >= 1, got {self.hidden}, {self.decoder_hidden}",
+        )
+        require(
+            self.theta_prior > 0 and self.t_prior > 0,
+            f"{n}: prior sigmas must be > 0, got {self.theta_prior}, {self.t_prior}",
+        )
+        require(
+            len(self.channels) >= 1 and min(self.channels) >= 1,
+            f"{n}.channels: expected positive ints, got {self.channels}",
+        )
         require(self.kernel % 2 == 1 and self.kernel >= 1, f"{n}.kernel: expected an odd size, got {self.kernel}")
         require(self.chunk_elements >= 1, f"{n}.chunk_elements: expected >= 1, got {self.chunk_elements}")
         require(self.init_pose_sigma >= 0, f"{n}.init_pose_sigma: expected >= 0, got {self.init_pose_sigma}")
         require(self.recon_sigma > 0, f"{n}.recon_sigma: expected > 0, got {self.recon_sigma}")
         require(self.encoder in ("mlp", "cnn"), f"{n}.encoder: expected 'mlp' (Table 3) or 'cnn', got {self.encoder!r}")
-        require(len(self.encoder_channels) >= 1 and min(self.encoder_channels) >= 1, f"{n}.encoder_channels: expected positive ints, got {self.encoder_channels}")
-        require(self.lowpass == 0 or self.lowpass >= 2, f"{n}.lowpass: expected 0 (none) or a resolution >= 2 voxels, got {self.lowpass}")
-        require(self.shift_frame in ("model", "image"), f"{n}.shift_frame: expected 'model' (eq. 3) or 'image', got {self.shift_frame!r}")
-        require(self.shift_head in ("dense", "softargmax"), f"{n}.shift_head: expected 'dense' or 'softargmax', got {self.shift_head!r}")
-        require(self.shift_head == "dense" or self.shift_frame == "image", f"{n}.shift_head='softargmax': needs shift_frame='image' (a heat map locates the particle, not Δt)")
+        require(
+            len(self.encoder_channels) >= 1 and min(self.encoder_channels) >= 1,
+            f"{n}.encoder_channels: expected positive ints, got {self.encoder_channels}",
+        )
+        require(
+            self.lowpass == 0 or self.lowpass >= 2,
+            f"{n}.lowpass: expected 0 (none) or a resolution >= 2 voxels, got {self.lowpass}",
+        )
+        require(
+            self.shift_frame in ("model", "image"),
+            f"{n}.shift_frame: expected 'model' (eq. 3) or 'image', got {self.shift_frame!r}",
+        )
+        require(
+            self.shift_head in ("dense", "softargmax"),
+            f"{n}.shift_head: expected 'dense' or 'softargmax', got {self.shift_head!r}",
+        )
+        require(
+            self.shift_head == "dense" or self.shift_frame == "image",
+            f"{n}.shift_head='softargmax': needs shift_frame='image' (a heat map locates the particle, not Δt)",
+        )
         require(self.centre_weight >= 0, f"{n}.centre_weight: expected >= 0, got {self.centre_weight}")
-        require(len(self.shift_channels) >= 1 and min(self.shift_channels) >= 1, f"{n}.shift_channels: expected positive ints, got {self.shift_channels}")
+        require(
+            len(self.shift_channels) >= 1 and min(self.shift_channels) >= 1,
+            f"{n}.shift_channels: expected positive ints, got {self.shift_channels}",
+        )
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #16beca13
 class MLPEncoder(nn.Module):
     "Table 3 encoder: Linear(V, h), tanh, Linear(h, h), tanh, Linear(h, n_out)."
+
     def __init__(self, n_in: int, hidden: int, n_out: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n_in, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, n_out),
+        )
 
-    def forward(self, x): return self.net(x)
+    def forward(self, x):
+        return self.net(x)
 
 class CNNEncoder(nn.Module):
     "Beyond the paper: strided 3D convolutions → Linear(features, h), tanh, Linear(h, n_out) (the head ends in `net[-1]`, like `MLPEncoder`)."
+
     def __init__(self, input_shape: tuple, channels: tuple, hidden: int, n_out: int):
         super().__init__()
         conv = ConvEncoder(tuple(input_shape), tuple(channels))
         self.net = nn.Sequential(conv, nn.Linear(conv.feature_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
 
-    def forward(self, x): return self.net(x)
+    def forward(self, x):
+        return self.net(x)
 
 def make_encoder(c: SpatialVAEConfig, n_out: int) -> nn.Module:
     "The encoder `c.encoder` names, with `n_out` outputs."
-    if c.encoder == "cnn": return CNNEncoder(c.input_shape, c.encoder_channels, c.hidden, n_out)
+    if c.encoder == "cnn":
+        return CNNEncoder(c.input_shape, c.encoder_channels, c.hidden, n_out)
     return MLPEncoder(math.prod(c.input_shape), c.hidden, n_out)
 
 class SoftArgmaxShift(nn.Module):
     "Beyond the paper: the particle centre u (grid units, x y z) as the expected coordinate of a softmax heat map from stride-1 'same' convolutions."
+
     def __init__(self, box: tuple, channels: tuple, kernel: int = 5):
         super().__init__()
         layers, a = [], 1
-        for b in channels: layers, a = layers + [nn.Conv3d(a, b, kernel, padding=kernel // 2), nn.ReLU()], b
+        for b in channels:
+            layers, a = layers + [nn.Conv3d(a, b, kernel, padding=kernel // 2), nn.ReLU()], b
         self.net = nn.Sequential(*layers, nn.Conv3d(a, 1, kernel, padding=kernel // 2))
         self.register_buffer("coords", coordinate_grid(tuple(box)).reshape(-1, 3), persistent=False)  # [V, 3]
 
-    def forward(self, x): return self.net(x).flatten(1).softmax(1) @ self.coords.to(x.dtype)
+    def forward(self, x):
+        return self.net(x).flatten(1).softmax(1) @ self.coords.to(x.dtype)
 
-def pose_from_params(theta: torch.Tensor,  # Θ [B, 3] (yaw, pitch, roll), radians (eq. 8)
-                     delta_t: torch.Tensor,  # Δt [B, 3] (x, y, z) on the [−1, 1] grid; with frame "image": the centre u
-                     box: tuple,  # (D, H, W)
-                     frame: str = "model",  # `SpatialVAEConfig.shift_frame`
-                     ) -> tuple:
+def pose_from_params(
+    theta: torch.Tensor,  # Θ [B, 3] (yaw, pitch, roll), radians (eq. 8)
+    delta_t: torch.Tensor,  # Δt [B, 3] (x, y, z) on the [−1, 1] grid; with frame "image": the centre u
+    box: tuple,  # (D, H, W)
+    frame: str = "model",  # `SpatialVAEConfig.shift_frame`
+) -> tuple:
     "The library's pose of a particle decoded with (Θ, Δt): rotation R(Θ) `[B, 3, 3]`, shift −R(Θ)Δt (frame 'image': u) in voxels `[B, 3]`."
     half = torch.tensor([(n - 1) / 2 for n in box[::-1]], dtype=theta.dtype, device=theta.device)  # (x, y, z)
     return euler_ypr_to_matrix(theta), particle_centre(theta, delta_t, frame) * half
@@ -122,6 +172,7 @@ def model_delta_t(theta: torch.Tensor, t: torch.Tensor, frame: str = "model") ->
 # %% ../../nbs/13_models.spatial_vae.ipynb #5971bd7c
 class SpatialFeatures(nn.Module):
     "coord_linear(3, H) + latent_linear(Z, H) of Table 3/5, as a per-particle affine map of the canonical coordinates."
+
     def __init__(self, latent_dim: int, hidden: int):
         super().__init__()
         self.coord_linear, self.latent_linear = nn.Linear(3, hidden), nn.Linear(latent_dim, hidden)
@@ -143,7 +194,8 @@ def _mlp_chunk(coords, A, c, w1, b1, w2, b2):
 # %% ../../nbs/13_models.spatial_vae.ipynb #565fdc09
 class SpatialMLPGenerator(nn.Module):
     "3D-SpVAE generator (Table 3): features → tanh → Linear(H, H) → tanh → Linear(H, 1) at every voxel; chunked + checkpointed."
-    def __init__(self, box: tuple, latent_dim: int, hidden: int, chunk_elements: int = 2 ** 26):
+
+    def __init__(self, box: tuple, latent_dim: int, hidden: int, chunk_elements: int = 2**26):
         super().__init__()
         self.box, self.chunk_elements = tuple(box), chunk_elements
         self.features = SpatialFeatures(latent_dim, hidden)
@@ -163,6 +215,7 @@ class SpatialMLPGenerator(nn.Module):
 # %% ../../nbs/13_models.spatial_vae.ipynb #63b617b8
 class SpatialCNNGenerator(nn.Module):
     "3D-SpVAE++ generator (Table 5): coordinate/latent features on the grid → stride-1 transposed convolutions."
+
     def __init__(self, box: tuple, latent_dim: int, hidden: int, channels: tuple = (128, 64, 32), kernel: int = 3):
         super().__init__()
         self.box, self.pad = tuple(box), kernel // 2
@@ -174,8 +227,10 @@ class SpatialCNNGenerator(nn.Module):
         self.rest = nn.Sequential(*layers, nn.ConvTranspose3d(channels[-1], 1, kernel, padding=self.pad))
         field = torch.cat([coordinate_grid(self.box), torch.ones(*self.box, 1)], -1)  # (x, y, z, 1) at every voxel
         self.register_buffer("field", field.permute(3, 0, 1, 2).contiguous(), persistent=False)  # [4, D, H, W]
-        k3 = kernel ** 3  # every kernel tap of the transposed convolution applied to each field channel alone:
-        one_hot = torch.eye(k3).view(1, k3, kernel, kernel, kernel).repeat(4, 1, 1, 1, 1)  # [4, k³, k, k, k]: one tap each
+        k3 = kernel**3  # every kernel tap of the transposed convolution applied to each field channel alone:
+        one_hot = (
+            torch.eye(k3).view(1, k3, kernel, kernel, kernel).repeat(4, 1, 1, 1, 1)
+        )  # [4, k³, k, k, k]: one tap each
         U = F.conv_transpose3d(self.field[None], one_hot, padding=self.pad, groups=4)  # [1, 4·k³, D, H, W]
         self.register_buffer("taps", U.reshape(4 * k3, -1), persistent=False)  # [4·k³, V]: shared by the whole batch
 
@@ -196,47 +251,65 @@ def _split_gaussians(h: torch.Tensor, sizes: dict) -> dict:
     "Split `[B, 2·Σ sizes]` encoder outputs into `{name: mean, name_logvar: logvar}` (means first, then log-variances)."
     n, out, i = sum(sizes.values()), {}, 0
     for k, s in sizes.items():
-        out[k], out[f"{k}_logvar"] = h[:, i:i + s], h[:, n + i:n + i + s]
+        out[k], out[f"{k}_logvar"] = h[:, i : i + s], h[:, n + i : n + i + s]
         i += s
     return out
 
 def energy_centroid(v: torch.Tensor) -> torch.Tensor:
     "Centroid of (v − mean(v))² of volumes `[B, 1, D, H, W]` on the [−1, 1] grid → `[B, 3]` (x, y, z)."
     e = (v - v.mean((-3, -2, -1), keepdim=True)).pow(2).flatten(1)
-    return e @ coordinate_grid(tuple(v.shape[-3:]), device=v.device).reshape(-1, 3).to(v.dtype) / e.sum(1, keepdim=True).clamp_min(1e-12)
+    return (
+        e
+        @ coordinate_grid(tuple(v.shape[-3:]), device=v.device).reshape(-1, 3).to(v.dtype)
+        / e.sum(1, keepdim=True).clamp_min(1e-12)
+    )
 
 class _SpatialLoss:
     "−ELBO (eq. 6): SSE/(2σ²) (Gaussian likelihood, eq. 5) + KL_z (eq. 4) + KL_Θ (eq. 2) + KL_Δt (eq. 3) = eq. 7; KL × β in training."
+
     log_keys = ("sse", "kl", "elbo", "beta")  # logged, not summed: kl is the sum of the kl_* terms (eq. 7)
-    demo_training = dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4)))
+    demo_training = dict(
+        full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4))
+    )
+
     def prepare(self, x):
         "The particle the model sees and reconstructs: `x`, or its Gaussian low-pass to `config.lowpass` voxels, re-standardised."
-        if not self.config.lowpass: return x
+        if not self.config.lowpass:
+            return x
         y = gaussian_lowpass(x, self.config.lowpass)
         return standardize(y, dims=tuple(range(1, y.ndim)))
 
     def loss(self, batch, out, epoch=0):
         c = self.config
         sse = recon_loss(out["x_hat"], self.prepare(batch["x"]), "mse")  # summed squared error per particle
-        rec = sse / (2 * c.recon_sigma ** 2)  # −log p_g(V | Θ, Δt, z) = Σ_i (v_i − v̂_i)²/(2σ²) + const (eq. 5)
+        rec = sse / (2 * c.recon_sigma**2)  # −log p_g(V | Θ, Δt, z) = Σ_i (v_i − v̂_i)²/(2σ²) + const (eq. 5)
         terms = dict(recon=rec, kl_z=kl_normal(out["content"], out["content_logvar"]))  # eq. 4
         if "rotation_params_logvar" in out:
             terms["kl_theta"] = kl_normal(out["rotation_params"], out["rotation_params_logvar"], c.theta_prior)  # eq. 2
             terms["kl_t"] = kl_normal(out["translation_params"], out["translation_params_logvar"], c.t_prior)  # eq. 3
             # gauge: where the decoded mass is vs the particle centre the decoder used (grid units)
             u = particle_centre(out["rotation_params_sample"], out["translation_params_sample"], c.shift_frame)
-            terms["centre"] = (energy_centroid(out["x_hat"]) - u).pow(2).sum(1).mean() / (2 * c.t_prior ** 2)
+            terms["centre"] = (energy_centroid(out["x_hat"]) - u).pow(2).sum(1).mean() / (2 * c.t_prior**2)
         kl = sum(v for k, v in terms.items() if k.startswith("kl_"))  # eq. 7
         beta = schedule_value(c.beta, epoch)
-        logs = dict(sse=sse.detach(), kl=kl.detach(), elbo=-(rec + kl).detach(), beta=torch.tensor(float(beta)))  # eq. 6 (per particle), β = 1
+        logs = dict(
+            sse=sse.detach(), kl=kl.detach(), elbo=-(rec + kl).detach(), beta=torch.tensor(float(beta))
+        )  # eq. 6 (per particle), β = 1
         gauge = c.centre_weight * terms["centre"] if "centre" in terms and c.centre_weight else 0
-        if "centre" in terms: terms["centre"] = terms["centre"].detach()
-        return ModelOutput(rec + beta * kl + gauge, terms, logs=logs, weights={k: c.centre_weight if k == "centre" else beta for k in terms if k != "recon"})
+        if "centre" in terms:
+            terms["centre"] = terms["centre"].detach()
+        return ModelOutput(
+            rec + beta * kl + gauge,
+            terms,
+            logs=logs,
+            weights={k: c.centre_weight if k == "centre" else beta for k in terms if k != "recon"},
+        )
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #23c3c269
 @register("vae3d_mlp")
 class VAE3dMLP(_SpatialLoss, BaseModel):
     "3D vanilla VAE (Tables 3–4): MLP encoder → z → MLP decoder Linear(Z, 1250), tanh, Linear(1250, 1250), tanh, Linear(1250, V)."
+
     config_cls = SpatialVAEConfig
     supported_ndims = (3,)
     tiny_overrides = dict(hidden=16, decoder_hidden=16)
@@ -259,19 +332,26 @@ class VAE3dMLP(_SpatialLoss, BaseModel):
 @register("spatial_vae3d")
 class SpatialVAE3d(_SpatialLoss, BaseModel):
     "3D-SpVAE (eqs. 1–8, Table 3): MLP encoder → (z, Θ, Δt) → spatial MLP generator at every transformed voxel coordinate."
+
     config_cls = SpatialVAEConfig
     supported_ndims = (3,)
     tiny_overrides = dict(hidden=16, decoder_hidden=16, channels=(8, 4))
     loss_terms = ("recon", "kl_z", "kl_theta", "kl_t", "centre")
-    pose_keys = ("rotation", "translation")  # the pose in the library's conventions (Θ, Δt: `rotation_params`, `translation_params`)
+    pose_keys = (
+        "rotation",
+        "translation",
+    )  # the pose in the library's conventions (Θ, Δt: `rotation_params`, `translation_params`)
 
     def __init__(self, config: SpatialVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
         self.encoder = make_encoder(c, 2 * (c.latent_dim + 6))
         self.generator = self.make_generator()
-        if c.shift_head == "softargmax": self.shift_head = SoftArgmaxShift(c.input_shape[1:], c.shift_channels)
-        if c.init_pose_sigma > 0:  # log-variances of Θ, Δt start at log((f·s)²), not at 0 (σ = 1 would be half the box for Δt)
+        if c.shift_head == "softargmax":
+            self.shift_head = SoftArgmaxShift(c.input_shape[1:], c.shift_channels)
+        if (
+            c.init_pose_sigma > 0
+        ):  # log-variances of Θ, Δt start at log((f·s)²), not at 0 (σ = 1 would be half the box for Δt)
             last, Z = self.encoder.net[-1], c.latent_dim
             s = torch.tensor([c.theta_prior] * 3 + [c.t_prior] * 3) * c.init_pose_sigma
             with torch.no_grad():
@@ -285,9 +365,11 @@ class SpatialVAE3d(_SpatialLoss, BaseModel):
     def encode(self, x):
         c, x = self.config, self.prepare(x)
         lat = _split_gaussians(self.encoder(x), dict(content=c.latent_dim, rotation_params=3, translation_params=3))
-        if c.shift_head == "softargmax": lat["translation_params"] = self.shift_head(x)
-        lat["rotation"], lat["translation"] = pose_from_params(lat["rotation_params"], lat["translation_params"],
-                                                               c.input_shape[1:], c.shift_frame)
+        if c.shift_head == "softargmax":
+            lat["translation_params"] = self.shift_head(x)
+        lat["rotation"], lat["translation"] = pose_from_params(
+            lat["rotation_params"], lat["translation_params"], c.input_shape[1:], c.shift_frame
+        )
         return lat
 
     def decode(self, latents):
@@ -295,7 +377,9 @@ class SpatialVAE3d(_SpatialLoss, BaseModel):
         z = latents["content"]
         zero = z.new_zeros(len(z), 3)
         theta = latents.get("rotation_params", zero)
-        return self.generator(z, theta, model_delta_t(theta, latents.get("translation_params", zero), self.config.shift_frame))
+        return self.generator(
+            z, theta, model_delta_t(theta, latents.get("translation_params", zero), self.config.shift_frame)
+        )
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #1ca9e3e7
 @register("spatial_vae3d_cnn")
@@ -307,11 +391,15 @@ class SpatialVAE3dCNN(SpatialVAE3d):
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #749cbfe3
 @torch.no_grad()
-def dataset_elbo(model: BaseModel,  # a trained `_SpatialLoss` model (any of the three)
-                 dataset,  # items are dicts with an `x` volume
-                 batch_size: int = 64, seed: int = 0) -> dict:
+def dataset_elbo(
+    model: BaseModel,  # a trained `_SpatialLoss` model (any of the three)
+    dataset,  # items are dicts with an `x` volume
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict:
     "Mean ELBO (eq. 6), −log-likelihood `recon`, squared error `sse` and KL per particle over `dataset`, one posterior sample each."
     from torch.utils.data import DataLoader
+
     g = torch.get_rng_state()
     torch.manual_seed(seed)
     sums, n = {}, 0
@@ -334,12 +422,19 @@ def dataset_elbo(model: BaseModel,  # a trained `_SpatialLoss` model (any of the
 ROTATION_RANGE, TRANSLATION_RANGE = (-2.0, 2.0), (-0.75, 0.75)  # §4.5
 
 @torch.no_grad()
-def spatial_traversal(model: SpatialVAE3d, x: torch.Tensor,  # one particle [1, D, H, W] or [1, 1, D, H, W]
-                      latent: str = "rotation_params",  # 'rotation_params' (Θ) or 'translation_params' (Δt)
-                      index: int = 0,  # which of the three
-                      steps: int = 9, values=None) -> tuple:
+def spatial_traversal(
+    model: SpatialVAE3d,
+    x: torch.Tensor,  # one particle [1, D, H, W] or [1, 1, D, H, W]
+    latent: str = "rotation_params",  # 'rotation_params' (Θ) or 'translation_params' (Δt)
+    index: int = 0,  # which of the three
+    steps: int = 9,
+    values=None,
+) -> tuple:
     "Decoded volumes `[steps, D, H, W]` along one pose latent, the values, and the fixed (mean) latents."
-    require(latent in ("rotation_params", "translation_params"), f"latent: expected 'rotation_params' or 'translation_params', got {latent!r}")
+    require(
+        latent in ("rotation_params", "translation_params"),
+        f"latent: expected 'rotation_params' or 'translation_params', got {latent!r}",
+    )
     require(0 <= index < 3, f"index: expected 0, 1 or 2, got {index}")
     x = torch.as_tensor(x, dtype=torch.float32).reshape(1, *model.config.input_shape)
     with eval_mode(model):
@@ -348,18 +443,27 @@ def spatial_traversal(model: SpatialVAE3d, x: torch.Tensor,  # one particle [1, 
         vals = torch.linspace(lo, hi, steps) if values is None else torch.as_tensor(values, dtype=torch.float32)
         p = lat[latent].repeat(len(vals), 1)
         p[:, index] = vals
-        dec = dict(content=lat["content"].expand(len(vals), -1), rotation_params=lat["rotation_params"].expand(len(vals), -1),
-                   translation_params=lat["translation_params"].expand(len(vals), -1))
+        dec = dict(
+            content=lat["content"].expand(len(vals), -1),
+            rotation_params=lat["rotation_params"].expand(len(vals), -1),
+            translation_params=lat["translation_params"].expand(len(vals), -1),
+        )
         dec[latent] = p
         vols = model.decode(dec)[:, 0]
     fixed = {k: lat[k][0].tolist() for k in ("rotation_params", "translation_params")}
     return vols, vals.tolist(), fixed
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #53985d0c
-def traversal_figure(model: SpatialVAE3d, x, traversals=(("rotation_params", 0), ("translation_params", 0)),
-                     steps: int = 9, title: str | None = None):
+def traversal_figure(
+    model: SpatialVAE3d,
+    x,
+    traversals=(("rotation_params", 0), ("translation_params", 0)),
+    steps: int = 9,
+    title: str | None = None,
+):
     "Plotly grid: per traversed latent three rows (projections along z, y, x), one column per step (§4.5, Fig. 3)."
     from cryo_disent.viz import orthogonal_projections, traversal_grid
+
     names = {"rotation_params": "θ", "translation_params": "u" if model.config.shift_frame == "image" else "Δt"}
     imgs, rows, fixed = [], [], None
     for latent, k in traversals:
@@ -369,7 +473,10 @@ def traversal_figure(model: SpatialVAE3d, x, traversals=(("rotation_params", 0),
             imgs += [p[view] for p in proj]
             rows.append(f"{names[latent]}{k + 1} (Σ{ax})")
     fmt = lambda v: "(" + ", ".join(f"{a:.2f}" for a in v) + ")"
-    t = title or f"Latent traversal; fixed means θ = {fmt(fixed['rotation_params'])}, {names['translation_params']} = {fmt(fixed['translation_params'])}"
+    t = (
+        title
+        or f"Latent traversal; fixed means θ = {fmt(fixed['rotation_params'])}, {names['translation_params']} = {fmt(fixed['translation_params'])}"
+    )
     return traversal_grid(imgs, list(range(1, steps + 1)), rows, title=t)
 
 # %% ../../nbs/13_models.spatial_vae.ipynb #4d0621b7
@@ -377,18 +484,26 @@ def pose_latent_scores(emb: dict, seed: int = 0) -> dict:
     "Shift correlation |r| per axis, pose predictivity from z (R², lower = more pose-invariant) and D(class | z)."
     import numpy as np
     from cryo_disent.disentanglement import d_score, predictivity
+
     z = np.asarray(emb["content"], dtype=np.float64)
     out = {}
     if "translation" in emb and "true_shift" in emb:
         t, ts = np.asarray(emb["translation"], np.float64), np.asarray(emb["true_shift"], np.float64)
-        r = [float(np.corrcoef(t[:, i], ts[:, i])[0, 1]) if t[:, i].std() > 0 and ts[:, i].std() > 0 else 0.0 for i in range(3)]
+        r = [
+            float(np.corrcoef(t[:, i], ts[:, i])[0, 1]) if t[:, i].std() > 0 and ts[:, i].std() > 0 else 0.0
+            for i in range(3)
+        ]
         out.update(shift_r=r, shift_abs_r_mean=float(np.mean(np.abs(r))))
     if "true_rotation" in emb:
         Rt = np.asarray(emb["true_rotation"], np.float64).reshape(len(z), 9)
-        out["z_predicts_rotation_r2"] = float(np.mean([predictivity(z, Rt[:, j], discrete=False, seed=seed) for j in range(9)]))
+        out["z_predicts_rotation_r2"] = float(
+            np.mean([predictivity(z, Rt[:, j], discrete=False, seed=seed) for j in range(9)])
+        )
     if "true_shift" in emb:
         ts = np.asarray(emb["true_shift"], np.float64)
-        out["z_predicts_shift_r2"] = float(np.mean([predictivity(z, ts[:, j], discrete=False, seed=seed) for j in range(3)]))
+        out["z_predicts_shift_r2"] = float(
+            np.mean([predictivity(z, ts[:, j], discrete=False, seed=seed) for j in range(3)])
+        )
     y = np.asarray(emb.get("label", np.full(len(z), -1))).ravel()
     if len(np.unique(y[y >= 0])) >= 2:
         out["d_class_z"] = d_score(z, y, seed=seed)

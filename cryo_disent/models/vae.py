@@ -24,11 +24,14 @@ class BetaVAEConfig(ModelConfig):
 @register("beta_vae")
 class BetaVAE(BaseModel):
     "β-VAE: conv encoder → Gaussian z → conv decoder; loss eq. (1)."
+
     config_cls = BetaVAEConfig
     tiny_overrides = dict(channels=(8, 16))
     loss_terms = ("recon", "kl")
     log_keys = ("beta",)
-    demo_training = dict(full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4)))
+    demo_training = dict(
+        full=dict(epochs=20, model_config=dict(latent_dim=8)), quick=dict(epochs=2, model_config=dict(latent_dim=4))
+    )
 
     def __init__(self, config: BetaVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -48,4 +51,6 @@ class BetaVAE(BaseModel):
         beta = schedule_value(self.config.beta, epoch)
         rec = recon_loss(out["x_hat"], batch["x"], self.config.recon)  # ‖x − y‖², eq. (1)
         kl = kl_normal(out["content"], out["content_logvar"])  # D_KL term, eq. (1)
-        return ModelOutput(rec + beta * kl, dict(recon=rec, kl=kl), logs=dict(beta=torch.tensor(float(beta))), weights=dict(kl=beta))
+        return ModelOutput(
+            rec + beta * kl, dict(recon=rec, kl=kl), logs=dict(beta=torch.tensor(float(beta))), weights=dict(kl=beta)
+        )
