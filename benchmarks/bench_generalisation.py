@@ -7,7 +7,7 @@
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
-Sets: four-class sets of the shipped structures (`cryo_disent.structures`), seven *same-size* (every r_max within ±20 %
+Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
 of the set's median: three of the five ribosome-sized complexes, four of the small proteins), six *mixed*, and the
 `seed004` preset itself. Each is simulated with the seed004 physics (`simulate.PRESETS['seed004']`: 5 µm CTF, 15 Å
 output low-pass, standardised, soft mask, common voxel size fitted to the largest class, ≥ 7.5 Å) at 4 × 150 particles,
@@ -56,7 +56,7 @@ METHODS = ("ceiling", "default", "classification", "beta_vae", "harmony3d")
 
 
 def radii() -> dict:
-    from cryo_disent.structures import structures
+    from cryo_disent.physics.structures import structures
     t = structures()
     return dict(zip(t["name"], t["r_max_A"]))
 
@@ -81,7 +81,7 @@ def draw_sets(seed: int = DRAW_SEED) -> dict:
         c = tuple(sorted(rng.choice(names, 4, replace=False)))
         if not same_size(c, r) and c not in mixed: mixed.append(c)
     out.update({f"M{i + 1}": ("mixed", c) for i, c in enumerate(mixed)})
-    from cryo_disent.simulate import PRESETS
+    from cryo_disent.physics.simulate import PRESETS
     out["seed004"] = ("mixed", tuple(PRESETS["seed004"].structures))
     return out
 
@@ -91,7 +91,7 @@ def data_dir(root: Path, name: str, snr: float, per_class: int = PER_CLASS) -> P
 
 
 def simulate(root: Path, name: str, snr: float, per_class: int = PER_CLASS) -> Path:
-    from cryo_disent.simulate import simulate_dataset
+    from cryo_disent.physics.simulate import simulate_dataset
     out = data_dir(root, name, snr, per_class)
     if not (out / "dataset.json").exists():
         seed = 0 if name == "seed004" else 100 + sorted(SETS).index(name)  # seed004: exactly `make demo`'s data at SNR 0.1
@@ -107,8 +107,8 @@ def _pick(m: dict) -> dict:
 
 
 def run_model(data: Path, out: Path, model: str, classify) -> dict:
-    from cryo_disent.demo import DEMO, DEMO_TRAINING
-    from cryo_disent.pipelines import run_pipeline
+    from cryo_disent.app.demo import DEMO, DEMO_TRAINING
+    from cryo_disent.app.pipelines import run_pipeline
     t = DEMO_TRAINING[model]["full"]
     m = run_pipeline(data, out, model=model, model_config=dict(t["model_config"]), resume=False, report=False,
                      train_config=dict(epochs=t["epochs"], batch_size=DEMO["full"]["batch_size"], seed=0, progress=False),
@@ -117,16 +117,16 @@ def run_model(data: Path, out: Path, model: str, classify) -> dict:
 
 
 def run_default(data: Path, out: Path) -> dict:
-    from cryo_disent.demo import DEMO_CLASSIFY, DEMO_MODEL
+    from cryo_disent.app.demo import DEMO_CLASSIFY, DEMO_MODEL
     return dict(run_model(data, out, DEMO_MODEL, DEMO_CLASSIFY["full"]), model=DEMO_MODEL)
 
 
 def matched_references(data: Path) -> np.ndarray:
     "The true maps through the data's CTF and output low-pass (`references.npy` already carries the resolution blur)."
-    from cryo_disent.data import dataset_info
-    from cryo_disent.density import k_radius
-    from cryo_disent.fourier import gaussian_transfer
-    from cryo_disent.microscope import ctf
+    from cryo_disent.data.datasets import dataset_info
+    from cryo_disent.physics.density import k_radius
+    from cryo_disent.physics.fourier import gaussian_transfer
+    from cryo_disent.physics.microscope import ctf
     meta = dataset_info(data)["meta"]
     sim, n = meta["simulation"], meta["simulation"]["box"]
     refs = torch.from_numpy(np.load(data / "references.npy")).float()
@@ -145,9 +145,9 @@ def matched_references(data: Path) -> np.ndarray:
 
 def run_ceiling(data: Path, out: Path) -> dict:
     "True maps as the references of the classification's own search; K = 4 given."
-    from cryo_disent.averaging import dataset_wedge
-    from cryo_disent.classify import SCHEDULE, BandData, expectation, refine_active
-    from cryo_disent.data import VolumeDataset
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import SCHEDULE, BandData, expectation, refine_active
+    from cryo_disent.data.datasets import VolumeDataset
     ds = VolumeDataset.from_folder(data)
     y = ds.labels.numpy()
     top = SCHEDULE[-1][0]
@@ -168,9 +168,9 @@ def run_ceiling(data: Path, out: Path) -> dict:
 
 def _scored(ds, data: Path, lab, posterior, rotation, translation, **extra) -> dict:
     "ARI, accuracy, symmetry-aware classwise pose error and class-average AUC-FSC of one labelling with its poses."
-    from cryo_disent.evaluate import evaluate_embedding
-    from cryo_disent.pipelines import _symmetry, class_volumes, dataset_class_names, load_references
-    from cryo_disent.refine import reference_symmetries
+    from cryo_disent.analysis.evaluate import evaluate_embedding
+    from cryo_disent.app.pipelines import _symmetry, class_volumes, dataset_class_names, load_references
+    from cryo_disent.analysis.refine import reference_symmetries
     emb = dict(content=posterior, label=ds.labels.numpy(), rotation=rotation, translation=translation,
                true_rotation=ds.rotations.numpy(), true_shift=ds.shifts.numpy())
     refs = load_references(data)
@@ -185,10 +185,10 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, **extra) -> d
 def run_classification(data: Path, out: Path) -> dict:
     """The default pipeline's classification stage alone, with the pipeline's options: it does not read the model's
     embedding, so its classes, K and poses are the `default` pipeline's (same data, seed and options), without training."""
-    from cryo_disent.averaging import dataset_wedge
-    from cryo_disent.classify import classify
-    from cryo_disent.data import VolumeDataset
-    from cryo_disent.demo import DEMO_CLASSIFY
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import classify
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.app.demo import DEMO_CLASSIFY
     ds = VolumeDataset.from_folder(data)
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **opts)
@@ -222,9 +222,9 @@ def cmd_run(a):
 
 def cmd_mcl(a):
     "Harmony3D vs Harmony3D + MCL at the demo budget on every SNR 0.01 set, several seeds: latent ARI at K = 4 and at K by ICL."
-    from cryo_disent.clustering import choose_k, cluster_latents
-    from cryo_disent.demo import DEMO, DEMO_TRAINING
-    from cryo_disent.pipelines import embed_folder, train_on_folder
+    from cryo_disent.analysis.clustering import choose_k, cluster_latents
+    from cryo_disent.app.demo import DEMO, DEMO_TRAINING
+    from cryo_disent.app.pipelines import embed_folder, train_on_folder
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,7 @@ PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 60
 
 def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | None = None) -> dict:
     "Two classes, both at poses `R` `[N, 3, 3]`, `t` `[N, 3]`; memberships `gamma` `[N, 2]` (None: random)."
-    from cryo_disent.classify import initial_state
+    from cryo_disent.analysis.classify import initial_state
     s = initial_state(len(R), 2, 0, gamma)
     s["R"], s["t"] = R[:, None, None].expand(-1, 2, 1, 3, 3).clone(), t[:, None, None].expand(-1, 2, 1, 3).clone().float()
     return s
@@ -264,9 +264,9 @@ def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | Non
 def cmd_pairs(a):
     """Can EM split two structures from an uninformed start? A two-class EM on the particles of two of a set's structures,
     from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses."""
-    from cryo_disent.averaging import dataset_wedge
-    from cryo_disent.classify import BandData, _Subset, em, heldout_evidence, separability
-    from cryo_disent.data import VolumeDataset
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import BandData, _Subset, em, heldout_evidence, separability
+    from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     p = root / "pairs.jsonl"

@@ -90,8 +90,8 @@ def _corr(a, b):
 
 def fit(a):
     "Fit the decoder to the structures' maps (z = one-hot class), then score at the canonical and at random poses."
-    from cryo_disent.density import density_map
-    from cryo_disent.geometry import matrix_to_axis_angle, random_rotations
+    from cryo_disent.physics.density import density_map
+    from cryo_disent.physics.geometry import matrix_to_axis_angle, random_rotations
     torch.set_num_threads(a.threads)
     seed_everything(0)
     names = a.structures.split(",")
@@ -131,7 +131,7 @@ def fit(a):
 
 def _voxel_size(names, box):
     "One voxel size for all: the largest structure's extent fills 90 % of the box."
-    from cryo_disent.structures import structures
+    from cryo_disent.physics.structures import structures
     t = structures().set_index("name")
     return float(2 * t.loc[names, "r_max_A"].max() / (0.9 * box))
 

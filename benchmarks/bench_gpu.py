@@ -30,9 +30,9 @@ def log(out, **row):
 def train_budgeted(data, run, method, cfg, tc, budget, max_epochs, seed, batch_size):
     "Train `method` for the epochs that fit `budget` seconds, then embed on the GPU: (model, embedding, info dict)."
     from cryo_disent.core import seed_everything
-    from cryo_disent.data import VolumeDataset
-    from cryo_disent.evaluate import embed_dataset
-    from cryo_disent.pipelines import train_on_folder
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.analysis.evaluate import embed_dataset
+    from cryo_disent.app.pipelines import train_on_folder
     probe = Path(run) / "probe"  # 2 epochs; the trainer logs each epoch's seconds (`time_s`), warm-up in the first
     train_on_folder(data, probe, method, cfg, dict(tc, epochs=2), resume=False)
     per = [json.loads(l)["time_s"] for l in open(probe / "metrics.jsonl") if json.loads(l)["split"] == "train"][-1]
@@ -47,8 +47,8 @@ def train_budgeted(data, run, method, cfg, tc, budget, max_epochs, seed, batch_s
 
 
 def harmony(a):
-    from cryo_disent.pipelines import _save_npz, cluster_run
-    from cryo_disent.simulate import simulate_dataset
+    from cryo_disent.app.pipelines import _save_npz, cluster_run
+    from cryo_disent.physics.simulate import simulate_dataset
     out = Path(a.out)
     cond = f"snr{a.snr:g}_mwa{a.mwa:g}"
     data = out / "data" / cond
@@ -74,11 +74,11 @@ def harmony(a):
 
 def spatial(a):
     from cryo_disent.core import to_json
-    from cryo_disent.data import VolumeDataset
-    from cryo_disent.evaluate import evaluate_embedding
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.analysis.evaluate import evaluate_embedding
     from cryo_disent.models.spatial_vae import dataset_elbo, pose_latent_scores
-    from cryo_disent.pipelines import class_names
-    from cryo_disent.simulate import simulate_dataset
+    from cryo_disent.app.pipelines import class_names
+    from cryo_disent.physics.simulate import simulate_dataset
     out = Path(a.out)
     data = out / "data" / f"snr{a.snr:g}"
     simulate_dataset("seed000", data, snr=a.snr, n_per_class=a.n, box=a.box, seed=a.seed, overwrite=True, progress=False)
@@ -105,13 +105,13 @@ def spatial(a):
 
 def dualcontrast(a):
     from cryo_disent.core import seed_everything
-    from cryo_disent.data import VolumeDataset
-    from cryo_disent.disentanglement import content_transformation_scores
-    from cryo_disent.evaluate import embed_dataset
-    from cryo_disent.fourier import fourier_crop
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.analysis.disentanglement import content_transformation_scores
+    from cryo_disent.analysis.evaluate import embed_dataset
+    from cryo_disent.physics.fourier import fourier_crop
     from cryo_disent.models.registry import get_model_class
-    from cryo_disent.simulate import simulate
-    from cryo_disent.train import Trainer
+    from cryo_disent.physics.simulate import simulate
+    from cryo_disent.training.train import Trainer
     out = Path(a.out)
     for seed in (int(s) for s in a.seeds.split(",")):
         try:
@@ -141,7 +141,7 @@ def smoke(a):
     "Every registered model: eval-mode loss and embedding on CUDA vs CPU (same weights, same batch), and a CUDA training step."
     from cryo_disent.models.base import StepContext
     from cryo_disent.models.registry import get_model_class, model_names
-    from cryo_disent.testing import make_batch
+    from cryo_disent.training.testing import make_batch
     for name in model_names():
         cls = get_model_class(name)
         shape = (1, 16, 16, 16) if 3 in cls.supported_ndims else (1, 16, 16)
@@ -197,7 +197,7 @@ def spatial_bench(a):
 
 def table(a):
     "Markdown rows of the harmony runs under `a.out` (a results folder brought back): K by BIC (the run's), by ICL and K = 4."
-    from cryo_disent.clustering import choose_k, cluster_latents, hungarian_accuracy
+    from cryo_disent.analysis.clustering import choose_k, cluster_latents, hungarian_accuracy
     from sklearn.metrics import adjusted_rand_score
     rows = [json.loads(l) for f in sorted(Path(a.out).glob("*/results.jsonl")) for l in open(f)]
     for r in (r for r in rows if r.get("stage") == "harmony" and "ari" in r):

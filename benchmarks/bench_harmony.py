@@ -12,7 +12,7 @@ import torch
 from cryo_disent.core import get_device, seed_everything
 from cryo_disent.models.base import StepContext
 from cryo_disent.models.registry import get_model_class
-from cryo_disent.testing import make_batch
+from cryo_disent.training.testing import make_batch
 from timing import time_interleaved
 
 

@@ -16,7 +16,7 @@ from datetime import date
 
 import torch
 
-from cryo_disent.simulate import Simulator, simulate_dataset
+from cryo_disent.physics.simulate import Simulator, simulate_dataset
 from timing import time_call
 
 

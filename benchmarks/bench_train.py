@@ -24,7 +24,7 @@ from cryo_disent.core import seed_everything
 from cryo_disent.models.registry import get_model_class, model_names
 from cryo_disent.models.base import StepContext
 from cryo_disent.models.layers import to_memory_format
-from cryo_disent.testing import make_batch
+from cryo_disent.training.testing import make_batch
 from timing import time_interleaved, time_steps
 
 

@@ -17,7 +17,7 @@ Columns: recon/recon_prime/siamese/embed = epoch means of the loss terms; zstd =
 particles (eval); tmplstd = mean voxel std of the decoded templates across particles (0 = decoder ignores z);
 tmplrms = rms of the templates; ang_mean/ang_std = geodesic angle of the encoder's rotation from identity (deg);
 tabs = mean |translation| (voxels); ari = PCA(4) → GMM(4) on z. Findings quoted in benchmarks/README.md (Harmony3D and
-the multi-choice loss) and nbs/15_models.harmony.ipynb.
+the multi-choice loss) and nbs/37_models.harmony.ipynb.
 """
 import json, os, sys, time
 import numpy as np
@@ -25,7 +25,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from cryo_disent.data import VolumeDataset
+from cryo_disent.data.datasets import VolumeDataset
 from cryo_disent.models.registry import get_model_class
 
 
@@ -34,7 +34,7 @@ def load(folder, crop=0):
     ds = VolumeDataset.from_folder(folder)
     x = torch.stack([ds[i]["x"] for i in range(len(ds))])
     if crop:
-        from cryo_disent.fourier import fourier_crop
+        from cryo_disent.physics.fourier import fourier_crop
         x = fourier_crop(x, crop)
         x = (x - x.mean((2, 3, 4), keepdim=True)) / x.std((2, 3, 4), keepdim=True)
     return x, ds.labels.numpy()
@@ -108,14 +108,14 @@ def diag(folder, model="harmony3d_mcl", epochs=15, bs=32, lr=1e-3, seed=0, freez
 
 
 def simulate(out, box, snr, mwa=30):
-    from cryo_disent.simulate import simulate_dataset
+    from cryo_disent.physics.simulate import simulate_dataset
     simulate_dataset("seed004", out, n_per_class=120, box=int(box), snr=float(snr), mwa=float(mwa), seed=0, progress=False)
 
 
 def crop(src, dst, size):
     "A dataset folder Fourier-cropped to size³ (App. A.4's preprocessing), shifts and voxel sizes rescaled, for run_pipeline."
-    from cryo_disent.data import save_dataset
-    from cryo_disent.fourier import fourier_crop
+    from cryo_disent.data.datasets import save_dataset
+    from cryo_disent.physics.fourier import fourier_crop
     ds = VolumeDataset.from_folder(src, standardize=False)
     size = int(size)
     n = ds[0]["x"].shape[-1]
@@ -132,7 +132,7 @@ def crop(src, dst, size):
 
 def pipeline(data, out, model, epochs, **cfg):
     "run_pipeline (Trainer, 10 % validation, embed, PCA(4) → GMM(4), metrics) with the diag widths; prints the metrics and the time."
-    from cryo_disent.pipelines import run_pipeline
+    from cryo_disent.app.pipelines import run_pipeline
     t0 = time.time()
     mc = dict(latent_dim=8, channels=[16, 32, 64, 64], hidden=128, **cfg) if model.startswith("harmony") else dict(latent_dim=8, **cfg)
     r = run_pipeline(data, out, model=model, model_config=mc, resume=False,

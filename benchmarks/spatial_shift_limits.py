@@ -13,11 +13,11 @@ missing wedge): slope, offset and r of the energy centroid (`spatial_vae.energy_
 import argparse, math, time
 import numpy as np
 import torch
-from cryo_disent.data import VolumeDataset, standardize
-from cryo_disent.fourier import gaussian_lowpass
+from cryo_disent.data.datasets import VolumeDataset, standardize
+from cryo_disent.physics.fourier import gaussian_lowpass
 from cryo_disent.models.layers import ConvEncoder
 from cryo_disent.models.spatial_vae import SoftArgmaxShift, energy_centroid
-from cryo_disent.simulate import Simulator
+from cryo_disent.physics.simulate import Simulator
 
 
 def prepare(x): return standardize(gaussian_lowpass(x, 5.0), dims=(1, 2, 3, 4))

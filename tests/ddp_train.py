@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dummy_models  # noqa: E402,F401  (registers the test-only models)
 from cryo_disent.core import seed_everything  # noqa: E402
 from cryo_disent.models.registry import get_model_class  # noqa: E402
-from cryo_disent.train import Trainer  # noqa: E402
+from cryo_disent.training.train import Trainer  # noqa: E402
 from test_trainer_contract import Toy, _shape  # noqa: E402
 
 # float64, here and in the 1-process reference run of the test: Adam turns float32 rounding noise in gradients that are
@@ -48,7 +48,7 @@ for name in names:
 
 cli_data = os.environ.get("DDP_CLI_DATA")
 if cli_data:  # `cryo-disent train` itself under torchrun: one folder lock (the main process's), rank 0 writes
-    from cryo_disent import cli  # noqa: E402
+    from cryo_disent.app import cli  # noqa: E402
     torch.set_default_dtype(torch.float32)  # the data on disk are float32
     rc = cli.main(["train", "--data", cli_data, "--out", str(out / "cli_run"), "--model", "beta_vae", "--epochs", "1",
                    "--batch-size", "4", "--device", "cpu", "--set", "channels=[4]", "--quiet"])

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 import torch
-from cryo_disent.affinity import (affinity_loss, class_rows, fsc_affinity, mean_difference_affinity, soap_affinity,
+from cryo_disent.models.affinity_matrix import (affinity_loss, class_rows, fsc_affinity, mean_difference_affinity, soap_affinity,
                                   check_affinity)
 from cryo_disent.core import InputError, seed_everything
-from cryo_disent.geometry import random_rotations
+from cryo_disent.physics.geometry import random_rotations
 from cryo_disent.models.affinity import AffinityVAE
-from cryo_disent.structures import load_structure
-from cryo_disent.toysets import glyph_templates
-from cryo_disent.train import Trainer
+from cryo_disent.physics.structures import load_structure
+from cryo_disent.data.toysets import glyph_templates
+from cryo_disent.training.train import Trainer
 from test_trainer_contract import Toy
 
 
@@ -69,7 +69,7 @@ def test_logged_affinity_is_a_mean_over_pairs(tmp_path):
 
 def test_rotate_pose_decoder_is_an_explicit_rotation(tmp_path):
     "pose_decoder='rotate': the decoded image at ψ is the ψ=0 template rotated by ψ (one sign for every class); trains and resumes."
-    from cryo_disent.geometry import warp2d
+    from cryo_disent.physics.geometry import warp2d
     seed_everything(0)
     cfg = AffinityVAE.tiny_config((1, 16, 16), pose_decoder="rotate")
     m = AffinityVAE(cfg)
@@ -87,7 +87,7 @@ def test_rotate_pose_decoder_is_an_explicit_rotation(tmp_path):
 @pytest.mark.parametrize("fn", [fsc_affinity, mean_difference_affinity])
 def test_in_plane_alignment_range(fn):
     "max_angle limits the 2D alignment search: a quarter-turned copy is identical within ±90°, not within ±30°."
-    from cryo_disent.geometry import warp2d
+    from cryo_disent.physics.geometry import warp2d
     g = torch.from_numpy(glyph_templates("a", size=20))[0]
     other = torch.from_numpy(glyph_templates("z", size=20))[0]
     t = torch.stack([g, warp2d(g[None, None], torch.tensor([np.pi / 2]))[0, 0], other])

@@ -18,7 +18,7 @@ def _fit(out: Path):
     from accelerate import PartialState
     from cryo_disent.core import seed_everything
     from cryo_disent.models.affinity import AffinityVAE
-    from cryo_disent.train import Trainer
+    from cryo_disent.training.train import Trainer
     from test_trainer_contract import Toy
     torch.set_default_dtype(torch.float64)  # as tests/ddp_train.py (why: there)
     seed_everything(0)

@@ -1,4 +1,4 @@
-"""Reference-free classification (`cryo_disent.classify`) on simulated subtomograms: classes, their number, poses."""
+"""Reference-free classification (`cryo_disent.analysis.classify`) on simulated subtomograms: classes, their number, poses."""
 import math
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from cryo_disent.alignment import pose_error_per_class
-from cryo_disent.classify import BandData, classify, em, heldout_loglik
+from cryo_disent.analysis.alignment import pose_error_per_class
+from cryo_disent.analysis.classify import BandData, classify, em, heldout_loglik
 from cryo_disent.core import InputError
-from cryo_disent.simulate import simulate
+from cryo_disent.physics.simulate import simulate
 
 FAST = dict(schedule=((0.12, 3), (0.2, 5)), n_rotations=1000, restarts=1)
 
@@ -31,7 +31,7 @@ def test_finds_two_same_size_structures_their_number_and_poses(two_structures):
     assert r["k"] == 2, (r["separability"], r["merged"])
     assert adjusted_rand_score(y, r["labels"]) > 0.9
     R_true = torch.as_tensor(np.stack([t[["qw", "qx", "qy", "qz"]].to_numpy()]))[0]
-    from cryo_disent.geometry import quat_to_matrix
+    from cryo_disent.physics.geometry import quat_to_matrix
     err = pose_error_per_class(r["rotation"], quat_to_matrix(R_true.double()).float(), y)
     assert err[1]["median"] < 15, err  # the ribosome, in its class reference's frame (the SH1 unit is nearly two-fold at 24³)
     assert r["references"].shape == (2, 24, 24, 24) and r["posterior"].shape == (80, 2)

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-CLI = [sys.executable, "-m", "cryo_disent.cli"]
+CLI = [sys.executable, "-m", "cryo_disent.app.cli"]
 
 
 def run(*args, ok=True):
@@ -117,7 +117,7 @@ OUT = {}
 def main(*args):
     "The CLI in this process (no interpreter start-up): (exit status, stderr); stdout goes to OUT['stdout']."
     import contextlib, io
-    from cryo_disent.cli import main as cli_main
+    from cryo_disent.app.cli import main as cli_main
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = cli_main([str(a) for a in args])
@@ -132,8 +132,8 @@ def ok(*args):
 
 
 def _mrc_folder(d, names, seed=0):
-    from cryo_disent.io import write_mrc
-    from cryo_disent.toysets import tetrominoes
+    from cryo_disent.data.io import write_mrc
+    from cryo_disent.data.toysets import tetrominoes
     vols, _ = tetrominoes(n_per_class=len(names), size=16, classes=["I"], seed=seed, held_out=())
     d.mkdir()
     for v, n in zip(vols, names):
@@ -213,7 +213,7 @@ def test_the_run_knows_its_data(tmp_path):
 
 
 def test_interrupt_message_names_what_was_interrupted(tmp_path, monkeypatch):
-    import cryo_disent.simulate as sim
+    import cryo_disent.physics.simulate as sim
     def interrupted(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(sim, "simulate_dataset", interrupted)
     code, err = main("simulate", "--preset", "seed004", "--n-per-class", 1, "--out", tmp_path / "x")
@@ -221,7 +221,7 @@ def test_interrupt_message_names_what_was_interrupted(tmp_path, monkeypatch):
 
 
 def test_help_examples_parse():
-    from cryo_disent.cli import EXAMPLES, build_parser
+    from cryo_disent.app.cli import EXAMPLES, build_parser
     lines = EXAMPLES.splitlines()[1:]
     assert any("--labels" in l for l in lines)
     for line in lines:
@@ -246,7 +246,7 @@ def test_second_live_training_into_the_same_out_is_refused(tmp_path):
         assert r.returncode == 2 and f"another cryo-disent command (PID {first.pid})" in r.stderr, r.stderr
         assert json.loads((runp / "config.json").read_text())["model_config"]["beta"] == 1.0  # the first run's config
         from cryo_disent.core import InputError
-        from cryo_disent.pipelines import report_run
+        from cryo_disent.app.pipelines import report_run
         with pytest.raises(InputError, match=f"PID {first.pid}"): report_run(runp)  # every writer of a run takes its lock
     finally:
         first.kill()

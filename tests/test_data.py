@@ -1,4 +1,4 @@
-"Integration tests of `cryo_disent.data` with the toy sets, and of loaders with worker processes (the notebook covers the units)."
+"Integration tests of `cryo_disent.data.datasets` with the toy sets, and of loaders with worker processes (the notebook covers the units)."
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import Dataset
 
 from cryo_disent.core import InputError
-from cryo_disent.data import (VolumeDataset, load_dataset, open_dataset_writer, save_dataset, split_indices,
+from cryo_disent.data.datasets import (VolumeDataset, load_dataset, open_dataset_writer, save_dataset, split_indices,
                               standardize)
-from cryo_disent.loaders import make_loader
-from cryo_disent.toysets import alphanumeric, tetrominoes
+from cryo_disent.data.loaders import make_loader
+from cryo_disent.data.toysets import alphanumeric, tetrominoes
 
 
 def test_tetrominoes_through_a_dataset_folder(tmp_path):
@@ -108,13 +108,13 @@ def test_text_class_names_and_non_finite_meta_round_trip(tmp_path):
 def test_split_and_sampler_edge_cases():
     with pytest.raises(InputError, match="1-D"):
         split_indices(4, 0.5, labels=np.zeros((4, 2)))
-    from cryo_disent.loaders import EpochSampler
+    from cryo_disent.data.loaders import EpochSampler
     a = list(EpochSampler(50, seed=1, epoch=1)); b = list(EpochSampler(50, seed=2, epoch=0))
     assert a != b  # (seed, epoch) streams do not overlap across neighbouring seeds
 
 
 def test_dataset_json_that_is_not_an_object_is_one_clear_error(tmp_path):
-    from cryo_disent.data import dataset_info
+    from cryo_disent.data.datasets import dataset_info
     folder = save_dataset(tmp_path / "d", np.zeros((2, 4, 4, 4), np.float32))
     for text, kind in (("[1, 2]", "list"), ("3", "int"), ('"x"', "str")):
         (folder / "dataset.json").write_text(text)
@@ -133,7 +133,7 @@ def test_a_file_given_as_a_folder_says_it_is_a_file(tmp_path):
 
 
 def test_non_finite_voxels_are_named_with_their_particle(tmp_path):
-    from cryo_disent.data import data_fingerprint
+    from cryo_disent.data.datasets import data_fingerprint
     v = np.zeros((40, 4, 4, 4), np.float32); v[33, 1, 2, 3] = np.inf
     ds = VolumeDataset.from_folder(save_dataset(tmp_path / "d", v))
     with pytest.raises(InputError, match=r"volumes.npy: particle 33 has 1 NaN or Inf values"):
@@ -143,8 +143,8 @@ def test_non_finite_voxels_are_named_with_their_particle(tmp_path):
 
 
 def test_folder_of_mrc_files_is_a_lazy_dataset(tmp_path):
-    from cryo_disent.data import data_fingerprint, dataset_info
-    from cryo_disent.io import VolumeFiles, write_mrc
+    from cryo_disent.data.datasets import data_fingerprint, dataset_info
+    from cryo_disent.data.io import VolumeFiles, write_mrc
     d = tmp_path / "mine"; d.mkdir()
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 6)).astype(np.float32)
     for i, name in enumerate(["a_0", "a_1", "b_0", "b_1"]):
@@ -171,7 +171,7 @@ def _rss_file_mb() -> float:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_reading_a_dataset_keeps_no_pages_resident(tmp_path):
     "A pass over a memory-mapped set (particles, then the fingerprint scan) leaves no file pages in the process's RSS."
-    from cryo_disent.data import VolumeDataset, data_fingerprint, save_dataset
+    from cryo_disent.data.datasets import VolumeDataset, data_fingerprint, save_dataset
     v = np.random.default_rng(0).standard_normal((256, 32, 32, 32)).astype(np.float32)  # 32 MB
     save_dataset(tmp_path / "d", v)
     del v

@@ -1,16 +1,16 @@
 """Evaluation against every registered model: `embed_dataset` → `evaluate_embedding` → `templates_from_clusters` →
 `template_auc_fsc` must work on the real model contract (models.base), and the metrics must be JSON-ready.
-The metric maths itself is tested in nbs/30_clustering, 31_disentanglement, 32_alignment and 33_evaluate."""
+The metric maths itself is tested in nbs/50_analysis.clustering, 51_analysis.disentanglement, 52_analysis.alignment and 53_analysis.evaluate."""
 import json
 import math
 import numpy as np
 import pytest
 import torch
 from cryo_disent.models.registry import get_model_class, model_names
-from cryo_disent.alignment import pose_error, template_auc_fsc
-from cryo_disent.clustering import adjusted_rand, cluster_latents, hungarian_accuracy
-from cryo_disent.evaluate import embed_dataset, evaluate_embedding, templates_from_clusters
-from cryo_disent.geometry import random_rotations, warp
+from cryo_disent.analysis.alignment import pose_error, template_auc_fsc
+from cryo_disent.analysis.clustering import adjusted_rand, cluster_latents, hungarian_accuracy
+from cryo_disent.analysis.evaluate import embed_dataset, evaluate_embedding, templates_from_clusters
+from cryo_disent.physics.geometry import random_rotations, warp
 
 SHAPE = (1, 16, 16, 16)
 N = 24
@@ -74,7 +74,7 @@ def test_evaluate_registered_model(name):
     T = templates_from_clusters(model, emb["content"], labels)
     assert tuple(T.shape) == (2, *SHAPE)
     auc = template_auc_fsc(T[0], ds.x[0], n_rotations=50)
-    assert math.isfinite(float(auc))  # an untrained template scores anywhere near 0 (-0.14..0.24 here); the metric: nbs/32_alignment
+    assert math.isfinite(float(auc))  # an untrained template scores anywhere near 0 (-0.14..0.24 here); the metric: nbs/52_analysis.alignment
 
 
 def test_hungarian_and_pose_on_dataset_truth():
@@ -89,7 +89,7 @@ def test_hungarian_and_pose_on_dataset_truth():
 def test_umap_then_gmm_clusters_blobs():
     """The SE3-MCL recipe (UMAP to 2D, then GMM) separates well-separated latent blobs (numba JIT: ~20 s once)."""
     import numpy as np
-    from cryo_disent.clustering import adjusted_rand, cluster_latents
+    from cryo_disent.analysis.clustering import adjusted_rand, cluster_latents
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 8)) * 6
     z = np.concatenate([c + rng.normal(size=(60, 8)) for c in centres])
@@ -98,9 +98,9 @@ def test_umap_then_gmm_clusters_blobs():
 
 
 # ---- symmetry-aware pose error --------------------------------------------------------------------------------------
-from cryo_disent.alignment import align_volume, frame_alignment, pose_error_per_class  # noqa: E402
-from cryo_disent.fourier import auc_fsc  # noqa: E402
-from cryo_disent.geometry import axis_angle_to_matrix, geodesic_angle, symmetry_group  # noqa: E402
+from cryo_disent.analysis.alignment import align_volume, frame_alignment, pose_error_per_class  # noqa: E402
+from cryo_disent.physics.fourier import auc_fsc  # noqa: E402
+from cryo_disent.physics.geometry import axis_angle_to_matrix, geodesic_angle, symmetry_group  # noqa: E402
 
 
 def _rot(axis, deg):
@@ -208,8 +208,8 @@ def test_align_volume_recovers_rotation_and_shift():
 # --- K by BIC, class averages with poses, shift error, report figures ----------------------------------------------
 def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
     "A simulated seed004 set (24³, SNR 1) and a run folder whose embedding has the true poses and class-separated content."
-    from cryo_disent.simulate import simulate_dataset
-    from cryo_disent.data import VolumeDataset
+    from cryo_disent.physics.simulate import simulate_dataset
+    from cryo_disent.data.datasets import VolumeDataset
     data, run = tmp_path / "data", tmp_path / "run"
     simulate_dataset("seed004", data, n_per_class=n_per_class, box=24, snr=1.0, mwa=mwa, seed=0, progress=False)
     ds = VolumeDataset.from_folder(data)
@@ -224,7 +224,7 @@ def _oracle_run(tmp_path, n_per_class=10, mwa=30.0):
 
 @pytest.mark.slow
 def test_cluster_run_icl_averages_and_report_with_true_poses(tmp_path):
-    from cryo_disent.pipelines import cluster_run, report_run
+    from cryo_disent.app.pipelines import cluster_run, report_run
     data, run = _oracle_run(tmp_path)
     m = cluster_run(run, data, n_rotations=200, classify=False)   # the latent path; no k: chosen by ICL, not from the labels
     print({k: m[k] for k in ("k", "ari", "average_auc_fsc_mean", "shift_error_median_vox", "pose_error_median_deg")})
@@ -242,10 +242,10 @@ def test_cluster_run_icl_averages_and_report_with_true_poses(tmp_path):
 def test_class_average_beats_single_particle_and_unweighted_mean(tmp_path):
     "Noise-free particles with true poses: wedge-weighted average > plain mean > one particle, in AUC-FSC vs the reference."
     import math
-    from cryo_disent.averaging import class_averages
-    from cryo_disent.geometry import to_template_frame
-    from cryo_disent.fourier import auc_fsc
-    from cryo_disent.simulate import Simulator, contrast_sign
+    from cryo_disent.analysis.averaging import class_averages
+    from cryo_disent.physics.geometry import to_template_frame
+    from cryo_disent.physics.fourier import auc_fsc
+    from cryo_disent.physics.simulate import Simulator, contrast_sign
     sim = Simulator("seed004", snr=math.inf, mwa=30.0, n_per_class=8, box=24, seed=1)
     vols = torch.cat([v for v, _ in sim.batches(64)])[:, None]
     refs = torch.as_tensor(sim.references()) * contrast_sign(sim.spec)

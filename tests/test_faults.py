@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryo_disent.runs import DERIVED
+from cryo_disent.app.runs import DERIVED
 
-CLI = [sys.executable, "-m", "cryo_disent.cli"]
+CLI = [sys.executable, "-m", "cryo_disent.app.cli"]
 TRAIN = ["--model", "beta_vae", "--batch-size", 8, "--latent-dim", 2, "--set", "channels=[8]", "--quiet"]
 
 pytestmark = pytest.mark.slow  # fault injection: every CLI stage killed or starved of disk (`make test-fast` skips)
@@ -58,7 +58,7 @@ def complete(path: Path):
         import torch
         torch.load(path, weights_only=True)
     elif path.suffix == ".star":
-        from cryo_disent.io import read_star
+        from cryo_disent.data.io import read_star
         read_star(path)
     elif path.suffix in (".npy", ".mrcs"): assert path.stat().st_size > 1024, path
 
@@ -140,9 +140,9 @@ def test_a_write_that_fails_mid_file_changes_nothing(project, stage, extra, writ
 
 def test_import_star_never_replaces_the_folder_that_holds_its_input(tmp_path):
     "Even a dataset folder of ours, with --overwrite, is not replaced while the STAR being read lies in it."
-    from cryo_disent.data import save_dataset
-    from cryo_disent.io import write_mrc
-    from cryo_disent.relion import write_relion_star
+    from cryo_disent.data.datasets import save_dataset
+    from cryo_disent.data.io import write_mrc
+    from cryo_disent.data.relion import write_relion_star
     proj, ds = tmp_path / "proj", tmp_path / "ds"
     (proj / "Subtomograms").mkdir(parents=True)
     for i in range(4): write_mrc(proj / "Subtomograms" / f"p{i}.mrc", np.random.default_rng(i).normal(size=(8, 8, 8)), voxel_size=10.0)
@@ -155,7 +155,7 @@ def test_import_star_never_replaces_the_folder_that_holds_its_input(tmp_path):
 
 
 def test_a_labels_table_names_only_this_folder_s_files_and_real_classes(tmp_path):
-    from cryo_disent.io import write_mrc
+    from cryo_disent.data.io import write_mrc
     (tmp_path / "sub").mkdir()
     for i in range(4): write_mrc(tmp_path / "sub" / f"a_{i}.mrc", np.random.default_rng(i).normal(size=(8, 8, 8)), voxel_size=10.0)
     for rows, words in [("filename,class_name\n../other/a_0.mrc,x\n", "'../other/a_0.mrc' is not in"),

@@ -1,10 +1,10 @@
-"""Edge cases of cryo_disent.fourier that the notebook examples do not cover: dtypes, devices, gradients, odd sizes."""
+"""Edge cases of cryo_disent.physics.fourier that the notebook examples do not cover: dtypes, devices, gradients, odd sizes."""
 import numpy as np
 import pytest
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.fourier import (auc_fsc, fftn_c, fourier_crop, fourier_pad, freq_grid, fsc, fsc_resolution,
+from cryo_disent.physics.fourier import (auc_fsc, fftn_c, fourier_crop, fourier_pad, freq_grid, fsc, fsc_resolution,
                                  gaussian_lowpass, ifftn_c, lowpass, mean_fsc_weighted, radial_index, radial_power,
                                  soft_sphere_mask)
 

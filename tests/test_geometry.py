@@ -1,4 +1,4 @@
-"""Extra checks for cryo_disent.geometry that the notebook does not cover: float32 accuracy (what networks use),
+"""Extra checks for cryo_disent.physics.geometry that the notebook does not cover: float32 accuracy (what networks use),
 dtype/device propagation, CUDA agreement (skipped without a GPU) and bad-input messages."""
 import math
 
@@ -7,7 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from cryo_disent.core import InputError
-from cryo_disent import geometry as G
+from cryo_disent.physics import geometry as G
 
 R64 = torch.as_tensor(Rotation.random(300, rng=7).as_matrix())
 R32 = R64.float()

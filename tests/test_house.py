@@ -24,7 +24,7 @@ def test_no_absolute_paths_of_a_machine():
 
 def test_simulate_does_not_import_data():
     "The book's order: `simulate` (chapter 04) must not need `data` (06) at import time."
-    code = "import sys, cryo_disent.simulate; print('cryo_disent.data' in sys.modules)"
+    code = "import sys, cryo_disent.physics.simulate; print('cryo_disent.data.datasets' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "False"

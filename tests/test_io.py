@@ -1,4 +1,4 @@
-"Tests of `cryo_disent.io`: real EMDB map, MRC/MRCS/STAR round trips, folder indexing, and one InputError per bad input."
+"Tests of `cryo_disent.data.io`: real EMDB map, MRC/MRCS/STAR round trips, folder indexing, and one InputError per bad input."
 import gzip, io as stdio, os, re
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import starfile
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.io import (FORMATS, VolumeFiles, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
+from cryo_disent.data.io import (FORMATS, VolumeFiles, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
                             read_npy, read_star, read_volume, write_mrc, write_mrcs, write_star)
 
 REAL = Path(__file__).parent / "data" / "EMD-3197.map"

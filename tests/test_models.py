@@ -1,7 +1,7 @@
 """The conformance suite over the whole model registry: every registered model must pass `check_model`."""
 import pytest
 from cryo_disent.models.registry import get_model_class, model_names
-from cryo_disent.testing import check_model
+from cryo_disent.training.testing import check_model
 
 NAMES = model_names()
 

@@ -1,17 +1,17 @@
-"RELION interop through the CLI: a RELION 5 style project in, a run's poses out (`nbs/07_relion.ipynb` holds the unit examples)."
+"RELION interop through the CLI: a RELION 5 style project in, a run's poses out (`nbs/24_data.relion.ipynb` holds the unit examples)."
 import contextlib, io
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cryo_disent.cli import main
-from cryo_disent.data import VolumeDataset, dataset_info, load_dataset
-from cryo_disent.geometry import quat_to_matrix
-from cryo_disent.io import read_star, write_mrc, write_star
-from cryo_disent.pipelines import embed_folder, train_on_folder
-from cryo_disent.relion import ANGLES, ORIGINS, poses_from_relion
-from cryo_disent.simulate import simulate_dataset
+from cryo_disent.app.cli import main
+from cryo_disent.data.datasets import VolumeDataset, dataset_info, load_dataset
+from cryo_disent.physics.geometry import quat_to_matrix
+from cryo_disent.data.io import read_star, write_mrc, write_star
+from cryo_disent.app.pipelines import embed_folder, train_on_folder
+from cryo_disent.data.relion import ANGLES, ORIGINS, poses_from_relion
+from cryo_disent.physics.simulate import simulate_dataset
 
 
 def _cli(argv) -> tuple:
@@ -90,7 +90,7 @@ def test_bad_star_values_are_refused_not_coerced(project, tmp_path, case):
 
 
 def test_a_whole_mrcs_stack_without_an_index_is_refused(project, tmp_path):
-    from cryo_disent.io import write_mrcs
+    from cryo_disent.data.io import write_mrcs
     d, _, _ = project
     src = d / "Refine3D/job012/run_data.star"
     write_mrcs(tmp_path / "stack.mrcs", np.zeros((3, 16, 16, 16), np.float32), voxel_size=1.0)

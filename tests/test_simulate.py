@@ -10,11 +10,11 @@ import starfile
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.density import band_limit, density_map
-from cryo_disent.fourier import gaussian_transfer
-from cryo_disent.microscope import estimate_snr, missing_wedge_mask
-from cryo_disent.simulate import Simulator, plan, simulate_dataset
-from cryo_disent.structures import load_structure, read_atoms, structures
+from cryo_disent.physics.density import band_limit, density_map
+from cryo_disent.physics.fourier import gaussian_transfer
+from cryo_disent.physics.microscope import estimate_snr, missing_wedge_mask
+from cryo_disent.physics.simulate import Simulator, plan, simulate_dataset
+from cryo_disent.physics.structures import load_structure, read_atoms, structures
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,8 +146,8 @@ def test_stored_pose_reproduces_particles():
     """particles.star quaternion + shift, applied to references.npy with geometry.warp (active convention), reproduce
     the noise-free particles; the transposed rotation does not (asymmetric classes only: apoferritin is octahedral)."""
     import math
-    from cryo_disent.geometry import quat_to_matrix, warp
-    from cryo_disent.simulate import Simulator
+    from cryo_disent.physics.geometry import quat_to_matrix, warp
+    from cryo_disent.physics.simulate import Simulator
     sim = Simulator("seed004", n_per_class=3, box=40, snr=math.inf, ctf=None, mwa=0, lowpass_output=None, mask=False,
                     standardize=False, structures=("6ZU5_80S_ribosome", "4V8R_TRiC_one"), seed=3)
     x, _ = sim.render(range(len(sim)))
@@ -165,7 +165,7 @@ def test_stored_pose_reproduces_particles():
 def _chain_per_atom(name):
     "Chain name of every heavy atom that `read_atoms` keeps, in its order (the order of the shipped points)."
     gemmi = pytest.importorskip("gemmi")
-    from cryo_disent.structures import _SELECTIONS, _parse_selection
+    from cryo_disent.physics.structures import _SELECTIONS, _parse_selection
     sel = structures().set_index("name").loc[name, "selection"]
     path = next(SRC.glob(f"{name}.*"))
     st = gemmi.read_structure(str(path))
@@ -180,7 +180,7 @@ def _chain_per_atom(name):
 @pytest.mark.parametrize("name", ["3ENL_enolase_dimer", "3O21_GluA3NTD_dimer", "7DDO_ACE2_RBD"])
 def test_hinge_domains_are_whole_chains(name):
     "The moving range of each hinged structure is exactly one chain of the file, and the rest is the other chain(s)."
-    from cryo_disent.structures import HINGE_DOMAINS
+    from cryo_disent.physics.structures import HINGE_DOMAINS
     chains = _chain_per_atom(name)
     assert len(chains) == len(load_structure(name))
     s, e = HINGE_DOMAINS[name]
@@ -190,7 +190,7 @@ def test_hinge_domains_are_whole_chains(name):
 @pytest.mark.slow
 def test_conformations_dataset_has_identity_columns(tmp_path):
     "A conformations data set's STAR file holds identity, conformation and hinge angle per particle, consistent with the class."
-    from cryo_disent.structures import conformation_name
+    from cryo_disent.physics.structures import conformation_name
     p = simulate_dataset("conformations", tmp_path / "c", n_per_class=1, box=32, progress=False)
     st = starfile.read(p / "particles.star")
     assert len(st) == 18 and {"identity", "conformation", "hinge_deg"} <= set(st.columns)

@@ -4,8 +4,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from cryo_disent.cli import main
-from cryo_disent.sweep import load_grid, run_sweep, slurm_parameters
+from cryo_disent.app.cli import main
+from cryo_disent.app.sweep import load_grid, run_sweep, slurm_parameters
 
 
 def _tiny_notebook(path):

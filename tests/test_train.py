@@ -2,10 +2,10 @@
 import json
 import numpy as np
 from cryo_disent.core import seed_everything
-from cryo_disent.data import VolumeDataset, split_indices
+from cryo_disent.data.datasets import VolumeDataset, split_indices
 from cryo_disent.models.vae import BetaVAE
-from cryo_disent.toysets import tetrominoes
-from cryo_disent.train import Trainer
+from cryo_disent.data.toysets import tetrominoes
+from cryo_disent.training.train import Trainer
 
 
 def test_beta_vae_learns_tetrominoes(tmp_path):

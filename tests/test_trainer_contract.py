@@ -11,8 +11,8 @@ import pytest
 import torch
 from cryo_disent.core import seed_everything
 from cryo_disent.models.registry import get_model_class, model_names
-from cryo_disent.testing import check_model
-from cryo_disent.train import Trainer
+from cryo_disent.training.testing import check_model
+from cryo_disent.training.train import Trainer
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -121,7 +121,7 @@ def test_per_step_schedule_and_extra_state(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_data_parallel_over_registry(tmp_path):
-    from cryo_disent.data import save_dataset
+    from cryo_disent.data.datasets import save_dataset
     cli_data = save_dataset(tmp_path / "cli_data", np.random.default_rng(0).standard_normal((16, 16, 16, 16)).astype(np.float32))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         str(HERE / "ddp_train.py"), str(tmp_path), *NAMES], capture_output=True, text=True, timeout=900,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cryo_disent.sweep import run_notebook
+from cryo_disent.app.sweep import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
@@ -258,7 +258,7 @@ def test_parameters_cell_is_tagged():
 @pytest.mark.slow
 def test_index_guide(tmp_path):
     "The guided map runs, lists every tutorial's parameters and writes a loadable example sweep grid."
-    from cryo_disent.sweep import expand, load_grid
+    from cryo_disent.app.sweep import expand, load_grid
     out_dir = tmp_path / "run"
     executed = run_notebook(ROOT / "tutorials" / "00_index.ipynb", tmp_path / "00.ipynb", cwd=ROOT,
                             parameters=dict(out_dir=str(out_dir), snrs=[0.5]))

@@ -1,4 +1,4 @@
-"Failure modes and edge cases of `cryo_disent.viz` beyond the notebook examples (no browser needed)."
+"Failure modes and edge cases of `cryo_disent.viz.plots` beyond the notebook examples (no browser needed)."
 import os, re
 from pathlib import Path
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
-from cryo_disent import viz
+from cryo_disent.viz import plots as viz
 from cryo_disent.core import InputError, atomic_path
 
 

@@ -4,7 +4,7 @@
 
 DIR (default: `$CRYO_DISENT_SHARED/data/structures`, else `shared/data/structures` in or next to the repository) holds the model files `NAME.pdb.gz`/`NAME.cif.gz` and
 `PROVENANCE.tsv` (columns: name, source_path_in_extracted_package, selection). Each model is read with gemmi
-(`cryo_disent.structures.read_atoms`: hydrogens, waters, altlocs and OPM dummy atoms dropped, the `selection` applied:
+(`cryo_disent.physics.structures.read_atoms`: hydrogens, waters, altlocs and OPM dummy atoms dropped, the `selection` applied:
 None / asm / chains:PREFIX / protein), and reduced to at most `--max-atoms` electron-weighted pseudo-atoms by weighted
 k-means (`coarse_grain`). Smaller structures keep one point per heavy atom. The result is deterministic; both files are
 written atomically. The budget for the package data is 5 MB.
@@ -16,7 +16,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from cryo_disent.structures import coarse_grain, max_extent, read_atoms  # noqa: E402
+from cryo_disent.physics.structures import coarse_grain, max_extent, read_atoms  # noqa: E402
 
 BUDGET = 5 * 2**20
 

@@ -1,0 +1,1 @@
+"""The application: the run folder and its stages, the pipeline, sweeps, the demo and the command line."""

@@ -1,0 +1,1 @@
+"""Training: the Trainer, multi-process launch, and the conformance checks every model passes."""

@@ -1,0 +1,1 @@
+"""Interactive figures of volumes, latents and runs, and the run explorer."""
