@@ -20,7 +20,7 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
   decoded templates (the pipeline before classification);
 - `ceiling`: every particle scored against the *true* maps passed through the data's CTF and low-pass (a matched filter;
   the wedge is each particle's own, in the score), each map's amplitude fitted by least squares on its true particles at
-  their true poses, with the classification's own search (`classify.expectation` and `refine_active` at its finest
+  their true poses, with the classification's own search (`em.expectation` and `refine_active` at its finest
   band) and assigned to the best class evidence; K = 4 given.
 
 Every run appends one JSON line to ROOT/results.jsonl (rerunning skips what is there: resumable); `report` writes
@@ -146,7 +146,7 @@ def matched_references(data: Path) -> np.ndarray:
 def run_ceiling(data: Path, out: Path) -> dict:
     "True maps as the references of the classification's own search; K = 4 given."
     from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import SCHEDULE, BandData, expectation, refine_active
+    from cryo_disent.analysis.em import SCHEDULE, BandData, expectation, refine_active
     from cryo_disent.data.datasets import VolumeDataset
     ds = VolumeDataset.from_folder(data)
     y = ds.labels.numpy()
@@ -255,7 +255,7 @@ PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 60
 
 def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | None = None) -> dict:
     "Two classes, both at poses `R` `[N, 3, 3]`, `t` `[N, 3]`; memberships `gamma` `[N, 2]` (None: random)."
-    from cryo_disent.analysis.classify import initial_state
+    from cryo_disent.analysis.em import initial_state
     s = initial_state(len(R), 2, 0, gamma)
     s["R"], s["t"] = R[:, None, None].expand(-1, 2, 1, 3, 3).clone(), t[:, None, None].expand(-1, 2, 1, 3).clone().float()
     return s
@@ -265,7 +265,8 @@ def cmd_pairs(a):
     """Can EM split two structures from an uninformed start? A two-class EM on the particles of two of a set's structures,
     from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses."""
     from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import BandData, _Subset, em, heldout_evidence, separability
+    from cryo_disent.analysis.classify import _Subset, heldout_evidence, separability
+    from cryo_disent.analysis.em import BandData, em
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)

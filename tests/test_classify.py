@@ -7,7 +7,8 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from cryo_disent.analysis.alignment import pose_error_per_class
-from cryo_disent.analysis.classify import BandData, classify, em, heldout_loglik
+from cryo_disent.analysis.classify import classify, heldout_loglik
+from cryo_disent.analysis.em import BandData, em
 from cryo_disent.core import InputError
 from cryo_disent.physics.simulate import simulate
 

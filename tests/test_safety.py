@@ -78,7 +78,7 @@ def test_results_survive_a_train_that_writes_no_new_model(tmp_path):
 def _contender(folder, barrier, out):
     import time
     from cryo_disent.core import InputError
-    from cryo_disent.training.train import run_lock
+    from cryo_disent.training.checkpoints import run_lock
     barrier.wait()
     try:
         with run_lock(folder):
@@ -92,7 +92,7 @@ def _contender(folder, barrier, out):
 def test_two_runs_started_together_never_both_hold_the_lock(tmp_path):
     "200 pairs of processes released together on one run folder: the lock's holders never overlap, and one always wins."
     import multiprocessing as mp
-    import cryo_disent.training.train  # noqa: F401  (imported once here: the forked contenders start at once)
+    import cryo_disent.training.checkpoints  # noqa: F401  (imported once here: the forked contenders start at once)
     ctx = mp.get_context("fork")
     both, none = 0, 0
     for i in range(200):

@@ -30,7 +30,8 @@ def _rotations(R, name: str) -> torch.Tensor:
     return R
 
 def _group(symmetry) -> torch.Tensor:
-    "A point group as rotations `[G, 3, 3]` float64: from its name (tabulated frame) or given (e.g. `refine.symmetry_rotations`)."
+    """A point group as rotations `[G, 3, 3]` float64: from its name (tabulated frame) or given (e.g.
+    `refine.symmetry_rotations`)."""
     if isinstance(symmetry, str):
         return symmetry_group(symmetry, torch.float64)
     S = _rotations(symmetry, "symmetry")
@@ -71,9 +72,10 @@ def frame_alignment(
     R_true,
     side: str = "right",
     n_iter: int = 10,
-    symmetry="C1",  # point group of the reference: a name (`geometry.symmetry_group`) or its rotations [G, 3, 3] (identity first); R_true ≡ R_true @ S
+    symmetry="C1",  # point group of the reference: name or rotations [G, 3, 3] (identity first); R_true ≡ R_true @ S
 ) -> torch.Tensor:
-    "Global rotation G minimising the geodesic errors of `R_pred @ G` (side='right') or `G @ R_pred` vs `R_true` (up to symmetry)."
+    """Global rotation G minimising the geodesic errors of `R_pred @ G` (side='right') or `G @ R_pred` vs `R_true` (up
+    to symmetry)."""
     require(side in ("right", "left"), f"side: expected 'right' or 'left', got {side!r}")
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
     require(len(A) == len(B) and len(A) > 0, f"R_true: expected {len(A)} rotations like R_pred, got {len(B)}")
@@ -97,7 +99,7 @@ def pose_error(
     R_true,
     align: bool = True,
     side: str = "right",
-    symmetry="C1",  # point group of the reference (name or rotations, as `frame_alignment`): the minimum over R_true @ S
+    symmetry="C1",  # point group of the reference (name or rotations, as `frame_alignment`): minimum over R_true @ S
 ) -> dict:
     "Geodesic rotation error in degrees (mean, median, per item) after optional global frame alignment `G`."
     A, B = _rotations(R_pred, "R_pred"), _rotations(R_true, "R_true")
@@ -121,7 +123,8 @@ def pose_error_per_class(
     require(len(y) == len(A), f"labels: expected {len(A)} labels, got {len(y)}")
     require(
         isinstance(symmetry, (str, dict)) or np.ndim(as_numpy(symmetry)) == 3,
-        f"symmetry: expected a point-group name, its rotations [G, 3, 3] or a dict class -> either, got {type(symmetry).__name__}",
+        f"symmetry: expected a point-group name, its rotations [G, 3, 3] or a dict class -> either, "
+        f"got {type(symmetry).__name__}",
     )
     sym = (
         (lambda l: symmetry)
@@ -226,7 +229,8 @@ def _shift_table(shape, max_shift: float, device) -> tuple:
     return t, t.norm(dim=1) <= max_shift + 1e-6
 
 def _peaks(cc: torch.Tensor, t: torch.Tensor, ok: torch.Tensor) -> tuple:
-    "Sub-voxel peak (value [B], shift [B, 3] x,y,z) of each map `cc[B, Z, Y, X]` inside the mask, by a 3-point parabola per axis."
+    """Sub-voxel peak (value [B], shift [B, 3] x,y,z) of each map `cc[B, Z, Y, X]` inside the mask, by a 3-point
+    parabola per axis."""
     B, shape = len(cc), cc.shape[1:]
     b = torch.arange(B, device=cc.device)
     k = cc.flatten(1).masked_fill(~ok, -np.inf).argmax(1)
@@ -246,7 +250,8 @@ def _peaks(cc: torch.Tensor, t: torch.Tensor, ok: torch.Tensor) -> tuple:
     return val, t[k].to(cc) + delta.flip(-1)
 
 def _scores_shift(ref, vol, R, chunk, max_shift):
-    "Best NCC over shifts |t| <= max_shift (FFT, sub-voxel peak) for every rotation `R[B]`, and those shifts `[B, 3]` (x, y, z)."
+    """Best NCC over shifts |t| <= max_shift (FFT, sub-voxel peak) for every rotation `R[B]`, and those shifts `[B, 3]`
+    (x, y, z)."""
     m = int(np.ceil(max_shift)) + 1
     t, ok = _shift_table([n + 2 * m for n in ref.shape[2:]], max_shift, ref.device)
     out = [_peaks(_shift_cc(ref, warp(vol, Rc), m), t, ok) for Rc in R.split(chunk)]
@@ -265,7 +270,8 @@ def align_volume(
     max_shift: float = 0.0,  # also search shifts |t| <= max_shift voxels (FFT cross-correlation); 0: rotations only
     return_shift: bool = False,  # return (R, t, score, aligned) instead of (R, score, aligned)
 ) -> tuple:
-    "(R, score, aligned): `R` [3,3] (and shift `t` [3], voxels x,y,z) with `warp(vol, R, t)` best matching `ref` (NCC `score`)."
+    """(R, score, aligned): `R` [3,3] (and shift `t` [3], voxels x,y,z) with `warp(vol, R, t)` best matching `ref` (NCC
+    `score`)."""
     ref, vol = _as_vol(ref, "ref"), _as_vol(vol, "vol").to(_as_vol(ref, "ref").device)
     require(
         ref.shape == vol.shape, f"vol: expected the shape of ref {tuple(ref.shape[2:])}, got {tuple(vol.shape[2:])}"
@@ -307,7 +313,8 @@ def aligned_auc_fsc(
     seed: int = 0,
     max_shift: float = 0.0,  # also search shifts up to this many voxels (see `align_volume`)
 ) -> tuple:
-    "(AUC-FSC of `template` against the reference `ref` after aligning it onto `ref`, the aligned template `[D, H, W]`)."
+    """(AUC-FSC of `template` against the reference `ref` after aligning it onto `ref`, the aligned template `[D, H,
+    W]`)."""
     t, rv = _as_vol(template, "template")[0, 0], _as_vol(ref, "ref")[0, 0]
     require(t.shape == rv.shape, f"template: expected the shape of ref {tuple(rv.shape)}, got {tuple(t.shape)}")
     if align:

@@ -75,7 +75,8 @@ def class_averages(
     eps: float = 0.1,  # Wiener constant, in particles
     batch_size: int = 64,
 ) -> tuple:
-    "(averages `[K, D, H, W]` float32 of the sorted cluster ids ≥ 0, those ids, counts), wedge-weighted in Fourier space."
+    """(averages `[K, D, H, W]` float32 of the sorted cluster ids ≥ 0, those ids, counts), wedge-weighted in Fourier
+    space."""
     n = len(volumes_dataset)
     lab = as_numpy(labels_pred).astype(np.int64).ravel()
     R = torch.as_tensor(as_numpy(rotations), dtype=torch.float32).reshape(-1, 3, 3)

@@ -14,8 +14,8 @@ from sklearn.mixture import GaussianMixture
 from ..core import InputError, as_numpy, require
 
 # %% auto #0
-__all__ = ['REDUCERS', 'CLUSTERERS', 'K_CRITERIA', 'reduce_dims', 'cluster_latents', 'choose_k', 'contingency', 'adjusted_rand',
-           'hungarian_accuracy', 'map_labels', 'confusion', 'f1_scores']
+__all__ = ['REDUCERS', 'CLUSTERERS', 'K_CRITERIA', 'reduce_dims', 'cluster_latents', 'choose_k', 'contingency',
+           'hungarian_accuracy', 'adjusted_rand', 'map_labels', 'confusion', 'f1_scores']
 
 # %% ../../nbs/50_analysis.clustering.ipynb #c8188b98
 def _pca(z, n_components, seed):
@@ -81,7 +81,8 @@ def choose_k(
     n_init: int = 3,
     criterion: str = "icl",  # "icl" (clusters) or "bic" (mixture components)
 ) -> dict:
-    "`{'k', 'criterion', 'icl': {K: ICL}, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over `k_range` (degenerate fits: inf)."
+    """`{'k', 'criterion', 'icl': {K: ICL}, 'bic': {K: BIC}, 'k_range': [lo, hi]}` of full-covariance GMMs over
+    `k_range` (degenerate fits: inf)."""
     require(method == "gmm", f"method: choosing K by ICL/BIC needs a likelihood; expected 'gmm', got {method!r}")
     require(criterion in K_CRITERIA, f"criterion: expected one of {K_CRITERIA}, got {criterion!r}")
     require(
@@ -125,6 +126,12 @@ def contingency(y_true, y_pred):
     np.add.at(n, (ti, pi), 1)
     return n, t, p
 
+def hungarian_accuracy(y_true, y_pred) -> tuple:
+    "(accuracy, mapping {cluster id: class id}) after optimal one-to-one matching of clusters to classes."
+    n, t, p = contingency(*_known(y_true, y_pred))
+    rows, cols = linear_sum_assignment(n, maximize=True)
+    return float(n[rows, cols].sum() / n.sum()), {int(p[j]): int(t[i]) for i, j in zip(rows, cols)}
+
 def adjusted_rand(y_true, y_pred) -> float:
     "Adjusted Rand index (SE3-MCL appendix), computed from the contingency table."
     n, _, _ = contingency(*_known(y_true, y_pred))
@@ -132,12 +139,6 @@ def adjusted_rand(y_true, y_pred) -> float:
     expected = s_a * s_b / comb(n.sum(), 2) if n.sum() > 1 else 0.0
     denom = 0.5 * (s_a + s_b) - expected
     return 1.0 if denom == 0 else float((s_ij - expected) / denom)
-
-def hungarian_accuracy(y_true, y_pred) -> tuple:
-    "(accuracy, mapping {cluster id: class id}) after optimal one-to-one matching of clusters to classes."
-    n, t, p = contingency(*_known(y_true, y_pred))
-    rows, cols = linear_sum_assignment(n, maximize=True)
-    return float(n[rows, cols].sum() / n.sum()), {int(p[j]): int(t[i]) for i, j in zip(rows, cols)}
 
 def map_labels(y_pred, mapping: dict, fill: int = -1) -> np.ndarray:
     "Relabel clusters through `mapping`; clusters without a class get `fill`."

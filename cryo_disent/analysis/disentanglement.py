@@ -25,7 +25,8 @@ def predictivity(
     seed: int = 0,
     balanced: bool = True,  # balanced accuracy (mean per-class recall) for discrete factors
 ) -> float:
-    "Held-out predictivity of `y` from `x` with a linear model: accuracy (discrete) or R² clipped to [0, 1] (continuous)."
+    """Held-out predictivity of `y` from `x` with a linear model: accuracy (discrete) or R² clipped to [0, 1]
+    (continuous)."""
     x = as_numpy(x).reshape(len(x), -1).astype(np.float64)
     y = as_numpy(y).ravel()
     require(len(x) == len(y), f"factors: expected {len(x)} values like the latents, got {len(y)}")
@@ -47,7 +48,8 @@ def predictivity(
     return min(max(s, 0.0), 1.0)
 
 def d_score(latent, labels, n_folds: int = 3, seed: int = 0, balanced: bool = True) -> float:
-    "D-score D(c|latent): held-out linear-SVM accuracy of the class from one latent group (DualContrast; SE3-MCL appendix)."
+    """D-score D(c|latent): held-out linear-SVM accuracy of the class from one latent group (DualContrast; SE3-MCL
+    appendix)."""
     y = as_numpy(labels).ravel()
     keep = y >= 0
     return predictivity(as_numpy(latent).reshape(len(y), -1)[keep], y[keep], True, n_folds, seed, balanced)
@@ -93,7 +95,8 @@ def rotation_predictivity(
     n_folds: int = 3,
     seed: int = 0,
 ) -> float:
-    "S(z): held-out linear R² of the rotation from a code, pooled over (cos θ, sin θ) or the 9 matrix entries, in [0, 1]."
+    """S(z): held-out linear R² of the rotation from a code, pooled over (cos θ, sin θ) or the 9 matrix entries, in [0,
+    1]."""
     R = as_numpy(rotation).astype(np.float64)
     x = as_numpy(latent).reshape(len(latent), -1).astype(np.float64)
     require(len(R) == len(x), f"rotation: expected {len(x)} rotations like the latents, got {len(R)}")
@@ -116,7 +119,8 @@ def cluster_ari(
     seed: int = 0,
     n_components: int = 4,
 ) -> float:
-    "ARI between the classes and a clustering of the code (K = number of known classes unless given); unknown labels (-1) left out."
+    """ARI between the classes and a clustering of the code (K = number of known classes unless given); unknown labels
+    (-1) left out."""
     from cryo_disent.analysis.clustering import adjusted_rand, cluster_latents
 
     y = as_numpy(labels).ravel()

@@ -34,7 +34,8 @@ def embed_dataset(
     batch_size: int = 64,  # used only when `dataset` is not already a DataLoader
     device: str = "cpu",  # where the model runs ("auto" picks a GPU); the model is moved there
 ) -> dict:
-    "Every latent key of `model.embed` over `dataset`, concatenated, plus `label`, `index`, `true_rotation`, `true_shift`."
+    """Every latent key of `model.embed` over `dataset`, concatenated, plus `label`, `index`, `true_rotation`,
+    `true_shift`."""
     require(hasattr(model, "embed"), "model: expected an object with an `embed(x)` method (see models.base)")
     loader = dataset if isinstance(dataset, DataLoader) else DataLoader(dataset, batch_size=batch_size, shuffle=False)
     dev = get_device(device)
@@ -118,7 +119,8 @@ def evaluate_embedding(
     require("content" in emb, f"emb: expected a 'content' key, got {sorted(emb)}")
     require(
         isinstance(symmetry, (str, dict)),
-        f"symmetry: expected a point-group name or a dict class -> name or rotations [G, 3, 3], got {type(symmetry).__name__}",
+        f"symmetry: expected a point-group name or a dict class -> name or rotations [G, 3, 3], "
+        f"got {type(symmetry).__name__}",
     )
     z = emb["content"]
     n = len(z)

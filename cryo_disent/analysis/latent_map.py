@@ -17,9 +17,9 @@ from ..viz import plots as viz
 from ..models.base import RECON_OUTPUT
 
 # %% auto #0
-__all__ = ['class_centres', 'nearest_centre', 'landing', 'fit_classifier', 'classification_scores', 'latent_cosine_matrix',
-           'matrix_correlation', 'latent_vs_affinity_figure', 'pose_correlation', 'pose_figure', 'latent_map_scores',
-           'interpolate', 'decode_path', 'pose_path', 'interpolation_figure', 'splat_path_figure']
+__all__ = ['class_centres', 'nearest_centre', 'landing', 'latent_cosine_matrix', 'matrix_correlation',
+           'latent_vs_affinity_figure', 'fit_classifier', 'classification_scores', 'pose_correlation', 'pose_figure',
+           'latent_map_scores', 'interpolate', 'decode_path', 'pose_path', 'interpolation_figure', 'splat_path_figure']
 
 # %% ../../nbs/55_analysis.latent_map.ipynb #df6c2f12
 def _z(z, name: str = "z") -> np.ndarray:
@@ -63,39 +63,6 @@ def landing(pred, ids=None) -> dict:
     order = np.argsort(-n, kind="stable")
     return {int(u[k]): float(n[k] / len(p)) for k in order}
 
-# %% ../../nbs/55_analysis.latent_map.ipynb #0f97f2b8
-def fit_classifier(z, labels, kind: str = "knn", seed: int = 0, **kw):
-    "A scikit-learn classifier (`knn`: KNeighbors, k=5; `mlp`: MLPClassifier) fitted on latents of known class."
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.neural_network import MLPClassifier
-
-    z, lab = _z(z), np.asarray(as_numpy(labels)).astype(np.int64).ravel()
-    require(kind in ("knn", "mlp"), f"kind: expected 'knn' or 'mlp', got {kind!r}")
-    keep = lab >= 0
-    require(keep.sum() >= 2, "labels: expected at least two particles of known class")
-    if kind == "knn":
-        clf = KNeighborsClassifier(**{"n_neighbors": min(5, int(keep.sum())), **kw})
-    else:
-        clf = MLPClassifier(**{"hidden_layer_sizes": (64, 64), "max_iter": 500, "random_state": seed, **kw})
-    return clf.fit(z[keep], lab[keep])
-
-def classification_scores(y_true, y_pred, labels=None) -> dict:
-    "Accuracy, per-class and macro F1, and the confusion matrix (counts, rows = true) over the particles of known class."
-    yt, yp = (
-        np.asarray(as_numpy(y_true)).astype(np.int64).ravel(),
-        np.asarray(as_numpy(y_pred)).astype(np.int64).ravel(),
-    )
-    labels = np.unique(np.r_[yt[yt >= 0], yp[yt >= 0]]) if labels is None else np.asarray(labels)
-    f1 = f1_scores(yt, yp, labels)
-    known = yt >= 0
-    return dict(
-        accuracy=float((yt[known] == yp[known]).mean()),
-        f1=f1["f1"],
-        f1_macro=f1["f1_macro"],
-        confusion=confusion(yt, yp, labels),
-        labels=labels.tolist(),
-    )
-
 # %% ../../nbs/55_analysis.latent_map.ipynb #66f60d99
 def latent_cosine_matrix(z, labels, ids) -> np.ndarray:
     "`[K, K]` mean cosine similarity between the latents of classes `ids[a]` and `ids[b]`."
@@ -109,7 +76,8 @@ def latent_cosine_matrix(z, labels, ids) -> np.ndarray:
     return np.clip(M @ M.T, -1, 1)  # mean over pairs of u_a·u_b = (mean u_a)·(mean u_b)
 
 def matrix_correlation(C, A) -> float:
-    "Pearson r of the off-diagonal (upper-triangle) entries of two `[K, K]` matrices (nan for K < 3 or constant entries)."
+    """Pearson r of the off-diagonal (upper-triangle) entries of two `[K, K]` matrices (nan for K < 3 or constant
+    entries)."""
     C, A = np.asarray(C, np.float64), np.asarray(A, np.float64)
     require(
         C.shape == A.shape and C.ndim == 2 and C.shape[0] == C.shape[1],
@@ -151,6 +119,40 @@ def latent_vs_affinity_figure(C, A, names, title: str | None = None) -> go.Figur
         width=2 * max(350, 40 * len(names) + 150),
     )
     return fig
+
+# %% ../../nbs/55_analysis.latent_map.ipynb #0f97f2b8
+def fit_classifier(z, labels, kind: str = "knn", seed: int = 0, **kw):
+    "A scikit-learn classifier (`knn`: KNeighbors, k=5; `mlp`: MLPClassifier) fitted on latents of known class."
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    z, lab = _z(z), np.asarray(as_numpy(labels)).astype(np.int64).ravel()
+    require(kind in ("knn", "mlp"), f"kind: expected 'knn' or 'mlp', got {kind!r}")
+    keep = lab >= 0
+    require(keep.sum() >= 2, "labels: expected at least two particles of known class")
+    if kind == "knn":
+        clf = KNeighborsClassifier(**{"n_neighbors": min(5, int(keep.sum())), **kw})
+    else:
+        clf = MLPClassifier(**{"hidden_layer_sizes": (64, 64), "max_iter": 500, "random_state": seed, **kw})
+    return clf.fit(z[keep], lab[keep])
+
+def classification_scores(y_true, y_pred, labels=None) -> dict:
+    """Accuracy, per-class and macro F1, and the confusion matrix (counts, rows = true) over the particles of known
+    class."""
+    yt, yp = (
+        np.asarray(as_numpy(y_true)).astype(np.int64).ravel(),
+        np.asarray(as_numpy(y_pred)).astype(np.int64).ravel(),
+    )
+    labels = np.unique(np.r_[yt[yt >= 0], yp[yt >= 0]]) if labels is None else np.asarray(labels)
+    f1 = f1_scores(yt, yp, labels)
+    known = yt >= 0
+    return dict(
+        accuracy=float((yt[known] == yp[known]).mean()),
+        f1=f1["f1"],
+        f1_macro=f1["f1_macro"],
+        confusion=confusion(yt, yp, labels),
+        labels=labels.tolist(),
+    )
 
 # %% ../../nbs/55_analysis.latent_map.ipynb #70a2e7aa
 def pose_correlation(
@@ -201,7 +203,8 @@ def latent_map_scores(
     unseen=(),  # class ids never seen in training
     A=None,  # affinity matrix over the training class ids in sorted order (optional)
 ) -> dict:
-    "Centres, nearest-centre predictions and scores, unseen-class landing and closeness, latent-vs-affinity correlation."
+    """Centres, nearest-centre predictions and scores, unseen-class landing and closeness, latent-vs-affinity
+    correlation."""
     ids, centres = class_centres(z_train, y_train)
     zt, yt = _z(z_test, "z_test"), np.asarray(as_numpy(y_test)).astype(np.int64).ravel()
     pred = nearest_centre(zt, ids, centres)
@@ -236,7 +239,8 @@ def decode_path(
     content,  # latents [n, d]
     pose=None,  # the model's pose latent [n, P] or None (the model's canonical pose)
 ) -> np.ndarray:
-    "Decoded `[n, *input_shape]` of each point (as `template` maps it), in eval mode, without gradients (the mode is restored)."
+    """Decoded `[n, *input_shape]` of each point (as `template` maps it), in eval mode, without gradients (the mode is
+    restored)."""
     z = torch.as_tensor(_z(content, "content"), dtype=torch.float32)
     lat = dict(content=z)
     if pose is not None:
@@ -296,7 +300,8 @@ def splat_path_figure(
     names=None,  # a name per step (default: the step fraction)
     title: str | None = None,
 ) -> go.Figure:
-    "The active Gaussians' centres (φ = 1, voxels from the box centre) at each step of a path, one 3D scatter trace per step."
+    """The active Gaussians' centres (φ = 1, voxels from the box centre) at each step of a path, one 3D scatter trace
+    per step."""
     z = torch.as_tensor(_z(content, "content"), dtype=torch.float32)
     p = None if pose is None else torch.as_tensor(np.asarray(as_numpy(pose), np.float32).reshape(len(z), -1))
     names = [f"{t:.2f}" for t in np.linspace(0, 1, len(z))] if names is None else [str(n) for n in names]

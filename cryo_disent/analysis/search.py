@@ -82,7 +82,8 @@ class FourierBand:
         return torch.fft.irfftn(full.view(-1, n, n, n // 2 + 1), s=(n,) * 3, dim=(-3, -2, -1))
 
     def measured(self, mwa) -> torch.Tensor:
-        "`[B, V]` 1 where a particle with missing-wedge angle `mwa` (degrees: one, or `[B]`; None or 0: no wedge) has data."
+        """`[B, V]` 1 where a particle with missing-wedge angle `mwa` (degrees: one, or `[B]`; None or 0: no wedge) has
+        data."""
         a = torch.as_tensor(0.0 if mwa is None else mwa, dtype=torch.float32, device=self.device).reshape(-1, 1)
         return (~in_missing_wedge(self.k[:, 0][None], self.k[:, 2][None], a)).float()
 
@@ -194,7 +195,8 @@ def global_search(
     top: int = 1,
     chunk: int = 256,
 ) -> dict:
-    "`lse` `[N, K]` (log mean likelihood over the grid) and the `top` best poses (`ll`, `rot` index, `shift`) per particle and reference."
+    """`lse` `[N, K]` (log mean likelihood over the grid) and the `top` best poses (`ll`, `rot` index, `shift`) per
+    particle and reference."""
     b = grid.band
     N, V = X.shape
     K = len(G)
@@ -246,7 +248,8 @@ def local_search(
     shifts: torch.Tensor,  # `[S, 3]` offsets: candidates t + s
     chunk: int = 64,
 ) -> dict:
-    "Best pose per particle among R·D × (t + shifts): `rotation`, `translation`, its `ll`, and `lse` over the candidates."
+    """Best pose per particle among R·D × (t + shifts): `rotation`, `translation`, its `ll`, and `lse` over the
+    candidates."""
     b = grid.band
     N, V = X.shape
     Lr, S = len(D), len(shifts)

@@ -265,7 +265,7 @@ def _classify_flags(s):
 
 def _cmd_refine(a):
     from cryo_disent.app.stages import average_stage, refine_stage
-    from cryo_disent.training.train import run_lock
+    from cryo_disent.training.checkpoints import run_lock
 
     require(
         a.classify or a.k is None,

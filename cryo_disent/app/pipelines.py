@@ -17,7 +17,8 @@ from ..analysis.clustering import contingency, reduce_dims
 from ..analysis.evaluate import embed_dataset, pose_errors, templates_from_clusters
 from ..models.base import BaseModel, load_model
 from .runs import DERIVED, holding_lock, check_run_outputs, run_record, save_npz as _save_npz, write_json
-from ..training.train import TrainConfig, Trainer, run_lock
+from ..training.checkpoints import run_lock
+from ..training.train import TrainConfig, Trainer
 from cryo_disent.app.stages import (
     DERIVED_KEYS,
     K_RANGE,

@@ -11,7 +11,7 @@ import numpy as np
 from ..core import InputError, atomic_path, atomic_write_text, require, to_json
 from ..data.io import read_npz
 from ..models.base import fingerprint
-from ..training.train import run_lock
+from ..training.checkpoints import run_lock
 
 # %% auto #0
 __all__ = ['DERIVED', 'write_json', 'run_record', 'save_npz', 'clusters_fingerprint', 'check_run_outputs', 'holding_lock']

@@ -20,7 +20,8 @@ from ..analysis.clustering import choose_k, cluster_latents, hungarian_accuracy
 from ..analysis.evaluate import evaluate_embedding, pose_errors, templates_from_clusters
 from ..models.base import BaseModel, fingerprint
 from .runs import check_run_outputs, clusters_fingerprint, holding_lock, run_record, save_npz, write_json
-from ..analysis.refine import POINT_GROUPS, reference_symmetries, refine_with_averages
+from ..analysis.refine import POINT_GROUPS, reference_symmetries
+from ..analysis.refine_averages import refine_with_averages
 
 # %% auto #0
 __all__ = ['RESUME_HINT', 'STAGE_KEYS', 'DERIVED_KEYS', 'NO_TRUTH', 'K_RANGE', 'dataset_class_names', 'load_references',
