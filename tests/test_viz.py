@@ -26,7 +26,7 @@ def test_write_atomic_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkey
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
             raise OSError("disk full")
-    monkeypatch.setattr(viz, "atomic_write_text", failing_write)
+    monkeypatch.setattr(report, "atomic_write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
         report.save_html(viz.projections_figure(vol), out)
     assert out.read_bytes() == old
