@@ -169,7 +169,8 @@ def run_ceiling(data: Path, out: Path) -> dict:
 def _scored(ds, data: Path, lab, posterior, rotation, translation, **extra) -> dict:
     "ARI, accuracy, symmetry-aware classwise pose error and class-average AUC-FSC of one labelling with its poses."
     from cryo_disent.analysis.evaluate import evaluate_embedding
-    from cryo_disent.app.pipelines import _symmetry, class_volumes, dataset_class_names, load_references
+    from cryo_disent.app.scoring import _symmetry, class_volumes
+    from cryo_disent.app.stages import dataset_class_names, load_references
     from cryo_disent.analysis.refine import reference_symmetries
     emb = dict(content=posterior, label=ds.labels.numpy(), rotation=rotation, translation=translation,
                true_rotation=ds.rotations.numpy(), true_shift=ds.shifts.numpy())

@@ -99,7 +99,8 @@ def test_cluster_keeps_its_output_and_always_redoes(runs):
 
 def test_classification_from_the_stage_prints_one_line_an_iteration(runs, tmp_path):
     "The classification path of `refine_stage` (short schedule), as `refine` runs it, logs each EM iteration."
-    from cryo_disent.app.stages import average_stage, refine_stage
+    from cryo_disent.app.scoring import average_stage
+    from cryo_disent.app.stages import refine_stage
     run = tmp_path / "run"
     shutil.copytree(runs / "run", run)
     fast = dict(k_max=2, restarts=1, schedule=((0.2, 1), (0.3, 2)), n_rotations=100)

@@ -1,4 +1,4 @@
-"Failure modes and edge cases of `cryo_disent.viz.plots` beyond the notebook examples (no browser needed)."
+"Failure modes and edge cases of `cryo_disent.viz.plots`, `figures` and `report` beyond the notebook examples (no browser needed)."
 import os, re
 from pathlib import Path
 import numpy as np
@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
+from cryo_disent.viz import figures, report
 from cryo_disent.viz import plots as viz
 from cryo_disent.core import InputError, atomic_path
 
@@ -18,24 +19,24 @@ def vol():
 def test_write_atomic_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, vol):
     "A write that fails after the temp file is written leaves the old report and no temp (patches only viz's writer)."
     out = tmp_path / "r.html"
-    viz.save_html(viz.slices_figure(vol), out)
+    report.save_html(viz.slices_figure(vol), out)
     old = out.read_bytes()
 
     def failing_write(path, text):  # the real atomic writer, failing before the rename (e.g. disk full on fsync)
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
             raise OSError("disk full")
-    monkeypatch.setattr(viz, "atomic_write_text", failing_write)
+    monkeypatch.setattr(report, "atomic_write_text", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        viz.save_html(viz.projections_figure(vol), out)
+        report.save_html(viz.projections_figure(vol), out)
     assert out.read_bytes() == old
     assert os.listdir(tmp_path) == ["r.html"]
 
 
 def test_save_html_section_forms(tmp_path, vol):
-    f1, f2 = viz.slices_figure(vol, "a"), viz.curve_figure({"y": [1, 2, 3]})
+    f1, f2 = viz.slices_figure(vol, "a"), figures.curve_figure({"y": [1, 2, 3]})
     df = pd.DataFrame(dict(k=[1, 2], v=[0.123456, 2.0]))
-    p = viz.save_html((f1, f2), tmp_path / "sub" / "x.html",
+    p = report.save_html((f1, f2), tmp_path / "sub" / "x.html",
                       sections=[("Both", [f1, "<p id='raw'>raw</p>", df, None]), ("M", {"a": {"b": np.float32(0.5)}})])
     doc = p.read_text()
     assert doc.count("Plotly.newPlot(") == 3
@@ -43,7 +44,7 @@ def test_save_html_section_forms(tmp_path, vol):
     assert re.findall(r"<script[^>]*\ssrc=", doc) == []
     assert oct(p.stat().st_mode & 0o777) == "0o644"
     with pytest.raises(InputError, match="figs/sections: expected at least one"):
-        viz.save_html([], tmp_path / "empty.html")
+        report.save_html([], tmp_path / "empty.html")
     assert not (tmp_path / "empty.html").exists()
 
 
@@ -70,20 +71,20 @@ def test_volumes_grid_array_input_and_errors(vol):
 def test_embedding_class_names_dict_unknown_and_webgl():
     emb = np.random.default_rng(0).normal(size=(30001, 2))
     lab = np.r_[np.zeros(10001, int), np.ones(10000, int), -np.ones(10000, int)]
-    fig = viz.embedding_figure(emb, lab, class_names={0: "a", 1: "b"})
+    fig = figures.embedding_figure(emb, lab, class_names={0: "a", 1: "b"})
     assert [t.name for t in fig.data] == ["unknown", "a", "b"]
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
     assert sum(len(t.x) for t in fig.data) == len(emb)
     with pytest.raises(InputError, match="hover: expected 30001 rows"):
-        viz.embedding_figure(emb, lab, hover=pd.DataFrame(dict(a=[1, 2])))
+        figures.embedding_figure(emb, lab, hover=pd.DataFrame(dict(a=[1, 2])))
 
 
 def test_heatmap_and_curve_errors():
     with pytest.raises(InputError, match="matrix: expected a 2D matrix"):
-        viz.heatmap_figure(np.zeros(3), "abc", "abc")
+        figures.heatmap_figure(np.zeros(3), "abc", "abc")
     with pytest.raises(InputError, match="curves: expected a non-empty dict"):
-        viz.curve_figure({})
-    fig = viz.curve_figure({"fsc": (torch.linspace(0, 1, 4), torch.ones(4))}, log_y=True)
+        figures.curve_figure({})
+    fig = figures.curve_figure({"fsc": (torch.linspace(0, 1, 4), torch.ones(4))}, log_y=True)
     assert fig.layout.yaxis.type == "log"
 
 

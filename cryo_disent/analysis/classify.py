@@ -143,17 +143,12 @@ def _result(data: BandData, state: dict, **info) -> dict:
     )
 
 def _logger(progress: bool, total: int):
-    "One line per EM iteration to stderr in a log; a tqdm bar in a terminal or notebook."
-    from cryo_disent.training.train import interactive
+    "One line per EM iteration to stderr in a log; a tqdm bar in a terminal or notebook (`core.progress_log`)."
+    from types import SimpleNamespace
+    from cryo_disent.core import progress_log
 
-    if not progress:
-        return None, None
-    if interactive():
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="iteration", desc="classify")
-        return (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1][:60]), bar.update(1))), bar
-    return (lambda line: print(line, file=sys.stderr, flush=True)), None
+    log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
+    return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
 # %% ../../nbs/58_analysis.classify.ipynb #5e75696d
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 from ..core import as_numpy, eval_mode, require
 from .clustering import confusion, f1_scores
-from ..viz import plots as viz
+from ..viz import figures as viz
 from ..models.base import RECON_OUTPUT
 
 # %% auto #0

@@ -54,7 +54,8 @@ def check_run_outputs(run, emb: dict, model=None, derived: tuple = ("metrics.jso
     require(
         made is None or now is None or made == now,
         f"{run / 'embedding.npz'}: made by another model than "
-        f"{'the one given' if model is not None else run / 'model.pt'} ({made} ≠ {now}); embed again: cryo-disent embed --run {run}",
+        f"{'the one given' if model is not None else run / 'model.pt'} ({made} ≠ {now}); "
+        f"embed again: cryo-disent embed --run {run}",
     )
     if "cluster" not in emb:
         return

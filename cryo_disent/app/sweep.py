@@ -321,7 +321,7 @@ def summary_table(spec: SweepSpec) -> pd.DataFrame:
 
 def _summary_html(table: pd.DataFrame, spec: SweepSpec) -> Path:
     import plotly.graph_objects as go
-    from cryo_disent.viz.plots import save_html
+    from cryo_disent.viz.report import save_html
 
     x = list(spec.grid)[0]
     nums = [

@@ -17,7 +17,7 @@ from ..physics.fourier import mean_fsc_weighted
 from ..physics.geometry import warp2d
 from ..analysis.alignment import align_volume
 from .base import schedule_value
-from ..viz import plots as viz
+from ..viz import figures as viz
 
 # %% auto #0
 __all__ = ['check_affinity', 'identity_affinity', 'stretch_affinity', 'feasible_affinity', 'load_affinity_csv',

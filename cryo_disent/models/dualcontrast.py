@@ -345,7 +345,7 @@ def swap_grid_figure(
     col_names=None,
 ):  # defaults: "z of #i", "c of #j"
     "Interactive plotly swap grid (rows share z, columns share c)."
-    from cryo_disent.viz.plots import traversal_grid
+    from cryo_disent.viz.figures import traversal_grid
 
     R, C = grid.shape[:2]
     rows = list(row_names) if row_names is not None else [f"z of #{i}" for i in range(R)]

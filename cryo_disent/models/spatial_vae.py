@@ -462,7 +462,8 @@ def traversal_figure(
     title: str | None = None,
 ):
     "Plotly grid: per traversed latent three rows (projections along z, y, x), one column per step (§4.5, Fig. 3)."
-    from cryo_disent.viz.plots import orthogonal_projections, traversal_grid
+    from cryo_disent.viz.plots import orthogonal_projections
+    from cryo_disent.viz.figures import traversal_grid
 
     names = {"rotation_params": "θ", "translation_params": "u" if model.config.shift_frame == "image" else "Δt"}
     imgs, rows, fixed = [], [], None

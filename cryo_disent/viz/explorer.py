@@ -11,6 +11,7 @@ from ..core import as_numpy, eval_mode, require
 from ..physics.geometry import euler_zyz_to_matrix
 from ..models.base import RECON_OUTPUT
 from . import plots as viz
+from .figures import heatmap_figure
 
 # %% auto #0
 __all__ = ['LatentExplorer']
@@ -119,7 +120,7 @@ def _render(self: LatentExplorer):
         ", ".join(f"{k}={v:.3g}" for k, v in self.values.items() if not k.startswith("content_")) or "canonical pose"
     )
     if vol.ndim == 2:
-        return viz.heatmap_figure(vol, list(range(vol.shape[1])), list(range(vol.shape[0])), title=title, text=False)
+        return heatmap_figure(vol, list(range(vol.shape[1])), list(range(vol.shape[0])), title=title, text=False)
     return (viz.slices_figure if self.view == "slices" else viz.projections_figure)(vol, title=title)
 
 def _sync(self: LatentExplorer):

@@ -14,11 +14,11 @@ from cryo_disent.viz.plots import (
     GREY,
     VIEW_AXES,
     _equal_aspect,
-    _class_name,
     orthogonal_projections,
     orthogonal_slices,
     to_numpy,
 )
+from .figures import _class_name
 
 # %% auto #0
 __all__ = ['class_volumes_figure', 'pose_error_figure']
@@ -40,7 +40,8 @@ def class_volumes_figure(
     title: str | None = None,
     cell_px: int = 150,
 ) -> go.Figure:
-    "Grid: rows = classes, column groups = sources (template, average, truth…), each a few orthogonal views, standardised."
+    """Grid: rows = classes, column groups = sources (template, average, truth…), each a few orthogonal views,
+    standardised."""
     require(mode in ("slices", "projections"), f"mode: expected 'slices' or 'projections', got {mode!r}")
     require(
         len(rows) > 0 and all(len(r) == len(col_titles) for r in rows),
