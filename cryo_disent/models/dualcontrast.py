@@ -22,8 +22,8 @@ from .harmony import LOWPASS_A
 from .layers import ConvDecoder, ConvEncoder, GaussianHead
 
 # %% auto #0
-__all__ = ['random_rotation_transform', 'DualContrastConfig', 'MLPDecoder', 'ConvCZDecoder', 'DualContrast', 'swap_grid',
-           'swap_grid_figure']
+__all__ = ['random_rotation_transform', 'DualContrastConfig', 'MLPDecoder', 'ConvCZDecoder', 'DualContrast',
+           'swap_grid', 'swap_grid_figure']
 
 # %% ../../nbs/38_models.dualcontrast.ipynb #1c7f59b8
 def random_rotation_transform(

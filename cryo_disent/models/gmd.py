@@ -16,8 +16,8 @@ from ..physics.geometry import axis_angle_to_quat, quat_to_matrix
 from .layers import CONV
 
 # %% auto #0
-__all__ = ['rotation_2d', 'pose_to_matrix', 'window_offsets', 'render_gaussians', 'render_gaussians_dense', 'straight_through',
-           'GaussianMixtureDecoder', 'splats_figure']
+__all__ = ['rotation_2d', 'pose_to_matrix', 'window_offsets', 'render_gaussians', 'render_gaussians_dense',
+           'straight_through', 'GaussianMixtureDecoder', 'splats_figure']
 
 # %% ../../nbs/35_models.gmd.ipynb #2d935893
 def rotation_2d(theta: torch.Tensor) -> torch.Tensor:

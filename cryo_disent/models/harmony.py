@@ -24,9 +24,9 @@ from .registry import register
 from ..training import distributed
 
 # %% auto #0
-__all__ = ['LOWPASS_A', 'compose_pose', 'inplane_rotations', 'harmony_sizes', 'HarmonyEncoder', 'HarmonyDecoder', 'lowres_copy',
-           'work_box_size', 'Harmony3DConfig', 'Harmony3D', 'sample_candidates', 'choose_winner', 'Harmony3DMCLConfig',
-           'Harmony3DMCL']
+__all__ = ['LOWPASS_A', 'compose_pose', 'inplane_rotations', 'harmony_sizes', 'HarmonyEncoder', 'HarmonyDecoder',
+           'lowres_copy', 'work_box_size', 'Harmony3DConfig', 'Harmony3D', 'sample_candidates', 'choose_winner',
+           'Harmony3DMCLConfig', 'Harmony3DMCL']
 
 # %% ../../nbs/37_models.harmony.ipynb #a5fce159
 def compose_pose(R: torch.Tensor, t: torch.Tensor,  # θ: [B, 3, 3], [B, 3]

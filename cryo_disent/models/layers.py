@@ -13,8 +13,8 @@ from torch import nn
 from ..core import require
 
 # %% auto #0
-__all__ = ['CONV', 'CONV_T', 'MEMORY_FORMATS', 'CHANNELS_LAST', 'down_sizes', 'ConvEncoder', 'ConvDecoder', 'GaussianHead',
-           'memory_format', 'to_memory_format', 'select_memory_format']
+__all__ = ['CONV', 'CONV_T', 'MEMORY_FORMATS', 'CHANNELS_LAST', 'down_sizes', 'ConvEncoder', 'ConvDecoder',
+           'GaussianHead', 'memory_format', 'to_memory_format', 'select_memory_format']
 
 # %% ../../nbs/32_models.layers.ipynb #3ddf6ce6
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}

@@ -10,9 +10,10 @@ import torch
 from ..core import require
 
 # %% auto #0
-__all__ = ['fftn_c', 'ifftn_c', 'freq_grid', 'freq_radius', 'radial_index', 'shell_counts', 'shell_sum', 'fsc', 'radial_power',
-           'auc_fsc', 'mean_fsc_weighted', 'shell_frequencies', 'fsc_resolution', 'lowpass', 'gaussian_sigma',
-           'gaussian_transfer', 'gaussian_lowpass', 'fourier_resize', 'fourier_crop', 'fourier_pad', 'soft_sphere_mask']
+__all__ = ['fftn_c', 'ifftn_c', 'freq_grid', 'freq_radius', 'radial_index', 'shell_counts', 'shell_sum', 'fsc',
+           'radial_power', 'auc_fsc', 'mean_fsc_weighted', 'shell_frequencies', 'fsc_resolution', 'lowpass',
+           'gaussian_sigma', 'gaussian_transfer', 'gaussian_lowpass', 'fourier_resize', 'fourier_crop', 'fourier_pad',
+           'soft_sphere_mask']
 
 # %% ../../nbs/11_physics.fourier.ipynb #4cdd5671
 def _dims(x: torch.Tensor, ndim: int, name: str = "v") -> tuple:

@@ -13,9 +13,9 @@ import pandas as pd
 from ..core import InputError, require
 
 # %% auto #0
-__all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'PseudoAtoms', 'electron_weight', 'read_atoms', 'coarse_grain', 'structure_from_file',
-           'structure_from_map', 'max_extent', 'structures', 'structure_names', 'load_structure', 'as_pseudo_atoms',
-           'axis_angle_matrix', 'hinge', 'hinge_axis', 'conformation_name', 'load_conformation']
+__all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'PseudoAtoms', 'electron_weight', 'read_atoms', 'coarse_grain',
+           'structure_from_file', 'structure_from_map', 'max_extent', 'structures', 'structure_names', 'load_structure',
+           'as_pseudo_atoms', 'axis_angle_matrix', 'hinge', 'hinge_axis', 'conformation_name', 'load_conformation']
 
 # %% ../../nbs/12_physics.structures.ipynb #36705c14
 @dataclass(eq=False)
