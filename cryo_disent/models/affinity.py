@@ -87,10 +87,11 @@ class AffinityVAEConfig(BetaVAEConfig):
             return np.array(self.affinity), list(self.affinity_classes or self.class_names)
         return identity_affinity(self.class_names) if self.class_names else np.zeros((0, 0)), list(self.class_names)
 
-# %% ../../nbs/36b_models.affinity.ipynb #de9807bb
+# %% ../../nbs/36b_models.affinity.ipynb #19f9590d
 @register("affinity_vae")
 class AffinityVAE(BetaVAE):
-    "CNN-aVAE: conv encoder → (μ, log σ²) and pose ψ; decoder on [z, ψ]; loss eq. (1) with the affinity term of eq. (2)."
+    """CNN-aVAE: conv encoder → (μ, log σ²) and pose ψ; decoder on [z, ψ]; loss eq. (1) with the affinity term of eq.
+    (2)."""
 
     config_cls = AffinityVAEConfig
     tiny_overrides = dict(channels=(8, 16), class_names=("c0", "c1", "c2"))
@@ -134,7 +135,8 @@ class AffinityVAE(BetaVAE):
         return self.decoder(z, pose)
 
     def rotate_template(self, t, pose):
-        "The canonical template `t` rotated by ψ: in-plane by θ = ψ₀ (images); by θ about z or the axis ψ₁…₃ (volumes, eq. 3)."
+        """The canonical template `t` rotated by ψ: in-plane by θ = ψ₀ (images); by θ about z or the axis ψ₁…₃ (volumes,
+        eq. 3)."""
         if t.ndim == 4:
             return warp2d(t, pose[:, 0], padding_mode="border")  # counter-clockwise, as the data's `angle`
         return warp(t, pose_to_matrix(pose, 3).to(t), padding_mode="border")
@@ -170,7 +172,8 @@ class AffinityVAE(BetaVAE):
 
     @classmethod
     def data_fields(cls, info: dict) -> dict:
-        "β-VAE fields plus an affinity matrix from `dataset.json`'s `meta.affinity = {classes: [...], matrix: [[...]]}` if there is one."
+        """β-VAE fields plus an affinity matrix from `dataset.json`'s `meta.affinity = {classes: [...], matrix:
+        [[...]]}` if there is one."""
         vals = super().data_fields(info)
         aff = (info.get("meta") or {}).get("affinity")
         if isinstance(aff, dict) and "matrix" in aff:
@@ -195,14 +198,15 @@ class AffinityVAE(BetaVAE):
             overrides = {**overrides, "affinity": a.tolist()}
         return super().config_from_data(info, **overrides)
 
-# %% ../../nbs/36b_models.affinity.ipynb #957c2c33
+# %% ../../nbs/36b_models.affinity.ipynb #533ae9af
 def pose_prior_term(
     pose: torch.Tensor,  # ψ [B, P]
     rows: torch.Tensor | None,  # [B] row of A per particle (−1: none) for the class-mean form; None: every ψ
     sigma: float,  # σ of the N(0, σ²) prior (> 0)
     n_rows: int = 0,  # number of classes (rows of A) for the class-mean form
 ) -> torch.Tensor:
-    "Σψ²/(2σ²B) over every ψ (`rows` None); else Σ_k n_k ψ̄_k²/(2σ²N) over the class means ψ̄_k (N particles with a row)."
+    """Σψ²/(2σ²B) over every ψ (`rows` None); else Σ_k n_k ψ̄_k²/(2σ²N) over the class means ψ̄_k (N particles with a
+    row)."""
     if rows is None:
         return (pose**2).sum(1).mean() / (2 * sigma * sigma)
     keep = rows >= 0

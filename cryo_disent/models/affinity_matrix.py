@@ -25,7 +25,7 @@ __all__ = ['check_affinity', 'identity_affinity', 'stretch_affinity', 'feasible_
            'soap_descriptors', 'soap_affinity', 'affinity_figure', 'class_index_map', 'class_rows', 'affinity_loss',
            'schedule_figure']
 
-# %% ../../nbs/36a_models.affinity_matrix.ipynb #7e81d5d9
+# %% ../../nbs/36a_models.affinity_matrix.ipynb #b860be39
 def check_affinity(
     A,  # matrix [K, K]
     names=None,  # K class names (rows = columns), optional
@@ -59,7 +59,8 @@ def identity_affinity(names) -> np.ndarray:
     return np.eye(len(names))
 
 def stretch_affinity(A, low: float = -1.0) -> np.ndarray:
-    "Map the off-diagonal values linearly from [min, 1] onto [`low`, 1] (diagonal stays 1): for descriptors whose raw values all sit near 1."
+    """Map the off-diagonal values linearly from [min, 1] onto [`low`, 1] (diagonal stays 1): for descriptors whose raw
+    values all sit near 1."""
     A = check_affinity(A)
     off = A[~np.eye(len(A), dtype=bool)]
     if off.size == 0 or off.min() >= 1 - 1e-12:
@@ -67,9 +68,10 @@ def stretch_affinity(A, low: float = -1.0) -> np.ndarray:
     lo = off.min()
     return np.clip(1 - (1 - A) * (1 - low) / (1 - lo), -1, 1)
 
-# %% ../../nbs/36a_models.affinity_matrix.ipynb #a3a2ba65
+# %% ../../nbs/36a_models.affinity_matrix.ipynb #31ee59f3
 def feasible_affinity(A, tol: float = 1e-9, steps: int = 60) -> np.ndarray:
-    "A′ = (1 − c)·𝟙 + c·A with the largest c ∈ (0, 1] for which A′ is positive semi-definite (cosines of unit vectors can meet it)."
+    """A′ = (1 − c)·𝟙 + c·A with the largest c ∈ (0, 1] for which A′ is positive semi-definite (cosines of unit vectors
+    can meet it)."""
     A = check_affinity(A)
     J = np.ones_like(A)
     ok = lambda c: np.linalg.eigvalsh((1 - c) * J + c * A).min() >= -tol
@@ -155,7 +157,7 @@ def _aligned_pairs(
                 b = align_volume(t[i], t[j], n_rotations=n_rotations, seed=seed, refine_steps=refine_steps)[2]
             yield i, j, t[i], b
 
-# %% ../../nbs/36a_models.affinity_matrix.ipynb #3db07777
+# %% ../../nbs/36a_models.affinity_matrix.ipynb #467089bb
 def fsc_affinity(
     templates,  # [K, H, W] or [K, D, H, W] class templates, one per class
     align: bool = True,  # rotate each second template onto the first before scoring
@@ -181,7 +183,8 @@ def mean_difference_affinity(
     refine_steps: tuple = (8.0, 4.0, 2.0, 1.0, 0.5),
     max_angle: float | None = None,
 ) -> np.ndarray:
-    "A[i, j] = 1 − 2 d_ij / max d, d_ij = mean |x_i − x_j| (workshop eq. 5) of [0, 1]-scaled templates, j aligned onto i."
+    """A[i, j] = 1 − 2 d_ij / max d, d_ij = mean |x_i − x_j| (workshop eq. 5) of [0, 1]-scaled templates, j aligned onto
+    i."""
     t = _templates(templates)
     lo = t.flatten(1).min(1).values.view(-1, *[1] * (t.ndim - 1))
     hi = t.flatten(1).max(1).values.view(-1, *[1] * (t.ndim - 1))
@@ -191,7 +194,7 @@ def mean_difference_affinity(
         D[i, j] = D[j, i] = float((a - b).abs().mean())
     return check_affinity(1 - 2 * D / D.max() if D.max() > 0 else np.ones_like(D), where="mean_difference_affinity")
 
-# %% ../../nbs/36a_models.affinity_matrix.ipynb #8086494d
+# %% ../../nbs/36a_models.affinity_matrix.ipynb #28cc5310
 def _soap():
     try:
         from dscribe.descriptors import SOAP
@@ -216,7 +219,8 @@ def soap_descriptors(
     sigma: float = 0.5,
     r_cut: float = 6.0,
 ) -> np.ndarray:
-    "Centre-averaged SOAP power spectra `[K, n_features]` (dscribe, one species) of point clouds scaled to a common radius 5."
+    """Centre-averaged SOAP power spectra `[K, n_features]` (dscribe, one species) of point clouds scaled to a common
+    radius 5."""
     SOAP, Atoms = _soap()
     require(len(points) >= 1, "points: expected at least one point cloud")
     clouds = []
@@ -235,7 +239,8 @@ def soap_descriptors(
         return np.stack([soap.create(Atoms(f"C{len(p)}", positions=p * scale)) for p in clouds])
 
 def soap_affinity(points: list, stretch: bool = True, **kw) -> np.ndarray:
-    "A[i, j] = cosine of the SOAP vectors of clouds i and j (famili2024 §3.4); `stretch` spreads the off-diagonal onto [−1, 1]."
+    """A[i, j] = cosine of the SOAP vectors of clouds i and j (famili2024 §3.4); `stretch` spreads the off-diagonal onto
+    [−1, 1]."""
     d = soap_descriptors(points, **kw)
     d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
     A = np.clip(d @ d.T, -1, 1)

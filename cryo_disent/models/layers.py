@@ -17,8 +17,8 @@ from ..physics.geometry import axis_angle_to_quat, quat_to_matrix
 
 # %% auto #0
 __all__ = ['CONV', 'CONV_T', 'LOWPASS_A', 'MEMORY_FORMATS', 'CHANNELS_LAST', 'down_sizes', 'ConvEncoder', 'ConvDecoder',
-           'ConvCZDecoder', 'GaussianHead', 'rotation_2d', 'pose_to_matrix', 'memory_format', 'to_memory_format',
-           'select_memory_format']
+           'ConvCZDecoder', 'MLPDecoder', 'GaussianHead', 'rotation_2d', 'pose_to_matrix', 'memory_format',
+           'to_memory_format', 'select_memory_format']
 
 # %% ../../nbs/32_models.layers.ipynb #3ddf6ce6
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -78,7 +78,7 @@ class ConvDecoder(nn.Module):
         y = self.net(self.fc(z).view(-1, *self.start))
         return y[(..., *(slice(0, s) for s in self.out_size))]  # crops an odd axis' extra voxel (a view, no copy)
 
-# %% ../../nbs/32_models.layers.ipynb #54eecfc3
+# %% ../../nbs/32_models.layers.ipynb #616899a4
 class ConvCZDecoder(nn.Module):
     "The library's `ConvDecoder` fed with [c, z]."
 
@@ -88,6 +88,23 @@ class ConvCZDecoder(nn.Module):
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([c, z], 1))
+
+class MLPDecoder(nn.Module):
+    "§A.3.1's fully connected decoder: c → h₁ and z → h₁ (one layer each), concatenated, three more layers → the image."
+
+    def __init__(self, input_shape: tuple, c_dim: int, z_dim: int, hidden: tuple = (256, 512)):
+        super().__init__()
+        h1, h2 = hidden
+        self.shape = tuple(input_shape)
+        self.fc_c = nn.Linear(c_dim, h1)
+        self.fc_z = nn.Linear(z_dim, h1)
+        self.net = nn.Sequential(
+            nn.Linear(2 * h1, h2), nn.ReLU(), nn.Linear(h2, h2), nn.ReLU(), nn.Linear(h2, math.prod(self.shape))
+        )
+
+    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([F.relu(self.fc_c(c)), F.relu(self.fc_z(z))], 1)
+        return self.net(h).view(-1, *self.shape)
 
 # %% ../../nbs/32_models.layers.ipynb #9d53716f
 class GaussianHead(nn.Module):
@@ -127,7 +144,7 @@ def pose_to_matrix(pose: torch.Tensor | None,  # [B, pose_dims]: 3D (θ, e_x, e_
 # Å: the input low-pass `config_from_data` sets from the voxel size (0.25 cycles/voxel at 22.7 Å, 0.125 at 11.3 Å)
 LOWPASS_A = 90.0
 
-# %% ../../nbs/32_models.layers.ipynb #f2a9359f
+# %% ../../nbs/32_models.layers.ipynb #ce156c6e
 MEMORY_FORMATS = ("contiguous", "channels_last")
 CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}  # by tensor rank: images, volumes
 
@@ -137,7 +154,8 @@ def memory_format(name: str, ndim: int) -> torch.memory_format:
     return CHANNELS_LAST.get(ndim, torch.contiguous_format) if name == "channels_last" else torch.contiguous_format
 
 def to_memory_format(obj, name: str):
-    "`obj` (module, tensor, or dict of them) with every 4D/5D tensor stored in format `name`; a module is changed in place."
+    """`obj` (module, tensor, or dict of them) with every 4D/5D tensor stored in format `name`; a module is changed in
+    place."""
     if isinstance(obj, nn.Module):
         for p in obj.parameters():
             p.data = p.data.contiguous(memory_format=memory_format(name, p.dim()))
@@ -148,9 +166,10 @@ def to_memory_format(obj, name: str):
         return obj.contiguous(memory_format=memory_format(name, obj.dim()))
     return obj
 
-# %% ../../nbs/32_models.layers.ipynb #bf6d812d
+# %% ../../nbs/32_models.layers.ipynb #ab893851
 def _default_loss(model: nn.Module, batch) -> torch.Tensor:
-    "The model contract's loss for a dict batch (`model.loss(batch, model(batch)).loss`); the output's mean square for a tensor."
+    """The model contract's loss for a dict batch (`model.loss(batch, model(batch)).loss`); the output's mean square for
+    a tensor."""
     if isinstance(batch, dict):
         return model.loss(batch, model(batch)).loss
     return model(batch).square().mean()
