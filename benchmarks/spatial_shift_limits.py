@@ -16,7 +16,8 @@ import torch
 from cryo_disent.data.datasets import VolumeDataset, standardize
 from cryo_disent.physics.fourier import gaussian_lowpass
 from cryo_disent.models.layers import ConvEncoder
-from cryo_disent.models.spatial_vae import SoftArgmaxShift, energy_centroid
+from cryo_disent.models.spatial_nets import SoftArgmaxShift
+from cryo_disent.models.spatial_vae import energy_centroid
 from cryo_disent.physics.simulate import Simulator
 
 

@@ -12,7 +12,8 @@ from torch import nn
 from dataclasses import dataclass
 from cryo_disent.training import distributed
 from cryo_disent.core import ModelOutput
-from cryo_disent.models.base import BaseModel, ModelConfig, kl_normal, make_lr_scheduler, recon_loss
+from cryo_disent.models.base import BaseModel, ModelConfig, kl_normal, recon_loss
+from cryo_disent.models.schedules import make_lr_scheduler
 from cryo_disent.models.registry import register
 
 

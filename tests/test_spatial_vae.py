@@ -5,7 +5,8 @@ import torch.nn.functional as F
 from cryo_disent.core import seed_everything
 from cryo_disent.physics.geometry import coordinate_grid, euler_ypr_to_matrix, matrix_to_euler_ypr
 from cryo_disent.models.base import load_model
-from cryo_disent.models.spatial_vae import SpatialVAE3d, SpatialVAE3dCNN, model_delta_t, pose_from_params
+from cryo_disent.models.spatial_nets import model_delta_t, pose_from_params
+from cryo_disent.models.spatial_vae import SpatialVAE3d, SpatialVAE3dCNN
 from cryo_disent.physics.simulate import Simulator
 
 

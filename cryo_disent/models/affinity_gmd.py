@@ -15,7 +15,7 @@ from .registry import register
 # %% auto #0
 __all__ = ['AffinityGMDConfig', 'AffinityVAEGMD']
 
-# %% ../../nbs/36c_models.affinity_gmd.ipynb #24e4b10f
+# %% ../../nbs/36c_models.affinity_gmd.ipynb #99c8d2e4
 @dataclass
 class AffinityGMDConfig(AffinityVAEConfig):
     pose_dims: int = 4  # axis-angle pose (famili2024 eq. 3): θ and an axis
@@ -35,7 +35,8 @@ class AffinityGMDConfig(AffinityVAEConfig):
         )
         require(
             self.pose_decoder == "concat",
-            f"AffinityGMDConfig.pose_decoder: the GMD rotates its Gaussians by ψ itself; expected 'concat', got {self.pose_decoder!r}",
+            f"AffinityGMDConfig.pose_decoder: the GMD rotates its Gaussians by ψ itself; expected 'concat', "
+            f"got {self.pose_decoder!r}",
         )
 
 @register("affinity_vae_gmd")
