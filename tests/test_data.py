@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import Dataset
 
 from cryo_disent.core import InputError
-from cryo_disent.data.datasets import (VolumeDataset, load_dataset, open_dataset_writer, save_dataset, split_indices,
-                              standardize)
+from cryo_disent.data.datasets import VolumeDataset, load_dataset, save_dataset, split_indices, standardize
+from cryo_disent.data.writer import open_dataset_writer
 from cryo_disent.data.loaders import make_loader
 from cryo_disent.data.toysets import alphanumeric, tetrominoes
 

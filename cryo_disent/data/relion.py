@@ -309,7 +309,7 @@ def open_star(
     out["voxel_size"] = vs if vs is not None else 0.0
     return stack, out, vs
 
-# %% ../../nbs/24_data.relion.ipynb #e8898ae3
+# %% ../../nbs/24_data.relion.ipynb #ce0191d1
 def import_star(star,  # RELION particle .star
                 out,  # dataset folder to create
                 root=None,  # RELION project folder (None: found next to the STAR)
@@ -320,7 +320,7 @@ def import_star(star,  # RELION particle .star
                 progress: bool = False) -> Path:
     "Convert a RELION particle STAR (+ its MRC/MRCS files) to a dataset folder; returns the folder."
     from tqdm.auto import tqdm
-    from cryo_disent.data.datasets import open_dataset_writer
+    from cryo_disent.data.writer import open_dataset_writer
     stack, table, vs = open_star(star, root, label_column)
     _, optics = read_particles(star)
     meta = dict(source=dict(relion_star=str(Path(star).resolve()), root=str(Path(stack.files[0]).parent)),

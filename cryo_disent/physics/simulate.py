@@ -284,7 +284,7 @@ def contrast_sign(spec: SimulationSpec) -> int:
     "+1 if particles carry the density's sign, −1 if the CTF inverts it (underfocus, low frequencies)."
     return 1 if spec.ctf is None else -1
 
-# %% ../../nbs/15_physics.simulate.ipynb #76f7e88f
+# %% ../../nbs/15_physics.simulate.ipynb #97fa9857
 def _spec_args(snr, mwa, n_per_class, seed, box, voxel_size, overrides: dict) -> dict:
     "The explicit keyword overrides that were given (None = keep the preset's), merged with `overrides`."
     given = dict(snr=snr, mwa=mwa, n_per_class=n_per_class, seed=seed, box=box, voxel_size=voxel_size)
@@ -322,7 +322,7 @@ def simulate_dataset(
     **overrides,  # any other `SimulationSpec` field
 ) -> Path:
     "Simulate a data set into `out` (volumes.npy + particles.star + dataset.json), atomically; returns the folder."
-    from cryo_disent.data.datasets import open_dataset_writer
+    from cryo_disent.data.writer import open_dataset_writer
     from tqdm.auto import tqdm
     import cryo_disent
 
