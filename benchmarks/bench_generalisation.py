@@ -9,7 +9,7 @@
 
 Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
 of the set's median: three of the five ribosome-sized complexes, four of the small proteins), six *mixed*, and the
-`seed004` preset itself. Each is simulated with the seed004 physics (`simulate.PRESETS['seed004']`: 5 µm CTF, 15 Å
+`seed004` preset itself. Each is simulated with the seed004 physics (`presets.PRESETS['seed004']`: 5 µm CTF, 15 Å
 output low-pass, standardised, soft mask, common voxel size fitted to the largest class, ≥ 7.5 Å) at 4 × 150 particles,
 32³, missing wedge 30°, at SNR 0.1 and 0.01. For every set and SNR, on the same data:
 
@@ -81,7 +81,7 @@ def draw_sets(seed: int = DRAW_SEED) -> dict:
         c = tuple(sorted(rng.choice(names, 4, replace=False)))
         if not same_size(c, r) and c not in mixed: mixed.append(c)
     out.update({f"M{i + 1}": ("mixed", c) for i, c in enumerate(mixed)})
-    from cryo_disent.physics.simulate import PRESETS
+    from cryo_disent.physics.presets import PRESETS
     out["seed004"] = ("mixed", tuple(PRESETS["seed004"].structures))
     return out
 

@@ -4,7 +4,7 @@
     nice -n 10 python benchmarks/bench_outofcore.py [--root runs/ooc] [--gb 8] [--box 48] [--batch 64]
         [--train-particles 512] [--channels 4] [--threads 2] [--cases scan,scan_old,stream,ram] [--keep]
 
-1. Writes `--gb` GB of float32 particles (`--box`³) through `cryo_disent.data.datasets.open_dataset_writer` under `--root`
+1. Writes `--gb` GB of float32 particles (`--box`³) through `cryo_disent.data.writer.open_dataset_writer` under `--root`
    (refuses when the disk has less than 1.2 × that free; the folder is deleted at the end unless `--keep`).
 2. In a fresh child process each (so every peak is its own; `--cases` picks them):
    - `scan`: `data_fingerprint` (the SHA-256 + finiteness scan `cryo-disent train` does first) over the whole set, then
@@ -83,7 +83,7 @@ def child(args):
 
 
 def write_set(folder: Path, gb: float, box: int) -> int:
-    from cryo_disent.data.datasets import open_dataset_writer
+    from cryo_disent.data.writer import open_dataset_writer
     per = box ** 3 * 4
     n = int(gb * 2 ** 30 // per)
     if (folder / "dataset.json").exists() and json.loads((folder / "dataset.json").read_text())["count"] == n:

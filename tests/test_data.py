@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import Dataset
 
 from cryo_disent.core import InputError
-from cryo_disent.data.datasets import (VolumeDataset, load_dataset, open_dataset_writer, save_dataset, split_indices,
-                              standardize)
+from cryo_disent.data.datasets import VolumeDataset, load_dataset, save_dataset, split_indices, standardize
+from cryo_disent.data.writer import open_dataset_writer
 from cryo_disent.data.loaders import make_loader
 from cryo_disent.data.toysets import alphanumeric, tetrominoes
 
@@ -144,7 +144,8 @@ def test_non_finite_voxels_are_named_with_their_particle(tmp_path):
 
 def test_folder_of_mrc_files_is_a_lazy_dataset(tmp_path):
     from cryo_disent.data.datasets import data_fingerprint, dataset_info
-    from cryo_disent.data.io import VolumeFiles, write_mrc
+    from cryo_disent.data.io import write_mrc
+    from cryo_disent.data.volume_files import VolumeFiles
     d = tmp_path / "mine"; d.mkdir()
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 6)).astype(np.float32)
     for i, name in enumerate(["a_0", "a_1", "b_0", "b_1"]):

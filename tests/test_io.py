@@ -10,8 +10,9 @@ import starfile
 import torch
 
 from cryo_disent.core import InputError
-from cryo_disent.data.io import (FORMATS, VolumeFiles, class_from_filename, folder_index, load_folder, read_mrc, read_mrcs,
-                            read_npy, read_star, read_volume, write_mrc, write_mrcs, write_star)
+from cryo_disent.data.io import (FORMATS, class_from_filename, read_mrc, read_mrcs, read_npy, read_star, read_volume,
+                            write_mrc, write_mrcs, write_star)
+from cryo_disent.data.volume_files import VolumeFiles, folder_index, load_folder
 
 REAL = Path(__file__).parent / "data" / "EMD-3197.map"
 

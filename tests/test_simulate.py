@@ -180,7 +180,7 @@ def _chain_per_atom(name):
 @pytest.mark.parametrize("name", ["3ENL_enolase_dimer", "3O21_GluA3NTD_dimer", "7DDO_ACE2_RBD"])
 def test_hinge_domains_are_whole_chains(name):
     "The moving range of each hinged structure is exactly one chain of the file, and the rest is the other chain(s)."
-    from cryo_disent.physics.structures import HINGE_DOMAINS
+    from cryo_disent.physics.conformations import HINGE_DOMAINS
     chains = _chain_per_atom(name)
     assert len(chains) == len(load_structure(name))
     s, e = HINGE_DOMAINS[name]
@@ -190,7 +190,7 @@ def test_hinge_domains_are_whole_chains(name):
 @pytest.mark.slow
 def test_conformations_dataset_has_identity_columns(tmp_path):
     "A conformations data set's STAR file holds identity, conformation and hinge angle per particle, consistent with the class."
-    from cryo_disent.physics.structures import conformation_name
+    from cryo_disent.physics.conformations import conformation_name
     p = simulate_dataset("conformations", tmp_path / "c", n_per_class=1, box=32, progress=False)
     st = starfile.read(p / "particles.star")
     assert len(st) == 18 and {"identity", "conformation", "hinge_deg"} <= set(st.columns)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from ..core import as_numpy, require
-from ..physics.density import rfft_freqs
+from ..physics.fourier import rfft_freqs
 from ..physics.geometry import to_template_frame, warp
 from ..physics.microscope import in_missing_wedge
 

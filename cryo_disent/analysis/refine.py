@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 from ..core import as_numpy, require
-from ..physics.density import _shift_phase, rfft_freqs
+from ..physics.fourier import rfft_freqs, shift_phase as _shift_phase
 from ..physics.fourier import fourier_crop
 from ..physics.geometry import geodesic_angle, random_rotations, random_rotations_limited, symmetry_group, warp
 from ..physics.microscope import missing_wedge_mask
