@@ -43,7 +43,8 @@ def save_dataset(
 
 # %% ../../nbs/22_data.datasets.ipynb #457b3eeb
 def label_rule(labels=None) -> tuple:
-    "`(table, classes)` for `volume_files.folder_index` from one `labels` spec: a rule name, a table (path/DataFrame/dict), or None."
+    """`(table, classes)` for `volume_files.folder_index` from one `labels` spec: a rule name, a table
+    (path/DataFrame/dict), or None."""
     if labels is None or (isinstance(labels, str) and labels in CLASS_RULES):
         return None, labels or "auto"
     return labels, "none"  # a table labels the files it lists; the others are unlabelled
@@ -131,7 +132,8 @@ def load_dataset(
         info = dataset_info(folder)
         require(
             info.get("count") == len(vol) and info.get("shape") == list(vol.shape[1:]),
-            f"{folder / FILES['info']}: says {info.get('count')} particles of shape {info.get('shape')}, volumes.npy holds {list(vol.shape)}",
+            f"{folder / FILES['info']}: says {info.get('count')} particles of shape {info.get('shape')}, "
+            f"volumes.npy holds {list(vol.shape)}",
         )
     if "class_name" in table:
         table["class_name"] = table["class_name"].astype(str)
@@ -140,7 +142,8 @@ def load_dataset(
     return vol, table
 
 def dataset_info(folder: str | Path, labels=None) -> dict:
-    "The contents of `dataset.json` (shape, count, classes, meta); for a folder of volume files, the same made from its index."
+    """The contents of `dataset.json` (shape, count, classes, meta); for a folder of volume files, the same made from
+    its index."""
     folder = Path(folder)
     _check_folder(folder)
     if not is_dataset_folder(folder):
@@ -198,7 +201,8 @@ def split_indices(
 
 # %% ../../nbs/22_data.datasets.ipynb #7f7b3f6f
 def _mapped_file(vol) -> tuple | None:
-    "(file name, offset of the data) when `vol` is a whole C-ordered memory-mapped file (`np.load(mmap_mode='r')`), else None."
+    """(file name, offset of the data) when `vol` is a whole C-ordered memory-mapped file (`np.load(mmap_mode='r')`),
+    else None."""
     if not (isinstance(vol, np.memmap) and getattr(vol, "filename", None) and vol.flags.c_contiguous):
         return None
     if isinstance(vol.base, np.ndarray):
@@ -291,7 +295,8 @@ class VolumeDataset(Dataset):
         x = torch.from_numpy(read_particle(self.volumes, j).astype(np.float32, copy=False))[None]  # no resident pages
         if not torch.isfinite(x).all():  # each use (≈10 µs at 32³): in-memory or unscanned data named, not a NaN loss
             raise InputError(
-                f"{self._where(j)}: {int((~torch.isfinite(x)).sum())} of {x.numel()} values are NaN or Inf; expected finite values"
+                f"{self._where(j)}: {int((~torch.isfinite(x)).sum())} of {x.numel()} values are NaN or Inf; "
+                f"expected finite values"
             )
         item = dict(x=standardize(x) if self.standardize else x, label=self.labels[j], index=torch.tensor(j))
         if self.rotations is not None:
@@ -330,7 +335,8 @@ def _stat_key(paths) -> str:
     return h.hexdigest()
 
 def _scan(vol, where: Path, chunk_bytes: int) -> str:
-    "SHA-256 of the particles of `vol` (memmap/array or `VolumeFiles`); `InputError` naming the first non-finite particle."
+    """SHA-256 of the particles of `vol` (memmap/array or `VolumeFiles`); `InputError` naming the first non-finite
+    particle."""
     h = hashlib.sha256(f"{np.dtype(vol.dtype).str} {tuple(vol.shape)}".encode())
     if isinstance(vol, VolumeFiles):  # read_volume checks each file and names it
         for i, p in enumerate(vol.paths):
@@ -355,7 +361,8 @@ def data_fingerprint(
     known: dict | None = None,  # an earlier fingerprint: skip the scan when the files' `stat` is unchanged
     chunk_bytes: int = 1 << 26,  # bytes read per step of the scan
 ) -> dict:
-    "`{path, kind, count, shape, stat, volumes_sha256, labels_sha256}` of a folder's data (see above); checks values finite."
+    """`{path, kind, count, shape, stat, volumes_sha256, labels_sha256}` of a folder's data (see above); checks values
+    finite."""
     require(ds.path is not None, "ds: expected a dataset opened with VolumeDataset.from_folder (it has no folder)")
     vol = ds.volumes if ds.volumes is not None else load_dataset(ds.path, mmap=True)[0]
     files = vol.paths if isinstance(vol, VolumeFiles) else [ds.path / FILES["volumes"]]

@@ -15,7 +15,8 @@ __all__ = ['EpochSampler', 'make_loader']
 
 # %% ../../nbs/23_data.loaders.ipynb #ef63bf6b
 class EpochSampler(Sampler):
-    "Indices `0..n-1`, shuffled per epoch from the pair (seed, epoch); the epoch advances after each pass (`set_epoch` to resume)."
+    """Indices `0..n-1`, shuffled per epoch from the pair (seed, epoch); the epoch advances after each pass (`set_epoch`
+    to resume)."""
 
     def __init__(self, n: int, shuffle: bool = True, seed: int = 0, epoch: int = 0):
         self.n, self.shuffle, self.seed, self.epoch = int(n), shuffle, int(seed), int(epoch)

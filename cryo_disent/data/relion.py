@@ -202,7 +202,7 @@ def export_star(
     data=None,  # the run's data (default: the folder it was trained on)
     voxel_size: float | None = None,  # Å (default: from the data)
     write_stack: bool = False,  # write the particles as particles.mrcs beside the STAR (data without files)
-    overwrite: bool = False,  # replace an existing `out` (and its particles.mrcs); the run's own default file is always replaced
+    overwrite: bool = False,  # replace an existing `out` and its particles.mrcs (the run's default file: always)
 ) -> Path:
     "RELION STAR of a run's per-particle poses and clusters; returns its path."
     from cryo_disent.data.datasets import dataset_info

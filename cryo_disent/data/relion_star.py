@@ -45,7 +45,8 @@ NUMERIC = (
 )
 
 def _check_values(p: Path, t: pd.DataFrame):
-    "Refuse an empty or ragged table, and non-numeric, non-finite or (pixel sizes) non-positive values, naming row and column."
+    """Refuse an empty or ragged table, and non-numeric, non-finite or (pixel sizes) non-positive values, naming row and
+    column."""
     require(len(t) > 0, f"{p}: the particle table has no rows; expected at least one particle")
     ragged = t.isna().any(axis=1).to_numpy()
     require(

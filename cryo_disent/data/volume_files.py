@@ -89,7 +89,8 @@ def folder_index(
     require_cubic: bool = True,  # refuse non-cubic volumes
     classes: str = "auto",  # class of files the table does not list: "auto", "prefix" or "none" (see above)
 ) -> pd.DataFrame:
-    "Table `path, class_name, label, shape, voxel_size` of the volume files in `folder`, sorted by name (label -1: unlabelled)."
+    """Table `path, class_name, label, shape, voxel_size` of the volume files in `folder`, sorted by name (label -1:
+    unlabelled)."""
     d = Path(folder)
     require(d.exists(), f"{d}: folder not found; expected a folder of volume files")
     require(d.is_dir(), f"{d}: is a file; expected a folder of volume files")

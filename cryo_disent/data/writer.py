@@ -21,7 +21,8 @@ FORMAT = "cryo_disent.dataset/1"  # `dataset.json` format tag
 FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json")
 
 def _ours(folder: Path) -> bool:
-    "Is `folder` empty, or a dataset folder this library wrote (our `dataset.json`) holding no volume files of the user's?"
+    """Is `folder` empty, or a dataset folder this library wrote (our `dataset.json`) holding no volume files of the
+    user's?"""
     if not any(folder.iterdir()):
         return True
     try:
@@ -33,7 +34,8 @@ def _ours(folder: Path) -> bool:
     )
 
 def _check_target(folder: Path, overwrite: bool, inputs: tuple = ()):
-    "A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours that holds none of the `inputs`."
+    """A new dataset may go to a new folder, or replace (`overwrite`) only an empty folder or a dataset folder of ours
+    that holds none of the `inputs`."""
     require(
         not folder.exists() or folder.is_dir(), f"dataset folder {folder}: is a file; expected a folder (or a new name)"
     )
@@ -89,7 +91,8 @@ def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
 
 # %% ../../nbs/22b_data.writer.ipynb #7ee944f1
 class DatasetWriter:
-    "Fill `volumes` (float32 memmap `[n, *shape]`) and provide the table (`table=` or via `append`); see `open_dataset_writer`."
+    """Fill `volumes` (float32 memmap `[n, *shape]`) and provide the table (`table=` or via `append`); see
+    `open_dataset_writer`."""
 
     def __init__(self, tmp: Path, shape: tuple, n: int, meta: dict):
         self.path, self.shape, self.n, self.meta = tmp, tuple(int(s) for s in shape), int(n), dict(meta)

@@ -29,7 +29,8 @@ def _mask(moving, n: int, what: str) -> np.ndarray:
     return m
 
 def axis_angle_matrix(axis, angle_deg: float) -> np.ndarray:
-    "Rotation matrix `[3, 3]` (float64) by `angle_deg` about the unit vector `axis` (x, y, z), right-handed (Rodrigues)."
+    """Rotation matrix `[3, 3]` (float64) by `angle_deg` about the unit vector `axis` (x, y, z), right-handed
+    (Rodrigues)."""
     u = np.asarray(axis, dtype=np.float64)
     require(u.shape == (3,) and np.linalg.norm(u) > 0, f"axis: expected a non-zero 3-vector (x, y, z), got {axis}")
     u = u / np.linalg.norm(u)
@@ -45,7 +46,8 @@ def hinge(
     angle_deg: float,  # rotation of the moving part about the line (right-handed about `axis`)
     name: str | None = None,  # defaults to the structure's name
 ) -> PseudoAtoms:
-    "A copy of `atoms` with the `moving` points rotated rigidly by `angle_deg` about the line through `pivot` along `axis`."
+    """A copy of `atoms` with the `moving` points rotated rigidly by `angle_deg` about the line through `pivot` along
+    `axis`."""
     m = _mask(moving, len(atoms), atoms.name)
     R, p = axis_angle_matrix(axis, angle_deg), np.asarray(pivot, dtype=np.float64).reshape(3)
     xyz = atoms.xyz.astype(np.float64)
@@ -86,7 +88,8 @@ def conformation_name(name: str, angle_deg: float) -> str:
     return f"{name}{HINGE_TAG}{angle_deg:g}"
 
 def load_conformation(name: str) -> PseudoAtoms:
-    "Pseudo-atoms of `NAME+hingeANGLE`: the structure with its moving chain (`HINGE_DOMAINS`) turned by ANGLE° about the interface."
+    """Pseudo-atoms of `NAME+hingeANGLE`: the structure with its moving chain (`HINGE_DOMAINS`) turned by ANGLE° about
+    the interface."""
     base, _, a = name.partition(HINGE_TAG)
     require(base in HINGE_DOMAINS, f"structure: {name!r}: hinged conformations exist for {sorted(HINGE_DOMAINS)}")
     try:

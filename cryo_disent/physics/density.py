@@ -20,7 +20,8 @@ __all__ = ['atoms_spectrum', 'band_limit', 'k_radius', 'required_box', 'check_fi
 
 # %% ../../nbs/13_physics.density.ipynb #bb85cabe
 def _axis_factors(p: torch.Tensor, s2: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    "exp(−2π²σ²k² − 2πi k p) for points `p` [B, J] (voxels), spreads `s2` [J] (voxel²), frequencies `k` [M] -> [B, J, M]."
+    """exp(−2π²σ²k² − 2πi k p) for points `p` [B, J] (voxels), spreads `s2` [J] (voxel²), frequencies `k` [M] -> [B, J,
+    M]."""
     re = (-2 * math.pi**2) * s2[None, :, None] * k**2
     return torch.polar(torch.exp(re).expand(p.shape[0], -1, -1), (-2 * math.pi) * p[..., None] * k)
 
@@ -52,7 +53,8 @@ def atoms_spectrum(
 
 # %% ../../nbs/13_physics.density.ipynb #e350c497
 def band_limit(box: int, device=None) -> torch.Tensor:
-    "Spherical band-limit |k| < 1/2 cycles/voxel on the rfft grid `[N, N, N//2+1]` (bool): rotation-invariant, no Nyquist planes."
+    """Spherical band-limit |k| < 1/2 cycles/voxel on the rfft grid `[N, N, N//2+1]` (bool): rotation-invariant, no
+    Nyquist planes."""
     kz, ky, kx = rfft_freqs(box, device, torch.float64)
     return (kz**2 + ky**2 + kx**2) < 0.25
 
@@ -163,7 +165,8 @@ def density_map(
 
 # %% ../../nbs/13_physics.density.ipynb #226a7b6e
 class FourierTemplate:
-    "A structure's spectrum on an `oversample`× finer frequency grid, sampled at rotated frequencies to make posed particles."
+    """A structure's spectrum on an `oversample`× finer frequency grid, sampled at rotated frequencies to make posed
+    particles."""
 
     def __init__(
         self,

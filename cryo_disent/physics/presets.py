@@ -68,7 +68,7 @@ class SimulationSpec:
     seed: int = 0
     reference: str = ""  # the paper and section this mirrors
     sweep: tuple = ()  # ((field, values), ...): the conditions the paper reports
-    class_columns: tuple = ()  # ((column, (value per class, ...)), ...): more ground truth per class (e.g. identity, hinge angle)
+    class_columns: tuple = ()  # ((column, (value per class, ...)), ...): more ground truth per class, e.g. hinge angle
 
     def to_dict(self) -> dict:
         "JSON-ready description (templates by name)."

@@ -122,7 +122,8 @@ def _resolve(spec: SimulationSpec) -> tuple[pd.DataFrame, list]:
     return table, atoms
 
 def plan(spec: str | SimulationSpec, **overrides) -> pd.DataFrame:
-    "Validate a spec (or preset with overrides) and list its classes: label, voxel size, resolution, box needed, held_out."
+    """Validate a spec (or preset with overrides) and list its classes: label, voxel size, resolution, box needed,
+    held_out."""
     return _resolve(get_spec(spec, **overrides))[0]
 
 # %% ../../nbs/15_physics.simulate.ipynb #f4f38d6c
@@ -246,7 +247,7 @@ class Simulator:
         if s.lowpass_output is not None:
             X = X * gaussian_transfer(kA, s.lowpass_output)
         x = irf(X)
-        if s.standardize:  # the definition of data.VolumeDataset (a later chapter, hence imported here, not at import time)
+        if s.standardize:  # data.VolumeDataset's definition (a later chapter: imported here, not at import time)
             from cryo_disent.data.datasets import standardize
 
             x = standardize(x, dims=(-3, -2, -1), eps=1e-30)

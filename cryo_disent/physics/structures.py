@@ -69,7 +69,8 @@ class PseudoAtoms:
 
     @property
     def r_max(self) -> float:
-        "Radius (Å) of the sphere about the centroid that holds every point plus √3 σ of its spread (the particle's reach)."
+        """Radius (Å) of the sphere about the centroid that holds every point plus √3 σ of its spread (the particle's
+        reach)."""
         r = np.sqrt(((self.xyz - self.centroid) ** 2).sum(1)) + np.sqrt(3 * self.sigma2)
         return float(
             r[self.weight > 0].max() if (self.weight > 0).any() else r.max()
@@ -212,7 +213,8 @@ def coarse_grain(
     n: int,  # at most this many pseudo-atoms
     iters: int = 10,  # Lloyd (k-means) iterations after the grid start
 ) -> PseudoAtoms:
-    "At most `n` pseudo-atoms: weighted k-means of the points, each cluster matched in weight, centroid and second moment."
+    """At most `n` pseudo-atoms: weighted k-means of the points, each cluster matched in weight, centroid and second
+    moment."""
     from scipy.spatial import cKDTree
 
     require(int(n) == n and n >= 1, f"n: expected a positive integer, got {n}")
