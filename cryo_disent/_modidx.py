@@ -1522,8 +1522,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'cryo_disent/training/train.py'),
                                             'cryo_disent.training.train.epoch_line': ( 'training.train.html#epoch_line',
                                                                                        'cryo_disent/training/train.py'),
-                                            'cryo_disent.training.train.interactive': ( 'training.train.html#interactive',
-                                                                                        'cryo_disent/training/train.py'),
                                             'cryo_disent.training.train.make_accelerator': ( 'training.train.html#make_accelerator',
                                                                                              'cryo_disent/training/train.py')},
             'cryo_disent.viz.explorer': { 'cryo_disent.viz.explorer.LatentExplorer': ( 'viz.explorer.html#latentexplorer',

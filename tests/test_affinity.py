@@ -95,3 +95,13 @@ def test_in_plane_alignment_range(fn):
     assert wide[0, 1] > 0.97 and narrow[0, 1] < wide[0, 1] - 0.05
     with pytest.raises(InputError, match="max_angle"):
         fn(t, max_angle=-1)
+
+
+def test_affinity_csv_with_text_cells_is_refused(tmp_path):
+    "A non-numeric cell gives the one-line InputError naming the file, not a NameError from the error path."
+    from cryo_disent.models.affinity_matrix import load_affinity_csv
+
+    p = tmp_path / "A.csv"
+    p.write_text(",a,b\na,1,x\nb,0,1\n")
+    with pytest.raises(InputError, match="A.csv: expected numbers in every cell"):
+        load_affinity_csv(p)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from ..core import as_numpy, require
+from ..core import InputError, as_numpy, require
 from ..physics.fourier import mean_fsc_weighted
 from ..physics.geometry import warp2d
 from ..analysis.alignment import align_volume

@@ -17,12 +17,12 @@ from ..data.loaders import make_loader
 from . import distributed
 from .checkpoints import load_checkpoint, run_lock, save_checkpoint
 from .memory_format import resolve_memory_format
-from ..core import atomic_write_text, to_json, require, seed_everything
+from ..core import atomic_write_text, interactive, to_json, require, seed_everything
 from ..models.base import BaseModel, StepContext, run_stamp, torch_load
 from ..models.layers import MEMORY_FORMATS, to_memory_format
 
 # %% auto #0
-__all__ = ['TrainConfig', 'interactive', 'epoch_line', 'make_accelerator', 'Trainer']
+__all__ = ['TrainConfig', 'epoch_line', 'make_accelerator', 'Trainer']
 
 # %% ../../nbs/40_training.train.ipynb #a8c07998
 @dataclass
@@ -62,11 +62,6 @@ class TrainConfig:
         )
 
 # %% ../../nbs/40_training.train.ipynb #cd621dab
-def interactive() -> bool:
-    "Is stderr a terminal, or does this run in a Jupyter kernel (where tqdm draws a widget)?"
-    ip = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return sys.stderr.isatty() or getattr(ip, "kernel", None) is not None
-
 def epoch_line(rec: dict) -> str:
     "`epoch 3 train: loss 0.1234 recon 0.1 kl 0.02 (1.5 s)` for one log record."
     skip = {"epoch", "split", "time_s"}
