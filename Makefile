@@ -49,8 +49,8 @@ demo: install
 	$(BIN)/cryo-disent demo --out runs/demo
 
 ## Executed copies of the tutorials: each runs with its defaults (papermill, kernel python3, cwd here) into runs/docs/,
-## then is rendered to docs/<name>.html with its plotly figures working offline (docs/plotly.min.js). About 45 minutes
-## on 2 CPU cores; one tutorial: `$(BIN)/python tutorials/make_docs.py --only 01_quickstart`.
+## then is rendered to docs/<name>.html with its plotly figures working offline (docs/plotly.min.js). Each tutorial
+## takes minutes on 2 quiet CPU cores, all of them well under an hour; one: `$(BIN)/python tutorials/make_docs.py --only 01_quickstart`.
 docs: install
 	$(BIN)/python tutorials/make_docs.py
 
