@@ -7,7 +7,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test test-fast check-sync lint nbtest pytest demo export clean-nbs bench
+.PHONY: install test test-fast check-sync lint nbtest pytest demo export clean-nbs bench docs
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	python3 -m venv $(VENV)
@@ -51,6 +51,12 @@ export: install
 
 demo: install
 	$(BIN)/cryo-disent demo --out runs/demo
+
+## Executed copies of the tutorials: each runs with its defaults (papermill, kernel python3, cwd here) into runs/docs/,
+## then is rendered to docs/<name>.html with its plotly figures working offline (docs/plotly.min.js). Each tutorial
+## takes minutes on 2 quiet CPU cores, all of them well under an hour; one: `$(BIN)/python tutorials/make_docs.py --only 01_quickstart`.
+docs: install
+	$(BIN)/python tutorials/make_docs.py
 
 ## The CPU benchmark suite, at the commands of benchmarks/README.md; each script's output goes to $(BENCH_OUT)/.
 ## Not in it: the structure generalisation benchmark (hours on 2 cores:

@@ -1,5 +1,6 @@
-"""Every tutorial runs end to end through papermill with its tiny default parameters (plus an out_dir in tmp), and its
-executed notebook, exported to HTML, shows every plotly figure in headless Chromium (offline)."""
+"""Every tutorial runs end to end through papermill with tiny parameters (plus an out_dir in tmp and device="cpu"), and
+its executed notebook, exported to HTML, shows every plotly figure in headless Chromium (offline). The executed copies
+under docs/ (`make docs`, the tutorials' defaults) are current, free of errors, and render their figures offline."""
 import json
 import math
 import re
@@ -16,10 +17,14 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 EXPERIMENTS = {"03_spatial_vae", "04a_affinity_alphanumeric", "04c_affinity_proteins", "05_dualcontrast", "06_harmony3d_mcl"}  # experiment notebooks: a table over methods × conditions, tested below, not a single run
 GUIDES = {"00_index"}  # guides: run (nothing is trained), tested below, no metrics
 SINGLE_RUNS = [nb for nb in TUTORIALS if nb.stem not in EXPERIMENTS | GUIDES]
-# what each single run's tiny defaults give: its particle count, and an ARI floor where it scores above chance (random
-# labels on 01's 4 × 12 particles: ARI ≤ 0.15 in 3000 draws); 04b at its tiny size is at chance (ARI -0.09): no floor
-SINGLE_RUN_EXPECT = {"01_quickstart": dict(n=48, min_ari=0.3),  # measured 0.61 (likelihood classification, K = 4 given)
-                     "04b_affinity_tetromino": dict(n=24, min_ari=None)}
+# each single run's tiny values (its defaults are the meaningful, minutes-long run that `make docs` shows) and what they
+# give: its particle count, the run folder that holds its trainer's config.json, and an ARI floor where it scores above
+# chance (random labels on 01's 4 × 12 particles: ARI ≤ 0.15 in 3000 draws); 04b at its tiny size is at chance: no floor
+SINGLE_RUN_TINY = {"01_quickstart": dict(n_per_class=12, box=24, latent_dim=4, epochs=2, batch_size=16),
+                   "04b_affinity_tetromino": dict(n_per_class=8, epochs=1, n_rotations=50, refine_steps=[8.0],
+                                                  affinities=["fsc", "mean_difference"])}
+SINGLE_RUN_EXPECT = {"01_quickstart": dict(n=48, min_ari=0.3, run="."),  # measured 0.61 (likelihood classification, K = 4 given)
+                     "04b_affinity_tetromino": dict(n=24, min_ari=None, run="runs/fsc")}
 
 
 def finite(values) -> bool:
@@ -30,16 +35,19 @@ def finite(values) -> bool:
 def test_tutorials_exist():
     assert SINGLE_RUNS, "no tutorials found"
     assert EXPERIMENTS <= {nb.stem for nb in TUTORIALS}, "an experiment notebook named in EXPERIMENTS is missing"
-    assert set(SINGLE_RUN_EXPECT) == {nb.stem for nb in SINGLE_RUNS}, "say in SINGLE_RUN_EXPECT what a single-run tutorial gives"
+    assert set(SINGLE_RUN_EXPECT) == set(SINGLE_RUN_TINY) == {nb.stem for nb in SINGLE_RUNS}, \
+        "say in SINGLE_RUN_TINY / SINGLE_RUN_EXPECT how a single-run tutorial is run small and what it gives"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", SINGLE_RUNS, ids=lambda p: p.stem)
 def test_tutorial_runs(nb, tmp_path):
     out_dir = tmp_path / "run"
-    run_notebook(nb, tmp_path / nb.name, parameters=dict(out_dir=str(out_dir)), cwd=ROOT)
+    run_notebook(nb, tmp_path / nb.name, parameters=dict(out_dir=str(out_dir), device="cpu", **SINGLE_RUN_TINY[nb.stem]), cwd=ROOT)
     metrics = json.loads((out_dir / "metrics.json").read_text())
     expect = SINGLE_RUN_EXPECT[nb.stem]
+    trained = json.loads((out_dir / expect["run"] / "config.json").read_text())
+    assert trained["train_config"]["device"] == "cpu"  # the `device` parameter reaches the trainer
     assert metrics["n"] == expect["n"] and finite([metrics["accuracy"], metrics["ari"]]), metrics
     if expect["min_ari"] is not None:
         assert metrics["ari"] > expect["min_ari"], metrics["ari"]
@@ -87,6 +95,11 @@ def check_in_browser(executed, tmp_path):
     return expected
 
 
+HARMONY_TINY = dict(n_per_class=8, box=16, latent_dim=4, epochs=1, epochs_by_method={}, batch_size=16, n_rotations=50, device="cpu",
+                    model_configs={"beta_vae": {"channels": [8, 16, 32]}, "harmony3d": {"channels": [8, 16, 32, 64], "hidden": 64},
+                                   "harmony3d_mcl": {"channels": [8, 16, 32, 64], "hidden": 64, "mcl_candidates": 16}})
+
+
 @pytest.mark.slow
 def test_harmony_experiment_table(tmp_path):
     """The Harmony3D/MCL experiment on a 2 × 1 grid at tiny size: one row per method × condition, scores in range,
@@ -94,7 +107,7 @@ def test_harmony_experiment_table(tmp_path):
     out_dir = tmp_path / "run"
     methods = ["beta_vae", "harmony3d", "harmony3d_mcl"]
     executed = run_notebook(ROOT / "tutorials" / "06_harmony3d_mcl.ipynb", tmp_path / "06.ipynb", cwd=ROOT,
-                            parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01], mwas=[30.0], methods=methods))
+                            parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01], mwas=[30.0], methods=methods, **HARMONY_TINY))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     table = pd.read_csv(out_dir / "table1.csv")
@@ -114,6 +127,7 @@ def test_harmony_experiment_table(tmp_path):
     assert (~np.isnan(fsc)).any(axis=1).all() and finite(fsc[~np.isnan(fsc)])
     for m, s in zip(table["method"], table["snr"]):  # every run's own files agree with its row
         met = json.loads((out_dir / "runs" / f"snr{s:g}_mwa30" / m / "metrics.json").read_text())
+        assert json.loads((out_dir / "runs" / f"snr{s:g}_mwa30" / m / "config.json").read_text())["train_config"]["device"] == "cpu"
         assert math.isclose(met["ari"], table.set_index(["method", "snr"]).loc[(m, s), "ari"], abs_tol=1e-12)
     assert (out_dir / "table1.html").stat().st_size > 100_000  # plotly.js inlined
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
@@ -134,7 +148,7 @@ def test_spatial_vae_tables(tmp_path):
     out_dir = tmp_path / "run"
     executed = run_notebook(ROOT / "tutorials" / "03_spatial_vae.ipynb", tmp_path / "03.ipynb", cwd=ROOT,
                             parameters=dict(out_dir=str(out_dir), snrs=[0.1, 0.01], n_per_class=4, box=12, epochs=1,
-                                            model_config=SPATIAL_TINY))
+                                            model_config=SPATIAL_TINY, device="cpu"))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     methods = ["vae3d_mlp", "spatial_vae3d", "spatial_vae3d_cnn"]
@@ -159,7 +173,7 @@ def test_spatial_vae_tables(tmp_path):
     check_in_browser(executed, tmp_path)
 
 
-DUALCONTRAST_TINY = dict(n_per_class_2d=5, n_per_class_3d=2, box=16, crop_3d=0, epochs_2d=1, epochs_3d=1, latent_dim_3d=8,
+DUALCONTRAST_TINY = dict(datasets=["digits", "alphanumeric", "seed004", "conformations"], device="cpu", n_per_class_2d=5, n_per_class_3d=2, box=16, crop_3d=0, epochs_2d=1, epochs_3d=1, latent_dim_3d=8,
                          dc_config={"width": 4, "hidden": [16, 32]}, model_configs={"beta_vae": {"channels": [8, 16]},
                          "harmony3d": {"channels": [8, 16, 32, 64], "hidden": 64}})  # the notebook's defaults are CPU-sized runs
 
@@ -199,7 +213,7 @@ def test_affinity_alphanumeric(tmp_path):
     classes only (fractions summing to 1), the affinity matrix written, the figures drawn, no error."""
     out_dir = tmp_path / "run"
     executed = run_notebook(ROOT / "tutorials" / "04a_affinity_alphanumeric.ipynb", tmp_path / "04a.ipynb", cwd=ROOT,
-                            parameters=dict(out_dir=str(out_dir), n_per_class=10, epochs=1))
+                            parameters=dict(out_dir=str(out_dir), n_per_class=10, epochs=1, device="cpu"))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     m = json.loads((out_dir / "metrics.json").read_text())
@@ -230,7 +244,7 @@ def test_affinity_proteins(tmp_path):
     methods = ["affinity_vae", "affinity_vae_gmd", "beta_vae"]
     executed = run_notebook(ROOT / "tutorials" / "04c_affinity_proteins.ipynb", tmp_path / "04c.ipynb", cwd=ROOT,
                             parameters=dict(out_dir=str(out_dir), n_per_class=6, box=16, epochs=1, gamma=100.0, batch_size=16,
-                                            n_gaussians=32, methods=methods))
+                                            n_gaussians=32, methods=methods, device="cpu"))
     outputs = _outputs(executed)
     assert not [o for o in outputs if o["output_type"] == "error"]
     m = json.loads((out_dir / "metrics.json").read_text())
@@ -265,3 +279,81 @@ def test_index_guide(tmp_path):
     assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
     check_in_browser(executed, tmp_path)
     assert [r["point"] for r in expand(load_grid(out_dir / "grid.yaml"))] == [dict(snr=0.5, model="beta_vae"), dict(snr=0.5, model="harmony3d")]
+
+
+DOCS = ROOT / "docs"
+
+
+def _page_text(html: str) -> str:
+    "The text of an HTML page (scripts and styles dropped, tags stripped, entities unescaped), whitespace collapsed."
+    import html as html_lib
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S | re.I)
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", text)).split())
+
+
+def check_docs_page(nb: Path, docs: Path, tmp_path: Path) -> int:
+    """`docs/<name>.html` of tutorial `nb` is current and whole: it holds the tutorial's first heading and the source of
+    every code cell (a copy made before the code changed fails), no error or traceback, no script from the network, and
+    in headless Chromium (network blocked) every plotly figure of the page is drawn. Returns the number of figures."""
+    page = docs / f"{nb.stem}.html"
+    assert page.is_file(), f"{page.relative_to(docs.parent)} is missing: run `make docs` (or tutorials/make_docs.py --only {nb.stem})"
+    html = page.read_text(encoding="utf-8")
+    text = _page_text(html)
+    cells = json.loads(nb.read_text())["cells"]
+    heading = next(line.lstrip("# ").strip() for c in cells if c["cell_type"] == "markdown"
+                   for line in "".join(c["source"]).splitlines() if line.startswith("#"))
+    assert " ".join(heading.split()) in text, f"{page.name}: stale, no heading {heading!r}: run `make docs`"
+    for c in cells:
+        src = " ".join("".join(c["source"]).split())
+        if c["cell_type"] == "code" and src:
+            assert src in text, f"{page.name}: stale, the tutorial's cell {src[:80]!r}… differs: run `make docs`"
+    assert "papermill-error-cell" not in html and "Traceback (most recent call last)" not in text, f"{page.name}: an error"
+    assert not re.findall(r'<script[^>]*\bsrc="(?:https?:)?//', html), f"{page.name}: loads a script from the network"
+    local = re.findall(r'<script[^>]*\bsrc="([^":]+)"', html)
+    assert all((docs / s).is_file() for s in local), f"{page.name}: a script it loads is missing: {local}"
+    expected = len(re.findall(r'class="plotly-graph-div"', html))
+    if nb.stem not in GUIDES: assert expected >= 1, f"{page.name}: no plotly figure"
+    if not expected: return 0
+    if CHROMIUM is None: pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
+    view = tmp_path / "docs"  # a copy with its scripts, so that Chromium's profile lands in tmp
+    view.mkdir(exist_ok=True)
+    for f in [page.name, *local]: shutil.copy(docs / f, view / f)
+    dom = _chromium(view / page.name, "--dump-dom", "--host-resolver-rules=MAP * ~NOTFOUND")
+    rendered = len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom))
+    assert rendered == expected, f"{page.name}: {rendered} of {expected} plotly figures rendered in Chromium"
+    assert len(re.findall(r'class="main-svg"', dom)) >= expected
+    return expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb", TUTORIALS, ids=lambda p: p.stem)
+def test_docs_page(nb, tmp_path):
+    check_docs_page(nb, DOCS, tmp_path)
+
+
+@pytest.mark.slow
+def test_docs_check_fails_on_broken_copies(tmp_path):
+    "The docs check fails on a stale copy, a copy with an error, and a page whose plotly.js is missing."
+    nb = ROOT / "tutorials" / "04a_affinity_alphanumeric.ipynb"
+    good = (DOCS / f"{nb.stem}.html").read_text(encoding="utf-8")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    breakages = {"stale": lambda h: h.replace("centre_metric", "centre_kind"),  # the tutorial's code changed since
+                 "error": lambda h: h.replace("</body>", '<div id="papermill-error-cell">An Exception was encountered</div></body>'),
+                 "plotly_js_broken": lambda h: h}  # Chromium draws no figure
+    for what, change in breakages.items():
+        (broken / f"{nb.stem}.html").write_text(change(good), encoding="utf-8")
+        (broken / "plotly.min.js").write_text("" if what == "plotly_js_broken" else (DOCS / "plotly.min.js").read_text())
+        (tmp_path / what).mkdir()
+        with pytest.raises(AssertionError, match="stale" if what == "stale" else "error" if what == "error" else "rendered"):
+            check_docs_page(nb, broken, tmp_path / what)
+    check_docs_page(nb, DOCS, tmp_path)  # and passes on the good copy
+
+
+def test_device_parameter():
+    "Every tutorial has `device` in its parameters, \"auto\" by default, and no cell forces the CPU."
+    import papermill as pm
+    for nb in TUTORIALS:
+        assert pm.inspect_notebook(str(nb)).get("device", {}).get("default") == '"auto"', nb.name
+        code = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        assert not re.search(r"""device\s*=\s*["']cpu["']""", code), f"{nb.name}: device forced to the CPU"
