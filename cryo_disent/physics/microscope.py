@@ -53,7 +53,7 @@ def ctf_zeros(
     u = target / b if a == 0 else (b - np.sqrt(np.maximum(b * b - 4 * a * target, 0))) / (2 * a)
     return np.sqrt(u)
 
-# %% ../../nbs/14_physics.microscope.ipynb #69aed039
+# %% ../../nbs/14_physics.microscope.ipynb #f877123f
 def _tan_deg(a, like: torch.Tensor) -> torch.Tensor:
     return torch.tan(torch.deg2rad(torch.as_tensor(a, dtype=like.dtype, device=like.device)))
 
@@ -69,11 +69,11 @@ def in_missing_wedge(
     if mwa_minus is not None:
         tm = _tan_deg(mwa_minus, kz)
         s = kx * kz
-        t = torch.where(s > 0, t, torch.where(s < 0, tm, torch.minimum(t, tm)))  # kx = 0: measured if a side reaches 90°
+        t = torch.where(s > 0, t, torch.where(s < 0, tm, torch.minimum(t, tm)))  # kx = 0: is a side at 90°?
     return kx.abs() < kz.abs() * t
 
 def tilt_mwa(tilt_min, tilt_max) -> tuple:
-    "`(mwa, mwa_minus)` of the tilt range [tilt_min, tilt_max] (degrees, tilt_min ≤ 0 ≤ tilt_max), for `in_missing_wedge`."
+    "`(mwa, mwa_minus)` for `in_missing_wedge` of the tilt range [tilt_min, tilt_max] (degrees, min ≤ 0 ≤ max)."
     return 90.0 - tilt_max, 90.0 + tilt_min
 
 def missing_wedge_mask(
