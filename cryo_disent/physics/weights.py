@@ -42,7 +42,7 @@ def exposure_before(phi, tilt_min, tilt_max, exposure) -> torch.Tensor:
     far = torch.where(phi >= 0, -t0, t1)  # the other side's extent
     return E * ((s + torch.minimum(s, far)) / (t1 - t0)).clamp(0, 1)
 
-# %% ../../nbs/14b_physics.weights.ipynb #b5b2893f
+# %% ../../nbs/14b_physics.weights.ipynb #f6500364
 def _per(x, dtype, device) -> torch.Tensor:
     "A number or `[B]` values as `[B or 1, 1, 1, 1]`."
     return torch.as_tensor(x, dtype=dtype, device=device).reshape(-1, 1, 1, 1)
@@ -71,7 +71,8 @@ def particle_transfer(
     )
     require(bool((v > 0).all()), "voxel_size: expected > 0 Å")
     kz, ky, kx = rfft_freqs(box, device, f64)
-    H = (~in_missing_wedge(kx, kz, *tilt_mwa(t0, t1))).to(f32)  # [B, N, 1, N//2+1]
+    kxs = kx if box % 2 else torch.cat([kx[..., :-1], -kx[..., -1:]], -1)  # the Nyquist plane is kx = ±½: both
+    H = (~in_missing_wedge(kx, kz, *tilt_mwa(t0, t1)) & ~in_missing_wedge(kxs, kz, *tilt_mwa(t0, t1))).to(f32)
     kA = k_radius(box, device) / v  # |k| in 1/Å, [B, N, N, N//2+1]
     if defocus_um is not None:
         dz = _per(defocus_um, f32, device)
@@ -82,8 +83,9 @@ def particle_transfer(
         E = _per(exposure, f64, device)
         require(bool(torch.isfinite(E).all() and (E >= 0).all()), "exposure: expected finite values >= 0 e-/Å²")
         require(bool((t1 > t0).all()), "tilt_min, tilt_max: exposure needs a tilt range of non-zero width")
-        phi = torch.rad2deg(torch.atan2(kz * torch.where(kx < 0, -1.0, 1.0), kx.abs()))  # direction of the line
-        H = H * dose_filter(kA, exposure_before(phi, t0, t1, E).to(f32), _per(voltage_kv, f32, device))
+        phi = [torch.rad2deg(torch.atan2(kz * torch.where(q < 0, -1.0, 1.0), q.abs())) for q in (kx, kxs)]  # line
+        N_phi = torch.maximum(*(exposure_before(a, t0, t1, E) for a in phi))
+        H = H * dose_filter(kA, N_phi.to(f32), _per(voltage_kv, f32, device))
     return H.expand(B, box, box, box // 2 + 1).contiguous()
 
 def particle_weights(box: int, voxel_size, **params) -> torch.Tensor:
