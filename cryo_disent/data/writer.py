@@ -16,9 +16,9 @@ from .io import FORMATS, write_star
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'DatasetWriter', 'open_dataset_writer']
 
-# %% ../../nbs/22b_data.writer.ipynb #d89da977
+# %% ../../nbs/22b_data.writer.ipynb #0d5fa81b
 FORMAT = "cryo_disent.dataset/1"  # `dataset.json` format tag
-FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json")
+FILES = dict(volumes="volumes.npy", table="particles.star", info="dataset.json", weights="weights.npy")
 
 def _ours(folder: Path) -> bool:
     """Is `folder` empty, or a dataset folder this library wrote (our `dataset.json`) holding no volume files of the
@@ -89,20 +89,22 @@ def _prepare_table(table: pd.DataFrame | None, n: int) -> pd.DataFrame:
     t["class_name"] = t["class_name"].astype(str)
     return t
 
-# %% ../../nbs/22b_data.writer.ipynb #7ee944f1
+# %% ../../nbs/22b_data.writer.ipynb #2023ac56
 class DatasetWriter:
     """Fill `volumes` (float32 memmap `[n, *shape]`) and provide the table (`table=` or via `append`); see
     `open_dataset_writer`."""
 
-    def __init__(self, tmp: Path, shape: tuple, n: int, meta: dict):
+    def __init__(self, tmp: Path, shape: tuple, n: int, meta: dict, ctf_premultiplied: bool = False):
         self.path, self.shape, self.n, self.meta = tmp, tuple(int(s) for s in shape), int(n), dict(meta)
+        self.ctf_premultiplied, self.weights = bool(ctf_premultiplied), None  # weights: `weights.npy`, opened on use
         self.volumes = np.lib.format.open_memmap(
             tmp / FILES["volumes"], mode="w+", dtype=np.float32, shape=(self.n, *self.shape)
         )
         self.table, self.cursor, self._rows = None, 0, []
 
-    def append(self, volumes, rows: pd.DataFrame | None = None) -> slice:
-        "Write a batch `[b, *shape]` at the cursor (with its `b` table rows); returns the slice written."
+    def append(self, volumes, rows: pd.DataFrame | None = None, weights=None) -> slice:
+        """Write a batch `[b, *shape]` at the cursor (with its `b` table rows, and its weights `[b, D, H, W//2+1]`,
+        float16 or float32, in every batch or none); returns the slice written."""
         v = as_numpy(volumes)
         require(
             v.shape[1:] == self.shape,
@@ -115,11 +117,27 @@ class DatasetWriter:
         if rows is not None:
             require(len(rows) == len(v), f"rows: expected {len(v)} rows for the batch, got {len(rows)}")
         sl = slice(self.cursor, self.cursor + len(v))
+        self._append_weights(sl, weights)
         self.volumes[sl] = v
         self.cursor = sl.stop
         if rows is not None:
             self._rows.append(rows)
         return sl
+
+    def _append_weights(self, sl: slice, weights):
+        "Write the batch's weights to `weights.npy` (created at the first batch that has them)."
+        if weights is None:
+            require(self.weights is None, f"weights: given for earlier batches, missing for particles {sl.start}…")
+            return
+        w, shape = as_numpy(weights), (sl.stop - sl.start, *self.shape[:-1], self.shape[-1] // 2 + 1)
+        require(w.dtype in (np.float16, np.float32), f"weights: expected float16 or float32, got {w.dtype}")
+        require(w.shape == shape, f"weights: expected shape {list(shape)} (rfft grid), got {list(w.shape)}")
+        if self.weights is None:
+            require(sl.start == 0, f"weights: missing for particles 0…{sl.start - 1} (every batch or none)")
+            full = (self.n, *shape[1:])
+            self.weights = np.lib.format.open_memmap(self.path / FILES["weights"], "w+", dtype=w.dtype, shape=full)
+        require(w.dtype == self.weights.dtype, f"weights: every batch in {self.weights.dtype}, got {w.dtype}")
+        self.weights[sl] = w
 
     def _finish(self):
         "Write `particles.star` and `dataset.json`; flush and release the memmap."
@@ -129,6 +147,9 @@ class DatasetWriter:
         t = _prepare_table(self.table, self.n)
         self.volumes.flush()
         self.volumes = None
+        if self.weights is not None:
+            self.weights.flush()
+            self.weights = None
         write_star(self.path / FILES["table"], t)
         cls = t[t.label >= 0].groupby(["label", "class_name"]).size().reset_index(name="count")
         info = dict(
@@ -139,6 +160,8 @@ class DatasetWriter:
             classes=[dict(label=int(r.label), name=str(r.class_name), count=int(r.count)) for r in cls.itertuples()],
             meta=self.meta,
         )
+        if self.ctf_premultiplied:  # the particles are CTF-multiplied (RELION 4, Warp); absent means false
+            info["ctf_premultiplied"] = True
         try:
             text = to_json(info, indent=1)
         except (TypeError, ValueError) as e:
@@ -146,7 +169,7 @@ class DatasetWriter:
         (self.path / FILES["info"]).write_text(text)
         self.table = t
 
-# %% ../../nbs/22b_data.writer.ipynb #246c1655
+# %% ../../nbs/22b_data.writer.ipynb #0180a14d
 @contextmanager
 def open_dataset_writer(
     folder: str | Path,  # target dataset folder (must not exist unless `overwrite`)
@@ -154,6 +177,7 @@ def open_dataset_writer(
     n: int,  # number of particles
     overwrite: bool = False,  # replace an existing folder
     inputs: tuple = (),  # files being read: a folder holding one is never replaced
+    ctf_premultiplied: bool = False,  # `dataset.json` says the particles were multiplied by their CTF
     **meta,
 ):  # free-form metadata stored in `dataset.json` (JSON-serialisable)
     "Context manager yielding a `DatasetWriter`; the folder appears (atomically) only if the block succeeds."
@@ -166,7 +190,7 @@ def open_dataset_writer(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
-        w = DatasetWriter(tmp, shape, n, meta)
+        w = DatasetWriter(tmp, shape, n, meta, ctf_premultiplied)
         yield w
         w._finish()
         _commit(tmp, folder, overwrite, inputs)

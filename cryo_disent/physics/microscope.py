@@ -12,10 +12,10 @@ from ..core import require
 from .fourier import rfft_freqs
 
 # %% auto #0
-__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'in_missing_wedge', 'missing_wedge_mask', 'spectrum_variance',
-           'estimate_snr']
+__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'in_missing_wedge', 'tilt_mwa', 'missing_wedge_mask',
+           'spectrum_variance', 'estimate_snr']
 
-# %% ../../nbs/14_physics.microscope.ipynb #e13f586d
+# %% ../../nbs/14_physics.microscope.ipynb #99daede6
 def electron_wavelength(voltage_kv):  # accelerating voltage, kV (float or tensor)
     "Relativistic electron wavelength λ in Å."
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
@@ -53,15 +53,28 @@ def ctf_zeros(
     u = target / b if a == 0 else (b - np.sqrt(np.maximum(b * b - 4 * a * target, 0))) / (2 * a)
     return np.sqrt(u)
 
-# %% ../../nbs/14_physics.microscope.ipynb #cf288074
+# %% ../../nbs/14_physics.microscope.ipynb #f877123f
+def _tan_deg(a, like: torch.Tensor) -> torch.Tensor:
+    return torch.tan(torch.deg2rad(torch.as_tensor(a, dtype=like.dtype, device=like.device)))
+
 def in_missing_wedge(
     kx,
     kz,  # frequency components along x (tilt-perpendicular) and z (beam), broadcastable
-    mwa,
-) -> torch.Tensor:  # missing-wedge angle(s) in degrees, broadcastable against kx
-    """True where (kx, kz) lies in the missing wedge: |kx| < |kz|·tan(mwa) (beam along z, tilt axis y). The one place
-    the rule lives."""
-    return kx.abs() < kz.abs() * torch.tan(torch.deg2rad(torch.as_tensor(mwa, dtype=kz.dtype, device=kz.device)))
+    mwa,  # missing-wedge angle(s) in degrees, broadcastable against kx (the side kx·kz > 0 when `mwa_minus` is given)
+    mwa_minus=None,  # the side kx·kz < 0 of an asymmetric wedge (`tilt_mwa`); None: the same as `mwa`
+) -> torch.Tensor:
+    """True where (kx, kz) lies in the missing wedge: |kx| < |kz|·tan(mwa) (beam along z, tilt axis y), with
+    tan(mwa_minus) where kx·kz < 0. The one place the rule lives."""
+    t = _tan_deg(mwa, kz)
+    if mwa_minus is not None:
+        tm = _tan_deg(mwa_minus, kz)
+        s = kx * kz
+        t = torch.where(s > 0, t, torch.where(s < 0, tm, torch.minimum(t, tm)))  # kx = 0: is a side at 90°?
+    return kx.abs() < kz.abs() * t
+
+def tilt_mwa(tilt_min, tilt_max) -> tuple:
+    "`(mwa, mwa_minus)` for `in_missing_wedge` of the tilt range [tilt_min, tilt_max] (degrees, min ≤ 0 ≤ max)."
+    return 90.0 - tilt_max, 90.0 + tilt_min
 
 def missing_wedge_mask(
     box: int,  # voxels

@@ -17,7 +17,7 @@ from .conformations import conformation_name
 __all__ = ['PRESETS', 'CONFORMATION_IDS', 'HINGE_ANGLES', 'CTFSpec', 'SimulationSpec', 'get_spec', 'preset_variants',
            'conformation_spec']
 
-# %% ../../nbs/15b_physics.presets.ipynb #b9334e73
+# %% ../../nbs/15b_physics.presets.ipynb #5bb417e7
 @dataclass(frozen=True)
 class CTFSpec:
     "Microscope parameters of the CTF; `defocus_um` may be a `(min, max)` range drawn uniformly per particle."
@@ -69,17 +69,22 @@ class SimulationSpec:
     reference: str = ""  # the paper and section this mirrors
     sweep: tuple = ()  # ((field, values), ...): the conditions the paper reports
     class_columns: tuple = ()  # ((column, (value per class, ...)), ...): more ground truth per class, e.g. hinge angle
+    n_tomograms: int = 0  # 0: every particle has the wedge `mwa`; n: spread over n tomograms with their own tilt ranges
+    tilt_range: tuple = (40.0, 60.0)  # degrees: each tomogram's tilt_max and −tilt_min drawn uniformly in [min, max]
+    exposure: float | tuple | None = None  # e⁻/Å², a tilt series' total: a number or (min, max) per particle
 
     def to_dict(self) -> dict:
-        "JSON-ready description (templates by name)."
+        "JSON-ready description (templates by name); the per-particle weight fields only when in use."
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.n_tomograms == 0 and self.exposure is None:
+            d = {k: v for k, v in d.items() if k not in ("n_tomograms", "tilt_range", "exposure")}
         d["structures"] = [s.name if isinstance(s, PseudoAtoms) else str(s) for s in self.structures]
         d["ctf"] = None if self.ctf is None else dataclasses.asdict(self.ctf)
         d["sweep"] = {k: list(v) for k, v in self.sweep}
         d["class_columns"] = {k: list(v) for k, v in self.class_columns}
         return d
 
-# %% ../../nbs/15b_physics.presets.ipynb #2d756705
+# %% ../../nbs/15b_physics.presets.ipynb #984433a7
 PRESETS: dict[str, SimulationSpec] = {
     "seed004": SimulationSpec(
         name="seed004",
@@ -186,7 +191,7 @@ def preset_variants(spec: str | SimulationSpec, **overrides) -> list[SimulationS
         for vals in itertools.product(*(v for _, v in spec.sweep))
     ]
 
-# %% ../../nbs/15b_physics.presets.ipynb #41b24b4c
+# %% ../../nbs/15b_physics.presets.ipynb #46c55ec4
 CONFORMATION_IDS = ("3ENL_enolase_dimer", "3O21_GluA3NTD_dimer", "7DDO_ACE2_RBD")
 HINGE_ANGLES = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # degrees
 
@@ -213,5 +218,17 @@ PRESETS["conformations"] = conformation_spec(
     standardize=True,
     mask=True,
     reference="beyond dualcontrast_uddin_appendix §A.5: 3 shipped dimers × 6 hinge angles 0–25°",
+    sweep=(("snr", (0.1, 0.01)),),
+)
+
+# %% ../../nbs/15b_physics.presets.ipynb #88716de4
+PRESETS["seed004_tomo"] = dataclasses.replace(
+    PRESETS["seed004"],
+    name="seed004_tomo",
+    ctf=CTFSpec(defocus_um=(2.0, 6.0), voltage_kv=300.0, cs_mm=1.7, amplitude_contrast=0.1),
+    n_tomograms=20,
+    tilt_range=(40.0, 60.0),
+    exposure=(60.0, 120.0),
+    reference="seed004 with per-tomogram tilt ranges ±40–60°, defocus 2–6 µm, exposure 60–120 e⁻/Å² (our benchmark)",
     sweep=(("snr", (0.1, 0.01)),),
 )
