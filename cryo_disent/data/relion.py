@@ -207,7 +207,7 @@ def _run_voxel_size(ds, info: dict) -> float | None:
     if isinstance(vs, str): vs = None
     return float(vs) if vs else None
 
-# %% ../../nbs/24_data.relion.ipynb #a07abdaa
+# %% ../../nbs/24_data.relion.ipynb #a6c16376
 def select_classes(
     cluster,  # [N] the run's cluster of each particle (−1: none)
     select=None,  # class numbers to keep (as the run numbers them: rlnClassNumber − 1); None: every class
@@ -218,9 +218,12 @@ def select_classes(
         return have
     want = sorted({int(c) for c in select})
     bad = [c for c in want if c not in have]
-    require(want, "select: no class given; expected class numbers such as 0,2")
-    require(not bad, f"select: class(es) {bad} not in the run; its classes are {have} (numbered from 0, as in "
-                     f"metrics.json: rlnClassNumber − 1)")
+    require(want, "select (--select): no class given; expected class numbers such as 0,2")
+    require(
+        not bad,
+        f"select (--select): class(es) {bad} not in the run; its classes are {have} (numbered from 0, as in "
+        f"metrics.json: rlnClassNumber − 1)",
+    )
     return want
 
 def _image_names(run: Path, ds, emb: dict, t: pd.DataFrame, out: Path, write_stack: bool) -> list:
