@@ -208,7 +208,7 @@ def _cmd_refine(a):
         refine_stage(a.run, opts, a.k, a.refine, a.seed, **common)
         _print_summary(average_stage(a.run, a.n_rotations, **common))
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #6197505c
+# %% ../../nbs/75b_app.cli_verbs.ipynb #733db237
 def _cmd_import_star(a):
     from cryo_disent.data.relion import import_star
 
@@ -246,7 +246,8 @@ def _cmd_export_maps(a):
     _folder_arg("--run", a.run)
     _folder_arg("--out", a.out)
     d = export_maps(a.run, a.out, a.data, a.voxel_size, _class_list(a.select), overwrite=a.overwrite)
-    print(f"wrote {len(d['maps'])} class maps and {d['cxc']} (ChimeraX: open {d['cxc'].name} in a fresh session)")
+    n = len(d["maps"])
+    print(f"wrote {n} class map{'s' * (n != 1)} and {d['cxc']} (ChimeraX: open {d['cxc'].name} in a fresh session)")
     if d["points"] is None:
         print("no tomogram coordinates in the particle table: no points.csv written")
     else:
