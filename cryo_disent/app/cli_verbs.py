@@ -191,7 +191,7 @@ def _cmd_demo(a):
 
 
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #7cf6c998
+# %% ../../nbs/75b_app.cli_verbs.ipynb #3986f45d
 def _cmd_refine(a):
     from cryo_disent.app.scoring import average_stage
     from cryo_disent.app.stages import refine_stage
@@ -208,7 +208,7 @@ def _cmd_refine(a):
         refine_stage(a.run, opts, a.k, a.refine, a.seed, **common)
         _print_summary(average_stage(a.run, a.n_rotations, **common))
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #797a3f89
+# %% ../../nbs/75b_app.cli_verbs.ipynb #733db237
 def _cmd_import_star(a):
     from cryo_disent.data.relion import import_star
 
@@ -224,11 +224,34 @@ def _cmd_import_star(a):
     )
     print(f"wrote {out}")
 
+def _class_list(text: str | None) -> list | None:
+    "`'0,2'` → `[0, 2]` (`--select`); None stays None."
+    if text is None:
+        return None
+    items = [i.strip() for i in text.split(",")]
+    require(all(i.isdigit() for i in items), f"--select {text}: expected class numbers separated by commas, e.g. 0,2")
+    return [int(i) for i in items]
+
 def _cmd_export_star(a):
     from cryo_disent.data.relion import export_star
 
     _folder_arg("--run", a.run)
-    print(f"wrote {export_star(a.run, a.out, a.data, a.voxel_size, a.write_stack, a.overwrite)}")
+    sel = _class_list(a.select)
+    out = export_star(a.run, a.out, a.data, a.voxel_size, a.write_stack, a.overwrite, a.split_classes, sel)
+    print(f"wrote {', '.join(map(str, out)) if isinstance(out, list) else out}")
+
+def _cmd_export_maps(a):
+    from cryo_disent.data.class_maps import export_maps
+
+    _folder_arg("--run", a.run)
+    _folder_arg("--out", a.out)
+    d = export_maps(a.run, a.out, a.data, a.voxel_size, _class_list(a.select), overwrite=a.overwrite)
+    n = len(d["maps"])
+    print(f"wrote {n} class map{'s' * (n != 1)} and {d['cxc']} (ChimeraX: open {d['cxc'].name} in a fresh session)")
+    if d["points"] is None:
+        print("no tomogram coordinates in the particle table: no points.csv written")
+    else:
+        print(f"wrote {d['points']} (napari points: axis-0/1/2 = z, y, x in {d['points_unit']})")
 
 def _cmd_sweep(a):
     from cryo_disent.app.sweep import load_grid, run_sweep

@@ -17,10 +17,10 @@ from .relion_star import open_star, read_particles
 from ..app.runs import check_run_outputs, holding_lock
 
 # %% auto #0
-__all__ = ['ANGLES', 'ORIGINS', 'poses_to_relion', 'poses_from_relion', 'import_star', 'write_relion_star',
-           'relion_matrix', 'relion_unrotate', 'export_star']
+__all__ = ['ANGLES', 'ORIGINS', 'OURS', 'GENERAL', 'poses_to_relion', 'poses_from_relion', 'import_star',
+           'relion_blocks', 'write_relion_star', 'relion_matrix', 'relion_unrotate', 'select_classes', 'export_star']
 
-# %% ../../nbs/24_data.relion.ipynb #eb11d144
+# %% ../../nbs/24_data.relion.ipynb #9d0f71f0
 ANGLES = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]
 ORIGINS = ["rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst"]
 
@@ -105,9 +105,28 @@ def import_star(star,  # RELION particle .star
         w.table = table
     return Path(out)
 
-# %% ../../nbs/24_data.relion.ipynb #7138114b
-def write_relion_star(
-    path,  # destination .star
+# %% ../../nbs/24_data.relion.ipynb #0d933631
+OURS = ANGLES + ORIGINS + ["rlnOriginX", "rlnOriginY", "rlnOriginZ", "rlnClassNumber"]  # never copied from `extra`
+GENERAL = ["rlnTomoSubTomosAre2DStacks"]  # RELION 5's data_general, merged into each particle on import
+
+def _extra_columns(extra: pd.DataFrame, optics: pd.DataFrame | None) -> list:
+    "The columns of `extra` that go into `data_particles` as they are."
+    merged = [] if optics is None else [c for c in optics if c != "rlnOpticsGroup"]
+    return [c for c in extra if c.startswith("rln") and c not in OURS + GENERAL + merged + ["rlnImageName"]]
+
+def _one_group(voxel_size: float, box: int, dim: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        dict(
+            rlnOpticsGroup=[1],
+            rlnOpticsGroupName=["opticsGroup1"],
+            rlnImagePixelSize=[float(voxel_size)],
+            rlnImageSize=[int(box)],
+            rlnImageDimensionality=[dim],
+        )
+    )
+
+# %% ../../nbs/24_data.relion.ipynb #dbcdd5f1
+def relion_blocks(
     image_names,  # [N] rlnImageName of each particle
     R,  # [N, 3, 3] active rotations (2D: [N] angles, radians); None: classes only, no pose columns
     t,  # [N, 3] (2D: [N, 2]) shifts in voxels (None with R None)
@@ -116,22 +135,18 @@ def write_relion_star(
     classes=None,  # [N] 0-based cluster (−1: none → rlnClassNumber 0), or None
     optics: pd.DataFrame | None = None,  # optics table to keep (None: one group)
     extra: pd.DataFrame | None = None,  # more particle columns (e.g. rlnTomoName), N rows
-    overwrite: bool = True,
-    dim: int = 3,
-) -> Path:  # image dimensionality when R is None (else from R)
-    "RELION 3.1+ particle STAR with the poses (and classes) of `N` particles."
+    dim: int = 3,  # image dimensionality when R is None (else from R)
+) -> dict:
+    "The data blocks (`general` when `extra` has one, `optics`, `particles`) of a RELION 3.1+ particle STAR."
     names = [str(n) for n in image_names]
     if R is not None:
         dim = 2 if np.ndim(as_numpy(R)) == 1 else 3
     parts = pd.DataFrame(dict(rlnImageName=names))
+    blocks = {}
     if extra is not None:
         require(len(extra) == len(names), f"extra: {len(extra)} rows; expected {len(names)} (one per particle)")
-        keep = [
-            c
-            for c in extra
-            if c.startswith("rln") and c not in parts and c not in ANGLES + ORIGINS + ["rlnClassNumber"]
-        ]
-        parts = pd.concat([parts, extra[keep].reset_index(drop=True)], axis=1)
+        parts = pd.concat([parts, extra[_extra_columns(extra, optics)].reset_index(drop=True)], axis=1)
+        blocks.update({"general": {c: extra[c].iloc[0]} for c in GENERAL if c in extra and len(extra)})
     if R is not None:
         pose = poses_to_relion(R, t, box, voxel_size)
         require(
@@ -141,18 +156,16 @@ def write_relion_star(
     if classes is not None:
         parts["rlnClassNumber"] = np.asarray(as_numpy(classes), np.int64) + 1
     if optics is None:
-        optics = pd.DataFrame(
-            dict(
-                rlnOpticsGroup=[1],
-                rlnOpticsGroupName=["opticsGroup1"],
-                rlnImagePixelSize=[float(voxel_size)],
-                rlnImageSize=[int(box)],
-                rlnImageDimensionality=[dim],
-            )
-        )
+        optics = _one_group(voxel_size, box, dim)
         parts["rlnOpticsGroup"] = 1
     require("rlnOpticsGroup" in parts, "extra: needs rlnOpticsGroup to go with the given optics table")
-    return write_star(path, {"optics": optics, "particles": parts}, overwrite=overwrite)
+    return {**blocks, "optics": optics, "particles": parts}
+
+def write_relion_star(path, image_names, R, t, box: int, voxel_size: float, classes=None, optics=None, extra=None,
+                      overwrite: bool = True, dim: int = 3) -> Path:
+    "RELION 3.1+ particle STAR with the poses (and classes) of `N` particles (`relion_blocks`), written atomically."
+    blocks = relion_blocks(image_names, R, t, box, voxel_size, classes, optics, extra, dim)
+    return write_star(path, blocks, overwrite=overwrite)
 
 # %% ../../nbs/24_data.relion.ipynb #f7976bd6
 def relion_matrix(rot, tilt, psi) -> np.ndarray:
@@ -194,7 +207,60 @@ def _run_voxel_size(ds, info: dict) -> float | None:
     if isinstance(vs, str): vs = None
     return float(vs) if vs else None
 
-# %% ../../nbs/24_data.relion.ipynb #5e6ff79d
+# %% ../../nbs/24_data.relion.ipynb #a6c16376
+def select_classes(
+    cluster,  # [N] the run's cluster of each particle (−1: none)
+    select=None,  # class numbers to keep (as the run numbers them: rlnClassNumber − 1); None: every class
+) -> list:
+    "The run's classes that `select` names, sorted; every class when `select` is None."
+    have = sorted(int(c) for c in np.unique(np.asarray(cluster)) if c >= 0)
+    if select is None:
+        return have
+    want = sorted({int(c) for c in select})
+    bad = [c for c in want if c not in have]
+    require(want, "select (--select): no class given; expected class numbers such as 0,2")
+    require(
+        not bad,
+        f"select (--select): class(es) {bad} not in the run; its classes are {have} (numbered from 0, as in "
+        f"metrics.json: rlnClassNumber − 1)",
+    )
+    return want
+
+def _image_names(run: Path, ds, emb: dict, t: pd.DataFrame, out: Path, write_stack: bool) -> list:
+    "What `rlnImageName` names: RELION's own files, the volume files, or items of OUT's particles.mrcs."
+    if write_stack:
+        _write_stack(out.with_name("particles.mrcs"), ds.volumes)
+        return [f"{int(i) + 1:06d}@particles.mrcs" for i in emb["index"]]
+    if "rlnImageName" in t:
+        return list(t["rlnImageName"])
+    paths = getattr(ds.volumes, "paths", None)
+    require(
+        paths is not None,
+        f"data {ds.path}: particles have no image files RELION can read; pass write_stack=True "
+        f"(--write-stack) to write them as particles.mrcs beside the STAR",
+    )
+    return [paths[int(i)] for i in emb["index"]]
+
+# %% ../../nbs/24_data.relion.ipynb #7cc180a8
+def _checked_run(run: Path, split_classes: bool, select) -> dict:
+    "The run's `embedding.npz`, refused in one line when it has nothing to export or no clusters to split."
+    p = run / "embedding.npz"
+    require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
+    emb = read_npz(p, "embedding", ("index",))
+    check_run_outputs(run, emb)
+    key = "rotation" if "rotation" in emb else "angle"
+    require(
+        (key in emb and "translation" in emb) or "cluster" in emb,
+        f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
+        f"run first (cryo-disent cluster --run {run}) to export the classes",
+    )
+    require(
+        "cluster" in emb or not (split_classes or select is not None),
+        f"{p}: no clusters to split or select; cluster the run first (cryo-disent cluster --run {run})",
+    )
+    return emb
+
+# %% ../../nbs/24_data.relion.ipynb #daf77958
 @holding_lock("run_dir")
 def export_star(
     run_dir,  # run folder with embedding.npz (poses) and, after `cluster`, clusters
@@ -202,68 +268,39 @@ def export_star(
     data=None,  # the run's data (default: the folder it was trained on)
     voxel_size: float | None = None,  # Å (default: from the data)
     write_stack: bool = False,  # write the particles as particles.mrcs beside the STAR (data without files)
-    overwrite: bool = False,  # replace an existing `out` and its particles.mrcs (the run's default file: always)
-) -> Path:
-    "RELION STAR of a run's per-particle poses and clusters; returns its path."
+    overwrite: bool = False,  # replace existing files (the run's default files: always)
+    split_classes: bool = False,  # also one STAR per class, OUT_class<k>.star (k as the run numbers classes)
+    select=None,  # class numbers to write (rlnClassNumber − 1); None: every particle
+) -> Path | list:
+    "RELION STAR of a run's per-particle poses and clusters; its path (with `split_classes`: every path written)."
     from cryo_disent.data.datasets import dataset_info
     from cryo_disent.app.pipelines import open_run_data
 
     run = Path(run_dir)
-    p = run / "embedding.npz"
-    require(p.exists(), f"{p}: not found (embed the dataset first: cryo-disent embed --run {run})")
-    emb = read_npz(p, "embedding", ("index",))
-    check_run_outputs(run, emb)
-    key = "rotation" if "rotation" in emb else "angle"
-    posed = key in emb and "translation" in emb
-    require(
-        posed or "cluster" in emb,
-        f"{p}: no poses (the model does not estimate them) and no clusters; cluster the "
-        f"run first (cryo-disent cluster --run {run}) to export the classes",
-    )
-    require(
-        voxel_size is None or voxel_size > 0,
-        f"voxel_size: got {voxel_size}; expected the particles' voxel size in Å (> 0)",
-    )
+    emb = _checked_run(run, split_classes, select)
+    keep = select_classes(emb["cluster"], select) if "cluster" in emb else []
+    require(voxel_size is None or voxel_size > 0, f"voxel_size: got {voxel_size}; expected the voxel size in Å (> 0)")
     own, out = out is None, Path(out) if out is not None else run / "particles_relion.star"
     require(not out.is_dir(), f"out {out}: is a folder; expected the path of a .star file")
-    for f in [out] + ([out.with_name("particles.mrcs")] if write_stack else []):  # checked before anything is written
+    per_class = {k: out.with_name(f"{out.stem}_class{k}.star") for k in keep} if split_classes else {}
+    for f in [out, *per_class.values()] + ([out.with_name("particles.mrcs")] if write_stack else []):
         require(own or overwrite or not f.exists(), f"{f}: exists; pass overwrite=True to replace it")
     ds = open_run_data(run, data)
     info = dataset_info(ds.path)
     vs = voxel_size or _run_voxel_size(ds, info)
     require(vs, f"voxel_size: the data {ds.path} do not record one; pass voxel_size (--voxel-size) in Å")
-    t = (
-        ds.table.iloc[emb["index"]].reset_index(drop=True)
-        if ds.table is not None
-        else pd.DataFrame(index=range(len(emb["index"])))
+    n = len(emb["index"])
+    t = ds.table.iloc[emb["index"]].reset_index(drop=True) if ds.table is not None else pd.DataFrame(index=range(n))
+    optics = info.get("meta", {}).get("relion_optics")
+    posed = "translation" in emb and ("rotation" in emb or "angle" in emb)
+    R = (emb["rotation"] if "rotation" in emb else emb["angle"]) if posed else None
+    blocks = relion_blocks(
+        _image_names(run, ds, emb, t, out, write_stack), R, emb["translation"] if posed else None, ds.shape[0], vs,
+        classes=emb.get("cluster"), optics=pd.DataFrame(optics) if optics and "rlnOpticsGroup" in t else None,
+        extra=t, dim=ds.ndim,
     )
-    if write_stack:
-        _write_stack(out.with_name("particles.mrcs"), ds.volumes)
-        names = [f"{int(i) + 1:06d}@particles.mrcs" for i in emb["index"]]
-    elif "rlnImageName" in t:
-        names = list(t["rlnImageName"])
-    else:
-        paths = getattr(ds.volumes, "paths", None)
-        require(
-            paths is not None,
-            f"data {ds.path}: particles have no image files RELION can read; pass write_stack=True "
-            f"(--write-stack) to write them as particles.mrcs beside the STAR",
-        )
-        names = [paths[int(i)] for i in emb["index"]]
-    optics = (
-        pd.DataFrame(info["meta"]["relion_optics"])
-        if info.get("meta", {}).get("relion_optics") and "rlnOpticsGroup" in t
-        else None
-    )
-    return write_relion_star(
-        out,
-        names,
-        emb[key] if posed else None,
-        emb["translation"] if posed else None,
-        ds.shape[0],
-        vs,
-        classes=emb.get("cluster"),
-        optics=optics,
-        extra=t,
-        dim=ds.ndim,
-    )
+    rows = lambda ks: {**blocks, "particles": blocks["particles"][np.isin(emb["cluster"], ks)].reset_index(drop=True)}
+    write_star(out, blocks if select is None else rows(keep))
+    for k, f in per_class.items():
+        write_star(f, rows([k]))
+    return [out, *per_class.values()] if split_classes else out
