@@ -113,9 +113,9 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     emb = embed_dataset(model, ds, batch_size=batch_size)
     if getattr(model, "fingerprint", None):
         emb["made_by"] = np.array(model.fingerprint)  # the model.pt it came from
+    _save_npz(Path(out_dir) / "embedding.npz", **emb)  # atomic: a failed write leaves every file as it was
     for f in DERIVED[1:]:
         (Path(out_dir) / f).unlink(missing_ok=True)  # they describe the old embedding
-    _save_npz(Path(out_dir) / "embedding.npz", **emb)
     return emb
 
 # %% ../../nbs/72_app.pipelines.ipynb #5097f9af
