@@ -21,16 +21,16 @@ install: $(BIN)/.installed
 ## Fail if the notebooks and the exported package are out of sync (nbdev-export / nbdev-clean would change files).
 check-sync: install
 	@before=$$(find nbs cryo_disent tutorials -type f -not -path '*/__pycache__/*' | sort | xargs md5sum); \
-	$(BIN)/nbdev-export && $(BIN)/python tools/wrap_all.py && $(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname tutorials; \
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname tutorials; \
 	after=$$(find nbs cryo_disent tutorials -type f -not -path '*/__pycache__/*' | sort | xargs md5sum); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "ERROR: nbdev-export/nbdev-clean changed files; run them and commit:"; \
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "notebooks and cryo_disent/ are in sync"
 
-## No library line over 120 characters (the limit is in pyproject.toml); notebooks' cells are formatted with ruff.
+## No library line over 120 characters (ruff; the limit is in pyproject.toml), nbdev's own __all__ line aside.
 lint: install
-	$(BIN)/ruff check --select E501 cryo_disent
+	$(BIN)/python tools/lint.py
 
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2
@@ -47,7 +47,7 @@ test-fast: install
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 -m "not slow" tests/
 
 export: install
-	$(BIN)/nbdev-export && $(BIN)/python tools/wrap_all.py && $(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname tutorials
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname tutorials
 
 demo: install
 	$(BIN)/cryo-disent demo --out runs/demo

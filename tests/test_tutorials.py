@@ -309,15 +309,18 @@ def check_docs_page(nb: Path, docs: Path, tmp_path: Path) -> int:
             assert src in text, f"{page.name}: stale, the tutorial's cell {src[:80]!r}… differs: run `make docs`"
     assert "papermill-error-cell" not in html and "Traceback (most recent call last)" not in text, f"{page.name}: an error"
     assert not re.findall(r'<script[^>]*\bsrc="(?:https?:)?//', html), f"{page.name}: loads a script from the network"
-    local = re.findall(r'<script[^>]*\bsrc="([^":]+)"', html)
-    assert all((docs / s).is_file() for s in local), f"{page.name}: a script it loads is missing: {local}"
+    local = re.findall(r'<script[^>]*\bsrc="([^":]+)"', html) + re.findall(r'<link[^>]*\bhref="([^":#]+)"', html)
+    assert all((docs / s).is_file() for s in local), f"{page.name}: a script or style sheet it loads is missing: {local}"
+    assert str(ROOT) not in html, f"{page.name}: holds this machine's path of the repository"
     expected = len(re.findall(r'class="plotly-graph-div"', html))
     if nb.stem not in GUIDES: assert expected >= 1, f"{page.name}: no plotly figure"
     if not expected: return 0
     if CHROMIUM is None: pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     view = tmp_path / "docs"  # a copy with its scripts, so that Chromium's profile lands in tmp
     view.mkdir(exist_ok=True)
-    for f in [page.name, *local]: shutil.copy(docs / f, view / f)
+    for f in [page.name, *local]:
+        (view / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(docs / f, view / f)
     dom = _chromium(view / page.name, "--dump-dom", "--host-resolver-rules=MAP * ~NOTFOUND")
     rendered = len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom))
     assert rendered == expected, f"{page.name}: {rendered} of {expected} plotly figures rendered in Chromium"
@@ -337,7 +340,7 @@ def test_docs_check_fails_on_broken_copies(tmp_path):
     nb = ROOT / "tutorials" / "04a_affinity_alphanumeric.ipynb"
     good = (DOCS / f"{nb.stem}.html").read_text(encoding="utf-8")
     broken = tmp_path / "broken"
-    broken.mkdir()
+    shutil.copytree(DOCS / "css", broken / "css")  # the pages' shared style sheets
     breakages = {"stale": lambda h: h.replace("centre_metric", "centre_kind"),  # the tutorial's code changed since
                  "error": lambda h: h.replace("</body>", '<div id="papermill-error-cell">An Exception was encountered</div></body>'),
                  "plotly_js_broken": lambda h: h}  # Chromium draws no figure

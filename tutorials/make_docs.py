@@ -10,6 +10,7 @@ from the installed plotly), so every page works offline and plotly.js is stored 
     python tutorials/make_docs.py --only 04a_affinity_alphanumeric
 """
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
+STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
 CDN_SCRIPT = re.compile(r'<script[^>]*src="https://[^"]*(require|mathjax)[^"]*"[^>]*>\s*</script>\n?', re.I)  # not needed offline
 
 
@@ -53,8 +55,21 @@ def render(executed: Path, docs: Path, plotlyjs: str) -> Path:
     has_plots = "Plotly.newPlot" in html
     if has_plots and 'src="plotly.min.js"' not in html:  # figures but no copy of plotly.js to replace: load the shared one
         html = html.replace("</head>", '<script src="plotly.min.js"></script>\n</head>', 1)
-    page.write_text(CDN_SCRIPT.sub("", html), encoding="utf-8")
+    html = html.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")  # paths in outputs relative to the repository
+    page.write_text(shared_styles(CDN_SCRIPT.sub("", html), docs), encoding="utf-8")
     return page
+
+
+def shared_styles(html: str, docs: Path, min_size: int = 10_000) -> str:
+    "nbconvert's large inline style sheets (the same in every page) moved to `docs/css/<sha1>.css`, linked once each."
+    def move(m):
+        css = m.group(1)
+        if len(css) < min_size: return m.group(0)
+        name = f"css/{hashlib.sha1(css.encode()).hexdigest()[:12]}.css"
+        (docs / "css").mkdir(exist_ok=True)
+        (docs / name).write_text(css, encoding="utf-8")
+        return f'<link rel="stylesheet" href="{name}">'
+    return STYLE.sub(move, html)
 
 
 def main(argv=None):

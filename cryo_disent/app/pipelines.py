@@ -35,8 +35,7 @@ from cryo_disent.app.stages import (
 from .scoring import _symmetry, _symmetry_rotations, average_stage, class_volumes
 
 # %% auto #0
-__all__ = ['train_on_folder', 'class_names', 'embed_folder', 'cluster_run', 'evaluate_on_folder', 'report_run',
-           'run_pipeline']
+__all__ = ['train_on_folder', 'class_names', 'embed_folder', 'cluster_run', 'evaluate_on_folder', 'report_run', 'run_pipeline']
 
 # %% ../../nbs/72_app.pipelines.ipynb #6ff8878c
 def _labels_record(labels):

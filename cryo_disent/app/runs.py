@@ -14,8 +14,7 @@ from ..models.base import fingerprint
 from ..training.checkpoints import run_lock
 
 # %% auto #0
-__all__ = ['DERIVED', 'write_json', 'run_record', 'save_npz', 'clusters_fingerprint', 'check_run_outputs',
-           'holding_lock']
+__all__ = ['DERIVED', 'write_json', 'run_record', 'save_npz', 'clusters_fingerprint', 'check_run_outputs', 'holding_lock']
 
 # %% ../../nbs/70_app.runs.ipynb #3ede05a3
 DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html", "particles_relion.star", "particles.mrcs")

@@ -15,8 +15,8 @@ from .relion import _run_voxel_size, select_classes
 from ..app.runs import check_run_outputs, holding_lock
 
 # %% auto #0
-__all__ = ['CONTOUR_SIGMA', 'COORDINATES', 'map_origin', 'write_class_map', 'contour_level', 'chimerax_script',
-           'tomogram_points', 'export_maps']
+__all__ = ['CONTOUR_SIGMA', 'COORDINATES', 'map_origin', 'write_class_map', 'contour_level', 'chimerax_script', 'tomogram_points',
+           'export_maps']
 
 # %% ../../nbs/24c_data.class_maps.ipynb #b61b0b2f
 CONTOUR_SIGMA = 2.0  # a map's contour level: mean + CONTOUR_SIGMA·σ on the side of its density

@@ -18,8 +18,8 @@ from .writer import FILES, open_dataset_writer
 from .weights import ParticleWeights
 
 # %% auto #0
-__all__ = ['save_dataset', 'label_rule', 'is_dataset_folder', 'load_dataset', 'dataset_info', 'standardize',
-           'split_indices', 'read_particles', 'read_particle', 'VolumeDataset', 'data_fingerprint']
+__all__ = ['save_dataset', 'label_rule', 'is_dataset_folder', 'load_dataset', 'dataset_info', 'standardize', 'split_indices',
+           'read_particles', 'read_particle', 'VolumeDataset', 'data_fingerprint']
 
 # %% ../../nbs/22_data.datasets.ipynb #60d599a7
 def save_dataset(

@@ -17,8 +17,8 @@ from .relion_star import open_star, read_particles
 from ..app.runs import check_run_outputs, holding_lock
 
 # %% auto #0
-__all__ = ['ANGLES', 'ORIGINS', 'OURS', 'GENERAL', 'poses_to_relion', 'poses_from_relion', 'import_star',
-           'relion_blocks', 'write_relion_star', 'relion_matrix', 'relion_unrotate', 'select_classes', 'export_star']
+__all__ = ['ANGLES', 'ORIGINS', 'OURS', 'GENERAL', 'poses_to_relion', 'poses_from_relion', 'import_star', 'relion_blocks',
+           'write_relion_star', 'relion_matrix', 'relion_unrotate', 'select_classes', 'export_star']
 
 # %% ../../nbs/24_data.relion.ipynb #9d0f71f0
 ANGLES = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]

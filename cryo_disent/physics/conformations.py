@@ -12,8 +12,7 @@ from ..core import InputError, require
 from .structures import PseudoAtoms, load_structure
 
 # %% auto #0
-__all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'axis_angle_matrix', 'hinge', 'hinge_axis', 'conformation_name',
-           'load_conformation']
+__all__ = ['HINGE_DOMAINS', 'HINGE_TAG', 'axis_angle_matrix', 'hinge', 'hinge_axis', 'conformation_name', 'load_conformation']
 
 # %% ../../nbs/12b_physics.conformations.ipynb #02e87dfa
 def _mask(moving, n: int, what: str) -> np.ndarray:

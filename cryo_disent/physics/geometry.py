@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from ..core import require
 
 # %% auto #0
-__all__ = ['rot_x', 'rot_y', 'rot_z', 'euler_ypr_to_matrix', 'matrix_to_euler_ypr', 'euler_zyz_to_matrix',
-           'matrix_to_euler_zyz', 'quat_to_matrix', 'matrix_to_quat', 'quat_multiply', 'axis_angle_to_quat',
-           'quat_to_axis_angle', 'axis_angle_to_matrix', 'matrix_to_axis_angle', 'sixd_to_matrix', 'matrix_to_sixd',
-           'random_rotations', 'random_rotations_limited', 'geodesic_angle', 'coordinate_grid', 'warp', 'warp2d',
-           'rotate_points', 'invert_se3', 'to_template_frame', 'symmetry_group']
+__all__ = ['rot_x', 'rot_y', 'rot_z', 'euler_ypr_to_matrix', 'matrix_to_euler_ypr', 'euler_zyz_to_matrix', 'matrix_to_euler_zyz',
+           'quat_to_matrix', 'matrix_to_quat', 'quat_multiply', 'axis_angle_to_quat', 'quat_to_axis_angle',
+           'axis_angle_to_matrix', 'matrix_to_axis_angle', 'sixd_to_matrix', 'matrix_to_sixd', 'random_rotations',
+           'random_rotations_limited', 'geodesic_angle', 'coordinate_grid', 'warp', 'warp2d', 'rotate_points',
+           'invert_se3', 'to_template_frame', 'symmetry_group']
 
 # %% ../../nbs/10_physics.geometry.ipynb #460af3d5
 def _tensor(x, name: str, last: tuple = ()) -> torch.Tensor:

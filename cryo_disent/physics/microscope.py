@@ -12,8 +12,8 @@ from ..core import require
 from .fourier import rfft_freqs
 
 # %% auto #0
-__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'in_missing_wedge', 'tilt_mwa', 'missing_wedge_mask',
-           'spectrum_variance', 'estimate_snr']
+__all__ = ['electron_wavelength', 'ctf', 'ctf_zeros', 'in_missing_wedge', 'tilt_mwa', 'missing_wedge_mask', 'spectrum_variance',
+           'estimate_snr']
 
 # %% ../../nbs/14_physics.microscope.ipynb #99daede6
 def electron_wavelength(voltage_kv):  # accelerating voltage, kV (float or tensor)

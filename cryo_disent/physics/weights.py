@@ -13,8 +13,8 @@ from .density import k_radius
 from .microscope import ctf, in_missing_wedge, tilt_mwa
 
 # %% auto #0
-__all__ = ['GG_EXPOSURE', 'critical_exposure', 'dose_filter', 'exposure_before', 'particle_transfer',
-           'particle_weights', 'weight_params']
+__all__ = ['GG_EXPOSURE', 'critical_exposure', 'dose_filter', 'exposure_before', 'particle_transfer', 'particle_weights',
+           'weight_params']
 
 # %% ../../nbs/14b_physics.weights.ipynb #bc408e8f
 GG_EXPOSURE = (0.245, -1.665, 2.81)  # a, b, c of N_e(k) = a·k^b + c (e⁻/Å², k in 1/Å): Grant & Grigorieff 2015
