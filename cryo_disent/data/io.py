@@ -156,7 +156,7 @@ def _as_real_array(data, ndims: tuple, name: str = "data") -> np.ndarray:
 def _write_mrc_file(path, a: np.ndarray, voxel_size: float, overwrite: bool, image_stack: bool) -> Path:
     require(np.isfinite(voxel_size) and voxel_size >= 0, f"voxel_size: got {voxel_size}; expected a finite size ≥ 0 Å")
     with atomic_path(path, overwrite=overwrite) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
-        mrc.set_data(a)                      # sets nx/ny/nz, mode 2 and the header statistics
+        mrc.set_data(a)                      # sets nx/ny/nz, mode (2, or 12 for float16) and the header statistics
         if image_stack: mrc.set_image_stack()
         mrc.voxel_size = float(voxel_size)   # cella = voxel_size · m along x, y, z
     return Path(path)
@@ -164,9 +164,12 @@ def _write_mrc_file(path, a: np.ndarray, voxel_size: float, overwrite: bool, ima
 def write_mrc(path, # destination .mrc/.map/.rec
               data, # volume [z, y, x] (or image [y, x]); numpy or torch
               voxel_size: float = 1.0, # Å per voxel
-              overwrite: bool = True) -> Path:
-    "Write one volume as float32 MRC2014, atomically."
-    return _write_mrc_file(path, _as_real_array(data, (2, 3), str(path)), voxel_size, overwrite, image_stack=False)
+              overwrite: bool = True,
+              float16: bool = False) -> Path: # MRC mode 12 (half precision, as Warp writes), else mode 2
+    "Write one volume as float32 (or float16) MRC2014, atomically."
+    a = _as_real_array(data, (2, 3), str(path))
+    require(not float16 or np.abs(a).max(initial=0) <= 65504, f"{path}: values beyond float16's range (±65504)")
+    return _write_mrc_file(path, a.astype(np.float16) if float16 else a, voxel_size, overwrite, image_stack=False)
 
 def write_mrcs(path, # destination .mrcs
                data, # images [N, H, W] or volumes [N, D, H, W]; numpy or torch
@@ -177,7 +180,10 @@ def write_mrcs(path, # destination .mrcs
     return _write_mrc_file(path, a, voxel_size, overwrite, image_stack=a.ndim == 3)
 
 # %% ../../nbs/20_data.io.ipynb #1eb6bf01
-TEXT_COLUMNS = ["class_name", "filename", "name"]  # never parsed as numbers ('007', '1e10' stay text)
+TEXT_COLUMNS = [  # never parsed as numbers ('007', '1e10' stay text): names, paths and RELION's text labels
+    "class_name", "filename", "name", "rlnImageName", "rlnCtfImage", "rlnTomoName", "rlnTomoParticleName",
+    "rlnMicrographName", "rlnOpticsGroupName", "rlnTomoTiltSeriesName", "rlnTomoReconstructedTomogram",
+]
 
 def read_star(
     path,  # .star file

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import mrcfile
 from ..core import InputError, require
-from .io import FORMATS, read_star, read_volume
+from .io import FORMATS, TEXT_COLUMNS, read_star, read_volume
 
 # %% auto #0
 __all__ = ['NUMERIC', 'read_particles', 'parse_image_name', 'find_root', 'StarStack', 'open_star']
@@ -70,7 +70,7 @@ def read_particles(
     "`(particles with their optics group's columns merged in, optics table or None)`; checks `rlnImageName`."
     p = Path(path)
     blocks = {
-        b: read_star(p, block=b, as_text=["rlnImageName", "rlnTomoName", "rlnOpticsGroupName", "rlnMicrographName"])
+        b: read_star(p, block=b, as_text=TEXT_COLUMNS)  # RELION's names and paths stay text ("01" is not 1)
         for b in _block_names(p)
     }
     optics = blocks.get("optics")
@@ -137,7 +137,8 @@ class StarStack:
 
     def __init__(self, table: pd.DataFrame, root):
         refs = [parse_image_name(n) for n in table["rlnImageName"]]
-        self.files = [str(Path(root) / f) for f, _ in refs]
+        self.root = Path(root)  # the project folder the STAR's paths are relative to
+        self.files = [str(self.root / f) for f, _ in refs]
         self.items = [i for _, i in refs]
         uniq = list(dict.fromkeys(self.files))
         missing = [f for f in uniq if not Path(f).is_file()]
