@@ -168,6 +168,8 @@ def _relion_verbs(verb):
     )
     _add(s, "--label-column", help="take classes from this column, e.g. rlnClassNumber (default: unlabelled)")
     _add(s, "--no-standardize", action="store_true", help="keep the values (default: per-particle zero mean, unit std)")
+    _add(s, "--ctf-premultiplied", choices=["yes", "no"],
+         help="the particles are CTF-premultiplied (default: the STAR's rlnCtfDataAreCtfPremultiplied, absent: no)")
     _add(s, "--overwrite", action="store_true")
     _add(s, "--quiet", action="store_true")
     s = verb(

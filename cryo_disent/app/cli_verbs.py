@@ -221,6 +221,7 @@ def _cmd_import_star(a):
         standardize=not a.no_standardize,
         overwrite=a.overwrite,
         progress=not a.quiet,
+        ctf_premultiplied=None if a.ctf_premultiplied is None else a.ctf_premultiplied == "yes",
     )
     print(f"wrote {out}")
 

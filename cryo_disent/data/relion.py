@@ -14,6 +14,7 @@ from ..core import as_numpy, require
 from ..physics.geometry import euler_zyz_to_matrix, matrix_to_euler_zyz
 from .io import read_npz, write_star
 from .relion_star import open_star, read_particles
+from .relion_ctf import CtfVolumes
 from ..app.runs import check_run_outputs, holding_lock
 
 # %% auto #0
@@ -77,6 +78,32 @@ def poses_from_relion(
     t = -origin / voxel_size - (M - torch.eye(dim, dtype=M.dtype)) @ _half(box, dim)
     return R, t
 
+# %% ../../nbs/24_data.relion.ipynb #6ac8744d
+def _premultiplied(star, table: pd.DataFrame, given: bool | None) -> bool:
+    "Are the particles CTF-premultiplied: `given`, else the STAR's `rlnCtfDataAreCtfPremultiplied`, else no."
+    if given is not None:
+        return bool(given)
+    if "rlnCtfDataAreCtfPremultiplied" not in table:
+        return False
+    v = sorted({int(x) for x in table["rlnCtfDataAreCtfPremultiplied"]})
+    require(len(v) == 1, f"{star}: rlnCtfDataAreCtfPremultiplied is {v} in different optics groups; expected one "
+                         f"value (import the groups apart)")
+    return bool(v[0])
+
+def _summary(table: pd.DataFrame, ctf: CtfVolumes | None, premultiplied: bool, note: str) -> str:
+    "What `import_star` found, in one line (and the note, if any, in a second)."
+    words = [f"{len(table)} particle{'s' * (len(table) != 1)}"]
+    tomo = next((c for c in ("rlnTomoName", "rlnMicrographName") if c in table), None)
+    if tomo is not None:
+        k = table[tomo].nunique()
+        words.append(f"{k} tomogram{'s' * (k != 1)}")
+    warp = "rlnMicrographName" in table and table["rlnMicrographName"].astype(str).str.endswith(".tomostar").all()
+    src = "Warp" if warp else "RELION"
+    words.append(f"per-particle CTF volumes ({src}, {ctf.describe()}) → weights.npy" if ctf else "no CTF volumes")
+    words.append("CTF-premultiplied" if premultiplied else "not CTF-premultiplied")
+    return "import-star: " + ", ".join(words) + (f"\nimport-star: {note}" if note else "")
+
+
 # %% ../../nbs/24_data.relion.ipynb #ce0191d1
 def import_star(star,  # RELION particle .star
                 out,  # dataset folder to create
@@ -85,24 +112,31 @@ def import_star(star,  # RELION particle .star
                 standardize: bool = True,  # per-particle zero mean, unit std
                 overwrite: bool = False,
                 chunk: int = 64,  # particles read per step
-                progress: bool = False) -> Path:
-    "Convert a RELION particle STAR (+ its MRC/MRCS files) to a dataset folder; returns the folder."
+                progress: bool = False,
+                ctf_premultiplied: bool | None = None,  # None: the STAR's rlnCtfDataAreCtfPremultiplied (absent: no)
+                quiet: bool = False) -> Path:  # True: no line saying what was found
+    "Convert a RELION particle STAR (+ its MRC/MRCS files, 3D CTF volumes) to a dataset folder; returns the folder."
     from tqdm.auto import tqdm
     from cryo_disent.data.writer import open_dataset_writer
     stack, table, vs = open_star(star, root, label_column)
     _, optics = read_particles(star)
+    pre = _premultiplied(star, table, ctf_premultiplied)
+    ctf, note = CtfVolumes.from_table(table, stack.root, stack.shape[-1]) if stack.ndim == 4 else (None, "")
     meta = dict(source=dict(relion_star=str(Path(star).resolve()), root=str(Path(stack.files[0]).parent)),
                 voxel_size=vs, standardized=standardize,
                 relion_optics=None if optics is None else optics.to_dict(orient="records"))
-    inputs = (star, *dict.fromkeys(stack.files))
-    with open_dataset_writer(out, stack.shape[1:], len(stack), overwrite=overwrite, inputs=inputs, **meta) as w:
+    inputs = (star, *dict.fromkeys(stack.files), *dict.fromkeys(ctf.files if ctf else []))
+    with open_dataset_writer(out, stack.shape[1:], len(stack), overwrite=overwrite, inputs=inputs,
+                             ctf_premultiplied=pre, **meta) as w:
         for i in tqdm(range(0, len(stack), chunk), disable=not progress, desc="import", unit="chunk"):
             x = stack[i:i + chunk].astype(np.float64)
             if standardize:
                 ax = tuple(range(1, x.ndim))
                 x = (x - x.mean(ax, keepdims=True)) / np.maximum(x.std(ax, keepdims=True), 1e-6)
-            w.append(x.astype(np.float32))
+            w.append(x.astype(np.float32), weights=ctf.weights(i, i + chunk, pre) if ctf else None)
         w.table = table
+    if not quiet:
+        print(_summary(table, ctf, pre, note))
     return Path(out)
 
 # %% ../../nbs/24_data.relion.ipynb #0d933631
