@@ -241,3 +241,24 @@ def test_missing_ctf_volumes(sim, relion4, tmp_path):
     assert code == 0 and lines[0].endswith("no CTF volumes, CTF-premultiplied"), out
     assert lines[1].startswith("import-star: rlnCtfImage: none of its 12 CTF volumes found") and len(lines) == 3
     assert not (tmp_path / "ds" / "weights.npy").exists()
+
+
+def test_a_tiny_run_on_the_imported_project_and_its_per_class_files(relion4, tmp_path):
+    "train → embed → cluster → export-star --split-classes, export-maps; embedding again removes the per-class files."
+    run = tmp_path / "run"
+    for argv in (["train", "--model", "beta_vae", "--data", relion4["ds"], "--epochs", 1, "--out", run, "--set",
+                  "channels=[8]", "--latent-dim", 2, "--batch-size", 6, "--quiet"], ["embed", "--run", run],
+                 ["cluster", "--run", run, "--k", 2, "--no-classify", "--refine", 0],
+                 ["export-star", "--run", run, "--split-classes"], ["export-maps", "--run", run]):
+        code, _, err = _cli(argv)
+        assert code == 0, (argv[0], err)
+    per_class = ["maps/class0.mrc", "maps/class1.mrc", "maps/classes.cxc", "maps/points.csv",
+                 "particles_relion_class0.star", "particles_relion_class1.star"]
+    assert all((run / f).is_file() for f in per_class)
+    src = starfile.read(relion4["star"], always_dict=True, parse_as_string=TEXT)["particles"]
+    for k in (0, 1):
+        got = starfile.read(run / f"particles_relion_class{k}.star", always_dict=True, parse_as_string=TEXT)
+        want = src.set_index("rlnImageName").loc[got["particles"].rlnImageName]
+        assert got["particles"].rlnTomoName.tolist() == want.rlnTomoName.tolist()   # "01", not 1
+    assert _cli(["embed", "--run", run])[0] == 0                                 # a new embedding: older results go
+    assert not any((run / f).exists() for f in per_class + ["particles_relion.star", "metrics.json"])

@@ -17,7 +17,8 @@ from ..data.io import CLASS_RULES, read_npz
 from ..analysis.clustering import contingency, reduce_dims
 from ..analysis.evaluate import embed_dataset, pose_errors, templates_from_clusters
 from ..models.base import BaseModel, load_model
-from .runs import DERIVED, holding_lock, check_run_outputs, run_record, save_npz as _save_npz, write_json
+from .runs import DERIVED, holding_lock, check_run_outputs, remove_derived, run_record, write_json
+from .runs import save_npz as _save_npz
 from ..training.checkpoints import run_lock
 from ..training.train import TrainConfig, Trainer
 from cryo_disent.app.stages import (
@@ -113,8 +114,7 @@ def embed_folder(model: BaseModel, data, out_dir, batch_size: int = 64, labels=N
     if getattr(model, "fingerprint", None):
         emb["made_by"] = np.array(model.fingerprint)  # the model.pt it came from
     _save_npz(Path(out_dir) / "embedding.npz", **emb)  # atomic: a failed write leaves every file as it was
-    for f in DERIVED[1:]:
-        (Path(out_dir) / f).unlink(missing_ok=True)  # they describe the old embedding
+    remove_derived(out_dir, DERIVED[1:])  # they describe the old embedding
     return emb
 
 # %% ../../nbs/72_app.pipelines.ipynb #5097f9af

@@ -14,10 +14,25 @@ from ..models.base import fingerprint
 from ..training.checkpoints import run_lock
 
 # %% auto #0
-__all__ = ['DERIVED', 'write_json', 'run_record', 'save_npz', 'clusters_fingerprint', 'check_run_outputs', 'holding_lock']
+__all__ = ['DERIVED', 'derived_files', 'remove_derived', 'write_json', 'run_record', 'save_npz', 'clusters_fingerprint',
+           'check_run_outputs', 'holding_lock']
 
 # %% ../../nbs/70_app.runs.ipynb #3ede05a3
-DERIVED = ("embedding.npz", "metrics.json", "classes.npz", "report.html", "particles_relion.star", "particles.mrcs")
+DERIVED = (  # relative to the run folder; a name or a glob pattern (the per-class exports)
+    "embedding.npz", "metrics.json", "classes.npz", "report.html", "particles_relion.star", "particles.mrcs",
+    "particles_relion_class*.star", "maps/class*.mrc", "maps/classes.cxc", "maps/points.csv",
+)
+
+def derived_files(run, names: tuple = DERIVED) -> list:
+    "The files in `run` that `names` (file names or glob patterns relative to the run folder) match, sorted."
+    return sorted({f for pat in names for f in Path(run).glob(pat) if f.is_file()})
+
+def remove_derived(run, names: tuple = DERIVED) -> list:
+    "Remove the files `derived_files` finds (they describe an older model or embedding); returns them."
+    files = derived_files(run, names)
+    for f in files:
+        f.unlink(missing_ok=True)
+    return files
 
 def write_json(path, obj) -> Path:
     "Pretty strict JSON (`core.to_json`), written atomically."

@@ -327,7 +327,8 @@ class Trainer:
                     )
             acc.wait_for_everyone()
             if acc.is_main_process and (start < c.epochs or not (self.out_dir / "model.pt").exists()):  # a new model
-                for f in self.derived:
-                    (self.out_dir / f).unlink(missing_ok=True)  # they describe the old one; kept until now
+                for pattern in self.derived:  # names or glob patterns (per-class exports)
+                    for f in self.out_dir.glob(pattern):
+                        f.unlink(missing_ok=True)  # they describe the old one; kept until now
                 acc.unwrap_model(self.model_prepared).save(self.out_dir / "model.pt")
         return self.history
