@@ -122,7 +122,7 @@ def separability(lse, labels) -> np.ndarray:
             )
     return D
 
-# %% ../../nbs/58_analysis.classify.ipynb #d9a62f46
+# %% ../../nbs/58_analysis.classify.ipynb #23763a6e
 def _result(data: BandData, state: dict, **info) -> dict:
     "Labels, posterior, the assigned class's pose per particle, band-limited reference maps and the record of the run."
     b, grid, *_ = data.at(state["band"])
@@ -150,7 +150,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #5e75696d
+# %% ../../nbs/58_analysis.classify.ipynb #da657068
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -218,6 +218,7 @@ def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
     mwa=None,  # missing-wedge angle(s) of the particles, degrees: None, one, or `[N]`
+    transfer="auto",  # per-particle transfers: "auto" (the dataset's if they differ), None or a callable (`BandData`)
     k_max: int = 6,  # classes of the first EM when `k` is None
     criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
     restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
@@ -241,7 +242,7 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
-    data = BandData(particles, mwa, max(c for c, _ in schedule), device)
+    data = BandData(particles, mwa, max(c for c, _ in schedule), device, transfer)
     K0 = min(k or k_max, len(data) // 2)
     log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in schedule))
     run = lambda K, st, sd, tag, **kw: em(

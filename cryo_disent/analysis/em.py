@@ -24,7 +24,7 @@ from cryo_disent.analysis.search import (
 # %% auto #0
 __all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state', 'em']
 
-# %% ../../nbs/58b_analysis.em.ipynb #53f860c7
+# %% ../../nbs/58b_analysis.em.ipynb #5e268513
 def _volumes(particles, batch_size: int = 256):
     "Yield `[b, n, n, n]` float32 batches from a tensor/array `[N, (1,) n, n, n]` or a Dataset of dicts with 'x'."
     if torch.is_tensor(particles) or isinstance(particles, np.ndarray):
@@ -43,23 +43,67 @@ def _volumes(particles, batch_size: int = 256):
         require(x.ndim == 5 and x.shape[1] == 1, f"particles: expected items [1, n, n, n], got {tuple(x.shape[1:])}")
         yield x[:, 0].float()
 
-class BandData:
-    """Particles as band coefficients (`X` `[N, V]`) and wedge masks (`M`) at the widest band; `at(cutoff)` gives a
-    narrower one."""
+def _dataset_transfer(particles) -> tuple:
+    """(per-particle transfer, premultiplied?) of a dataset whose particles differ in transfer (`data.weights`: a
+    `weights.npy`, CTF-premultiplied particles, or weight columns that vary); else (None, False)."""
+    from cryo_disent.data.weights import WEIGHT_COLUMNS
 
-    def __init__(self, particles, mwa, cutoff: float, device=None):
-        X = [(b.shape[-1], FourierBand(b.shape[-1], cutoff, device).spectra(b)) for b in _volumes(particles)]
+    if not (getattr(particles, "has_weights", False) and callable(getattr(particles, "transfer", None))):
+        return None, False
+    pm, t = bool(getattr(particles, "ctf_premultiplied", False)), getattr(particles, "table", None)
+    cols = [] if t is None else [c for c in WEIGHT_COLUMNS if c in t.columns]
+    one = bool(cols) and all(t[c].nunique() <= 1 for c in cols) and particles._weights_file() is None
+    return (None, False) if one and not pm else (particles.transfer, pm)  # one transfer for all: references absorb it
+
+class BandData:
+    """Particles as band coefficients times their transfer (`X` = H·x `[N, V]`) and their weights (`M` = H²) at the
+    widest band; `at(cutoff)` gives a narrower one."""
+
+    def __init__(
+        self,
+        particles,
+        mwa,  # missing-wedge angle(s), degrees, when the transfer is a bare wedge: None, one, or `[N]`
+        cutoff: float,
+        device=None,
+        transfer="auto",  # "auto": the dataset's per-particle transfers if they differ; None: the wedge of `mwa`;
+        # or a callable(rows `[B]`) → signed H `[B, n, n, n//2+1]` (rfft grid)
+        premultiplied: bool | None = None,  # the particles already carry H (default: the dataset's flag)
+    ):
+        tf, pm = _dataset_transfer(particles) if isinstance(transfer, str) and transfer == "auto" else (transfer, False)
+        premultiplied = pm if premultiplied is None else premultiplied
+        rows = getattr(particles, "indices", None)  # a dataset's view of its table's rows (tensors have a method)
+        rows = None if rows is None or callable(rows) else np.asarray(rows)
+        X, M, a = [], [], 0
+        for v in _volumes(particles):
+            b = FourierBand(v.shape[-1], cutoff, device)
+            X.append(b.spectra(v))
+            if tf is not None:
+                r = np.arange(a, a + len(v)) if rows is None else rows[a : a + len(v)]
+                h = torch.as_tensor(tf(r)).float().to(b.device)
+                n = v.shape[-1]
+                require(h.shape == (len(v), n, n, n // 2 + 1), f"transfer: expected [{len(v)}, {n}, {n}, {n // 2 + 1}] "
+                        f"(rfft grids of the particles), got {tuple(h.shape)}")
+                M.append(h.flatten(1)[:, b.idx])
+            a += len(v)
         require(len(X) > 0, "particles: expected at least one particle")
-        self.top = FourierBand(X[0][0], cutoff, device)
-        self.X = torch.cat([x for _, x in X])
+        self.top = b  # the band of the last batch: every batch has the same box
+        self.X = torch.cat(X)
+        if tf is None:
+            M = [self._wedges(mwa)]
+        H = torch.cat(M)
+        self.X = self.X if premultiplied and tf is not None else self.X * H
+        self.M = H**2
+        self._bands = {}
+
+    def _wedges(self, mwa) -> torch.Tensor:
+        "Binary measured masks `[N, V]` of the missing-wedge angles `mwa`."
         a = np.broadcast_to(np.asarray(0.0 if mwa is None else as_numpy(mwa), np.float64).ravel(), (len(self.X),))
         require(
             np.isfinite(a).all() and ((a >= 0) & (a < 90)).all(),
             f"mwa: expected missing-wedge angles in [0, 90) degrees, got {a[:4]}",
         )
         u, inv = np.unique(a, return_inverse=True)
-        self.M = self.top.measured(torch.as_tensor(u, dtype=torch.float32))[torch.as_tensor(inv.ravel())]
-        self._bands = {}
+        return self.top.measured(torch.as_tensor(u, dtype=torch.float32))[torch.as_tensor(inv.ravel())]
 
     def __len__(self):
         return len(self.X)
@@ -75,7 +119,7 @@ class BandData:
             self._bands[cutoff] = (b, ReferenceGrid(b), X, M, noise_weights(b, X, M))
         return self._bands[cutoff]
 
-# %% ../../nbs/58b_analysis.em.ipynb #f77c9545
+# %% ../../nbs/58b_analysis.em.ipynb #30a56710
 SCHEDULE = ((0.1, 4), (0.15, 6), (0.2, 8))  # (band in cycles/voxel, EM iterations), coarse to fine
 
 def class_references(
@@ -167,7 +211,7 @@ def refine_active(
         R[i, k, 0], t[i, k, 0], ll[i, k, 0] = Rk, tk, torch.maximum(o["ll"], ll[i, k, 0])
     return dict(e, R=R, t=t, ll=ll, w=torch.softmax(ll, -1))
 
-# %% ../../nbs/58b_analysis.em.ipynb #4f413008
+# %% ../../nbs/58b_analysis.em.ipynb #39080b4a
 def _dirichlet(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
     e = -torch.log(torch.rand(n, k, generator=gen).clamp_min(1e-12))
     return e / e.sum(1, keepdim=True)
