@@ -166,7 +166,7 @@ def run_ceiling(data: Path, out: Path) -> dict:
     return _scored(ds, data, lab.numpy(), gamma.numpy(), e["R"][i, lab, 0].numpy(), e["t"][i, lab, 0].numpy(), k_chosen_by="given")
 
 
-def _scored(ds, data: Path, lab, posterior, rotation, translation, **extra) -> dict:
+def _scored(ds, data: Path, lab, posterior, rotation, translation, wedge="auto", **extra) -> dict:
     "ARI, accuracy, symmetry-aware classwise pose error and class-average AUC-FSC of one labelling with its poses."
     from cryo_disent.analysis.evaluate import evaluate_embedding
     from cryo_disent.app.scoring import _symmetry, class_volumes
@@ -179,7 +179,7 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, **extra) -> d
     sym = {**sym, **{c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}} if isinstance(sym, dict) else sym
     k = len(np.unique(lab))
     m = evaluate_embedding(emb, k, labels_pred=lab, symmetry=sym, disentanglement=False)
-    _, vm = class_volumes(None, ds, emb, lab, refs, dataset_class_names(ds), 500, 0)
+    _, vm = class_volumes(None, ds, emb, lab, refs, dataset_class_names(ds), 500, 0, wedge=wedge)
     return _pick({**m, **vm, "k": k, **extra})
 
 

@@ -10,6 +10,14 @@ ways, and compares each average with its class's `references.npy` map in the par
 `physics.fourier.auc_fsc`; no alignment: the true poses put the averages in the references' frame). Also the
 gold-standard half-set FSC resolution (`half_set_fsc`, 0.143) of both ways. Prints one JSON line per SNR and writes
 them all to `--out`.
+
+    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--root runs/bench_weights]
+    python benchmarks/bench_weights.py report   # the classify table into benchmarks/README.md and results/
+
+`classify`: the generalisation benchmark's four-class sets (`bench_generalisation.SETS`) simulated with `seed004_tomo`
+physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
+with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
+global wedge (the set's mean missing-wedge angle) for both. Resumable: one JSON line per set, SNR and way.
 """
 import argparse, json, platform, tempfile, time
 from pathlib import Path
@@ -61,6 +69,90 @@ def averages(args):
     Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
 
 
+WAYS = ("weights", "global_wedge")
+
+
+def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
+    import sys
+    import torch
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_generalisation import SETS, _scored
+    from cryo_disent.analysis.classify import classify
+    from cryo_disent.app.demo import DEMO_CLASSIFY
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.physics.simulate import simulate_dataset
+
+    f = root / "data" / f"{name}_snr{snr:g}"
+    if not (f / "dataset.json").exists():
+        simulate_dataset("seed004_tomo", f, structures=SETS[name][1], n_per_class=150, box=32, snr=snr,
+                         seed=200 + sorted(SETS).index(name), progress=False)
+    ds = VolumeDataset.from_folder(f)
+    mwa = float(ds.table.mwa.mean())
+    opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
+    t0 = time.time()
+    kw = dict(transfer="auto", mwa=None) if way == "weights" else dict(transfer=None, mwa=mwa)
+    c = classify(ds, k=None, seed=0, progress=False, **kw, **opts)
+    wall = time.time() - t0
+    r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
+                wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
+    return dict(set=name, kind=SETS[name][0], snr=snr, way=way, mean_mwa=round(mwa, 1), time_s=round(wall),
+                threads=torch.get_num_threads(), machine=platform.machine(), **r)
+
+
+def classify_cmd(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    p = root / "classify.jsonl"
+    done = {(r["set"], r["snr"], r["way"]) for r in map(json.loads, p.read_text().splitlines())} if p.exists() else set()
+    for snr in map(float, args.snrs.split(",")):
+        for name in args.sets.split(","):
+            for way in WAYS:
+                if (name, snr, way) in done:
+                    continue
+                r = classify_case(root, name, snr, way)
+                print(json.dumps(r), flush=True)
+                with open(p, "a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+
+
+def classify_table(recs: list) -> str:
+    rows = ["| set | kind | SNR | mean MWA ° | ARI (K), weights | ARI (K), global wedge | pose error °, weights / global | "
+            "AUC-FSC, weights / global | time s, weights / global |", "|---|---|---|---|---|---|---|---|---|"]
+    key = lambda r: (r["snr"], r["set"])
+    g = {}
+    for r in recs:
+        g.setdefault(key(r), {})[r["way"]] = r
+    f = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
+    for (snr, name), w in sorted(g.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        a, b = w.get("weights"), w.get("global_wedge")
+        if a is None or b is None:
+            continue
+        rows.append(f"| {name} | {a['kind']} | {snr:g} | {a['mean_mwa']} | **{f(a['ari'])}** ({a['k']}) | {f(b['ari'])} ({b['k']}) | "
+                    f"{f(a['pose_error_deg'], 1)} / {f(b['pose_error_deg'], 1)} | {f(a['auc_fsc'])} / {f(b['auc_fsc'])} | "
+                    f"{a['time_s']} / {b['time_s']} |")
+    pairs = [w for w in g.values() if len(w) == 2]
+    if pairs:
+        m = lambda way, k: np.mean([w[way][k] for w in pairs])
+        rows.append(f"| mean of {len(pairs)} | | | | **{m('weights', 'ari'):.3f}** | {m('global_wedge', 'ari'):.3f} | "
+                    f"{m('weights', 'pose_error_deg'):.1f} / {m('global_wedge', 'pose_error_deg'):.1f} | "
+                    f"{m('weights', 'auc_fsc'):.3f} / {m('global_wedge', 'auc_fsc'):.3f} | |")
+    return "\n".join(rows)
+
+
+def report(args):
+    p = Path(args.root) / "classify.jsonl"
+    recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+    out = Path("benchmarks/results/bench_weights_classify.json")
+    out.write_text(json.dumps(recs, indent=1) + "\n")
+    md = Path("benchmarks/README.md")
+    text, (b, e) = md.read_text(), ("<!-- weights-classify:begin -->", "<!-- weights-classify:end -->")
+    if b in text and e in text:
+        md.write_text(text[:text.index(b) + len(b)] + "\n" + classify_table(recs) + "\n" + text[text.index(e):])
+    print(classify_table(recs))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,8 +163,15 @@ def main():
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--root", default=None, help="folder for the temporary data sets (default: the system's)")
     a.add_argument("--out", default="benchmarks/results/bench_weights_averages.json")
+    c = sub.add_parser("classify", help="classification with per-particle transfers vs one global wedge")
+    c.add_argument("--sets", default="S1,S2,S3,M1,M2,M4,seed004")
+    c.add_argument("--snrs", default="0.1")
+    c.add_argument("--root", default="runs/bench_weights")
+    c.add_argument("--threads", type=int, default=1)
+    r = sub.add_parser("report", help="the classify table into benchmarks/README.md and benchmarks/results/")
+    r.add_argument("--root", default="runs/bench_weights")
     args = p.parse_args()
-    {"averages": averages}[args.command](args)
+    {"averages": averages, "classify": classify_cmd, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

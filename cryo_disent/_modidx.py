@@ -720,6 +720,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                     'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.ParticleWeights.transfer': ( 'data.weights.html#particleweights.transfer',
                                                                                                  'cryo_disent/data/weights.py'),
+                                          'cryo_disent.data.weights.ParticleWeights.varying_transfer': ( 'data.weights.html#particleweights.varying_transfer',
+                                                                                                         'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.ParticleWeights.weights': ( 'data.weights.html#particleweights.weights',
                                                                                                 'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights._read_rows': ( 'data.weights.html#_read_rows',

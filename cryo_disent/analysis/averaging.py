@@ -70,7 +70,7 @@ def rotated_weight(
     )
     return out[:, 0]
 
-# %% ../../nbs/54_analysis.averaging.ipynb #5fb0940a
+# %% ../../nbs/54_analysis.averaging.ipynb #e6579850
 def dataset_wedge(dataset):
     "Per-particle missing-wedge angles (degrees) from a `VolumeDataset`'s table column `mwa`, or None."
     table = getattr(dataset, "table", None)
@@ -80,8 +80,9 @@ def dataset_wedge(dataset):
     return table["mwa"].to_numpy(np.float64)[idx]
 
 def uses_weights(dataset, wedge="auto") -> bool:
-    "Does `class_averages(dataset, ..., wedge)` use per-particle weights (CTF-corrected) rather than binary masks?"
-    return isinstance(wedge, str) and wedge == "auto" and bool(getattr(dataset, "has_weights", False))
+    """Does `class_averages(dataset, ..., wedge)` use per-particle weights (CTF-corrected) rather than binary masks? Yes
+    when the particles differ in transfer (`data.weights`); one shared transfer stays in the average."""
+    return isinstance(wedge, str) and wedge == "auto" and bool(getattr(dataset, "varying_transfer", False))
 
 def _as_batch(b) -> torch.Tensor:
     x = b["x"] if isinstance(b, dict) else b

@@ -24,7 +24,7 @@ from cryo_disent.analysis.search import (
 # %% auto #0
 __all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state', 'em']
 
-# %% ../../nbs/58b_analysis.em.ipynb #5e268513
+# %% ../../nbs/58b_analysis.em.ipynb #1930f9a2
 def _volumes(particles, batch_size: int = 256):
     "Yield `[b, n, n, n]` float32 batches from a tensor/array `[N, (1,) n, n, n]` or a Dataset of dicts with 'x'."
     if torch.is_tensor(particles) or isinstance(particles, np.ndarray):
@@ -44,16 +44,10 @@ def _volumes(particles, batch_size: int = 256):
         yield x[:, 0].float()
 
 def _dataset_transfer(particles) -> tuple:
-    """(per-particle transfer, premultiplied?) of a dataset whose particles differ in transfer (`data.weights`: a
-    `weights.npy`, CTF-premultiplied particles, or weight columns that vary); else (None, False)."""
-    from cryo_disent.data.weights import WEIGHT_COLUMNS
-
-    if not (getattr(particles, "has_weights", False) and callable(getattr(particles, "transfer", None))):
+    "(per-particle transfer, premultiplied?) of a dataset whose particles differ in transfer; else (None, False)."
+    if not (getattr(particles, "varying_transfer", False) and callable(getattr(particles, "transfer", None))):
         return None, False
-    pm, t = bool(getattr(particles, "ctf_premultiplied", False)), getattr(particles, "table", None)
-    cols = [] if t is None else [c for c in WEIGHT_COLUMNS if c in t.columns]
-    one = bool(cols) and all(t[c].nunique() <= 1 for c in cols) and particles._weights_file() is None
-    return (None, False) if one and not pm else (particles.transfer, pm)  # one transfer for all: references absorb it
+    return particles.transfer, bool(getattr(particles, "ctf_premultiplied", False))
 
 class BandData:
     """Particles as band coefficients times their transfer (`X` = H·x `[N, V]`) and their weights (`M` = H²) at the

@@ -16,7 +16,7 @@ from .writer import FILES
 # %% auto #0
 __all__ = ['WEIGHT_COLUMNS', 'ParticleWeights']
 
-# %% ../../nbs/22c_data.weights.ipynb #046f61bc
+# %% ../../nbs/22c_data.weights.ipynb #532cb669
 WEIGHT_COLUMNS = ("defocus_um", "tilt_min", "tilt_max", "mwa", "exposure")  # any of them: the table describes weights
 
 class ParticleWeights:
@@ -41,6 +41,15 @@ class ParticleWeights:
         "Does the folder have `weights.npy`, or the table a column that describes the weights?"
         t = self.table
         return self._weights_file() is not None or (t is not None and bool(set(WEIGHT_COLUMNS) & set(t.columns)))
+
+    @property
+    def varying_transfer(self) -> bool:
+        """Do the particles differ in transfer (`weights.npy`, CTF-premultiplied, or weight columns that vary)? When
+        they share one, references and averages absorb it and the binary wedge is what tells particles apart."""
+        t = self.table
+        cols = [] if t is None else [c for c in WEIGHT_COLUMNS if c in t.columns]
+        one = all(t[c].nunique() <= 1 for c in cols)
+        return self.has_weights and (self._weights_file() is not None or self.ctf_premultiplied or not one)
 
     def _rows(self, index) -> np.ndarray:
         "Table rows `index` as int64, checked against the set; the volumes must be cubic."
