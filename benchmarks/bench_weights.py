@@ -1,5 +1,8 @@
-"""Per-particle weights in class averages: the CTF-corrected average (`class_averages`, `wedge="auto"` on data with
-weights) against the binary-wedge average with the set's mean missing-wedge angle, with true labels and poses.
+"""Per-particle transfers (CTF·wedge·dose) against one global wedge: class averages with true labels and poses, and the
+default classification stage.
+
+`averages`: the CTF-corrected average (`class_averages`, `wedge="auto"` on data whose particles differ in transfer)
+against the binary-wedge average with the set's mean missing-wedge angle, with true labels and poses.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_weights.py averages [--n-per-class 150] [--box 32] [--snr 0.1 0.01]
         [--seed 0] [--root DIR] [--out benchmarks/results/bench_weights_averages.json]
