@@ -1559,6 +1559,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'cryo_disent/training/checkpoints.py'),
                                                   'cryo_disent.training.checkpoints.load_checkpoint': ( 'training.checkpoints.html#load_checkpoint',
                                                                                                         'cryo_disent/training/checkpoints.py'),
+                                                  'cryo_disent.training.checkpoints.matching_files': ( 'training.checkpoints.html#matching_files',
+                                                                                                       'cryo_disent/training/checkpoints.py'),
                                                   'cryo_disent.training.checkpoints.run_lock': ( 'training.checkpoints.html#run_lock',
                                                                                                  'cryo_disent/training/checkpoints.py'),
                                                   'cryo_disent.training.checkpoints.save_checkpoint': ( 'training.checkpoints.html#save_checkpoint',

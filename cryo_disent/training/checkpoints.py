@@ -11,9 +11,9 @@ from ..core import require, rng_state, set_rng_state
 from ..models.base import BaseModel, atomic_torch_save, require_registered, run_stamp, torch_load
 
 # %% auto #0
-__all__ = ['RESUME_KEYS', 'save_checkpoint', 'load_checkpoint', 'run_lock']
+__all__ = ['RESUME_KEYS', 'save_checkpoint', 'load_checkpoint', 'run_lock', 'matching_files']
 
-# %% ../../nbs/40b_training.checkpoints.ipynb #2b340f1e
+# %% ../../nbs/40b_training.checkpoints.ipynb #7b50ce5b
 def save_checkpoint(path, model: BaseModel, optimizers: list, schedulers: list, epoch: int, **extra):
     "Atomically save a resumable training state after `epoch` completed."
     atomic_torch_save(
@@ -81,7 +81,7 @@ def load_checkpoint(
     set_rng_state(ck["rng"])
     return ck["epoch"]
 
-# %% ../../nbs/40b_training.checkpoints.ipynb #bcfd6520
+# %% ../../nbs/40b_training.checkpoints.ipynb #6adf3149
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -138,3 +138,8 @@ def run_lock(out_dir):
     finally:
         with _dir_guard(out_dir):
             path.unlink(missing_ok=True)
+
+# %% ../../nbs/40b_training.checkpoints.ipynb #b1d9cbe2
+def matching_files(folder, patterns) -> list:
+    "The files in `folder` that `patterns` (file names or glob patterns relative to it) match, sorted."
+    return sorted({f for p in patterns for f in Path(folder).glob(p) if f.is_file()})
