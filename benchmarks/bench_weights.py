@@ -21,8 +21,18 @@ them all to `--out`.
 physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
 global wedge (the set's mean missing-wedge angle) for both. Resumable: one JSON line per set, SNR and way.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_weights.py loss [--model beta_vae] [--epochs 20] [--n-per-class 150]
+        [--box 32] [--snr 0.1] [--seed 0] [--root DIR] [--out benchmarks/results/bench_weights_loss.json]
+
+`loss`: one model trained twice on the same `seed004_tomo` set with the same seed, its reconstruction term voxel by
+voxel (the default) and through each particle's transfer (`transfer_loss=True`, `models.fourier_loss`); each scored as
+the pipelines score a run: GMM clusters (K = 4) of the content latents → ARI and accuracy (`evaluate_embedding`), and
+the decoded template of each cluster aligned onto its class's reference → AUC-FSC (`scoring.class_volumes`), against
+the references in the particles' contrast (`stages.load_references`: × the set's contrast sign, −1 here, as the
+pipelines score) and against `references.npy` itself (the clean map, what a decoder through the transfer makes).
 """
-import argparse, json, platform, tempfile, time
+import argparse, contextlib, json, platform, tempfile, time
 from pathlib import Path
 import numpy as np
 
@@ -170,6 +180,69 @@ def report(args):
     print(classify_table(recs))
 
 
+def loss_case(root: Path, model: str, epochs: int, n: int, box: int, snr: float, seed: int, batch_size: int) -> list:
+    import torch
+    from cryo_disent.analysis.clustering import cluster_latents
+    from cryo_disent.analysis.evaluate import embed_dataset, evaluate_embedding
+    from cryo_disent.app.scoring import class_volumes
+    from cryo_disent.app.stages import load_references
+    from cryo_disent.core import seed_everything
+    from cryo_disent.data.datasets import VolumeDataset, dataset_info
+    from cryo_disent.models.registry import get_model_class
+    from cryo_disent.physics.simulate import simulate_dataset
+    from cryo_disent.training.train import Trainer
+
+    f, t0 = root / f"tomo_snr{snr:g}", time.time()
+    if not (f / "dataset.json").exists():
+        simulate_dataset("seed004_tomo", f, n_per_class=n, box=box, snr=snr, seed=seed, progress=False)
+    t_sim = time.time() - t0
+    ds, info = VolumeDataset.from_folder(f), dataset_info(f)
+    names = [c["name"] for c in sorted(info["classes"], key=lambda c: c["label"])]
+    refs, cls = load_references(f), get_model_class(model)
+    rows = []
+    for way, on in (("voxel", False), ("transfer", True)):
+        seed_everything(seed)
+        m = cls(cls.config_from_data(info, transfer_loss=on, **cls.demo_training["full"]["model_config"]))
+        t0 = time.time()
+        hist = Trainer(m, ds, out_dir=root / f"{model}_{way}", epochs=epochs, batch_size=batch_size, seed=seed,
+                       device="cpu", progress=False).fit(resume=False)
+        t_train, t0 = time.time() - t0, time.time()
+        emb = embed_dataset(m, ds)
+        pred = cluster_latents(emb["content"], len(names), "gmm", seed=seed)
+        ev = evaluate_embedding(emb, len(names), labels_pred=pred, disentanglement=False, seed=seed)
+        t_eval, t0 = time.time() - t0, time.time()
+        _, vm = class_volumes(m, ds, emb, pred, refs, names, seed=seed)
+        _, clean = class_volumes(m, ds, emb, pred, np.load(f / "references.npy"), names, seed=seed)  # no contrast sign
+        r = dict(model=model, way=way, transfer_loss=on, epochs=epochs, batch_size=batch_size, preset="seed004_tomo",
+                 n_per_class=n, box=box, snr=snr, seed=seed, varying_transfer=ds.varying_transfer,
+                 ari=round(ev["ari"], 4), accuracy=round(ev["accuracy"], 4),
+                 pose_error_median_deg=round(ev["pose_error_median_deg"], 1) if "pose_error_median_deg" in ev else None,
+                 final_train_recon=round(hist[-1]["recon"], 2),
+                 template_auc_fsc={k: round(v, 4) for k, v in vm.get("template_auc_fsc", {}).items()},
+                 template_auc_fsc_mean=round(vm["template_auc_fsc_mean"], 4) if vm.get("template_auc_fsc") else None,
+                 template_auc_fsc_clean_refs={k: round(v, 4) for k, v in clean.get("template_auc_fsc", {}).items()},
+                 template_auc_fsc_clean_refs_mean=round(clean["template_auc_fsc_mean"], 4),
+                 average_auc_fsc_mean=round(vm["average_auc_fsc_mean"], 4) if vm.get("average_auc_fsc") else None,
+                 simulate_s=round(t_sim, 1), train_s=round(t_train, 1), evaluate_s=round(t_eval, 1),
+                 volumes_s=round(time.time() - t0, 1), torch=torch.__version__,
+                 threads=torch.get_num_threads(), machine=platform.machine())
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+    return rows
+
+
+def loss_cmd(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.root) if args.keep is None else contextlib.nullcontext(args.keep) as d:
+        for model in args.model:
+            rows += loss_case(Path(d), model, args.epochs, args.n_per_class, args.box, args.snr, args.seed,
+                              args.batch_size)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -188,8 +261,20 @@ def main():
     c.add_argument("--threads", type=int, default=1)
     r = sub.add_parser("report", help="the classify table into benchmarks/README.md and benchmarks/results/")
     r.add_argument("--root", default="runs/bench_weights")
+    lo = sub.add_parser("loss", help="a model trained with its reconstruction voxel by voxel vs through each transfer")
+    lo.add_argument("--model", nargs="+", default=["beta_vae"])
+    lo.add_argument("--epochs", type=int, default=20)
+    lo.add_argument("--batch-size", type=int, default=32)
+    lo.add_argument("--n-per-class", type=int, default=150)
+    lo.add_argument("--box", type=int, default=32)
+    lo.add_argument("--snr", type=float, default=0.1)
+    lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--threads", type=int, default=1)
+    lo.add_argument("--root", default=None, help="folder for the temporary data set and runs (default: the system's)")
+    lo.add_argument("--keep", default=None, help="a folder to keep the data set and runs in (reused when there)")
+    lo.add_argument("--out", default="benchmarks/results/bench_weights_loss.json")
     args = p.parse_args()
-    {"averages": averages, "classify": classify_cmd, "report": report}[args.command](args)
+    {"averages": averages, "classify": classify_cmd, "report": report, "loss": loss_cmd}[args.command](args)
 
 
 if __name__ == "__main__":

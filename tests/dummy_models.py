@@ -65,7 +65,7 @@ class TwoPhase(BaseModel):
         return dict(content=lat["content"], again=self.encode(y)["content"])
 
     def loss(self, batch, out, epoch=0):
-        rec = recon_loss(out["x_hat"], batch["x"])
+        rec = recon_loss(out["x_hat"], batch["x"], "mse", self.batch_transfer(batch))
         kl = kl_normal(out["content"], out["content_logvar"])
         kl_rot = kl_normal(out["rotation_params"], out["rotation_params_logvar"], self.config.rot_prior_sigma)
         y = distributed.gather_rows(batch["label"])  # pairs over the global batch (every process the same term)

@@ -233,7 +233,7 @@ def read_particle(vol, j: int) -> np.ndarray:
     "Particle `j` as a new array (`read_particles` for one; `VolumeFiles` and arrays indexed as before)."
     return read_particles(vol, j, j + 1)[0] if _mapped_file(vol) is not None else np.array(as_numpy(vol[j]))
 
-# %% ../../nbs/22_data.datasets.ipynb #80117fd8
+# %% ../../nbs/22_data.datasets.ipynb #498319c1
 class VolumeDataset(ParticleWeights, Dataset):
     "Lazy torch dataset of particles with labels, (when known) ground-truth poses, and `weights(index)`."
 
@@ -309,6 +309,8 @@ class VolumeDataset(ParticleWeights, Dataset):
             item["shift"] = self.shifts[j]
         if self.angles is not None:
             item["angle"] = self.angles[j]
+        if self.carry_transfer:  # asked for (`with_transfer`): what the model's clean map goes through, per item
+            item["transfer"] = self.loss_transfer([j])[0]
         return item
 
     def __getstate__(self):

@@ -14,9 +14,9 @@ from ..physics.weights import particle_transfer, particle_weights, weight_params
 from .writer import FILES
 
 # %% auto #0
-__all__ = ['WEIGHT_COLUMNS', 'ParticleWeights']
+__all__ = ['WEIGHT_COLUMNS', 'ParticleWeights', 'with_transfer']
 
-# %% ../../nbs/22c_data.weights.ipynb #532cb669
+# %% ../../nbs/22c_data.weights.ipynb #ed8cc9ed
 WEIGHT_COLUMNS = ("defocus_um", "tilt_min", "tilt_max", "mwa", "exposure")  # any of them: the table describes weights
 
 class ParticleWeights:
@@ -82,6 +82,28 @@ class ParticleWeights:
         if self._weights_file() is not None and not (t is not None and set(WEIGHT_COLUMNS) & set(t.columns)):
             return self.weights(j, source="file", device=device).sqrt()
         return particle_transfer(self.shape[-1], **self._params(j), device=device)
+
+    carry_transfer = False  # do items carry `transfer` (`with_transfer`)?
+
+    def loss_transfer(self, index, device=None) -> torch.Tensor:
+        """What a clean map goes through to become the particles `index` (a model's `transfer_loss`): `transfer(index)`,
+        squared when `ctf_premultiplied` (the particle is H·(H·X))."""
+        H = self.transfer(index, device)
+        return H * H if self.ctf_premultiplied else H
+
+    def with_transfer(self):
+        "A view of this dataset whose items also carry `transfer`: the particle's `loss_transfer`, computed per item."
+        ds = self.subset(np.arange(len(self)))
+        ds.carry_transfer = True
+        return ds
+
+def with_transfer(data):
+    "`data` whose items carry each particle's `transfer` (`ParticleWeights.with_transfer`); data without any refused."
+    require(
+        callable(getattr(data, "with_transfer", None)),  # a `ParticleWeights` (also through a notebook's reload)
+        f"data: transfer_loss needs each particle's transfer (a VolumeDataset), got a {type(data).__name__}",
+    )
+    return data.with_transfer()
 
 def _read_rows(f, rows: np.ndarray, shape: tuple) -> np.ndarray:
     "Rows of `weights.npy` as float32, a file read each (no mapped pages left resident)."

@@ -31,7 +31,7 @@ from .layers import LOWPASS_A, ConvCZDecoder, ConvEncoder, GaussianHead, MLPDeco
 # %% auto #0
 __all__ = ['random_rotation_transform', 'DualContrastConfig', 'DualContrast', 'swap_grid', 'swap_grid_figure']
 
-# %% ../../nbs/38_models.dualcontrast.ipynb #1c7f59b8
+# %% ../../nbs/38_models.dualcontrast.ipynb #1e7781f2
 def random_rotation_transform(
     x: torch.Tensor,  # [B, C, H, W] images or [B, C, D, H, W] volumes
     max_angle: float = 90.0,  # each angle uniform in (-max_angle, max_angle) degrees
@@ -116,7 +116,7 @@ def _abs_cos_others(a: torch.Tensor) -> tuple:
     m = (n @ n.T)[off].abs()
     return (m.mean() if len(m) else a.sum() * 0), len(m)
 
-# %% ../../nbs/38_models.dualcontrast.ipynb #91189b81
+# %% ../../nbs/38_models.dualcontrast.ipynb #dd8cba6c
 @register("dualcontrast")
 class DualContrast(BaseModel):
     """Two Gaussian codes (content c, transformation z) from one CNN encoder; decoder from [c, z]; contrastive pairs
@@ -239,9 +239,9 @@ class DualContrast(BaseModel):
         g_c, g_z, lam = (float(schedule_value(v, epoch)) for v in (c.gamma_c, c.gamma_z, c.lam))
         P = math.prod(c.input_shape)
         rec = (
-            recon_loss(out["x_hat"], out["x_in"], c.recon) / P
+            recon_loss(out["x_hat"], out["x_in"], c.recon, self.batch_transfer(batch)) / P
         )  # eq. (1): E log p(x | c, z), per pixel (x as the encoder saw it)
-        rec_t = recon_loss(out["t_x_hat"], out["t_x"], c.recon) / P  # the same on T(x)
+        rec_t = recon_loss(out["t_x_hat"], out["t_x"], c.recon) / P  # the same on T(x), voxel by voxel (see above)
         kl_c = kl_normal(out["content"], out["content_logvar"]) + kl_normal(out["t_content"], out["t_content_logvar"])
         kl_z = kl_normal(out["transformation"], out["transformation_logvar"]) + kl_normal(
             out["t_transformation"], out["t_transformation_logvar"]
@@ -301,7 +301,7 @@ class DualContrast(BaseModel):
         terms = {**mo.terms, "con_z_pos": pos.detach()}
         return ModelOutput(mo.loss.detach() + pos.detach(), terms, counts=mo.counts, weights=mo.weights)
 
-# %% ../../nbs/38_models.dualcontrast.ipynb #98e6d59c
+# %% ../../nbs/38_models.dualcontrast.ipynb #a2fb3b41
 @torch.no_grad()
 def swap_grid(
     model: DualContrast,

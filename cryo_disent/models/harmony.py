@@ -186,7 +186,7 @@ def _kl_gauss(mu1, lv1, mu2, lv2):
     "KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) summed over dims → [B]."
     return 0.5 * (lv2 - lv1 + (lv1.exp() + (mu1 - mu2) ** 2) / lv2.exp() - 1).sum(-1)
 
-# %% ../../nbs/37_models.harmony.ipynb #ad36d507
+# %% ../../nbs/37_models.harmony.ipynb #69b7efae
 @register("harmony3d")
 class Harmony3D(BaseModel):
     "Harmony3D (§3.2.1): siamese encoder → (z, θ = 6D rotation + shift); decoder z → I_z; L = L_recon + L_embed."
@@ -196,6 +196,7 @@ class Harmony3D(BaseModel):
     tiny_overrides = dict(channels=(4, 8, 8, 8), hidden=16)
     loss_terms = ("recon", "recon_prime", "siamese", "embed")
     pose_keys = ("rotation", "translation")  # θ (`rotation_params`: its 6D parameterisation)
+    supports_transfer_loss = False  # two of its SSEs are not "data vs H · decoded map" (see above)
     demo_training = dict(
         full=dict(epochs=6, model_config=dict(latent_dim=8, channels=(16, 32, 64, 64), hidden=128)),
         quick=dict(epochs=2, model_config=dict(latent_dim=4, channels=(8, 16, 16, 16), hidden=32)),

@@ -16,7 +16,7 @@ from .layers import ConvDecoder, ConvEncoder, GaussianHead
 # %% auto #0
 __all__ = ['BetaVAEConfig', 'BetaVAE']
 
-# %% ../../nbs/33_models.vae.ipynb #62e9a30e
+# %% ../../nbs/33_models.vae.ipynb #4c423510
 @dataclass
 class BetaVAEConfig(ModelConfig):
     beta: float | dict = 1.0  # β of eq. (1): a number or a schedule dict (see `schedule_value`)
@@ -51,7 +51,7 @@ class BetaVAE(BaseModel):
 
     def loss(self, batch, out, epoch=0):
         beta = schedule_value(self.config.beta, epoch)
-        rec = recon_loss(out["x_hat"], batch["x"], self.config.recon)  # ‖x − y‖², eq. (1)
+        rec = recon_loss(out["x_hat"], batch["x"], self.config.recon, self.batch_transfer(batch))  # ‖x − y‖², eq. (1)
         kl = kl_normal(out["content"], out["content_logvar"])  # D_KL term, eq. (1)
         return ModelOutput(
             rec + beta * kl, dict(recon=rec, kl=kl), logs=dict(beta=torch.tensor(float(beta))), weights=dict(kl=beta)
