@@ -30,7 +30,8 @@ voxel (the default) and through each particle's transfer (`transfer_loss=True`, 
 the pipelines score a run: GMM clusters (K = 4) of the content latents → ARI and accuracy (`evaluate_embedding`), and
 the decoded template of each cluster aligned onto its class's reference → AUC-FSC (`scoring.class_volumes`), against
 the references in the particles' contrast (`stages.load_references`: × the set's contrast sign, −1 here, as the
-pipelines score) and against `references.npy` itself (the clean map, what a decoder through the transfer makes).
+pipelines score; a decoder through the transfer makes the clean map, which `evaluate.templates_from_clusters` turns
+by that sign) and against `references.npy` itself (the clean map).
 """
 import argparse, contextlib, json, platform, tempfile, time
 from pathlib import Path

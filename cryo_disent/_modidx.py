@@ -714,6 +714,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                               'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.ParticleWeights._weights_file': ( 'data.weights.html#particleweights._weights_file',
                                                                                                       'cryo_disent/data/weights.py'),
+                                          'cryo_disent.data.weights.ParticleWeights.contrast': ( 'data.weights.html#particleweights.contrast',
+                                                                                                 'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.ParticleWeights.ctf_premultiplied': ( 'data.weights.html#particleweights.ctf_premultiplied',
                                                                                                           'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.ParticleWeights.has_weights': ( 'data.weights.html#particleweights.has_weights',

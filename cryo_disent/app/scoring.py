@@ -37,7 +37,7 @@ from cryo_disent.app.stages import (
 # %% auto #0
 __all__ = ['class_volumes', 'average_stage']
 
-# %% ../../nbs/71b_app.scoring.ipynb #8f97bafd
+# %% ../../nbs/71b_app.scoring.ipynb #b3650777
 def _aligned(vol, ref, n_rotations: int, seed: int, max_shift: float) -> tuple:
     "(AUC-FSC, aligned volume as float32 numpy) of `vol` aligned onto `ref` (`alignment.aligned_auc_fsc`)."
     auc, t = aligned_auc_fsc(
@@ -68,7 +68,7 @@ def class_volumes(
     ids = np.unique(pred[pred >= 0])
     vols = dict(cluster=ids)
     if templates is None and model is not None:
-        templates = templates_from_clusters(model, emb["content"], pred)[:, 0].cpu()
+        templates = templates_from_clusters(model, emb["content"], pred, getattr(ds, "contrast", 1))[:, 0].cpu()
     if templates is not None:
         vols["template"] = np.asarray(templates, np.float32)
     if "rotation" in emb and "translation" in emb and np.shape(emb["translation"])[-1] == 3:

@@ -16,7 +16,7 @@ from .writer import FILES
 # %% auto #0
 __all__ = ['WEIGHT_COLUMNS', 'ParticleWeights', 'with_transfer']
 
-# %% ../../nbs/22c_data.weights.ipynb #ed8cc9ed
+# %% ../../nbs/22c_data.weights.ipynb #a1d2af5e
 WEIGHT_COLUMNS = ("defocus_um", "tilt_min", "tilt_max", "mwa", "exposure")  # any of them: the table describes weights
 
 class ParticleWeights:
@@ -35,6 +35,11 @@ class ParticleWeights:
     def ctf_premultiplied(self) -> bool:
         "`dataset.json`'s `ctf_premultiplied` (false when absent): the particles were multiplied by their CTF."
         return bool(self._info().get("ctf_premultiplied", False))
+
+    @property
+    def contrast(self) -> int:
+        "`dataset.json`'s contrast sign (`meta.contrast`, 1 when absent): −1 where the CTF makes particles dark."
+        return int(self._info().get("meta", {}).get("contrast", 1))
 
     @property
     def has_weights(self) -> bool:
