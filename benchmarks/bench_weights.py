@@ -21,6 +21,16 @@ them all to `--out`.
 physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
 global wedge (the set's mean missing-wedge angle) for both. Resumable: one JSON line per set, SNR and way.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_weights.py refine [--n-per-class 150] [--box 32] [--snr 0.1 0.01]
+        [--cutoff 0.15] [--seed 0] [--root DIR] [--out benchmarks/results/bench_weights_refine.json]
+
+`refine`: the template pose search (`refine.refine_poses`, the pipeline's refine stage's defaults) with the true maps
+(in the particles' contrast) as templates, each particle searched against every class's map: three ways on the same
+`seed004_tomo` data, each particle through its own transfer (`transfer="auto"`), one global wedge (the set's mean
+missing-wedge angle) and each particle's own wedge angle (its `mwa` column, binary). Scored: the symmetry-aware pose
+error (classwise median, as `evaluate` scores it) of the search against each particle's true class, the assignment
+accuracy of the best score over the classes, and the wall time of the searches.
 """
 import argparse, json, platform, tempfile, time
 from pathlib import Path
@@ -170,6 +180,61 @@ def report(args):
     print(classify_table(recs))
 
 
+REFINE_WAYS = ("transfers", "global_wedge", "wedge_per_particle")
+
+
+def refine_case(root: Path, n: int, box: int, snr: float, cutoff: float, seed: int) -> dict:
+    import torch
+    from cryo_disent.analysis.evaluate import pose_errors
+    from cryo_disent.analysis.refine import _stack_particles, reference_symmetries, refine_poses, search_size
+    from cryo_disent.app.scoring import _symmetry
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.physics.simulate import simulate_dataset
+
+    f = simulate_dataset("seed004_tomo", root / f"refine_snr{snr}", n_per_class=n, box=box, snr=snr, seed=seed,
+                         progress=False)
+    ds = VolumeDataset.from_folder(f)
+    info = json.loads((f / "dataset.json").read_text())
+    refs = torch.from_numpy(np.load(f / "references.npy")) * info["meta"]["contrast"]
+    y, N = ds.labels.numpy(), len(ds)
+    sym = _symmetry(f, None)
+    sym = {**sym, **{c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}} if isinstance(sym, dict) else sym
+    m = search_size(box, cutoff)
+    xs = _stack_particles(ds, m, cutoff * box / m)
+    mwa = float(ds.table.mwa.mean())
+    ways = dict(transfers=dict(transfer="auto"), global_wedge=dict(transfer=None, mwa=mwa),
+                wedge_per_particle=dict(transfer=None, mwa=ds.table.mwa.to_numpy()))
+    out = dict(preset="seed004_tomo", n_per_class=n, box=box, snr=snr, cutoff=cutoff, seed=seed, mean_mwa=round(mwa, 1),
+               classes=[c["name"] for c in sorted(info["classes"], key=lambda c: c["label"])])
+    for way in REFINE_WAYS:
+        t0 = time.time()
+        per = [refine_poses(ds, refs, np.full(N, k), cutoff=cutoff, search=xs, seed=seed, **ways[way])
+               for k in range(len(refs))]
+        wall = time.time() - t0
+        R = torch.stack([r["rotation"] for r in per], 1)[torch.arange(N), torch.as_tensor(y)]
+        e = pose_errors(dict(rotation=R.numpy(), true_rotation=ds.rotations.numpy(), label=y), symmetry=sym)
+        pred = torch.stack([r["score"] for r in per], 1).argmax(1).numpy()
+        out[way] = dict(pose_error_classwise_median_deg=round(float(np.nanmedian(e["rotation_deg"])), 2),
+                        pose_error_median_deg_per_class=[round(e["per_class"][str(c)]["median"], 2)
+                                                         for c in range(len(refs))],
+                        accuracy=round(float((pred == y).mean()), 4), time_s=round(wall, 1))
+    return out
+
+
+def refine_cmd(args):
+    import torch
+
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.root) as d:
+        for snr in args.snr:
+            r = refine_case(Path(d), args.n_per_class, args.box, snr, args.cutoff, args.seed)
+            r.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine())
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -188,8 +253,16 @@ def main():
     c.add_argument("--threads", type=int, default=1)
     r = sub.add_parser("report", help="the classify table into benchmarks/README.md and benchmarks/results/")
     r.add_argument("--root", default="runs/bench_weights")
+    f = sub.add_parser("refine", help="template pose search through per-particle transfers vs wedges, true templates")
+    f.add_argument("--n-per-class", type=int, default=150)
+    f.add_argument("--box", type=int, default=32)
+    f.add_argument("--snr", type=float, nargs="+", default=[0.1, 0.01])
+    f.add_argument("--cutoff", type=float, default=0.15, help="band of the search, cycles per voxel (refine_poses')")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--root", default=None, help="folder for the temporary data sets (default: the system's)")
+    f.add_argument("--out", default="benchmarks/results/bench_weights_refine.json")
     args = p.parse_args()
-    {"averages": averages, "classify": classify_cmd, "report": report}[args.command](args)
+    {"averages": averages, "classify": classify_cmd, "report": report, "refine": refine_cmd}[args.command](args)
 
 
 if __name__ == "__main__":
