@@ -32,6 +32,16 @@ the decoded template of each cluster aligned onto its class's reference → AUC-
 the references in the particles' contrast (`stages.load_references`: × the set's contrast sign, −1 here, as the
 pipelines score; a decoder through the transfer makes the clean map, which `evaluate.templates_from_clusters` turns
 by that sign) and against `references.npy` itself (the clean map).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_weights.py refine [--n-per-class 150] [--box 32] [--snr 0.1 0.01]
+        [--cutoff 0.15] [--seed 0] [--root DIR] [--out benchmarks/results/bench_weights_refine.json]
+
+`refine`: the template pose search (`refine.refine_poses`, the pipeline's refine stage's defaults) with the true maps
+(in the particles' contrast) as templates, each particle searched against every class's map: three ways on the same
+`seed004_tomo` data, each particle through its own transfer (`transfer="auto"`), one global wedge (the set's mean
+missing-wedge angle) and each particle's own wedge angle (its `mwa` column, binary). Scored: the symmetry-aware pose
+error (classwise median, as `evaluate` scores it) of the search against each particle's true class, the assignment
+accuracy of the best score over the classes, and the wall time of the searches.
 """
 import argparse, contextlib, json, platform, tempfile, time
 from pathlib import Path
@@ -242,6 +252,59 @@ def loss_cmd(args):
                               args.batch_size)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+REFINE_WAYS = ("transfers", "global_wedge", "wedge_per_particle")
+
+
+def refine_case(root: Path, n: int, box: int, snr: float, cutoff: float, seed: int) -> dict:
+    import torch
+    from cryo_disent.analysis.evaluate import pose_errors
+    from cryo_disent.analysis.refine import _stack_particles, reference_symmetries, refine_poses, search_size
+    from cryo_disent.app.scoring import _symmetry
+    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.physics.simulate import simulate_dataset
+
+    f = simulate_dataset("seed004_tomo", root / f"refine_snr{snr}", n_per_class=n, box=box, snr=snr, seed=seed,
+                         progress=False)
+    ds = VolumeDataset.from_folder(f)
+    info = json.loads((f / "dataset.json").read_text())
+    refs = torch.from_numpy(np.load(f / "references.npy")) * info["meta"]["contrast"]
+    y, N = ds.labels.numpy(), len(ds)
+    sym = _symmetry(f, None)
+    sym = {**sym, **{c: v.numpy() for c, v in reference_symmetries(sym, refs).items()}} if isinstance(sym, dict) else sym
+    m = search_size(box, cutoff)
+    xs = _stack_particles(ds, m, cutoff * box / m)
+    mwa = float(ds.table.mwa.mean())
+    ways = dict(transfers=dict(transfer="auto"), global_wedge=dict(transfer=None, mwa=mwa),
+                wedge_per_particle=dict(transfer=None, mwa=ds.table.mwa.to_numpy()))
+    out = dict(preset="seed004_tomo", n_per_class=n, box=box, snr=snr, cutoff=cutoff, seed=seed, mean_mwa=round(mwa, 1),
+               classes=[c["name"] for c in sorted(info["classes"], key=lambda c: c["label"])])
+    for way in REFINE_WAYS:
+        t0 = time.time()
+        per = [refine_poses(ds, refs, np.full(N, k), cutoff=cutoff, search=xs, seed=seed, **ways[way])
+               for k in range(len(refs))]
+        wall = time.time() - t0
+        R = torch.stack([r["rotation"] for r in per], 1)[torch.arange(N), torch.as_tensor(y)]
+        e = pose_errors(dict(rotation=R.numpy(), true_rotation=ds.rotations.numpy(), label=y), symmetry=sym)
+        pred = torch.stack([r["score"] for r in per], 1).argmax(1).numpy()
+        out[way] = dict(pose_error_classwise_median_deg=round(float(np.nanmedian(e["rotation_deg"])), 2),
+                        pose_error_median_deg_per_class=[round(e["per_class"][str(c)]["median"], 2)
+                                                         for c in range(len(refs))],
+                        accuracy=round(float((pred == y).mean()), 4), time_s=round(wall, 1))
+    return out
+
+
+def refine_cmd(args):
+    import torch
+
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.root) as d:
+        for snr in args.snr:
+            r = refine_case(Path(d), args.n_per_class, args.box, snr, args.cutoff, args.seed)
+            r.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine())
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def main():
@@ -274,8 +337,17 @@ def main():
     lo.add_argument("--root", default=None, help="folder for the temporary data set and runs (default: the system's)")
     lo.add_argument("--keep", default=None, help="a folder to keep the data set and runs in (reused when there)")
     lo.add_argument("--out", default="benchmarks/results/bench_weights_loss.json")
+    f = sub.add_parser("refine", help="template pose search through per-particle transfers vs wedges, true templates")
+    f.add_argument("--n-per-class", type=int, default=150)
+    f.add_argument("--box", type=int, default=32)
+    f.add_argument("--snr", type=float, nargs="+", default=[0.1, 0.01])
+    f.add_argument("--cutoff", type=float, default=0.15, help="band of the search, cycles per voxel (refine_poses')")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--root", default=None, help="folder for the temporary data sets (default: the system's)")
+    f.add_argument("--out", default="benchmarks/results/bench_weights_refine.json")
     args = p.parse_args()
-    {"averages": averages, "classify": classify_cmd, "report": report, "loss": loss_cmd}[args.command](args)
+    cmds = {"averages": averages, "classify": classify_cmd, "report": report, "loss": loss_cmd, "refine": refine_cmd}
+    cmds[args.command](args)
 
 
 if __name__ == "__main__":

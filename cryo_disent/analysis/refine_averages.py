@@ -14,7 +14,13 @@ from .refine import _box, _stack_particles, refine_poses, search_size
 # %% auto #0
 __all__ = ['refine_with_averages', 'classify_with_averages']
 
-# %% ../../nbs/56b_analysis.refine_averages.ipynb #9f199940
+# %% ../../nbs/56b_analysis.refine_averages.ipynb #4d91e28d
+def _averages_wedge(particles, mwa, transfer):
+    "`class_averages`'s `wedge` for particles searched with `transfer`: their weights when the search uses them."
+    from cryo_disent.analysis.averaging import uses_weights
+
+    return "auto" if isinstance(transfer, str) and uses_weights(particles) else mwa
+
 def refine_with_averages(
     particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
     templates,  # `[K, n, n, n]` first references, one per sorted cluster id
@@ -22,11 +28,13 @@ def refine_with_averages(
     rounds: int = 3,  # passes; 1: templates only; each further pass re-averages and searches again
     mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
     log=None,  # called with one line per pass (e.g. `print`)
+    transfer="auto",  # per-particle transfers, as `refine_poses` ("auto": the averages are CTF-corrected then)
     **kwargs,
 ) -> dict:
     "`refine_poses` against `templates`, then `rounds − 1` times against class averages made with the current poses."
     from cryo_disent.analysis.averaging import class_averages
 
+    wedge = _averages_wedge(particles, mwa, transfer)
     require(rounds >= 1, f"rounds: expected >= 1, got {rounds}")
     lab = np.asarray(as_numpy(cluster_labels)).astype(np.int64).ravel()
     ids = np.unique(lab[lab >= 0])
@@ -36,18 +44,18 @@ def refine_with_averages(
         f"pass {i}/{rounds} against {against}: median score {float(r['score'].nanmedian()):.3f} "
         f"({time.time() - t0:.0f} s)"
     )
-    r = refine_poses(particles, templates, col, mwa, **kwargs)
+    r = refine_poses(particles, templates, col, mwa, transfer=transfer, **kwargs)
     if log:
         log(line(1, "the templates"))
     for i in range(2, rounds + 1):
-        avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=mwa)[0]
-        r = refine_poses(particles, avg, col, mwa, **kwargs)
+        avg = class_averages(particles, lab, r["rotation"], r["translation"], wedge=wedge)[0]
+        r = refine_poses(particles, avg, col, mwa, transfer=transfer, **kwargs)
         r["averages"] = avg
         if log:
             log(line(i, "the class averages"))
     return r
 
-# %% ../../nbs/56b_analysis.refine_averages.ipynb #cc5f65d1
+# %% ../../nbs/56b_analysis.refine_averages.ipynb #fde2dc5e
 def classify_with_averages(
     particles,  # Dataset of items with 'x' (or a tensor `[N, 1, n, n, n]`)
     references,  # `[K, n, n, n]` first references (e.g. decoded templates or class averages)
@@ -55,6 +63,7 @@ def classify_with_averages(
     rounds: int = 3,  # assign-and-average rounds
     mwa=None,  # missing-wedge angle(s) in degrees, as `refine_poses`
     cutoff: float = 0.25,  # band of the scores, cycles per data voxel
+    transfer="auto",  # per-particle transfers, as `refine_poses` ("auto": the averages are CTF-corrected then)
     **kwargs,
 ) -> dict:
     """Each round: pose search of every particle against every reference, assignment to the best score, references
@@ -75,7 +84,10 @@ def classify_with_averages(
     )
     reassigned = []
     for _ in range(rounds):
-        per = [refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, search=xs, **kwargs) for k in range(K)]
+        per = [
+            refine_poses(particles, T, np.full(N, k), mwa, cutoff=cutoff, search=xs, transfer=transfer, **kwargs)
+            for k in range(K)
+        ]
         S = torch.stack([r["score"] for r in per], 1)
         new = S.argmax(1)
         if lab is not None:
@@ -83,7 +95,7 @@ def classify_with_averages(
         lab = new
         R = torch.stack([r["rotation"] for r in per], 1)[torch.arange(N), lab]
         t = torch.stack([r["translation"] for r in per], 1)[torch.arange(N), lab]
-        avg, ids, _ = class_averages(particles, lab.numpy(), R, t, wedge=mwa)
+        avg, ids, _ = class_averages(particles, lab.numpy(), R, t, wedge=_averages_wedge(particles, mwa, transfer))
         T = T.clone()
         T[torch.as_tensor(ids)] = torch.as_tensor(avg).float()
     return dict(
