@@ -5,6 +5,7 @@
                                                   [--methods ceiling,default,beta_vae,harmony3d]
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
+    python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
 Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
@@ -338,6 +339,55 @@ def cmd_starts(a):
             with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
 
 
+def cmd_alone(a):
+    """Can one class be found ab initio at all? Each true class's particles alone, one-class EM from their true poses (at
+    the finest band) and from random poses (two seeds, the default schedule): log-likelihood at the end, and the share of
+    particle pairs whose relative pose one particle's map finds within 30° (the pairwise alignment a synchronisation
+    would need)."""
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import _Subset
+    from cryo_disent.analysis.em import SCHEDULE, BandData, em, initial_state
+    from cryo_disent.analysis.search import global_search, shift_grid, so3_grid
+    from cryo_disent.data.datasets import VolumeDataset
+    root = Path(a.root)
+    p = root / "alone.jsonl"
+    done = {(r["set"], r["snr"], r["class"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    torch.set_num_threads(a.threads)
+    top = SCHEDULE[-1][0]
+    for name, snr in STARTS:
+        ds = VolumeDataset.from_folder(simulate(root, name, snr))
+        y, data = ds.labels.numpy(), BandData(ds, dataset_wedge(ds), top)
+        for c in range(4):
+            if (name, snr, c) in done: continue
+            t0, sel = time.time(), torch.as_tensor(np.nonzero(y == c)[0])
+            sub, Rt = _Subset(data, sel), ds.rotations[sel].float()
+            st = initial_state(len(sel), 1, 0)
+            st["R"], st["t"] = Rt[:, None, None].clone(), ds.shifts[sel].float()[:, None, None].clone()
+            truth = em(sub, 1, ((top, 6),), temperature=1.0, state=st, split=False)["loglik"]
+            rand = [em(sub, 1, SCHEDULE, seed=sd, split=False)["loglik"] for sd in (0, 1)]
+            b, grid, X, M, inv = sub.at(0.15)  # pairwise: every particle against every particle's own map
+            n = len(X)
+            G = grid.solve(*grid.backproject(X, M, torch.eye(3)[None].expand(n, 3, 3), torch.ones(n), torch.arange(n), n), 1.0)
+            rots = so3_grid(800)
+            o = [global_search(grid, G[j:j + 16], X, M, inv, rots, shift_grid(1.0, 1.0), top=1) for j in range(0, n, 16)]
+            Rij = rots[torch.cat([q["rot"][:, :, 0] for q in o], 1)]  # [i, j]: particle i ≈ map j turned by R_ij
+            D = Rij @ (Rt[:, None] @ Rt[None].transpose(-1, -2)).transpose(-1, -2)
+            ang = torch.rad2deg(torch.arccos(((D.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)))
+            rec = dict(set=name, snr=snr, **{"class": c}, structure=SETS[name][1][c], n=len(sel), loglik_truth=truth,
+                       loglik_random=rand, pairs_within_30deg=float((ang[~torch.eye(n, dtype=bool)] < 30).float().mean()),
+                       wall_s=round(time.time() - t0, 1))
+            print(json.dumps(rec), flush=True)
+            with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+
+
+def alone_table(recs: list) -> str:
+    rows = ["| set | SNR | structure | log-lik from true poses | from random poses (2 seeds) | pairs aligned within 30° |",
+            "|---|---|---|---|---|---|"]
+    rows += [f"| {r['set']} | {r['snr']:g} | {r['structure']} | {r['loglik_truth']:.0f} | "
+             f"{', '.join(f'{v:.0f}' for v in r['loglik_random'])} | {100 * r['pairs_within_30deg']:.1f} % |" for r in recs]
+    return "\n".join(rows)
+
+
 def starts_table(recs: list) -> str:
     cols = START_COLUMNS
     rows = ["| set | SNR | " + " | ".join(f"from {c}: ARI (log-lik)" if c != cols[-1] else f"{c}: ARI" for c in cols) + " |",
@@ -462,6 +512,11 @@ def cmd_report(a):
         res["starts"] = [json.loads(l) for l in sp.read_text().splitlines() if l.strip()]
         text, (b, e) = md.read_text(), ("<!-- starts:begin -->", "<!-- starts:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + starts_table(res["starts"]) + "\n" + text[text.index(e):])
+    ap_ = root / "alone.jsonl"
+    if ap_.exists():
+        res["alone"] = [json.loads(l) for l in ap_.read_text().splitlines() if l.strip()]
+        text, (b, e) = md.read_text(), ("<!-- alone:begin -->", "<!-- alone:end -->")
+        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + alone_table(res["alone"]) + "\n" + text[text.index(e):])
     out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(records))
     print(json.dumps(res["summary"], indent=1))
@@ -489,6 +544,8 @@ def main(argv=None):
     s = sub.add_parser("pairs"); s.set_defaults(fn=cmd_pairs)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("starts"); s.set_defaults(fn=cmd_starts)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("alone"); s.set_defaults(fn=cmd_alone)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
     s.add_argument("--root", default="runs/bench_gen")
