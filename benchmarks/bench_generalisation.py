@@ -201,9 +201,13 @@ RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_clas
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
 
-def load(root: Path) -> list:
-    p = root / "results.jsonl"
+def read_jsonl(p: Path) -> list:
+    "The records of a JSON-lines file (none when it does not exist yet)."
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+
+
+def load(root: Path) -> list:
+    return read_jsonl(root / "results.jsonl")
 
 
 def cmd_run(a):
@@ -231,7 +235,7 @@ def cmd_mcl(a):
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
     p = root / "mcl.jsonl"
-    done = {(r["set"], r["model"], r["seed"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    done = {(r["set"], r["model"], r["seed"]) for r in read_jsonl(p)}
     torch.set_num_threads(a.threads)
     for name, seed, model in itertools.product(a.sets.split(","), [int(s) for s in a.seeds.split(",")], ("harmony3d", "harmony3d_mcl")):
         if (name, model, seed) in done: continue
@@ -273,7 +277,7 @@ def cmd_pairs(a):
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     p = root / "pairs.jsonl"
-    done = {(r["set"], r["snr"], r["n"] // 2, r["start"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    done = {(r["set"], r["snr"], r["n"] // 2, r["start"]) for r in read_jsonl(p)}
     torch.set_num_threads(a.threads)
     for name, snr, ia, ib, per_class in PAIRS:
         starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s) not in done]
@@ -313,7 +317,7 @@ def cmd_starts(a):
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     p = root / "starts.jsonl"
-    done = {(r["set"], r["snr"], r["start"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    done = {(r["set"], r["snr"], r["start"]) for r in read_jsonl(p)}
     torch.set_num_threads(a.threads)
     top = SCHEDULE[-1][0]
     for name, snr in STARTS:
@@ -351,7 +355,7 @@ def cmd_alone(a):
     from cryo_disent.data.datasets import VolumeDataset
     root = Path(a.root)
     p = root / "alone.jsonl"
-    done = {(r["set"], r["snr"], r["class"]) for r in (json.loads(l) for l in p.read_text().splitlines() if l.strip())} if p.exists() else set()
+    done = {(r["set"], r["snr"], r["class"]) for r in read_jsonl(p)}
     torch.set_num_threads(a.threads)
     top = SCHEDULE[-1][0]
     for name, snr in STARTS:
@@ -484,7 +488,7 @@ def cmd_report(a):
                kinds={k: v[0] for k, v in SETS.items()}, records=records, summary=summary(records))
     mp = root / "mcl.jsonl"
     if mp.exists():
-        mcl = [json.loads(l) for l in mp.read_text().splitlines() if l.strip()]
+        mcl = read_jsonl(mp)
         pair = {(r["set"], r["seed"], r["model"]): r for r in mcl}
         gains = [pair[(s_, sd, "harmony3d_mcl")]["ari_k4"] - pair[(s_, sd, "harmony3d")]["ari_k4"]
                  for s_, sd, m in pair if m == "harmony3d" and (s_, sd, "harmony3d_mcl") in pair]
@@ -504,17 +508,17 @@ def cmd_report(a):
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + mcl_line(res["mcl"]["records"]) + "\n" + text[text.index(e):])
     pp = root / "pairs.jsonl"
     if pp.exists():
-        res["pairs"] = [json.loads(l) for l in pp.read_text().splitlines() if l.strip()]
+        res["pairs"] = read_jsonl(pp)
         text, (b, e) = md.read_text(), ("<!-- pairs:begin -->", "<!-- pairs:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + pairs_table(res["pairs"]) + "\n" + text[text.index(e):])
     sp = root / "starts.jsonl"
     if sp.exists():
-        res["starts"] = [json.loads(l) for l in sp.read_text().splitlines() if l.strip()]
+        res["starts"] = read_jsonl(sp)
         text, (b, e) = md.read_text(), ("<!-- starts:begin -->", "<!-- starts:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + starts_table(res["starts"]) + "\n" + text[text.index(e):])
     ap_ = root / "alone.jsonl"
     if ap_.exists():
-        res["alone"] = [json.loads(l) for l in ap_.read_text().splitlines() if l.strip()]
+        res["alone"] = read_jsonl(ap_)
         text, (b, e) = md.read_text(), ("<!-- alone:begin -->", "<!-- alone:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + alone_table(res["alone"]) + "\n" + text[text.index(e):])
     out.write_text(json.dumps(res, indent=1) + "\n")

@@ -11,10 +11,10 @@ import torch
 from ..core import require
 
 # %% auto #0
-__all__ = ['fftn_c', 'ifftn_c', 'freq_grid', 'freq_radius', 'radial_index', 'shell_counts', 'rfft_freqs', 'shift_phase',
-           'shell_sum', 'fsc', 'radial_power', 'auc_fsc', 'mean_fsc_weighted', 'shell_frequencies', 'fsc_resolution',
-           'lowpass', 'gaussian_sigma', 'gaussian_transfer', 'gaussian_lowpass', 'fourier_resize', 'fourier_crop',
-           'fourier_pad', 'soft_sphere_mask']
+__all__ = ['fftn_c', 'ifftn_c', 'freq_grid', 'freq_radius', 'radial_index', 'shell_counts', 'rfft_freqs', 'hermitian_counts',
+           'shift_phase', 'shell_sum', 'fsc', 'radial_power', 'auc_fsc', 'mean_fsc_weighted', 'shell_frequencies',
+           'fsc_resolution', 'lowpass', 'gaussian_sigma', 'gaussian_transfer', 'gaussian_lowpass', 'fourier_resize',
+           'fourier_crop', 'fourier_pad', 'soft_sphere_mask']
 
 # %% ../../nbs/11_physics.fourier.ipynb #4cdd5671
 def _dims(x: torch.Tensor, ndim: int, name: str = "v") -> tuple:
@@ -72,12 +72,20 @@ def shell_counts(shape) -> torch.Tensor:
     shape = _shape(shape)
     return torch.bincount(radial_index(shape).flatten(), minlength=min(shape) // 2 + 1)[: min(shape) // 2 + 1]
 
-# %% ../../nbs/11_physics.fourier.ipynb #3abcf254
+# %% ../../nbs/11_physics.fourier.ipynb #1e43bdbf
 def rfft_freqs(box: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "`(kz [N,1,1], ky [1,N,1], kx [1,1,N//2+1])` in cycles/voxel, in `torch.fft.rfftn` layout (origin at index 0)."
     k = torch.fft.fftfreq(box, device=device, dtype=dtype)
     kx = torch.fft.rfftfreq(box, device=device, dtype=dtype)
     return k.view(-1, 1, 1), k.view(1, -1, 1), kx.view(1, 1, -1)
+
+def hermitian_counts(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    "How often each column `[n//2+1]` of an rfft half grid (last axis of size `n`) stands in the full grid: 1 or 2."
+    c = torch.full((n // 2 + 1,), 2.0, device=device, dtype=dtype)
+    c[0] = 1.0  # k_x = 0: the plane holds k and −k both
+    if n % 2 == 0:
+        c[-1] = 1.0  # k_x = ½ (even n): the same plane as −½
+    return c
 
 def shift_phase(box: int, shift: torch.Tensor) -> torch.Tensor:
     "exp(−2πi k·t) on the rfft grid for shifts `shift` [B, 3] (voxels, x y z) -> `[B, N, N, N//2+1]`."
@@ -88,7 +96,7 @@ def shift_phase(box: int, shift: torch.Tensor) -> torch.Tensor:
     )
     return ez[:, :, None, None] * ey[:, None, :, None] * ex[:, None, None, :]
 
-# %% ../../nbs/11_physics.fourier.ipynb #957047c2
+# %% ../../nbs/11_physics.fourier.ipynb #566a380b
 def shell_sum(x: torch.Tensor,  # real values on a centred grid `[..., (D,) H, W]`
               ndim: int = 3) -> torch.Tensor:
     "Sum of `x` over each Fourier shell `0 … N // 2` -> `[..., N // 2 + 1]` (voxels beyond Nyquist dropped)."
@@ -141,7 +149,7 @@ def mean_fsc_weighted(a: torch.Tensor, b: torch.Tensor,  # maps `[..., (D,) H, W
         w, curve = w[: max_shell + 1], curve[..., : max_shell + 1]
     return (curve * w).sum(-1) / w.sum()
 
-# %% ../../nbs/11_physics.fourier.ipynb #7faeacf1
+# %% ../../nbs/11_physics.fourier.ipynb #b19ba212
 def shell_frequencies(n: int,  # box size (voxels); shells 0 … n // 2
                       voxel_size: float = 1.0,  # Å per voxel
                       device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
