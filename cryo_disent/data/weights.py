@@ -16,16 +16,24 @@ from .writer import FILES
 # %% auto #0
 __all__ = ['WEIGHT_COLUMNS', 'ParticleWeights', 'with_transfer']
 
-# %% ../../nbs/22c_data.weights.ipynb #a1d2af5e
+# %% ../../nbs/22c_data.weights.ipynb #6636a849
 WEIGHT_COLUMNS = ("defocus_um", "tilt_min", "tilt_max", "mwa", "exposure")  # any of them: the table describes weights
 
 class ParticleWeights:
     "Mixin of `VolumeDataset` (uses its `path`, `table`, `shape`, `labels`): per-particle weights of a dataset."
 
     def _info(self) -> dict:
+        "`dataset.json` ({} when absent), read again only when the file changes (items ask for it per particle)."
         p = getattr(self, "path", None)
         f = None if p is None else p / FILES["info"]
-        return json.loads(f.read_text()) if f is not None and f.is_file() else {}
+        if f is None or not f.is_file():
+            return {}
+        st = f.stat()
+        key = (str(f), st.st_mtime_ns, st.st_size)
+        cached = self.__dict__.get("_info_cache")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_info_cache"] = (key, json.loads(f.read_text()))
+        return cached[1]
 
     def _weights_file(self):
         p = getattr(self, "path", None)
