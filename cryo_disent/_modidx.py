@@ -740,6 +740,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                       'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights._read_rows': ( 'data.weights.html#_read_rows',
                                                                                    'cryo_disent/data/weights.py'),
+                                          'cryo_disent.data.weights.data_contrast': ( 'data.weights.html#data_contrast',
+                                                                                      'cryo_disent/data/weights.py'),
                                           'cryo_disent.data.weights.with_transfer': ( 'data.weights.html#with_transfer',
                                                                                       'cryo_disent/data/weights.py')},
             'cryo_disent.data.writer': { 'cryo_disent.data.writer.DatasetWriter': ( 'data.writer.html#datasetwriter',

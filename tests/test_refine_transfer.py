@@ -96,3 +96,32 @@ def test_a_subset_of_a_dataset_is_searched_through_its_own_particles_transfers(t
     idx = np.array([5, 0, 17, 30])
     torch.testing.assert_close(search_transfers(ds.subset(idx), 9, 0.4), search_transfers(ds, 9, 0.4)[idx])
     assert search_transfers(ds, 9, 0.4, transfer=None) is None
+
+
+def test_ctf_premultiplied_particles_are_searched_through_h_squared(tomo, tmp_path):
+    """Particles written as H·X with `ctf_premultiplied`: each is searched through band × H² (not ±H), its score is the
+    correlation through that weight, and the poses are found as on the plain particles."""
+    from cryo_disent.data.datasets import save_dataset
+
+    ds, refs, sym = tomo
+    y = ds.labels.numpy()
+    x = torch.stack([ds[i]["x"][0] for i in range(len(ds))])
+    H = ds.transfer(np.arange(len(ds)))
+    xp = torch.fft.irfftn(torch.fft.rfftn(x, dim=(-3, -2, -1)) * H, s=x.shape[-3:], dim=(-3, -2, -1))
+    meta = json.loads((ds.path / "dataset.json").read_text())["meta"]
+    pre = VolumeDataset.from_folder(save_dataset(tmp_path / "pre", xp.numpy(), ds.table, ctf_premultiplied=True, **meta))
+    assert pre.ctf_premultiplied and pre.varying_transfer and (ds.contrast, pre.contrast) == (-1, 1)  # H² V: bright
+    refs = refs * ds.contrast * pre.contrast  # the clean maps at the premultiplied particles' contrast
+    n, m = 24, search_size(24, 0.25)
+    cm = 0.25 * n / m
+    W = search_transfers(pre, m, cm)
+    torch.testing.assert_close(W, search_transfers(pre, m, cm, premultiplied=False) ** 2, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(W, search_transfers(pre, m, cm, premultiplied=False))  # H², not the plain path's ±H
+    r = refine_poses(pre, refs, y, cutoff=0.25, **FAST)
+    xs = search_copies(xp, m, cm)
+    P = project(warp(search_copies(refs[:, None], m, cm)[y], r["rotation"], r["translation"] * (m / n)), W).flatten(1)
+    X = xs.flatten(1)
+    torch.testing.assert_close(r["score"], (X * P).sum(1) / (X.norm(dim=1) * P.norm(dim=1)), atol=1e-4, rtol=1e-4)
+    e = _errors(pre, r, sym)
+    for c in (0, 2):  # as on the plain particles: the ribosome and erythrocruorin within a few degrees
+        assert np.median(e[y == c]) < 6, (c, e[y == c])

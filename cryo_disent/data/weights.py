@@ -14,10 +14,15 @@ from ..physics.weights import particle_transfer, particle_weights, weight_params
 from .writer import FILES
 
 # %% auto #0
-__all__ = ['WEIGHT_COLUMNS', 'ParticleWeights', 'with_transfer']
+__all__ = ['WEIGHT_COLUMNS', 'data_contrast', 'ParticleWeights', 'with_transfer']
 
-# %% ../../nbs/22c_data.weights.ipynb #6636a849
+# %% ../../nbs/22c_data.weights.ipynb #f4ac951f
 WEIGHT_COLUMNS = ("defocus_um", "tilt_min", "tilt_max", "mwa", "exposure")  # any of them: the table describes weights
+
+def data_contrast(info: dict) -> int:
+    """The particles' contrast sign from a `dataset.json` record: `meta.contrast` (1 when absent; −1 where the CTF makes
+    particles dark), 1 for CTF-premultiplied particles (H·(H·V): H² has no sign)."""
+    return 1 if info.get("ctf_premultiplied", False) else int(info.get("meta", {}).get("contrast", 1))
 
 class ParticleWeights:
     "Mixin of `VolumeDataset` (uses its `path`, `table`, `shape`, `labels`): per-particle weights of a dataset."
@@ -46,8 +51,8 @@ class ParticleWeights:
 
     @property
     def contrast(self) -> int:
-        "`dataset.json`'s contrast sign (`meta.contrast`, 1 when absent): −1 where the CTF makes particles dark."
-        return int(self._info().get("meta", {}).get("contrast", 1))
+        "The particles' contrast sign (`data_contrast` of `dataset.json`): what references are multiplied by."
+        return data_contrast(self._info())
 
     @property
     def has_weights(self) -> bool:
