@@ -22,6 +22,13 @@ physics (4 × 150, 32³), classified by the default pipeline's classification st
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
 global wedge (the set's mean missing-wedge angle) for both. Resumable: one JSON line per set, SNR and way.
 
+    OMP_NUM_THREADS=1 python benchmarks/bench_weights.py poses [--set M1] [--snr 0.1] [--root runs/bench_weights]
+
+`poses`: why a set's averages can score lower with the transfers than with one global wedge after classification: the
+set's classification (transfers, K chosen), then its class averages both ways with the estimated labels, rotations
+and shifts, and with each of them replaced by the truth; every average aligned onto its majority class's map (the
+pipelines' search: 500 rotations, seeds 0 and 1; and 4000 rotations) and scored by AUC-FSC.
+
     OMP_NUM_THREADS=1 python benchmarks/bench_weights.py loss [--model beta_vae] [--epochs 20] [--n-per-class 150]
         [--box 32] [--snr 0.1] [--seed 0] [--root DIR] [--out benchmarks/results/bench_weights_loss.json]
 
@@ -107,6 +114,55 @@ def averages(args):
 WAYS = ("weights", "global_wedge")
 
 
+def set_data(root: Path, name: str, snr: float) -> Path:
+    "Generalisation set `name` simulated with `seed004_tomo` physics under `root/data` (once; reused when there)."
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_generalisation import SETS
+    from cryo_disent.physics.simulate import simulate_dataset
+
+    f = root / "data" / f"{name}_snr{snr:g}"
+    if not (f / "dataset.json").exists():
+        simulate_dataset("seed004_tomo", f, structures=SETS[name][1], n_per_class=150, box=32, snr=snr,
+                         seed=200 + sorted(SETS).index(name), progress=False)
+    return f
+
+
+def poses_cmd(args):
+    """Class averages of one set after its classification (per-particle transfers), both ways, with the estimated or
+    true labels, rotations and shifts, each average aligned onto its class's map with several searches."""
+    import torch
+    from cryo_disent.analysis.alignment import aligned_auc_fsc
+    from cryo_disent.analysis.averaging import class_averages
+    from cryo_disent.analysis.classify import classify
+    from cryo_disent.app.stages import dataset_class_names, load_references
+    from cryo_disent.data.datasets import VolumeDataset
+
+    torch.set_num_threads(args.threads)
+    f = set_data(Path(args.root), args.set, args.snr)
+    ds = VolumeDataset.from_folder(f)
+    c = classify(ds, k=None, seed=0, progress=False, transfer="auto", mwa=None)
+    refs, names, y = load_references(f), dataset_class_names(ds), ds.labels.numpy()
+    mwa = float(ds.table.mwa.mean())
+    est, true = (c["labels"], c["rotation"], c["translation"]), (y, ds.rotations.numpy(), ds.shifts.numpy())
+    cases = {"estimated": est, "true labels": (y, *est[1:]), "true rotations": (est[0], true[1], est[2]),
+             "true labels and rotations": (y, true[1], est[2]), "true": true}
+    searches = [(500, 0), (500, 1), (4000, 0)]  # (rotations, seed) of the alignment onto the class's map
+    out = dict(set=args.set, snr=args.snr, k=int(c["k"]), classes=names, searches=searches, cases=[])
+    for case, (lab, R, t) in cases.items():
+        for way, wedge in (("weights", "auto"), ("global_wedge", mwa)):
+            avg = class_averages(ds, lab, R, t, wedge=wedge)[0]
+            ids = np.unique(lab[lab >= 0])
+            major = [int(np.bincount(y[lab == i]).argmax()) for i in ids]  # each class's majority true class
+            auc = [[round(aligned_auc_fsc(avg[j], refs[m], n_rotations=n, seed=sd, max_shift=3.0)[0], 3)
+                    for n, sd in searches] for j, m in enumerate(major)]
+            r = dict(case=case, way=way, classes=[names[m] for m in major], auc_fsc=auc)
+            print(json.dumps(r), flush=True)
+            out["cases"].append(r)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+
+
 def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
     import sys
     import torch
@@ -115,12 +171,8 @@ def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
     from cryo_disent.analysis.classify import classify
     from cryo_disent.app.demo import DEMO_CLASSIFY
     from cryo_disent.data.datasets import VolumeDataset
-    from cryo_disent.physics.simulate import simulate_dataset
 
-    f = root / "data" / f"{name}_snr{snr:g}"
-    if not (f / "dataset.json").exists():
-        simulate_dataset("seed004_tomo", f, structures=SETS[name][1], n_per_class=150, box=32, snr=snr,
-                         seed=200 + sorted(SETS).index(name), progress=False)
+    f = set_data(root, name, snr)
     ds = VolumeDataset.from_folder(f)
     mwa = float(ds.table.mwa.mean())
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
@@ -323,6 +375,12 @@ def main():
     c.add_argument("--snrs", default="0.1")
     c.add_argument("--root", default="runs/bench_weights")
     c.add_argument("--threads", type=int, default=1)
+    q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
+    q.add_argument("--set", default="M1")
+    q.add_argument("--snr", type=float, default=0.1)
+    q.add_argument("--root", default="runs/bench_weights")
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--out", default="benchmarks/results/bench_weights_poses.json")
     r = sub.add_parser("report", help="the classify table into benchmarks/README.md and benchmarks/results/")
     r.add_argument("--root", default="runs/bench_weights")
     lo = sub.add_parser("loss", help="a model trained with its reconstruction voxel by voxel vs through each transfer")
@@ -346,7 +404,7 @@ def main():
     f.add_argument("--root", default=None, help="folder for the temporary data sets (default: the system's)")
     f.add_argument("--out", default="benchmarks/results/bench_weights_refine.json")
     args = p.parse_args()
-    cmds = {"averages": averages, "classify": classify_cmd, "report": report, "loss": loss_cmd, "refine": refine_cmd}
+    cmds = {"averages": averages, "classify": classify_cmd, "poses": poses_cmd, "report": report, "loss": loss_cmd, "refine": refine_cmd}
     cmds[args.command](args)
 
 
