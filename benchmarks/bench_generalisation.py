@@ -210,11 +210,33 @@ def load(root: Path) -> list:
     return read_jsonl(root / "results.jsonl")
 
 
-def cmd_run(a):
+def resumed(a, name: str, key) -> tuple:
+    "(records file `name` under `a.root`, the keys `key(record)` it holds already); torch's threads set to `a.threads`."
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
-    done = {(r["set"], r["snr"], r["method"]) for r in load(root)}
     torch.set_num_threads(a.threads)
+    return root / name, {key(r) for r in read_jsonl(root / name)}
+
+
+def append_jsonl(p: Path, rec: dict):
+    "Print one record and append it to the JSON-lines file `p` (what makes the commands resumable)."
+    print(json.dumps(rec), flush=True)
+    with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+
+
+def traced_sets(root: Path):
+    "(set, SNR, dataset, its `BandData` at the schedule's finest band) of each set whose EM is traced (`STARTS`)."
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.em import SCHEDULE, BandData
+    from cryo_disent.data.datasets import VolumeDataset
+    for name, snr in STARTS:
+        ds = VolumeDataset.from_folder(simulate(root, name, snr))
+        yield name, snr, ds, BandData(ds, dataset_wedge(ds), SCHEDULE[-1][0])
+
+
+def cmd_run(a):
+    root = Path(a.root)
+    p, done = resumed(a, "results.jsonl", lambda r: (r["set"], r["snr"], r["method"]))
     for name, snr, method in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")], a.methods.split(",")):
         if (name, snr, method) in done: continue
         data = simulate(root, name, snr)
@@ -222,8 +244,7 @@ def cmd_run(a):
         rec = RUNNERS[method](data, root / "runs" / f"{name}_snr{snr:g}_{method}")
         rec = dict(set=name, kind=SETS[name][0], snr=snr, method=method, **rec, wall_s=round(time.time() - t0, 1),
                    k_right=rec.get("k") == 4, date=str(date.today()), machine=f"{platform.machine()}, {torch.get_num_threads()} threads")
-        print(json.dumps(rec), flush=True)
-        with open(root / "results.jsonl", "a") as f: f.write(json.dumps(rec) + "\n")
+        append_jsonl(p, rec)
 
 
 def cmd_mcl(a):
@@ -233,10 +254,7 @@ def cmd_mcl(a):
     from cryo_disent.app.pipelines import embed_folder, train_on_folder
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
-    root.mkdir(parents=True, exist_ok=True)
-    p = root / "mcl.jsonl"
-    done = {(r["set"], r["model"], r["seed"]) for r in read_jsonl(p)}
-    torch.set_num_threads(a.threads)
+    p, done = resumed(a, "mcl.jsonl", lambda r: (r["set"], r["model"], r["seed"]))
     for name, seed, model in itertools.product(a.sets.split(","), [int(s) for s in a.seeds.split(",")], ("harmony3d", "harmony3d_mcl")):
         if (name, model, seed) in done: continue
         data = simulate(root, name, 0.01)
@@ -251,8 +269,7 @@ def cmd_mcl(a):
         rec = dict(set=name, kind=SETS[name][0], model=model, seed=seed, ari_k4=adjusted_rand_score(y, cluster_latents(z, 4, reduce="pca", n_components=4, seed=seed)),
                    ari_icl=adjusted_rand_score(y, cluster_latents(z, k, reduce="pca", n_components=4, seed=seed)), k_icl=k,
                    wall_s=round(time.time() - t0, 1))
-        print(json.dumps(rec), flush=True)
-        with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+        append_jsonl(p, rec)
 
 
 PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 600), ("S2", 0.1, 1, 3, 150),
@@ -276,9 +293,7 @@ def cmd_pairs(a):
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
-    p = root / "pairs.jsonl"
-    done = {(r["set"], r["snr"], r["n"] // 2, r["start"]) for r in read_jsonl(p)}
-    torch.set_num_threads(a.threads)
+    p, done = resumed(a, "pairs.jsonl", lambda r: (r["set"], r["snr"], r["n"] // 2, r["start"]))
     for name, snr, ia, ib, per_class in PAIRS:
         starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s) not in done]
         if not starts: continue
@@ -298,8 +313,7 @@ def cmd_pairs(a):
             rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel),
                        ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())),
                        separability=float(np.nanmax(separability(heldout_evidence(sub, s), lab))), wall_s=round(time.time() - t0, 1))
-            print(json.dumps(rec), flush=True)
-            with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+            append_jsonl(p, rec)
 
 
 STARTS = (("S1", 0.01), ("S3", 0.01), ("S4", 0.01))  # sets whose four-class EM is traced from several starts
@@ -311,19 +325,12 @@ def cmd_starts(a):
     """Is it the score or the search? The four-class EM of a whole set from the truth (memberships and poses) over the
     default schedule and at its finest band only, from the true memberships with random poses (the default schedule),
     from random memberships, and one E-step against references made from the truth: ARI and log-likelihood at the end."""
-    from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.em import SCHEDULE, BandData, class_references, em, expectation, initial_state
-    from cryo_disent.data.datasets import VolumeDataset
+    from cryo_disent.analysis.em import SCHEDULE, class_references, em, expectation, initial_state
     from sklearn.metrics import adjusted_rand_score
-    root = Path(a.root)
-    p = root / "starts.jsonl"
-    done = {(r["set"], r["snr"], r["start"]) for r in read_jsonl(p)}
-    torch.set_num_threads(a.threads)
+    p, done = resumed(a, "starts.jsonl", lambda r: (r["set"], r["snr"], r["start"]))
     top = SCHEDULE[-1][0]
-    for name, snr in STARTS:
-        ds = VolumeDataset.from_folder(simulate(root, name, snr))
+    for name, snr, ds, data in traced_sets(Path(a.root)):
         y = torch.as_tensor(ds.labels.numpy())
-        data = BandData(ds, dataset_wedge(ds), top)
         truth = initial_state(len(y), 4, 0, torch.nn.functional.one_hot(y, 4).float())
         truth["R"] = ds.rotations.float()[:, None, None].expand(-1, 4, 1, 3, 3).clone()
         truth["t"] = ds.shifts.float()[:, None, None].expand(-1, 4, 1, 3).clone()
@@ -339,8 +346,7 @@ def cmd_starts(a):
             lab = (s["gamma"] if "gamma" in s else s["lse"]).argmax(1)
             rec = dict(set=name, snr=snr, start=start, ari=float(adjusted_rand_score(y.numpy(), lab.numpy())),
                        loglik=s["loglik"], wall_s=round(time.time() - t0, 1))
-            print(json.dumps(rec), flush=True)
-            with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+            append_jsonl(p, rec)
 
 
 def cmd_alone(a):
@@ -348,19 +354,13 @@ def cmd_alone(a):
     the finest band) and from random poses (two seeds, the default schedule): log-likelihood at the end, and the share of
     particle pairs whose relative pose one particle's map finds within 30° (the pairwise alignment a synchronisation
     would need)."""
-    from cryo_disent.analysis.averaging import dataset_wedge
     from cryo_disent.analysis.classify import _Subset
-    from cryo_disent.analysis.em import SCHEDULE, BandData, em, initial_state
+    from cryo_disent.analysis.em import SCHEDULE, em, initial_state
     from cryo_disent.analysis.search import global_search, shift_grid, so3_grid
-    from cryo_disent.data.datasets import VolumeDataset
-    root = Path(a.root)
-    p = root / "alone.jsonl"
-    done = {(r["set"], r["snr"], r["class"]) for r in read_jsonl(p)}
-    torch.set_num_threads(a.threads)
+    p, done = resumed(a, "alone.jsonl", lambda r: (r["set"], r["snr"], r["class"]))
     top = SCHEDULE[-1][0]
-    for name, snr in STARTS:
-        ds = VolumeDataset.from_folder(simulate(root, name, snr))
-        y, data = ds.labels.numpy(), BandData(ds, dataset_wedge(ds), top)
+    for name, snr, ds, data in traced_sets(Path(a.root)):
+        y = ds.labels.numpy()
         for c in range(4):
             if (name, snr, c) in done: continue
             t0, sel = time.time(), torch.as_tensor(np.nonzero(y == c)[0])
@@ -380,8 +380,7 @@ def cmd_alone(a):
             rec = dict(set=name, snr=snr, **{"class": c}, structure=SETS[name][1][c], n=len(sel), loglik_truth=truth,
                        loglik_random=rand, pairs_within_30deg=float((ang[~torch.eye(n, dtype=bool)] < 30).float().mean()),
                        wall_s=round(time.time() - t0, 1))
-            print(json.dumps(rec), flush=True)
-            with open(p, "a") as f: f.write(json.dumps(rec) + "\n")
+            append_jsonl(p, rec)
 
 
 def alone_table(recs: list) -> str:

@@ -187,21 +187,17 @@ def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
 
 
 def classify_cmd(args):
-    import torch
-    torch.set_num_threads(args.threads)
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_generalisation import append_jsonl, resumed
     root = Path(args.root)
-    root.mkdir(parents=True, exist_ok=True)
-    p = root / "classify.jsonl"
-    done = {(r["set"], r["snr"], r["way"]) for r in map(json.loads, p.read_text().splitlines())} if p.exists() else set()
+    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"]))
     for snr in map(float, args.snrs.split(",")):
         for name in args.sets.split(","):
             for way in WAYS:
                 if (name, snr, way) in done:
                     continue
-                r = classify_case(root, name, snr, way)
-                print(json.dumps(r), flush=True)
-                with open(p, "a") as fh:
-                    fh.write(json.dumps(r) + "\n")
+                append_jsonl(p, classify_case(root, name, snr, way))
 
 
 def classify_table(recs: list) -> str:
