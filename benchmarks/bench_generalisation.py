@@ -207,7 +207,26 @@ def read_jsonl(p: Path) -> list:
 
 
 def load(root: Path) -> list:
-    return read_jsonl(root / "results.jsonl")
+    root.mkdir(parents=True, exist_ok=True)
+    return read_jsonl(seeded(root / "results.jsonl"))
+
+
+COMMITTED = {  # records file under ROOT: its records in the committed results (what a clean clone resumes from)
+    "results.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["records"],
+    "mcl.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["mcl"]["records"],
+    **{f"{n}.jsonl": (lambda n=n: json.loads((HERE / "results" / "generalisation.json").read_text())[n])
+       for n in ("pairs", "starts", "alone")},
+    "classify.jsonl": lambda: json.loads((HERE / "results" / "bench_weights_classify.json").read_text()),
+}
+
+
+def seeded(p: Path) -> Path:
+    "`p`, first written from the committed results (`COMMITTED`) when it does not exist: the runs on record are kept."
+    if not p.exists() and p.name in COMMITTED:
+        try: recs = COMMITTED[p.name]()
+        except (OSError, KeyError): recs = []
+        if recs: p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return p
 
 
 def resumed(a, name: str, key) -> tuple:
@@ -215,7 +234,7 @@ def resumed(a, name: str, key) -> tuple:
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(a.threads)
-    return root / name, {key(r) for r in read_jsonl(root / name)}
+    return seeded(root / name), {key(r) for r in read_jsonl(seeded(root / name))}
 
 
 def append_jsonl(p: Path, rec: dict):
@@ -483,9 +502,10 @@ def mcl_line(mcl: list) -> str:
 def cmd_report(a):
     root = Path(a.root)
     records = load(root)
+    for n in ("mcl", "pairs", "starts", "alone"): seeded(root / f"{n}.jsonl")  # before the results file is rewritten
     res = dict(benchmark="bench_generalisation", command="python benchmarks/bench_generalisation.py run", sets={k: list(v[1]) for k, v in SETS.items()},
                kinds={k: v[0] for k, v in SETS.items()}, records=records, summary=summary(records))
-    mp = root / "mcl.jsonl"
+    mp = seeded(root / "mcl.jsonl")
     if mp.exists():
         mcl = read_jsonl(mp)
         pair = {(r["set"], r["seed"], r["model"]): r for r in mcl}
@@ -505,17 +525,17 @@ def cmd_report(a):
     if "mcl" in res:
         text, (b, e) = md.read_text(), ("<!-- mcl:begin -->", "<!-- mcl:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + mcl_line(res["mcl"]["records"]) + "\n" + text[text.index(e):])
-    pp = root / "pairs.jsonl"
+    pp = seeded(root / "pairs.jsonl")
     if pp.exists():
         res["pairs"] = read_jsonl(pp)
         text, (b, e) = md.read_text(), ("<!-- pairs:begin -->", "<!-- pairs:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + pairs_table(res["pairs"]) + "\n" + text[text.index(e):])
-    sp = root / "starts.jsonl"
+    sp = seeded(root / "starts.jsonl")
     if sp.exists():
         res["starts"] = read_jsonl(sp)
         text, (b, e) = md.read_text(), ("<!-- starts:begin -->", "<!-- starts:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + starts_table(res["starts"]) + "\n" + text[text.index(e):])
-    ap_ = root / "alone.jsonl"
+    ap_ = seeded(root / "alone.jsonl")
     if ap_.exists():
         res["alone"] = read_jsonl(ap_)
         text, (b, e) = md.read_text(), ("<!-- alone:begin -->", "<!-- alone:end -->")

@@ -228,7 +228,11 @@ def classify_table(recs: list) -> str:
 
 
 def report(args):
-    p = Path(args.root) / "classify.jsonl"
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_generalisation import seeded
+    Path(args.root).mkdir(parents=True, exist_ok=True)
+    p = seeded(Path(args.root) / "classify.jsonl")
     recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
     out = Path("benchmarks/results/bench_weights_classify.json")
     out.write_text(json.dumps(recs, indent=1) + "\n")

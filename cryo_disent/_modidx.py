@@ -163,6 +163,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'cryo_disent.analysis.em._line': ('analysis.em.html#_line', 'cryo_disent/analysis/em.py'),
                                          'cryo_disent.analysis.em._split_empty': ( 'analysis.em.html#_split_empty',
                                                                                    'cryo_disent/analysis/em.py'),
+                                         'cryo_disent.analysis.em._subsampled': ( 'analysis.em.html#_subsampled',
+                                                                                  'cryo_disent/analysis/em.py'),
                                          'cryo_disent.analysis.em._volumes': ('analysis.em.html#_volumes', 'cryo_disent/analysis/em.py'),
                                          'cryo_disent.analysis.em.class_references': ( 'analysis.em.html#class_references',
                                                                                        'cryo_disent/analysis/em.py'),

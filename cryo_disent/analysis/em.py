@@ -205,7 +205,7 @@ def refine_active(
         R[i, k, 0], t[i, k, 0], ll[i, k, 0] = Rk, tk, torch.maximum(o["ll"], ll[i, k, 0])
     return dict(e, R=R, t=t, ll=ll, w=torch.softmax(ll, -1))
 
-# %% ../../nbs/58b_analysis.em.ipynb #39080b4a
+# %% ../../nbs/58b_analysis.em.ipynb #b436dde3
 def _dirichlet(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
     e = -torch.log(torch.rand(n, k, generator=gen).clamp_min(1e-12))
     return e / e.sum(1, keepdim=True)
@@ -231,7 +231,14 @@ def _split_empty(state: dict, gen: torch.Generator, share: float = 0.25) -> int 
     for key in ("R", "t", "w"): state[key][:, e] = state[key][:, c]
     return e
 
-# %% ../../nbs/58b_analysis.em.ipynb #52349667
+
+def _subsampled(state: dict, share: float, gen: torch.Generator) -> dict:
+    "`state` with the memberships of a random `share` of the particles (the others left out of the M-step); all at 1."
+    if share >= 1: return state
+    keep = (torch.rand(len(state["gamma"]), generator=gen) < share).float().to(state["gamma"].device)
+    return dict(state, gamma=state["gamma"] * keep[:, None])
+
+# %% ../../nbs/58b_analysis.em.ipynb #abf9da31
 def _line(tag: str, cutoff: float, it: int, n_it: int, state: dict, t0: float) -> str:
     pi = " ".join(f"{v:.2f}" for v in state["gamma"].mean(0).tolist())
     return (
@@ -253,26 +260,30 @@ def em(
     split: bool = True,
     log=None,  # called with one line per iteration
     tag: str = "",
+    pose_temperature: float = 1.0,  # pose posteriors ∝ p^(1/T) over each pair's `top` poses, annealed as `temperature`
+    subsample: float = 1.0,  # share of the particles, drawn afresh, making the references before the last 4 iterations
 ) -> dict:
     """EM over the schedule from `state` (default: random memberships): `gamma`, poses, `lse`, `loglik`, `references`,
     `band`."""
     require(k >= 1 and len(data) >= 2 * k, f"k: expected 1 <= k <= {len(data) // 2} (two particles per class), got {k}")
+    require(pose_temperature >= 1, f"pose_temperature: expected >= 1, got {pose_temperature}")
+    require(0 < subsample <= 1, f"subsample: expected a share in (0, 1], got {subsample}")
     gen = torch.Generator().manual_seed(seed + 1)
     state = initial_state(len(data), k, seed, device=data.top.device) if state is None else dict(state)
     steps = [c for c, n in schedule for _ in range(n)]
     t0 = time.time()
     for s, cutoff in enumerate(steps):
-        G = class_references(data, cutoff, state, lam)
+        anneal = max(0.0, 1 - s / max(1, len(steps) - 4))  # 1 at the start, 0 for the last 4 iterations
+        G = class_references(data, cutoff, _subsampled(state, subsample, gen) if anneal > 0 else state, lam)
         e = expectation(data, cutoff, G, state["t"][:, :, 0] if "band" in state else None, n_rotations, top, max_shift)
         logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
-        T = temperature ** max(0.0, 1 - s / max(1, len(steps) - 4))
-        gamma = torch.softmax((logpi + e["lse"]) / T, 1)
+        gamma = torch.softmax((logpi + e["lse"]) / temperature**anneal, 1)
         e = refine_active(data, cutoff, G, e, gamma, gen, max_shift=max_shift)
         state = dict(
             gamma=gamma,
             R=e["R"],
             t=e["t"],
-            w=e["w"],
+            w=e["w"] if pose_temperature**anneal == 1 else torch.softmax(e["ll"] / pose_temperature**anneal, -1),
             lse=e["lse"],
             references=G,
             band=cutoff,
