@@ -6,6 +6,7 @@
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
+    python benchmarks/bench_generalisation.py abinitio [--seeds 0,1,2,3]  # each class alone from random poses: plain EM or aided
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
 Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
@@ -215,7 +216,7 @@ COMMITTED = {  # records file under ROOT: its records in the committed results (
     "results.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["records"],
     "mcl.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["mcl"]["records"],
     **{f"{n}.jsonl": (lambda n=n: json.loads((HERE / "results" / "generalisation.json").read_text())[n])
-       for n in ("pairs", "starts", "alone")},
+       for n in ("pairs", "starts", "alone", "abinitio")},
     "classify.jsonl": lambda: json.loads((HERE / "results" / "bench_weights_classify.json").read_text()),
 }
 
@@ -402,6 +403,52 @@ def cmd_alone(a):
             append_jsonl(p, rec)
 
 
+AIDS = {  # one-class EM from random poses: (schedule, em keywords) of each way compared by `abinitio`
+    "plain": (None, {}),
+    "aided": (((0.1, 6), (0.15, 10), (0.2, 10)), dict(top=32, pose_temperature=8.0, subsample=0.5)),
+}
+
+
+def cmd_abinitio(a):
+    """Does a class form ab initio, plain or with the EM's ab initio aids? Each true class's particles alone, one-class
+    EM from random poses (seeds `--seeds`) each way (`AIDS`), then two plain iterations at the finest band: log-likelihood
+    against the true poses' (the same two iterations), and the classwise pose error (frame aligned, symmetry-blind)."""
+    from cryo_disent.analysis.alignment import pose_error
+    from cryo_disent.analysis.classify import _Subset
+    from cryo_disent.analysis.em import SCHEDULE, em, initial_state
+    p, done = resumed(a, "abinitio.jsonl", lambda r: (r["set"], r["snr"], r["class"], r["way"], r["seed"]))
+    top, last = SCHEDULE[-1][0], lambda sub, st: em(sub, 1, ((SCHEDULE[-1][0], 2),), temperature=1.0, state=st, split=False)
+    for name, snr, ds, data in traced_sets(Path(a.root)):
+        y = ds.labels.numpy()
+        for c in range(4):
+            sel = torch.as_tensor(np.nonzero(y == c)[0])
+            sub, Rt = _Subset(data, sel), ds.rotations[sel].float()
+            st = initial_state(len(sel), 1, 0)
+            st["R"], st["t"] = Rt[:, None, None].clone(), ds.shifts[sel].float()[:, None, None].clone()
+            truth = None
+            for way, seed in itertools.product(AIDS, map(int, a.seeds.split(","))):
+                if (name, snr, c, way, seed) in done: continue
+                truth = truth if truth is not None else last(sub, st)["loglik"]
+                t0, (sched, kw) = time.time(), AIDS[way]
+                s = em(sub, 1, sched or SCHEDULE, seed=seed, split=False, **kw)
+                wall, s = time.time() - t0, last(sub, s)
+                err = min(pose_error(s["R"][:, 0, 0], Rt, side=sd)["median"] for sd in ("right", "left"))
+                append_jsonl(p, dict(set=name, snr=snr, **{"class": c}, structure=SETS[name][1][c], way=way, seed=seed,
+                                     loglik=s["loglik"], loglik_truth=truth, pose_error_deg=err, wall_s=round(wall, 1)))
+
+
+def abinitio_table(recs: list) -> str:
+    ways = list(AIDS)
+    rows = ["| set | SNR | structure | " + " | ".join(f"{w}: found (< 15°) / seeds, best log-lik − truth's" for w in ways) + " |",
+            "|---|---|---|" + "---|" * len(ways)]
+    for key in dict.fromkeys((r["set"], r["snr"], r["structure"]) for r in recs):
+        g = [r for r in recs if (r["set"], r["snr"], r["structure"]) == key]
+        f = lambda w: (lambda q: "—" if not q else f"{sum(r['pose_error_deg'] < 15 for r in q)} / {len(q)}, "
+                       f"{max(r['loglik'] for r in q) - q[0]['loglik_truth']:+.0f}")([r for r in g if r["way"] == w])
+        rows.append(f"| {key[0]} | {key[1]:g} | {key[2]} | " + " | ".join(f(w) for w in ways) + " |")
+    return "\n".join(rows)
+
+
 def alone_table(recs: list) -> str:
     rows = ["| set | SNR | structure | log-lik from true poses | from random poses (2 seeds) | pairs aligned within 30° |",
             "|---|---|---|---|---|---|"]
@@ -502,7 +549,7 @@ def mcl_line(mcl: list) -> str:
 def cmd_report(a):
     root = Path(a.root)
     records = load(root)
-    for n in ("mcl", "pairs", "starts", "alone"): seeded(root / f"{n}.jsonl")  # before the results file is rewritten
+    for n in ("mcl", "pairs", "starts", "alone", "abinitio"): seeded(root / f"{n}.jsonl")  # before the results file is rewritten
     res = dict(benchmark="bench_generalisation", command="python benchmarks/bench_generalisation.py run", sets={k: list(v[1]) for k, v in SETS.items()},
                kinds={k: v[0] for k, v in SETS.items()}, records=records, summary=summary(records))
     mp = seeded(root / "mcl.jsonl")
@@ -535,6 +582,11 @@ def cmd_report(a):
         res["starts"] = read_jsonl(sp)
         text, (b, e) = md.read_text(), ("<!-- starts:begin -->", "<!-- starts:end -->")
         if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + starts_table(res["starts"]) + "\n" + text[text.index(e):])
+    bp = seeded(root / "abinitio.jsonl")
+    if bp.exists():
+        res["abinitio"] = read_jsonl(bp)
+        text, (b, e) = md.read_text(), ("<!-- abinitio:begin -->", "<!-- abinitio:end -->")
+        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + abinitio_table(res["abinitio"]) + "\n" + text[text.index(e):])
     ap_ = seeded(root / "alone.jsonl")
     if ap_.exists():
         res["alone"] = read_jsonl(ap_)
@@ -570,6 +622,9 @@ def main(argv=None):
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("alone"); s.set_defaults(fn=cmd_alone)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("abinitio"); s.set_defaults(fn=cmd_abinitio)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--seeds", default="0,1,2,3")
+    s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
     s.add_argument("--root", default="runs/bench_gen")
     a = ap.parse_args(argv)

@@ -238,7 +238,7 @@ def _subsampled(state: dict, share: float, gen: torch.Generator) -> dict:
     keep = (torch.rand(len(state["gamma"]), generator=gen) < share).float().to(state["gamma"].device)
     return dict(state, gamma=state["gamma"] * keep[:, None])
 
-# %% ../../nbs/58b_analysis.em.ipynb #abf9da31
+# %% ../../nbs/58b_analysis.em.ipynb #af938d1b
 def _line(tag: str, cutoff: float, it: int, n_it: int, state: dict, t0: float) -> str:
     pi = " ".join(f"{v:.2f}" for v in state["gamma"].mean(0).tolist())
     return (
@@ -274,7 +274,8 @@ def em(
     t0 = time.time()
     for s, cutoff in enumerate(steps):
         anneal = max(0.0, 1 - s / max(1, len(steps) - 4))  # 1 at the start, 0 for the last 4 iterations
-        G = class_references(data, cutoff, _subsampled(state, subsample, gen) if anneal > 0 else state, lam)
+        made = _subsampled(state, subsample, gen) if anneal > 0 else state
+        G = class_references(data, cutoff, made, lam, 1e-2 / pose_temperature**anneal)  # flatter posteriors, lower cut
         e = expectation(data, cutoff, G, state["t"][:, :, 0] if "band" in state else None, n_rotations, top, max_shift)
         logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
         gamma = torch.softmax((logpi + e["lse"]) / temperature**anneal, 1)
