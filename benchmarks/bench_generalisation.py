@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generalisation.py sets                       # the sets (drawn with a seed; checked against SETS)
     python benchmarks/bench_generalisation.py run [--root runs/bench_gen] [--sets S1,M2,...] [--snrs 0.1,0.01]
-                                                  [--methods ceiling,default,beta_vae,harmony3d]
+                                                  [--methods ceiling,default,classification,aided,beta_vae,harmony3d]
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
@@ -54,7 +54,7 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "classification", "beta_vae", "harmony3d")
+METHODS = ("ceiling", "default", "classification", "aided", "beta_vae", "harmony3d")
 
 
 def radii() -> dict:
@@ -185,7 +185,7 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, wedge="auto",
     return _pick({**m, **vm, "k": k, **extra})
 
 
-def run_classification(data: Path, out: Path) -> dict:
+def run_classification(data: Path, out: Path, aids: dict | None = None) -> dict:
     """The default pipeline's classification stage alone, with the pipeline's options: it does not read the model's
     embedding, so its classes, K and poses are the `default` pipeline's (same data, seed and options), without training."""
     from cryo_disent.analysis.averaging import dataset_wedge
@@ -194,11 +194,17 @@ def run_classification(data: Path, out: Path) -> dict:
     from cryo_disent.app.demo import DEMO_CLASSIFY
     ds = VolumeDataset.from_folder(data)
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
-    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **opts)
+    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, aids=aids, **opts)
     return _scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification")
 
 
-RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,
+def run_aided(data: Path, out: Path) -> dict:
+    "The classification stage with the EM's ab initio aids in its starts (`classify.AB_INITIO`)."
+    from cryo_disent.analysis.classify import AB_INITIO
+    return run_classification(data, out, AB_INITIO)
+
+
+RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification, aided=run_aided,
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
 
@@ -439,11 +445,12 @@ def cmd_abinitio(a):
 
 def abinitio_table(recs: list) -> str:
     ways = list(AIDS)
-    rows = ["| set | SNR | structure | " + " | ".join(f"{w}: found (< 15°) / seeds, best log-lik − truth's" for w in ways) + " |",
-            "|---|---|---|" + "---|" * len(ways)]
+    rows = ["| set | SNR | structure | " + " | ".join(f"{w}: seeds found (< 15°; log-lik ≥ truth's − 100) / run, best log-lik − "
+                                                       "truth's" for w in ways) + " |", "|---|---|---|" + "---|" * len(ways)]
     for key in dict.fromkeys((r["set"], r["snr"], r["structure"]) for r in recs):
         g = [r for r in recs if (r["set"], r["snr"], r["structure"]) == key]
-        f = lambda w: (lambda q: "—" if not q else f"{sum(r['pose_error_deg'] < 15 for r in q)} / {len(q)}, "
+        f = lambda w: (lambda q: "—" if not q else f"{sum(r['pose_error_deg'] < 15 for r in q)}; "
+                       f"{sum(r['loglik'] >= r['loglik_truth'] - 100 for r in q)} / {len(q)}, "
                        f"{max(r['loglik'] for r in q) - q[0]['loglik_truth']:+.0f}")([r for r in g if r["way"] == w])
         rows.append(f"| {key[0]} | {key[1]:g} | {key[2]} | " + " | ".join(f(w) for w in ways) + " |")
     return "\n".join(rows)
@@ -509,8 +516,8 @@ def summary(records: list) -> dict:
 def table(records: list) -> str:
     "One row per set and SNR: the ceiling, the classification (ARI, K, pose error, AUC-FSC, time), the whole default pipeline, the models."
     by = {(r["set"], r["snr"], r["method"]): r for r in records}
-    rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | default pipeline ARI (K), time s | β-VAE ARI (K) | Harmony3D ARI (K) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | with ab initio aids: ARI (K), pose error °, time s "
+            "| default pipeline ARI (K), time s | β-VAE ARI (K) | Harmony3D ARI (K) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
     for snr in SNRS:
         for name in SETS:
@@ -519,6 +526,7 @@ def table(records: list) -> str:
             if not any(g(m) for m in METHODS): continue
             rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} | **{ak(c)}** | "
                         f"{_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
+                        f"{ak(g('aided'))}{'' if not g('aided') else ', ' + _fmt(g('aided')['pose_error_deg'], 1) + ', ' + _fmt(g('aided')['wall_s'], 0)} | "
                         f"{ak(d)}{'' if not d else ', ' + _fmt(d['wall_s'], 0)} | {ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")
     return "\n".join(rows)
 

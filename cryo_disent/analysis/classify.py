@@ -14,7 +14,7 @@ from ..core import as_numpy, require
 from .em import SCHEDULE, BandData, class_references, em, expectation, initial_state
 
 # %% auto #0
-__all__ = ['NOISE_FLOOR', 'CRITERIA', 'heldout_evidence', 'heldout_loglik', 'profile_k', 'separability', 'classify']
+__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'heldout_evidence', 'heldout_loglik', 'profile_k', 'separability', 'classify']
 
 # %% ../../nbs/58_analysis.classify.ipynb #2a1bb608
 class _Subset:
@@ -150,7 +150,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #da657068
+# %% ../../nbs/58_analysis.classify.ipynb #4631ffd4
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -213,6 +213,7 @@ def _remove_down(
     return states[max(path, key=path.get)] if criterion == "heldout" else best
 
 CRITERIA = ("separability", "icl", "heldout")
+AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
 
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
@@ -231,6 +232,7 @@ def classify(
     max_shift: float = 3.0,  # |t| per axis, voxels
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
+    aids: dict | None = None,  # `em` keywords for the starts' EMs only, e.g. `AB_INITIO` (see `em`); None: plain EM
     seed: int = 0,
     device=None,
     progress: bool = True,
@@ -242,15 +244,16 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
-    data = BandData(particles, mwa, max(c for c, _ in schedule), device, transfer)
+    first = (aids or {}).get("schedule", schedule)  # the starts' schedule
+    data = BandData(particles, mwa, max(c for c, _ in tuple(schedule) + tuple(first)), device, transfer)
     K0 = min(k or k_max, len(data) // 2)
-    log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in schedule))
+    log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in first))
     run = lambda K, st, sd, tag, **kw: em(
         data,
         K,
         kw.pop("schedule", schedule),
         n_rotations,
-        top,
+        kw.pop("top", top),
         kw.pop("temperature", temperature),
         sd,
         st,
@@ -269,7 +272,7 @@ def classify(
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
     tried = []
     for name, st in starts:
-        s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'")
+        s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'", **(aids or {}))
         tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
         if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]):
             best = s
