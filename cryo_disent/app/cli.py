@@ -88,7 +88,7 @@ def _verbs(sub):
     _add(s, "--overwrite", action="store_true")
     return verb
 
-# %% ../../nbs/75_app.cli.ipynb #5e4fe774
+# %% ../../nbs/75_app.cli.ipynb #210e405f
 def _classify_flags(s):
     "The classification's flags, shared by `cluster` and `refine`."
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
@@ -106,6 +106,13 @@ def _classify_flags(s):
         choices=["separability", "icl", "heldout"],
         help="how the classification chooses K: merge classes its held-out likelihoods cannot tell apart (default), "
         "ICL of the likelihood profiles, or held-out likelihood",
+    )
+    _add(
+        s,
+        "--ab-initio",
+        action="store_true",
+        help="start the classification with the EM's ab initio aids (classify.AB_INITIO: annealed pose posteriors, "
+        "references from random halves; about twice the time): large complexes at low SNR",
     )
 
 
@@ -151,7 +158,7 @@ def _refine_verb(verb, run_help: dict):
 
 
 
-# %% ../../nbs/75_app.cli.ipynb #0e3c24d3
+# %% ../../nbs/75_app.cli.ipynb #b96952a4
 SELECT_HELP = "only these classes, as the run numbers them (rlnClassNumber - 1), comma-separated: 0,2"
 
 def _relion_verbs(verb):

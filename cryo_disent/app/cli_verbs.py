@@ -72,7 +72,7 @@ def _cmd_toyset(a):
 
 
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #a4fbedfb
+# %% ../../nbs/75b_app.cli_verbs.ipynb #a84c877f
 def _train_cfg(a) -> dict:
     return {
         k: v
@@ -139,7 +139,10 @@ def _print_summary(m: dict):
 def _classify_options(a):
     "`classify.classify` options of `cluster`/`refine` (False with --no-classify)."
     require(a.k_max >= 1 and a.restarts >= 1, f"--k-max, --restarts: expected >= 1, got {a.k_max}, {a.restarts}")
-    return dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion) if a.classify else False
+    from cryo_disent.analysis.classify import AB_INITIO
+
+    aids = dict(aids=AB_INITIO) if getattr(a, "ab_initio", False) else {}  # on record only when asked for
+    return dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion, **aids) if a.classify else False
 
 def _cmd_cluster(a):
     from cryo_disent.app.pipelines import cluster_run
@@ -208,7 +211,7 @@ def _cmd_refine(a):
         refine_stage(a.run, opts, a.k, a.refine, a.seed, **common)
         _print_summary(average_stage(a.run, a.n_rotations, **common))
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #733db237
+# %% ../../nbs/75b_app.cli_verbs.ipynb #221f153f
 def _cmd_import_star(a):
     from cryo_disent.data.relion import import_star
 
