@@ -28,7 +28,7 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
 Every run appends one JSON line to ROOT/results.jsonl (rerunning skips what is there: resumable); `report` writes
 `benchmarks/results/generalisation.json` (records and a summary) and the table in `benchmarks/README.md`.
 """
-import argparse, itertools, json, math, platform, sys, time
+import argparse, functools, itertools, json, math, platform, sys, time
 from datetime import date
 from pathlib import Path
 
@@ -218,12 +218,17 @@ def load(root: Path) -> list:
     return read_jsonl(seeded(root / "results.jsonl"))
 
 
+@functools.lru_cache(maxsize=None)
+def committed(name: str):
+    "The committed results file `benchmarks/results/<name>` (read once)."
+    return json.loads((HERE / "results" / name).read_text())
+
+
 COMMITTED = {  # records file under ROOT: its records in the committed results (what a clean clone resumes from)
-    "results.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["records"],
-    "mcl.jsonl": lambda: json.loads((HERE / "results" / "generalisation.json").read_text())["mcl"]["records"],
-    **{f"{n}.jsonl": (lambda n=n: json.loads((HERE / "results" / "generalisation.json").read_text())[n])
-       for n in ("pairs", "starts", "alone", "abinitio")},
-    "classify.jsonl": lambda: json.loads((HERE / "results" / "bench_weights_classify.json").read_text()),
+    "results.jsonl": lambda: committed("generalisation.json")["records"],
+    "mcl.jsonl": lambda: committed("generalisation.json")["mcl"]["records"],
+    **{f"{n}.jsonl": (lambda n=n: committed("generalisation.json")[n]) for n in ("pairs", "starts", "alone", "abinitio")},
+    "classify.jsonl": lambda: committed("bench_weights_classify.json"),
 }
 
 
@@ -409,18 +414,15 @@ def cmd_alone(a):
             append_jsonl(p, rec)
 
 
-AIDS = {  # one-class EM from random poses: (schedule, em keywords) of each way compared by `abinitio`
-    "plain": (None, {}),
-    "aided": (((0.1, 6), (0.15, 10), (0.2, 10)), dict(top=32, pose_temperature=8.0, subsample=0.5)),
-}
+WAYS = ("plain", "aided")  # one-class EM from random poses: plain, or with `classify.AB_INITIO`
 
 
 def cmd_abinitio(a):
     """Does a class form ab initio, plain or with the EM's ab initio aids? Each true class's particles alone, one-class
-    EM from random poses (seeds `--seeds`) each way (`AIDS`), then two plain iterations at the finest band: log-likelihood
+    EM from random poses (seeds `--seeds`) each way (`WAYS`), then two plain iterations at the finest band: log-likelihood
     against the true poses' (the same two iterations), and the classwise pose error (frame aligned, symmetry-blind)."""
     from cryo_disent.analysis.alignment import pose_error
-    from cryo_disent.analysis.classify import _Subset
+    from cryo_disent.analysis.classify import AB_INITIO, _Subset
     from cryo_disent.analysis.em import SCHEDULE, em, initial_state
     p, done = resumed(a, "abinitio.jsonl", lambda r: (r["set"], r["snr"], r["class"], r["way"], r["seed"]))
     top, last = SCHEDULE[-1][0], lambda sub, st: em(sub, 1, ((SCHEDULE[-1][0], 2),), temperature=1.0, state=st, split=False)
@@ -432,11 +434,11 @@ def cmd_abinitio(a):
             st = initial_state(len(sel), 1, 0)
             st["R"], st["t"] = Rt[:, None, None].clone(), ds.shifts[sel].float()[:, None, None].clone()
             truth = None
-            for way, seed in itertools.product(AIDS, map(int, a.seeds.split(","))):
+            for way, seed in itertools.product(WAYS, map(int, a.seeds.split(","))):
                 if (name, snr, c, way, seed) in done: continue
                 truth = truth if truth is not None else last(sub, st)["loglik"]
-                t0, (sched, kw) = time.time(), AIDS[way]
-                s = em(sub, 1, sched or SCHEDULE, seed=seed, split=False, **kw)
+                t0, kw = time.time(), dict(AB_INITIO if way == "aided" else {})
+                s = em(sub, 1, kw.pop("schedule", SCHEDULE), seed=seed, split=False, **kw)
                 wall, s = time.time() - t0, last(sub, s)
                 err = min(pose_error(s["R"][:, 0, 0], Rt, side=sd)["median"] for sd in ("right", "left"))
                 append_jsonl(p, dict(set=name, snr=snr, **{"class": c}, structure=SETS[name][1][c], way=way, seed=seed,
@@ -444,7 +446,7 @@ def cmd_abinitio(a):
 
 
 def abinitio_table(recs: list) -> str:
-    ways = list(AIDS)
+    ways = WAYS
     rows = ["| set | SNR | structure | " + " | ".join(f"{w}: seeds found (< 15°; log-lik ≥ truth's − 100) / run, best log-lik − "
                                                        "truth's" for w in ways) + " |", "|---|---|---|" + "---|" * len(ways)]
     for key in dict.fromkeys((r["set"], r["snr"], r["structure"]) for r in recs):
@@ -554,56 +556,40 @@ def mcl_line(mcl: list) -> str:
             + ", ".join(f"{n} {v:+.2f}" for n, v in per.items()) + ").")
 
 
+def fill(md: Path, name: str, body: str):
+    "Put `body` between `<!-- name:begin -->` and `<!-- name:end -->` in the Markdown file `md` (when both are there)."
+    text, b, e = md.read_text(), f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + body + "\n" + text[text.index(e):])
+
+
+SECTIONS = {"pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table}  # jsonl → table
+
+
 def cmd_report(a):
     root = Path(a.root)
     records = load(root)
-    for n in ("mcl", "pairs", "starts", "alone", "abinitio"): seeded(root / f"{n}.jsonl")  # before the results file is rewritten
     res = dict(benchmark="bench_generalisation", command="python benchmarks/bench_generalisation.py run", sets={k: list(v[1]) for k, v in SETS.items()},
                kinds={k: v[0] for k, v in SETS.items()}, records=records, summary=summary(records))
-    mp = seeded(root / "mcl.jsonl")
-    if mp.exists():
-        mcl = read_jsonl(mp)
+    mcl = read_jsonl(seeded(root / "mcl.jsonl"))
+    if mcl:
         pair = {(r["set"], r["seed"], r["model"]): r for r in mcl}
         gains = [pair[(s_, sd, "harmony3d_mcl")]["ari_k4"] - pair[(s_, sd, "harmony3d")]["ari_k4"]
                  for s_, sd, m in pair if m == "harmony3d" and (s_, sd, "harmony3d_mcl") in pair]
         res["mcl"] = dict(records=mcl, gain_ari_k4_mean=float(np.mean(gains)), gain_ari_k4_std=float(np.std(gains)), n_pairs=len(gains),
                           **{f"{m}_ari_k4_mean": float(np.mean([r["ari_k4"] for r in mcl if r["model"] == m])) for m in ("harmony3d", "harmony3d_mcl")})
+    res.update({n: recs for n in SECTIONS if (recs := read_jsonl(seeded(root / f"{n}.jsonl")))})
     out = HERE / "results" / "generalisation.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     md = HERE / "README.md"
-    text, (b, e) = md.read_text(), ("<!-- generalisation:begin -->", "<!-- generalisation:end -->")
-    if b in text and e in text:
-        head = f"Last run: {records[-1]['date']}, {records[-1]['machine']} (CPU).\n\n" if records else ""
-        md.write_text(text[:text.index(b) + len(b)] + "\n" + head + table(records) + "\n\n" + summary_table(res["summary"]) + "\n"
-                      + text[text.index(e):])
-    if "mcl" in res:
-        text, (b, e) = md.read_text(), ("<!-- mcl:begin -->", "<!-- mcl:end -->")
-        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + mcl_line(res["mcl"]["records"]) + "\n" + text[text.index(e):])
-    pp = seeded(root / "pairs.jsonl")
-    if pp.exists():
-        res["pairs"] = read_jsonl(pp)
-        text, (b, e) = md.read_text(), ("<!-- pairs:begin -->", "<!-- pairs:end -->")
-        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + pairs_table(res["pairs"]) + "\n" + text[text.index(e):])
-    sp = seeded(root / "starts.jsonl")
-    if sp.exists():
-        res["starts"] = read_jsonl(sp)
-        text, (b, e) = md.read_text(), ("<!-- starts:begin -->", "<!-- starts:end -->")
-        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + starts_table(res["starts"]) + "\n" + text[text.index(e):])
-    bp = seeded(root / "abinitio.jsonl")
-    if bp.exists():
-        res["abinitio"] = read_jsonl(bp)
-        text, (b, e) = md.read_text(), ("<!-- abinitio:begin -->", "<!-- abinitio:end -->")
-        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + abinitio_table(res["abinitio"]) + "\n" + text[text.index(e):])
-    ap_ = seeded(root / "alone.jsonl")
-    if ap_.exists():
-        res["alone"] = read_jsonl(ap_)
-        text, (b, e) = md.read_text(), ("<!-- alone:begin -->", "<!-- alone:end -->")
-        if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + alone_table(res["alone"]) + "\n" + text[text.index(e):])
-    out.write_text(json.dumps(res, indent=1) + "\n")
+    head = f"Last run: {records[-1]['date']}, {records[-1]['machine']} (CPU).\n\n" if records else ""
+    fill(md, "generalisation", head + table(records) + "\n\n" + summary_table(res["summary"]))
+    if mcl: fill(md, "mcl", mcl_line(mcl))
+    for n, tab in SECTIONS.items():
+        if n in res: fill(md, n, tab(res[n]))
     print(table(records))
     print(json.dumps(res["summary"], indent=1))
-    if "mcl" in res: print(mcl_line(res["mcl"]["records"]))
+    if mcl: print(mcl_line(mcl))
 
 
 def cmd_sets(a):

@@ -230,16 +230,11 @@ def classify_table(recs: list) -> str:
 def report(args):
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_generalisation import seeded
+    from bench_generalisation import fill, read_jsonl, seeded
     Path(args.root).mkdir(parents=True, exist_ok=True)
-    p = seeded(Path(args.root) / "classify.jsonl")
-    recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
-    out = Path("benchmarks/results/bench_weights_classify.json")
-    out.write_text(json.dumps(recs, indent=1) + "\n")
-    md = Path("benchmarks/README.md")
-    text, (b, e) = md.read_text(), ("<!-- weights-classify:begin -->", "<!-- weights-classify:end -->")
-    if b in text and e in text:
-        md.write_text(text[:text.index(b) + len(b)] + "\n" + classify_table(recs) + "\n" + text[text.index(e):])
+    recs = read_jsonl(seeded(Path(args.root) / "classify.jsonl"))
+    Path("benchmarks/results/bench_weights_classify.json").write_text(json.dumps(recs, indent=1) + "\n")
+    fill(Path("benchmarks/README.md"), "weights-classify", classify_table(recs))
     print(classify_table(recs))
 
 
