@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generalisation.py sets                       # the sets (drawn with a seed; checked against SETS)
     python benchmarks/bench_generalisation.py run [--root runs/bench_gen] [--sets S1,M2,...] [--snrs 0.1,0.01]
-                                                  [--methods ceiling,default,classification,aided,beta_vae,harmony3d]
+                                                  [--methods ceiling,default,classification,plain,beta_vae,harmony3d]
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
@@ -17,6 +17,9 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
 
 - `default`: the library's default pipeline at `make demo`'s budget (`demo.DEMO_MODEL` and its demo training, then
   `pipelines.run_pipeline`'s defaults: latent clustering and reference-free classification, K chosen by it);
+  `default_plain`: the same with the classification's starts plain (`--no-ab-initio`);
+- `classification`: the default pipeline's classification stage alone (it does not read the model's embedding);
+  `plain`: the same with plain starts (`aids=None`);
 - `beta_vae`: β-VAE at its demo budget, its latents clustered (K by ICL), no classification;
 - `harmony3d`: Harmony3D without MCL at its demo budget, its latents clustered (K by ICL), poses refined against its
   decoded templates (the pipeline before classification);
@@ -54,7 +57,7 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "classification", "aided", "beta_vae", "harmony3d")
+METHODS = ("ceiling", "default", "classification", "plain", "default_plain", "beta_vae", "harmony3d")
 
 
 def radii() -> dict:
@@ -118,9 +121,9 @@ def run_model(data: Path, out: Path, model: str, classify) -> dict:
     return _pick(m)
 
 
-def run_default(data: Path, out: Path) -> dict:
+def run_default(data: Path, out: Path, classify=None) -> dict:
     from cryo_disent.app.demo import DEMO_CLASSIFY, DEMO_MODEL
-    return dict(run_model(data, out, DEMO_MODEL, DEMO_CLASSIFY["full"]), model=DEMO_MODEL)
+    return dict(run_model(data, out, DEMO_MODEL, classify or DEMO_CLASSIFY["full"]), model=DEMO_MODEL)
 
 
 def matched_references(data: Path) -> np.ndarray:
@@ -185,7 +188,7 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, wedge="auto",
     return _pick({**m, **vm, "k": k, **extra})
 
 
-def run_classification(data: Path, out: Path, aids: dict | None = None) -> dict:
+def run_classification(data: Path, out: Path, **aids) -> dict:
     """The default pipeline's classification stage alone, with the pipeline's options: it does not read the model's
     embedding, so its classes, K and poses are the `default` pipeline's (same data, seed and options), without training."""
     from cryo_disent.analysis.averaging import dataset_wedge
@@ -194,17 +197,13 @@ def run_classification(data: Path, out: Path, aids: dict | None = None) -> dict:
     from cryo_disent.app.demo import DEMO_CLASSIFY
     ds = VolumeDataset.from_folder(data)
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
-    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, aids=aids, **opts)
+    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **aids, **opts)
     return _scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification")
 
 
-def run_aided(data: Path, out: Path) -> dict:
-    "The classification stage with the EM's ab initio aids in its starts (`classify.AB_INITIO`)."
-    from cryo_disent.analysis.classify import AB_INITIO
-    return run_classification(data, out, AB_INITIO)
-
-
-RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification, aided=run_aided,
+RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,
+               plain=lambda d, o: run_classification(d, o, aids=None),  # starts without the ab initio aids
+               default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
 
@@ -518,7 +517,7 @@ def summary(records: list) -> dict:
 def table(records: list) -> str:
     "One row per set and SNR: the ceiling, the classification (ARI, K, pose error, AUC-FSC, time), the whole default pipeline, the models."
     by = {(r["set"], r["snr"], r["method"]): r for r in records}
-    rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | with ab initio aids: ARI (K), pose error °, time s "
+    rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | plain starts: ARI (K), pose error °, time s "
             "| default pipeline ARI (K), time s | β-VAE ARI (K) | Harmony3D ARI (K) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
     for snr in SNRS:
@@ -528,7 +527,7 @@ def table(records: list) -> str:
             if not any(g(m) for m in METHODS): continue
             rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} | **{ak(c)}** | "
                         f"{_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
-                        f"{ak(g('aided'))}{'' if not g('aided') else ', ' + _fmt(g('aided')['pose_error_deg'], 1) + ', ' + _fmt(g('aided')['wall_s'], 0)} | "
+                        f"{ak(g('plain'))}{'' if not g('plain') else ', ' + _fmt(g('plain')['pose_error_deg'], 1) + ', ' + _fmt(g('plain')['wall_s'], 0)} | "
                         f"{ak(d)}{'' if not d else ', ' + _fmt(d['wall_s'], 0)} | {ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")
     return "\n".join(rows)
 

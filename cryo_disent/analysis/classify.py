@@ -150,7 +150,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #4631ffd4
+# %% ../../nbs/58_analysis.classify.ipynb #565e4df7
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -224,7 +224,7 @@ def classify(
     criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
     restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
     init=None,  # memberships `[N, K]` or labels `[N]` for one more start (e.g. a latent clustering)
-    schedule: tuple = SCHEDULE,
+    schedule: tuple | None = None,  # the starts' (band, iterations), coarse to fine; None: the aids' or `SCHEDULE`
     n_rotations: int = 2000,
     top: int = 8,
     temperature: float = 3.0,
@@ -232,7 +232,7 @@ def classify(
     max_shift: float = 3.0,  # |t| per axis, voxels
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
-    aids: dict | None = None,  # `em` keywords for the starts' EMs only, e.g. `AB_INITIO` (see `em`); None: plain EM
+    aids: dict | None = AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM
     seed: int = 0,
     device=None,
     progress: bool = True,
@@ -244,14 +244,15 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
-    first = (aids or {}).get("schedule", schedule)  # the starts' schedule
-    data = BandData(particles, mwa, max(c for c, _ in tuple(schedule) + tuple(first)), device, transfer)
+    first = tuple(schedule or (aids or {}).get("schedule", SCHEDULE))  # the starts' schedule: a given one wins
+    aided = {key: v for key, v in (aids or {}).items() if key != "schedule"}
+    data = BandData(particles, mwa, max(c for c, _ in first), device, transfer)
     K0 = min(k or k_max, len(data) // 2)
     log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in first))
     run = lambda K, st, sd, tag, **kw: em(
         data,
         K,
-        kw.pop("schedule", schedule),
+        kw.pop("schedule", first),
         n_rotations,
         kw.pop("top", top),
         kw.pop("temperature", temperature),
@@ -272,7 +273,7 @@ def classify(
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
     tried = []
     for name, st in starts:
-        s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'", **(aids or {}))
+        s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'", **aided)
         tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
         if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]):
             best = s

@@ -88,7 +88,7 @@ def _verbs(sub):
     _add(s, "--overwrite", action="store_true")
     return verb
 
-# %% ../../nbs/75_app.cli.ipynb #210e405f
+# %% ../../nbs/75_app.cli.ipynb #1487b89c
 def _classify_flags(s):
     "The classification's flags, shared by `cluster` and `refine`."
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
@@ -110,9 +110,11 @@ def _classify_flags(s):
     _add(
         s,
         "--ab-initio",
-        action="store_true",
-        help="start the classification with the EM's ab initio aids (classify.AB_INITIO: annealed pose posteriors, "
-        "references from random halves; about twice the time): large complexes at low SNR",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO: annealed pose "
+        "posteriors, references from random halves), or plainly (--no-ab-initio: about half the time, fewer large "
+        "complexes found at low SNR)",
     )
 
 

@@ -72,7 +72,7 @@ def _cmd_toyset(a):
 
 
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #a84c877f
+# %% ../../nbs/75b_app.cli_verbs.ipynb #2df9a09f
 def _train_cfg(a) -> dict:
     return {
         k: v
@@ -139,9 +139,7 @@ def _print_summary(m: dict):
 def _classify_options(a):
     "`classify.classify` options of `cluster`/`refine` (False with --no-classify)."
     require(a.k_max >= 1 and a.restarts >= 1, f"--k-max, --restarts: expected >= 1, got {a.k_max}, {a.restarts}")
-    from cryo_disent.analysis.classify import AB_INITIO
-
-    aids = dict(aids=AB_INITIO) if getattr(a, "ab_initio", False) else {}  # on record only when asked for
+    aids = {} if getattr(a, "ab_initio", True) else dict(aids=None)  # the default aids are classify's own
     return dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion, **aids) if a.classify else False
 
 def _cmd_cluster(a):
