@@ -14,13 +14,14 @@ ways, and compares each average with its class's `references.npy` map in the par
 gold-standard half-set FSC resolution (`half_set_fsc`, 0.143) of both ways. Prints one JSON line per SNR and writes
 them all to `--out`.
 
-    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--root runs/bench_weights]
+    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--starts aided] [--root runs/bench_weights]
     python benchmarks/bench_weights.py report   # the classify table into benchmarks/README.md and results/
 
 `classify`: the generalisation benchmark's four-class sets (`bench_generalisation.SETS`) simulated with `seed004_tomo`
 physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
-global wedge (the set's mean missing-wedge angle) for both. Resumable: one JSON line per set, SNR and way.
+global wedge (the set's mean missing-wedge angle) for both; its starts with the ab initio aids (`aided`, the default)
+or plain (`--starts plain`, `aids=None`). Resumable: one JSON line per set, SNR, way and starts.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_weights.py poses [--set M1] [--snr 0.1] [--root runs/bench_weights]
 
@@ -163,7 +164,7 @@ def poses_cmd(args):
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
-def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
+def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided") -> dict:
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -178,11 +179,11 @@ def classify_case(root: Path, name: str, snr: float, way: str) -> dict:
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     t0 = time.time()
     kw = dict(transfer="auto", mwa=None) if way == "weights" else dict(transfer=None, mwa=mwa)
-    c = classify(ds, k=None, seed=0, progress=False, **kw, **opts)
+    c = classify(ds, k=None, seed=0, progress=False, **kw, **opts, **({} if starts == "aided" else dict(aids=None)))
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
                 wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
-    return dict(set=name, kind=SETS[name][0], snr=snr, way=way, mean_mwa=round(mwa, 1), time_s=round(wall),
+    return dict(set=name, kind=SETS[name][0], snr=snr, way=way, starts=starts, mean_mwa=round(mwa, 1), time_s=round(wall),
                 threads=torch.get_num_threads(), machine=platform.machine(), **r)
 
 
@@ -191,37 +192,37 @@ def classify_cmd(args):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_generalisation import append_jsonl, resumed
     root = Path(args.root)
-    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"]))
+    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"], r["starts"]))
     for snr in map(float, args.snrs.split(",")):
         for name in args.sets.split(","):
             for way in WAYS:
-                if (name, snr, way) in done:
+                if (name, snr, way, args.starts) in done:
                     continue
-                append_jsonl(p, classify_case(root, name, snr, way))
+                append_jsonl(p, classify_case(root, name, snr, way, args.starts))
 
 
 def classify_table(recs: list) -> str:
-    rows = ["| set | kind | SNR | mean MWA ° | ARI (K), weights | ARI (K), global wedge | pose error °, weights / global | "
-            "AUC-FSC, weights / global | time s, weights / global |", "|---|---|---|---|---|---|---|---|---|"]
-    key = lambda r: (r["snr"], r["set"])
+    rows = ["| set | kind | SNR | starts | mean MWA ° | ARI (K), weights | ARI (K), global wedge | pose error °, weights / global | "
+            "AUC-FSC, weights / global | time s, weights / global |", "|---|---|---|---|---|---|---|---|---|---|"]
+    key = lambda r: (r["snr"], r["starts"], r["set"])
     g = {}
     for r in recs:
         g.setdefault(key(r), {})[r["way"]] = r
     f = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
-    for (snr, name), w in sorted(g.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+    for (snr, starts, name), w in sorted(g.items(), key=lambda kv: (-kv[0][0], kv[0][1], kv[0][2])):
         a, b = w.get("weights"), w.get("global_wedge")
         if a is None or b is None:
             continue
         bold = lambda r, o: f"**{f(r['ari'])}**" if r["ari"] > o["ari"] + 5e-3 else f(r["ari"])  # the better one, if it is
-        rows.append(f"| {name} | {a['kind']} | {snr:g} | {a['mean_mwa']} | {bold(a, b)} ({a['k']}) | {bold(b, a)} ({b['k']}) | "
+        rows.append(f"| {name} | {a['kind']} | {snr:g} | {starts} | {a['mean_mwa']} | {bold(a, b)} ({a['k']}) | {bold(b, a)} ({b['k']}) | "
                     f"{f(a['pose_error_deg'], 1)} / {f(b['pose_error_deg'], 1)} | {f(a['auc_fsc'])} / {f(b['auc_fsc'])} | "
                     f"{a['time_s']} / {b['time_s']} |")
-    for snr in sorted({k[0] for k in g}, reverse=True):
-        pairs = [w for k, w in g.items() if len(w) == 2 and k[0] == snr]
+    for snr, starts in sorted({k[:2] for k in g}, key=lambda k: (-k[0], k[1])):
+        pairs = [w for k, w in g.items() if len(w) == 2 and k[:2] == (snr, starts)]
         if not pairs:
             continue
         m = lambda way, k: np.mean([w[way][k] for w in pairs])
-        rows.append(f"| mean of {len(pairs)} | | {snr:g} | | {m('weights', 'ari'):.3f} | {m('global_wedge', 'ari'):.3f} | "
+        rows.append(f"| mean of {len(pairs)} | | {snr:g} | {starts} | | {m('weights', 'ari'):.3f} | {m('global_wedge', 'ari'):.3f} | "
                     f"{m('weights', 'pose_error_deg'):.1f} / {m('global_wedge', 'pose_error_deg'):.1f} | "
                     f"{m('weights', 'auc_fsc'):.3f} / {m('global_wedge', 'auc_fsc'):.3f} | |")
     return "\n".join(rows)
@@ -370,6 +371,7 @@ def main():
     c.add_argument("--snrs", default="0.1")
     c.add_argument("--root", default="runs/bench_weights")
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--starts", default="aided", choices=["aided", "plain"], help="the classification's starts")
     q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
     q.add_argument("--set", default="M1")
     q.add_argument("--snr", type=float, default=0.1)
