@@ -188,7 +188,7 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, wedge="auto",
     return _pick({**m, **vm, "k": k, **extra})
 
 
-def run_classification(data: Path, out: Path, **aids) -> dict:
+def run_classification(data: Path, out: Path, **options) -> dict:
     """The default pipeline's classification stage alone, with the pipeline's options: it does not read the model's
     embedding, so its classes, K and poses are the `default` pipeline's (same data, seed and options), without training."""
     from cryo_disent.analysis.averaging import dataset_wedge
@@ -197,7 +197,7 @@ def run_classification(data: Path, out: Path, **aids) -> dict:
     from cryo_disent.app.demo import DEMO_CLASSIFY
     ds = VolumeDataset.from_folder(data)
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
-    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **aids, **opts)
+    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **{**opts, **options})  # `options`: e.g. aids=None
     return _scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification")
 
 
