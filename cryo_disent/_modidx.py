@@ -1565,6 +1565,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'cryo_disent/physics/weights.py'),
                                              'cryo_disent.physics.weights._per': ( 'physics.weights.html#_per',
                                                                                    'cryo_disent/physics/weights.py'),
+                                             'cryo_disent.physics.weights._tilt_range': ( 'physics.weights.html#_tilt_range',
+                                                                                          'cryo_disent/physics/weights.py'),
                                              'cryo_disent.physics.weights.critical_exposure': ( 'physics.weights.html#critical_exposure',
                                                                                                 'cryo_disent/physics/weights.py'),
                                              'cryo_disent.physics.weights.dose_filter': ( 'physics.weights.html#dose_filter',

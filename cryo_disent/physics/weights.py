@@ -43,10 +43,17 @@ def exposure_before(phi, tilt_min, tilt_max, exposure) -> torch.Tensor:
     far = torch.where(phi >= 0, -t0, t1)  # the other side's extent
     return E * ((s + torch.minimum(s, far)) / (t1 - t0)).clamp(0, 1)
 
-# %% ../../nbs/14b_physics.weights.ipynb #f6500364
+# %% ../../nbs/14b_physics.weights.ipynb #b98d9733
 def _per(x, dtype, device) -> torch.Tensor:
     "A number or `[B]` values as `[B or 1, 1, 1, 1]`."
     return torch.as_tensor(x, dtype=dtype, device=device).reshape(-1, 1, 1, 1)
+
+def _tilt_range(tilt_min, tilt_max, device) -> tuple:
+    "`(tilt_min, tilt_max)` as float64 `[B or 1, 1, 1, 1]`, checked: −90 ≤ tilt_min ≤ 0 ≤ tilt_max ≤ 90 degrees."
+    t0, t1 = _per(tilt_min, torch.float64, device), _per(tilt_max, torch.float64, device)
+    require(bool(((t0 >= -90) & (t0 <= 0)).all() and ((t1 >= 0) & (t1 <= 90)).all()),
+            f"tilt_min, tilt_max: expected -90 <= tilt_min <= 0 <= tilt_max <= 90 degrees, got {t0.min()}, {t1.max()}")
+    return t0, t1
 
 def particle_transfer(
     box: int,  # voxels
@@ -63,13 +70,9 @@ def particle_transfer(
 ) -> torch.Tensor:
     "Signed transfer H = CTF·M·D of each particle, `[B, N, N, N//2+1]` float32 (see above)."
     f32, f64 = torch.float32, torch.float64
-    t0, t1, v = _per(tilt_min, f64, device), _per(tilt_max, f64, device), _per(voxel_size, f32, device)
+    (t0, t1), v = _tilt_range(tilt_min, tilt_max, device), _per(voxel_size, f32, device)
     per = [defocus_um, tilt_min, tilt_max, exposure, voxel_size, voltage_kv, cs_mm, amplitude_contrast, bfactor]
     B = max(torch.as_tensor(x).numel() for x in per if x is not None)
-    require(
-        bool(((t0 >= -90) & (t0 <= 0)).all() and ((t1 >= 0) & (t1 <= 90)).all()),
-        f"tilt_min, tilt_max: expected -90 <= tilt_min <= 0 <= tilt_max <= 90 degrees, got {t0.min()}, {t1.max()}",
-    )
     require(bool((v > 0).all()), "voxel_size: expected > 0 Å")
     kz, ky, kx = rfft_freqs(box, device, f64)
     kxs = kx if box % 2 else torch.cat([kx[..., :-1], -kx[..., -1:]], -1)  # the Nyquist plane is kx = ±½: both
@@ -93,7 +96,7 @@ def particle_weights(box: int, voxel_size, **params) -> torch.Tensor:
     "The weight w = H² of each particle, `[B, N, N, N//2+1]` float32 (`particle_transfer`'s parameters)."
     return particle_transfer(box, voxel_size, **params) ** 2
 
-# %% ../../nbs/14b_physics.weights.ipynb #5de43671
+# %% ../../nbs/14b_physics.weights.ipynb #61008b79
 def tilt_multiplicity(
     box: int,  # voxels
     tilt_min=-60.0,  # degrees, `[B]`, in [−90, 0]
@@ -103,9 +106,7 @@ def tilt_multiplicity(
 ) -> torch.Tensor:
     "Tilt images reaching each Fourier voxel, `[B, N, N, N//2+1]` float32 (see above)."
     require(0 < tilt_step <= 90, f"tilt_step: expected degrees in (0, 90], got {tilt_step}")
-    t0, t1 = _per(tilt_min, torch.float64, device), _per(tilt_max, torch.float64, device)
-    require(bool(((t0 >= -90) & (t0 <= 0)).all() and ((t1 >= 0) & (t1 <= 90)).all()),
-            f"tilt_min, tilt_max: expected -90 <= tilt_min <= 0 <= tilt_max <= 90 degrees, got {t0.min()}, {t1.max()}")
+    t0, t1 = _tilt_range(tilt_min, tilt_max, device)
     kz, _, kx = (f * box for f in rfft_freqs(box, device, torch.float64))
     n = math.floor(90 / tilt_step + 1e-9)
     out = torch.zeros(max(len(t0), len(t1)), box, box, box // 2 + 1, dtype=torch.float64, device=device)
