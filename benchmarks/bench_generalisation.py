@@ -7,6 +7,7 @@
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
     python benchmarks/bench_generalisation.py abinitio [--seeds 0,1,2,3]  # each class alone from random poses: plain EM or aided
+    python benchmarks/bench_generalisation.py paths [--sets S2,M3] [--snrs 0.1] [--methods wide]  # each K the merging visits
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
 Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
@@ -238,7 +239,7 @@ def committed(name: str):
 COMMITTED = {  # records file under ROOT: its records in the committed results (what a clean clone resumes from)
     "results.jsonl": lambda: committed("generalisation.json")["records"],
     "mcl.jsonl": lambda: committed("generalisation.json")["mcl"]["records"],
-    **{f"{n}.jsonl": (lambda n=n: committed("generalisation.json")[n]) for n in ("pairs", "starts", "alone", "abinitio")},
+    **{f"{n}.jsonl": (lambda n=n: committed("generalisation.json")[n]) for n in ("pairs", "starts", "alone", "abinitio", "paths")},
     "classify.jsonl": lambda: committed("bench_weights_classify.json"),
 }
 
@@ -456,6 +457,53 @@ def cmd_abinitio(a):
                                      loglik=s["loglik"], loglik_truth=truth, pose_error_deg=err, wall_s=round(wall, 1)))
 
 
+PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), classification=dict)  # `paths`: classify's options per method
+THRESHOLDS = (0.1, 0.15, 0.18, 0.21, 0.25)  # `merge_below` values read off the recorded paths
+
+
+def cmd_paths(a):
+    """Where do copies and different structures fall on ρ? The classification of a set (`--methods`: `wide` or
+    `classification`) with the merging run on down to K = 1 (`merge_below=inf`, `path=True`): each state it visits from
+    `k_max` down to 3 classes, with its classes' composition (particles of each true structure), ARI and ρ."""
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import classify
+    from cryo_disent.data.datasets import VolumeDataset
+    from sklearn.metrics import adjusted_rand_score
+    p, done = resumed(a, "paths.jsonl", lambda r: (r["set"], r["snr"], r["method"]))
+    for name, snr, method in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")], a.methods.split(",")):
+        if (name, snr, method) in done: continue
+        ds = VolumeDataset.from_folder(simulate(Path(a.root), name, snr))
+        y, t0 = ds.labels.numpy(), time.time()
+        c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, merge_below=math.inf, path=True,
+                     **PATH_OPTIONS[method]())
+        states = [dict(k=s["k"], composition=[np.bincount(y[s["labels"] == k], minlength=4).tolist() for k in range(s["k"])],
+                       ari=float(adjusted_rand_score(y, s["labels"])), separability=s["separability"]) for s in c["path"] if s["k"] >= 3]
+        append_jsonl(p, dict(set=name, snr=snr, method=method, band=c["band"], states=states, wall_s=round(time.time() - t0, 1),
+                             date=str(date.today()), machine=f"{platform.machine()}, {torch.get_num_threads()} threads"))
+
+
+def path_stop(rec: dict, threshold: float):
+    "The state a classification with `merge_below=threshold` ends at (None: below the recorded states)."
+    for s in rec["states"]:
+        D = np.array(s["separability"], float)
+        if min(sum(c) for c in s["composition"]) >= 2 and np.nanmin(D) >= threshold: return s
+    return None
+
+
+def paths_table(recs: list) -> str:
+    rows = ["| set | SNR | method | per K: ARI (least ρ; highest ρ between classes of one structure) | ends at, by merge_below "
+            + " / ".join(f"{t:g}" for t in THRESHOLDS) + " |", "|---|---|---|---|---|"]
+    for r in sorted(recs, key=lambda r: (r["method"], -r["snr"], list(SETS).index(r["set"]))):
+        def cell(s):
+            D, maj = np.array(s["separability"], float), np.argmax(s["composition"], 1)
+            same = [D[i, j] for i in range(s["k"]) for j in range(i + 1, s["k"]) if maj[i] == maj[j] and np.isfinite(D[i, j])]
+            return f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; {max(same):.2f})" if same else f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; —)"
+        ends = [path_stop(r, t) for t in THRESHOLDS]
+        rows.append(f"| {r['set']} | {r['snr']:g} | {r['method']} | " + ", ".join(cell(s) for s in r["states"]) + " | "
+                    + " / ".join("≤ 2" if e is None else f"K {e['k']}: {e['ari']:.2f}" for e in ends) + " |")
+    return "\n".join(rows)
+
+
 def abinitio_table(recs: list) -> str:
     ways = WAYS
     rows = ["| set | SNR | structure | " + " | ".join(f"{w}: seeds found (< 15°; log-lik ≥ truth's − 100) / run, best log-lik − "
@@ -577,7 +625,7 @@ def fill(md: Path, name: str, body: str):
     if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + body + "\n" + text[text.index(e):])
 
 
-SECTIONS = {"pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table}  # jsonl → table
+SECTIONS = {"pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table, "paths": paths_table}  # jsonl → table
 
 
 def cmd_report(a):
@@ -633,6 +681,10 @@ def main(argv=None):
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("abinitio"); s.set_defaults(fn=cmd_abinitio)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--seeds", default="0,1,2,3")
+    s.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("paths"); s.set_defaults(fn=cmd_paths)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
+    s.add_argument("--snrs", default=",".join(f"{v:g}" for v in SNRS)); s.add_argument("--methods", default="wide")
     s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
     s.add_argument("--root", default="runs/bench_gen")

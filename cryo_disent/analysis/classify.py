@@ -150,7 +150,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #565e4df7
+# %% ../../nbs/58_analysis.classify.ipynb #6b1459ed
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -177,6 +177,8 @@ def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
         D = separability(heldout_evidence(data, best, **held), lab)
         info["separability"] = np.round(D, 2).tolist()
+        if "path" in info:
+            info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"]))
         if int(n.min()) < 2:
             drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
@@ -232,6 +234,7 @@ def classify(
     max_shift: float = 3.0,  # |t| per axis, voxels
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
+    path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
     aids: dict | None = AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM
     seed: int = 0,
     device=None,
@@ -277,7 +280,7 @@ def classify(
         tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
         if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]):
             best = s
-    info = dict(starts=tried, k_max=K0)
+    info = dict(starts=tried, k_max=K0, **({"path": []} if path else {}))
     if k is None:
         info["k_chosen_by"] = criterion
         polished = lambda K, st, tag: run(
