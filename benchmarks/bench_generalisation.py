@@ -483,7 +483,8 @@ def cmd_paths(a):
 
 
 def path_stop(rec: dict, threshold: float):
-    "The state a classification with `merge_below=threshold` ends at (None: below the recorded states)."
+    """The state a classification with `merge_below=threshold` ends at (None: below the recorded states): the first with
+    no class under 2 particles and no ρ under the threshold, `classify._merge_inseparable`'s rule read off a record."""
     for s in rec["states"]:
         D = np.array(s["separability"], float)
         if min(sum(c) for c in s["composition"]) >= 2 and np.nanmin(D) >= threshold: return s
@@ -497,7 +498,7 @@ def paths_table(recs: list) -> str:
         def cell(s):
             D, maj = np.array(s["separability"], float), np.argmax(s["composition"], 1)
             same = [D[i, j] for i in range(s["k"]) for j in range(i + 1, s["k"]) if maj[i] == maj[j] and np.isfinite(D[i, j])]
-            return f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; {max(same):.2f})" if same else f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; —)"
+            return f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; {f'{max(same):.2f}' if same else '—'})"
         ends = [path_stop(r, t) for t in THRESHOLDS]
         rows.append(f"| {r['set']} | {r['snr']:g} | {r['method']} | " + ", ".join(cell(s) for s in r["states"]) + " | "
                     + " / ".join("≤ 2" if e is None else f"K {e['k']}: {e['ari']:.2f}" for e in ends) + " |")
