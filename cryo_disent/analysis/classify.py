@@ -14,9 +14,10 @@ from ..core import as_numpy, require
 from .em import SCHEDULE, BandData, class_references, em, expectation, initial_state
 
 # %% auto #0
-__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'heldout_evidence', 'heldout_loglik', 'profile_k', 'separability', 'classify']
+__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'heldout_evidence', 'heldout_loglik', 'profile_k',
+           'separability', 'classify']
 
-# %% ../../nbs/58_analysis.classify.ipynb #2a1bb608
+# %% ../../nbs/58_analysis.classify.ipynb #6a330601
 class _Subset:
     "A view of `BandData` restricted to particles `sel` (for held-out scoring)."
 
@@ -29,6 +30,19 @@ class _Subset:
     def at(self, cutoff: float) -> tuple:
         b, g, X, M, inv = self.data.at(cutoff)
         return b, g, X[self.sel], M[self.sel], inv
+
+class _Capped:
+    "A view of `BandData` read no wider than `cutoff`: rotation grids sized as if `cutoff` were the widest band."
+
+    def __init__(self, data: BandData, cutoff: float):
+        self.data, self.top = data, data.at(cutoff)[0]
+
+    def __len__(self):
+        return len(self.data)
+
+    def at(self, cutoff: float) -> tuple:
+        require(cutoff <= self.top.cutoff, f"cutoff: {cutoff} is wider than this start's band ({self.top.cutoff})")
+        return self.data.at(cutoff)
 
 def _subset_state(state: dict, sel: torch.Tensor) -> dict:
     return {
@@ -150,7 +164,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #6b1459ed
+# %% ../../nbs/58_analysis.classify.ipynb #ef3a5a3e
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -216,6 +230,16 @@ def _remove_down(
 
 CRITERIA = ("separability", "icl", "heldout")
 AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
+AB_INITIO_WIDE = dict(AB_INITIO, schedule=((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8)))  # the same on to 0.25
+
+def _start_plans(aids, schedule, n: int) -> list:
+    "Per start: (schedule, `em` keywords); `aids` is one dict, None, or a sequence of them taken in turn."
+    seq = list(aids) if isinstance(aids, (list, tuple)) else [aids]
+    require(len(seq) > 0 and all(a is None or isinstance(a, dict) for a in seq),
+            f"aids: expected a dict of `em` keywords, None, or a sequence of them, got {aids!r}")
+    plans = [seq[r % len(seq)] or {} for r in range(n)]
+    return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
+            for a in plans]
 
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
@@ -224,7 +248,7 @@ def classify(
     transfer="auto",  # per-particle transfers: "auto" (the dataset's if they differ), None or a callable (`BandData`)
     k_max: int = 6,  # classes of the first EM when `k` is None
     criterion: str = "separability",  # how K is chosen: "separability", "icl" or "heldout" (see above)
-    restarts: int = 2,  # EMs from random memberships; the best held-out likelihood is kept
+    restarts: int = 2,  # EMs from random memberships; the best held-out likelihood (at their common band) is kept
     init=None,  # memberships `[N, K]` or labels `[N]` for one more start (e.g. a latent clustering)
     schedule: tuple | None = None,  # the starts' (band, iterations), coarse to fine; None: the aids' or `SCHEDULE`
     n_rotations: int = 2000,
@@ -235,7 +259,7 @@ def classify(
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
-    aids: dict | None = AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM
+    aids=AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: one per start
     seed: int = 0,
     device=None,
     progress: bool = True,
@@ -247,15 +271,16 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
-    first = tuple(schedule or (aids or {}).get("schedule", SCHEDULE))  # the starts' schedule: a given one wins
-    aided = {key: v for key, v in (aids or {}).items() if key != "schedule"}
-    data = BandData(particles, mwa, max(c for c, _ in first), device, transfer)
+    plans = _start_plans(aids, schedule, restarts + (init is not None))
+    finest = [max(c for c, _ in sch) for sch, _ in plans]
+    data = BandData(particles, mwa, max(finest), device, transfer)
+    capped = {c: _Capped(data, c) for c in set(finest)}  # each start's rotation grids as if alone
     K0 = min(k or k_max, len(data) // 2)
-    log, bar = _logger(progress, (restarts + (init is not None)) * sum(n for _, n in first))
-    run = lambda K, st, sd, tag, **kw: em(
-        data,
+    log, bar = _logger(progress, sum(sum(n for _, n in sch) for sch, _ in plans))
+    run = lambda D, K, st, sd, tag, schedule, **kw: em(
+        D,
         K,
-        kw.pop("schedule", first),
+        schedule,
         n_rotations,
         kw.pop("top", top),
         kw.pop("temperature", temperature),
@@ -274,22 +299,25 @@ def classify(
         else [("init", initial_state(len(data), K0, seed, _init_gamma(init, len(data), K0), data.top.device))]
     )
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
+    common = min(finest)  # the starts' held-out likelihoods compared at one band
     tried = []
-    for name, st in starts:
-        s = run(K0, st, seed + len(tried), f" K={K0} start '{name}'", **aided)
-        tried.append(dict(start=name, loglik=s["loglik"], heldout=heldout_loglik(data, s, **held)))
-        if len(tried) == 1 or tried[-1]["heldout"] > max(t["heldout"] for t in tried[:-1]):
+    for (name, st), (sch, aided), c in zip(starts, plans, finest):
+        s = run(capped[c], K0, st, seed + len(tried), f" K={K0} start '{name}'", sch, **aided)
+        h = heldout_loglik(capped[common], dict(s, band=common), **held)
+        tried.append(dict(start=name, band=c, loglik=s["loglik"], heldout=h))
+        if len(tried) == 1 or h > max(t["heldout"] for t in tried[:-1]):
             best = s
     info = dict(starts=tried, k_max=K0, **({"path": []} if path else {}))
     if k is None:
         info["k_chosen_by"] = criterion
+        D = capped[best["band"]]
         polished = lambda K, st, tag: run(
-            K, st, seed, tag, schedule=((best["band"], polish),), temperature=1.0, split=False
+            D, K, st, seed, tag, ((best["band"], polish),), temperature=1.0, split=False
         )
         best = (
-            _merge_inseparable(data, best, polished, merge_below, info, **held)
+            _merge_inseparable(D, best, polished, merge_below, info, **held)
             if criterion == "separability"
-            else _remove_down(data, best, polished, criterion, max(t["heldout"] for t in tried), info, seed, **held)
+            else _remove_down(D, best, polished, criterion, heldout_loglik(D, best, **held), info, seed, **held)
         )
     if bar is not None:
         bar.close()
