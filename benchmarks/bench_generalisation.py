@@ -60,10 +60,10 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "classification", "narrow", "plain", "default_narrow", "default_plain", "ceiling_wide",
-           "wide", "beta_vae", "harmony3d")
+METHODS = ("ceiling", "default", "classification", "two_bands", "plain", "default_two_bands", "default_plain",
+           "ceiling_wide", "wide", "beta_vae", "harmony3d")
 WIDE_SCHEDULE = ((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8))  # `wide`: the aided starts on to 0.25 cycles/voxel
-CEILING_OF = {m: "ceiling_wide" for m in ("wide", "classification", "default")}  # may end at 0.25: the ceiling there
+CEILING_OF = {m: "ceiling_wide" for m in ("wide", "two_bands", "default_two_bands")}  # may end at 0.25: its ceiling
 
 
 def radii() -> dict:
@@ -208,9 +208,9 @@ def run_classification(data: Path, out: Path, **options) -> dict:
 
 
 RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,
-               narrow=lambda d, o: run_classification(d, o, aids=narrow_aids()),  # both starts to 0.2
+               two_bands=lambda d, o: run_classification(d, o, aids=two_band_aids()),  # one start to 0.2, one to 0.25
                plain=lambda d, o: run_classification(d, o, aids=None),  # starts without the ab initio aids
-               default_narrow=lambda d, o: run_default(d, o, dict(aids=narrow_aids())),
+               default_two_bands=lambda d, o: run_default(d, o, dict(aids=two_band_aids())),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=WIDE_SCHEDULE[-1][0]),
                wide=lambda d, o: run_classification(d, o, aids=wide_aids()),
@@ -224,10 +224,10 @@ def wide_aids() -> dict:
     return AB_INITIO_WIDE
 
 
-def narrow_aids() -> dict:
-    "`narrow`: every start with the aids to 0.2 cycles/voxel (`classify.AB_INITIO`), none on to 0.25."
-    from cryo_disent.analysis.classify import AB_INITIO
-    return AB_INITIO
+def two_band_aids() -> tuple:
+    "`two_bands`: one start with the aids to 0.2 cycles/voxel, one on to 0.25 (`classify.AB_INITIO_STARTS`)."
+    from cryo_disent.analysis.classify import AB_INITIO_STARTS
+    return AB_INITIO_STARTS
 
 
 def read_jsonl(p: Path) -> list:
@@ -467,7 +467,7 @@ def cmd_abinitio(a):
                                      loglik=s["loglik"], loglik_truth=truth, pose_error_deg=err, wall_s=round(wall, 1)))
 
 
-PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), narrow=lambda: dict(aids=narrow_aids()), classification=dict)  # `paths`: classify's options per method
+PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), classification=dict)  # `paths`: classify's options per method
 THRESHOLDS = (0.1, 0.15, 0.18, 0.21, 0.25)  # `merge_below` values read off the recorded paths
 
 
@@ -590,7 +590,7 @@ def table(records: list) -> str:
     "One row per set and SNR: the ceiling, the classification (ARI, K, pose error, AUC-FSC, time), the whole default pipeline, the models."
     by = {(r["set"], r["snr"], r["method"]): r for r in records}
     rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | plain starts: ARI (K), pose error °, time s "
-            "| default pipeline ARI (K), time s | to 0.25 c/voxel: ceiling, ARI (K), time s | one start each way: ARI (K), time s "
+            "| default pipeline ARI (K), time s | to 0.25 c/voxel: ceiling, ARI (K), time s | one start to 0.2, one to 0.25: ARI (K), time s "
             "| β-VAE ARI (K) | Harmony3D ARI (K) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
@@ -604,7 +604,7 @@ def table(records: list) -> str:
                         f"{_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
                         f"{ak(g('plain'))}{'' if not g('plain') else ', ' + _fmt(g('plain')['pose_error_deg'], 1) + ', ' + _fmt(g('plain')['wall_s'], 0)} | "
                         f"{ak(d)}{'' if not d else ', ' + _fmt(d['wall_s'], 0)} | {wide(g('ceiling_wide'), g('wide'))} | "
-                        f"{ak(g('narrow'))}{'' if not g('narrow') else ', ' + _fmt(g('narrow')['wall_s'], 0)} | "
+                        f"{ak(g('two_bands'))}{'' if not g('two_bands') else ', ' + _fmt(g('two_bands')['wall_s'], 0)} | "
                         f"{ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")
     return "\n".join(rows)
 

@@ -112,9 +112,8 @@ def _classify_flags(s):
         "--ab-initio",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO_STARTS: annealed "
-        "pose posteriors, references from random halves, one start to 0.2 and one to 0.25 cycles/voxel), or plainly "
-        "(--no-ab-initio: about half the time, fewer large "
+        help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO: annealed pose "
+        "posteriors, references from random halves), or plainly (--no-ab-initio: about half the time, fewer large "
         "complexes found at low SNR)",
     )
 
