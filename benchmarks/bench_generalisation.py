@@ -21,7 +21,7 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
   `default_plain`: the same with the classification's starts plain (`--no-ab-initio`);
 - `classification`: the default pipeline's classification stage alone (it does not read the model's embedding);
   `plain`: the same with plain starts (`aids=None`);
-- `wide`: the classification stage with the aided starts' schedule on to 0.25 cycles/voxel (`WIDE_SCHEDULE`: 0.1×6,
+- `wide`: the classification stage with the aided starts' schedule on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
   0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band); `ceiling_wide`: the ceiling at 0.25 (its own);
 - `beta_vae`: β-VAE at its demo budget, its latents clustered (K by ICL), no classification;
 - `harmony3d`: Harmony3D without MCL at its demo budget, its latents clustered (K by ICL), poses refined against its
@@ -62,7 +62,6 @@ DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
 METHODS = ("ceiling", "default", "classification", "two_bands", "plain", "default_two_bands", "default_plain",
            "ceiling_wide", "wide", "beta_vae", "harmony3d")
-WIDE_SCHEDULE = ((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8))  # `wide`: the aided starts on to 0.25 cycles/voxel
 CEILING_OF = {m: "ceiling_wide" for m in ("wide", "two_bands", "default_two_bands")}  # may end at 0.25: its ceiling
 
 
@@ -212,15 +211,14 @@ RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_clas
                plain=lambda d, o: run_classification(d, o, aids=None),  # starts without the ab initio aids
                default_two_bands=lambda d, o: run_default(d, o, dict(aids=two_band_aids())),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
-               ceiling_wide=lambda d, o: run_ceiling(d, o, band=WIDE_SCHEDULE[-1][0]),
+               ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
                wide=lambda d, o: run_classification(d, o, aids=wide_aids()),
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
 
 def wide_aids() -> dict:
-    "The default aids (`classify.AB_INITIO`) with the starts' schedule on to 0.25 cycles/voxel (`WIDE_SCHEDULE`)."
+    "The default aids with the starts' schedule on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`)."
     from cryo_disent.analysis.classify import AB_INITIO_WIDE
-    assert tuple(AB_INITIO_WIDE["schedule"]) == WIDE_SCHEDULE, "the library's wide aids moved: update WIDE_SCHEDULE"
     return AB_INITIO_WIDE
 
 

@@ -164,7 +164,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #c478d5d1
+# %% ../../nbs/58_analysis.classify.ipynb #487842ed
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -315,10 +315,12 @@ def classify(
         polished = lambda K, st, tag: run(
             D, K, st, seed, tag, ((best["band"], polish),), temperature=1.0, split=False
         )
+        own = criterion != "heldout" or best["band"] == common  # its held-out likelihood at its band is known
+        h0 = max(t["heldout"] for t in tried) if own else heldout_loglik(D, best, **held)
         best = (
             _merge_inseparable(D, best, polished, merge_below, info, **held)
             if criterion == "separability"
-            else _remove_down(D, best, polished, criterion, heldout_loglik(D, best, **held), info, seed, **held)
+            else _remove_down(D, best, polished, criterion, h0, info, seed, **held)
         )
     if bar is not None:
         bar.close()
