@@ -164,7 +164,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #487842ed
+# %% ../../nbs/58_analysis.classify.ipynb #54b85c6f
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -320,7 +320,7 @@ def classify(
         best = (
             _merge_inseparable(D, best, polished, merge_below, info, **held)
             if criterion == "separability"
-            else _remove_down(D, best, polished, criterion, h0, info, seed, **held)
+            else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
     if bar is not None:
         bar.close()
