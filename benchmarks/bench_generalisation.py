@@ -22,7 +22,9 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
 - `classification`: the default pipeline's classification stage alone (it does not read the model's embedding);
   `plain`: the same with plain starts (`aids=None`);
 - `wide`: the classification stage with the aided starts' schedule on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
-  0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band); `ceiling_wide`: the ceiling at 0.25 (its own);
+  0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band), merging below ρ 0.21 at 0.25 as at 0.2;
+  `two_bands`: one start to 0.2 and one on to 0.25 (`classify.AB_INITIO_STARTS`), the kept start merging below
+  `classify.MERGE_BELOW` at its band; `ceiling_wide`: the ceiling at 0.25 (its own);
 - `beta_vae`: β-VAE at its demo budget, its latents clustered (K by ICL), no classification;
 - `harmony3d`: Harmony3D without MCL at its demo budget, its latents clustered (K by ICL), poses refined against its
   decoded templates (the pipeline before classification);
@@ -212,7 +214,7 @@ RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_clas
                default_two_bands=lambda d, o: run_default(d, o, dict(aids=two_band_aids())),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
-               wide=lambda d, o: run_classification(d, o, aids=wide_aids()),
+               wide=lambda d, o: run_classification(d, o, aids=wide_aids(), merge_below=0.21),  # one ρ at both bands
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
 
@@ -466,7 +468,7 @@ def cmd_abinitio(a):
 
 
 PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), classification=dict)  # `paths`: classify's options per method
-THRESHOLDS = (0.1, 0.15, 0.18, 0.21, 0.25)  # `merge_below` values read off the recorded paths
+THRESHOLDS = (0.1, 0.15, 0.175, 0.21, 0.25)  # `merge_below` values read off the recorded paths
 
 
 def cmd_paths(a):

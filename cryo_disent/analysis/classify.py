@@ -14,8 +14,8 @@ from ..core import as_numpy, require
 from .em import SCHEDULE, BandData, class_references, em, expectation, initial_state
 
 # %% auto #0
-__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'AB_INITIO_STARTS', 'heldout_evidence', 'heldout_loglik',
-           'profile_k', 'separability', 'classify']
+__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'AB_INITIO_STARTS', 'MERGE_BELOW', 'heldout_evidence',
+           'heldout_loglik', 'profile_k', 'separability', 'merge_threshold', 'classify']
 
 # %% ../../nbs/58_analysis.classify.ipynb #6a330601
 class _Subset:
@@ -164,7 +164,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #54b85c6f
+# %% ../../nbs/58_analysis.classify.ipynb #6004c8b9
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -185,7 +185,7 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
 def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info: dict, **held) -> dict:
     """Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of < 2
     particles go first."""
-    info["merged"] = []
+    info["merged"], info["merge_below"] = [], merge_below
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
@@ -232,6 +232,15 @@ CRITERIA = ("separability", "icl", "heldout")
 AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
 AB_INITIO_WIDE = dict(AB_INITIO, schedule=((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8)))  # the same on to 0.25
 AB_INITIO_STARTS = (AB_INITIO, AB_INITIO_WIDE)  # one start to 0.2, one on to 0.25 (see above; not the default)
+MERGE_BELOW = {0.2: 0.21, 0.25: 0.175}  # separability threshold ρ by the kept start's finest band (see above)
+
+def merge_threshold(merge_below, band: float) -> float:
+    "`merge_below` at `band`: one number, or a dict {band: ρ} read at its largest band ≤ `band` (else its smallest)."
+    if not isinstance(merge_below, dict):
+        return float(merge_below)
+    require(len(merge_below) > 0, "merge_below: expected a number or a non-empty dict {band: ρ}, got {}")
+    below = [b for b in merge_below if b <= band + 1e-9]
+    return float(merge_below[max(below) if below else min(merge_below)])
 
 def _start_plans(aids, schedule, n: int) -> list:
     "Per start: (schedule, `em` keywords); `aids` is one dict, None, or a sequence of them taken in turn."
@@ -258,7 +267,7 @@ def classify(
     lam: float = 1.0,
     max_shift: float = 3.0,  # |t| per axis, voxels
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
-    merge_below: float = 0.21,  # separability: pairs of classes with held-out ρ below this are merged
+    merge_below: float | dict = MERGE_BELOW,  # separability: pairs with held-out ρ below this merge; dict: by band
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
     aids=AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     seed: int = 0,
@@ -272,6 +281,7 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
+    merge_threshold(merge_below, 0.0)  # a bad `merge_below` fails here, before any EM
     plans = _start_plans(aids, schedule, restarts + (init is not None))
     finest = [max(c for c, _ in sch) for sch, _ in plans]
     data = BandData(particles, mwa, max(finest), device, transfer)
@@ -318,7 +328,7 @@ def classify(
         own = criterion != "heldout" or best["band"] == common  # its held-out likelihood at its band is known
         h0 = max(t["heldout"] for t in tried) if own else heldout_loglik(D, best, **held)
         best = (
-            _merge_inseparable(D, best, polished, merge_below, info, **held)
+            _merge_inseparable(D, best, polished, merge_threshold(merge_below, best["band"]), info, **held)
             if criterion == "separability"
             else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
