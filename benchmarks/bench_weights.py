@@ -14,7 +14,8 @@ ways, and compares each average with its class's `references.npy` map in the par
 gold-standard half-set FSC resolution (`half_set_fsc`, 0.143) of both ways. Prints one JSON line per SNR and writes
 them all to `--out`.
 
-    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--starts aided] [--root runs/bench_weights]
+    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--starts aided] [--ways weights,global_wedge]
+        [--root runs/bench_weights]
     python benchmarks/bench_weights.py report   # the classify table into benchmarks/README.md and results/
 
 `classify`: the generalisation benchmark's four-class sets (`bench_generalisation.SETS`) simulated with `seed004_tomo`
@@ -22,7 +23,8 @@ physics (4 × 150, 32³), classified by the default pipeline's classification st
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
 global wedge (the set's mean missing-wedge angle) for both; its starts the default's (`aided`: with the ab initio aids,
 to 0.2 cycles/voxel), one to 0.2 and one on to 0.25 (`--starts two_bands`), plain (`--starts plain`, `aids=None`) or
-both on to 0.25 (`--starts wide`), as the generalisation benchmark's methods. Resumable: one JSON line per set, SNR, way and starts.
+both on to 0.25 (`--starts wide`), as the generalisation benchmark's methods; `--ways` runs one way only. Resumable:
+one JSON line per set, SNR, way and starts.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_weights.py poses [--set M1] [--snr 0.1] [--root runs/bench_weights]
 
@@ -195,9 +197,12 @@ def classify_cmd(args):
     from bench_generalisation import append_jsonl, resumed
     root = Path(args.root)
     p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"], r["starts"]))
+    ways = args.ways.split(",")
+    if not set(ways) <= set(WAYS):
+        raise SystemExit(f"--ways: expected some of {','.join(WAYS)}, got {args.ways}")
     for snr in map(float, args.snrs.split(",")):
         for name in args.sets.split(","):
-            for way in WAYS:
+            for way in ways:
                 if (name, snr, way, args.starts) in done:
                     continue
                 append_jsonl(p, classify_case(root, name, snr, way, args.starts))
@@ -373,6 +378,7 @@ def main():
     c.add_argument("--snrs", default="0.1")
     c.add_argument("--root", default="runs/bench_weights")
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--ways", default=",".join(WAYS), help="weights, global_wedge or both (default)")
     c.add_argument("--starts", default="aided", choices=["aided", "two_bands", "plain", "wide"],
                    help="the classification's starts: the default (aided, to 0.2), one to 0.2 and one to 0.25, plain, "
                    "or both to 0.25")
