@@ -18,13 +18,14 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
 
 - `default`: the library's default pipeline at `make demo`'s budget (`demo.DEMO_MODEL` and its demo training, then
   `pipelines.run_pipeline`'s defaults: latent clustering and reference-free classification, K chosen by it);
-  `default_plain`: the same with the classification's starts plain (`--no-ab-initio`);
-- `classification`: the default pipeline's classification stage alone (it does not read the model's embedding);
-  `plain`: the same with plain starts (`aids=None`);
-- `wide`: the classification stage with the aided starts' schedule on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
+  `default_plain`: the same with the classification's starts plain (`--no-ab-initio`); `default_narrow`: with both
+  starts to 0.2 cycles/voxel (`aids=classify.AB_INITIO`);
+- `classification`: the default pipeline's classification stage alone (it does not read the model's embedding): one
+  start to 0.2 and one on to 0.25 (`classify.AB_INITIO_STARTS`), the kept start merging below `classify.MERGE_BELOW` at
+  its band; `plain`: the same with plain starts (`aids=None`); `narrow`: both starts to 0.2 (`aids=classify.AB_INITIO`);
+- `wide`: the classification stage with both starts on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
   0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band), merging below ρ 0.21 at 0.25 as at 0.2;
-  `two_bands`: one start to 0.2 and one on to 0.25 (`classify.AB_INITIO_STARTS`), the kept start merging below
-  `classify.MERGE_BELOW` at its band; `ceiling_wide`: the ceiling at 0.25 (its own);
+  `ceiling_wide`: the ceiling at 0.25 (the ceiling of the methods that may end there);
 - `beta_vae`: β-VAE at its demo budget, its latents clustered (K by ICL), no classification;
 - `harmony3d`: Harmony3D without MCL at its demo budget, its latents clustered (K by ICL), poses refined against its
   decoded templates (the pipeline before classification);
@@ -62,9 +63,9 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "classification", "two_bands", "plain", "default_two_bands", "default_plain",
+METHODS = ("ceiling", "default", "classification", "narrow", "plain", "default_narrow", "default_plain",
            "ceiling_wide", "wide", "beta_vae", "harmony3d")
-CEILING_OF = {m: "ceiling_wide" for m in ("wide", "two_bands", "default_two_bands")}  # may end at 0.25: its ceiling
+CEILING_OF = {m: "ceiling_wide" for m in ("wide", "classification", "default")}  # may end at 0.25: its ceiling
 
 
 def radii() -> dict:
@@ -209,9 +210,9 @@ def run_classification(data: Path, out: Path, **options) -> dict:
 
 
 RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,
-               two_bands=lambda d, o: run_classification(d, o, aids=two_band_aids()),  # one start to 0.2, one to 0.25
+               narrow=lambda d, o: run_classification(d, o, aids=narrow_aids()),  # both starts to 0.2
                plain=lambda d, o: run_classification(d, o, aids=None),  # starts without the ab initio aids
-               default_two_bands=lambda d, o: run_default(d, o, dict(aids=two_band_aids())),
+               default_narrow=lambda d, o: run_default(d, o, dict(aids=narrow_aids())),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
                wide=lambda d, o: run_classification(d, o, aids=wide_aids(), merge_below=0.21),  # one ρ at both bands
@@ -224,10 +225,10 @@ def wide_aids() -> dict:
     return AB_INITIO_WIDE
 
 
-def two_band_aids() -> tuple:
-    "`two_bands`: one start with the aids to 0.2 cycles/voxel, one on to 0.25 (`classify.AB_INITIO_STARTS`)."
-    from cryo_disent.analysis.classify import AB_INITIO_STARTS
-    return AB_INITIO_STARTS
+def narrow_aids() -> dict:
+    "`narrow`: every start with the aids to 0.2 cycles/voxel (`classify.AB_INITIO`), none on to 0.25."
+    from cryo_disent.analysis.classify import AB_INITIO
+    return AB_INITIO
 
 
 def read_jsonl(p: Path) -> list:
@@ -467,13 +468,13 @@ def cmd_abinitio(a):
                                      loglik=s["loglik"], loglik_truth=truth, pose_error_deg=err, wall_s=round(wall, 1)))
 
 
-PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), classification=dict)  # `paths`: classify's options per method
+PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), narrow=lambda: dict(aids=narrow_aids()), classification=dict)  # `paths`: per method
 THRESHOLDS = (0.1, 0.15, 0.175, 0.21, 0.25)  # `merge_below` values read off the recorded paths
 
 
 def cmd_paths(a):
-    """Where do copies and different structures fall on ρ? The classification of a set (`--methods`: `wide` or
-    `classification`) with the merging run on down to K = 1 (`merge_below=inf`, `path=True`): each state it visits from
+    """Where do copies and different structures fall on ρ? The classification of a set (`--methods`: `wide`,
+    `narrow` or `classification`) with the merging run on down to K = 1 (`merge_below=inf`, `path=True`): each state it visits from
     `k_max` down to 3 classes, with its classes' composition (particles of each true structure), ARI and ρ."""
     from cryo_disent.analysis.averaging import dataset_wedge
     from cryo_disent.analysis.classify import classify
@@ -589,22 +590,23 @@ def summary(records: list) -> dict:
 def table(records: list) -> str:
     "One row per set and SNR: the ceiling, the classification (ARI, K, pose error, AUC-FSC, time), the whole default pipeline, the models."
     by = {(r["set"], r["snr"], r["method"]): r for r in records}
-    rows = ["| set | kind | SNR | ceiling ARI | **classification ARI** (K) | pose error ° | AUC-FSC | time s | plain starts: ARI (K), pose error °, time s "
-            "| default pipeline ARI (K), time s | to 0.25 c/voxel: ceiling, ARI (K), time s | one start to 0.2, one to 0.25: ARI (K), time s "
+    rows = ["| set | kind | SNR | ceiling ARI, at 0.2 / 0.25 c/voxel | **classification ARI** (K) | pose error ° | AUC-FSC | time s "
+            "| both starts to 0.2: ARI (K), time s | plain starts: ARI (K), pose error °, time s "
+            "| default pipeline ARI (K), time s: its starts / both to 0.2 | both starts to 0.25: ARI (K), time s "
             "| β-VAE ARI (K) | Harmony3D ARI (K) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
-    wide = lambda c, w: "—" if not (c or w) else f"{_fmt(c.get('ari'))}, {ak(w)}{'' if not w else ', ' + _fmt(w['wall_s'], 0)}"
+    akt = lambda r: f"{ak(r)}{'' if not r else ', ' + _fmt(r['wall_s'], 0)}"
     for snr in SNRS:
         for name in SETS:
             g = lambda m: by.get((name, snr, m), {})
-            c, d = g("classification"), g("default")
+            c = g("classification")
             if not any(g(m) for m in METHODS): continue
-            rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} | **{ak(c)}** | "
-                        f"{_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
+            rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} / {_fmt(g('ceiling_wide').get('ari'))} | "
+                        f"**{ak(c)}** | {_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
+                        f"{akt(g('narrow'))} | "
                         f"{ak(g('plain'))}{'' if not g('plain') else ', ' + _fmt(g('plain')['pose_error_deg'], 1) + ', ' + _fmt(g('plain')['wall_s'], 0)} | "
-                        f"{ak(d)}{'' if not d else ', ' + _fmt(d['wall_s'], 0)} | {wide(g('ceiling_wide'), g('wide'))} | "
-                        f"{ak(g('two_bands'))}{'' if not g('two_bands') else ', ' + _fmt(g('two_bands')['wall_s'], 0)} | "
+                        f"{akt(g('default'))} / {akt(g('default_narrow'))} | {akt(g('wide'))} | "
                         f"{ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")
     return "\n".join(rows)
 

@@ -22,7 +22,7 @@ them all to `--out`.
 physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
 global wedge (the set's mean missing-wedge angle) for both; its starts the default's (`aided`: with the ab initio aids,
-to 0.2 cycles/voxel), one to 0.2 and one on to 0.25 (`--starts two_bands`), plain (`--starts plain`, `aids=None`) or
+one to 0.2 cycles/voxel and one on to 0.25), both to 0.2 (`--starts narrow`), plain (`--starts plain`, `aids=None`) or
 both on to 0.25 (`--starts wide`), as the generalisation benchmark's methods; `--ways` runs one way only. Resumable:
 one JSON line per set, SNR, way and starts.
 
@@ -171,7 +171,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_generalisation import SETS, _scored, two_band_aids, wide_aids
+    from bench_generalisation import SETS, _scored, narrow_aids, wide_aids
     from cryo_disent.analysis.classify import classify
     from cryo_disent.app.demo import DEMO_CLASSIFY
     from cryo_disent.data.datasets import VolumeDataset
@@ -182,7 +182,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     t0 = time.time()
     kw = dict(transfer="auto", mwa=None) if way == "weights" else dict(transfer=None, mwa=mwa)
-    aids = dict(aided={}, two_bands=dict(aids=two_band_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
+    aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
     c = classify(ds, k=None, seed=0, progress=False, **kw, **opts, **aids)
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
@@ -379,9 +379,9 @@ def main():
     c.add_argument("--root", default="runs/bench_weights")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--ways", default=",".join(WAYS), help="weights, global_wedge or both (default)")
-    c.add_argument("--starts", default="aided", choices=["aided", "two_bands", "plain", "wide"],
-                   help="the classification's starts: the default (aided, to 0.2), one to 0.2 and one to 0.25, plain, "
-                   "or both to 0.25")
+    c.add_argument("--starts", default="aided", choices=["aided", "narrow", "plain", "wide"],
+                   help="the classification's starts: the default (aided, one to 0.2 and one to 0.25), both to 0.2, "
+                   "plain, or both to 0.25")
     q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
     q.add_argument("--set", default="M1")
     q.add_argument("--snr", type=float, default=0.1)

@@ -164,7 +164,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #6004c8b9
+# %% ../../nbs/58_analysis.classify.ipynb #235aa3bf
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -231,7 +231,7 @@ def _remove_down(
 CRITERIA = ("separability", "icl", "heldout")
 AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
 AB_INITIO_WIDE = dict(AB_INITIO, schedule=((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8)))  # the same on to 0.25
-AB_INITIO_STARTS = (AB_INITIO, AB_INITIO_WIDE)  # one start to 0.2, one on to 0.25 (see above; not the default)
+AB_INITIO_STARTS = (AB_INITIO, AB_INITIO_WIDE)  # the default: one start to 0.2, one on to 0.25 (see above)
 MERGE_BELOW = {0.2: 0.21, 0.25: 0.175}  # separability threshold ρ by the kept start's finest band (see above)
 
 def merge_threshold(merge_below, band: float) -> float:
@@ -269,7 +269,7 @@ def classify(
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float | dict = MERGE_BELOW,  # separability: pairs with held-out ρ below this merge; dict: by band
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
-    aids=AB_INITIO,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
+    aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     seed: int = 0,
     device=None,
     progress: bool = True,

@@ -88,7 +88,7 @@ def _verbs(sub):
     _add(s, "--overwrite", action="store_true")
     return verb
 
-# %% ../../nbs/75_app.cli.ipynb #1487b89c
+# %% ../../nbs/75_app.cli.ipynb #d3503363
 def _classify_flags(s):
     "The classification's flags, shared by `cluster` and `refine`."
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
@@ -112,9 +112,9 @@ def _classify_flags(s):
         "--ab-initio",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO: annealed pose "
-        "posteriors, references from random halves), or plainly (--no-ab-initio: about half the time, fewer large "
-        "complexes found at low SNR)",
+        help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO_STARTS: annealed "
+        "pose posteriors, references from random halves, one start to 0.2 and one to 0.25 cycles/voxel), or plainly "
+        "(--no-ab-initio: about half the time, fewer large complexes found at low SNR)",
     )
 
 
