@@ -165,7 +165,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #a9bcda74
+# %% ../../nbs/58_analysis.classify.ipynb #91318057
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -183,10 +183,12 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
         g[torch.as_tensor(lab < 0)] = 1.0 / k
     return g / g.sum(1, keepdim=True)
 
-def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info: dict, **held) -> dict:
-    """Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of < 2
-    particles go first."""
-    info["merged"], info["merge_below"] = [], merge_below
+def _merge_inseparable(
+    data: BandData, best: dict, run, merge_below: float, info: dict, min_class: int = 2, **held
+) -> dict:
+    """Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of fewer
+    than `min_class` particles go first."""
+    info["merged"], info["merge_below"], info["min_class"] = [], merge_below, max(min_class, 2)
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
@@ -194,7 +196,7 @@ def _merge_inseparable(data: BandData, best: dict, run, merge_below: float, info
         info["separability"] = np.round(D, 2).tolist()
         if "path" in info:
             info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"]))
-        if int(n.min()) < 2:
+        if int(n.min()) < max(min_class, 2):
             drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
             a, b = np.unravel_index(np.nanargmin(D), D.shape)
@@ -269,6 +271,7 @@ def classify(
     max_shift: float = 3.0,  # |t| per axis, voxels
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float | dict = MERGE_BELOW,  # separability: pairs with held-out ρ below this merge; dict: by band
+    min_class: int = 10,  # separability: a class of fewer particles is dropped before any merge
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
     aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     seed: int = 0,
@@ -282,6 +285,8 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
+    ok = isinstance(min_class, numbers.Integral) and min_class >= 0
+    require(ok, f"min_class: expected a particle count >= 0, got {min_class!r}")
     merge_threshold(merge_below, 0.0)  # a bad `merge_below` fails here, before any EM
     plans = _start_plans(aids, schedule, restarts + (init is not None))
     finest = [max(c for c, _ in sch) for sch, _ in plans]
@@ -329,7 +334,7 @@ def classify(
         own = criterion != "heldout" or best["band"] == common  # its held-out likelihood at its band is known
         h0 = max(t["heldout"] for t in tried) if own else heldout_loglik(D, best, **held)
         best = (
-            _merge_inseparable(D, best, polished, merge_threshold(merge_below, best["band"]), info, **held)
+            _merge_inseparable(D, best, polished, merge_threshold(merge_below, best["band"]), info, min_class, **held)
             if criterion == "separability"
             else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
