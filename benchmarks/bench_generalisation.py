@@ -468,7 +468,8 @@ def cmd_abinitio(a):
                                      loglik=s["loglik"], loglik_truth=truth, pose_error_deg=err, wall_s=round(wall, 1)))
 
 
-PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), narrow=lambda: dict(aids=narrow_aids()), classification=dict)  # `paths`: per method
+PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), narrow=lambda: dict(aids=narrow_aids()),
+                    classification=dict)  # `paths`: classify's options per method
 THRESHOLDS = (0.1, 0.15, 0.175, 0.21, 0.25)  # `merge_below` values read off the recorded paths
 
 

@@ -165,7 +165,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #91318057
+# %% ../../nbs/58_analysis.classify.ipynb #b5aba6a2
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -184,11 +184,11 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     return g / g.sum(1, keepdim=True)
 
 def _merge_inseparable(
-    data: BandData, best: dict, run, merge_below: float, info: dict, min_class: int = 2, **held
+    data: BandData, best: dict, run, merge_below: float, info: dict, min_class: int, **held
 ) -> dict:
     """Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of fewer
     than `min_class` particles go first."""
-    info["merged"], info["merge_below"], info["min_class"] = [], merge_below, max(min_class, 2)
+    info["merged"], info["merge_below"], info["min_class"] = [], merge_below, min_class
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
@@ -196,7 +196,7 @@ def _merge_inseparable(
         info["separability"] = np.round(D, 2).tolist()
         if "path" in info:
             info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"]))
-        if int(n.min()) < max(min_class, 2):
+        if int(n.min()) < min_class:
             drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
             a, b = np.unravel_index(np.nanargmin(D), D.shape)
@@ -231,6 +231,7 @@ def _remove_down(
         info["heldout_curve"] = path
     return states[max(path, key=path.get)] if criterion == "heldout" else best
 
+# %% ../../nbs/58_analysis.classify.ipynb #1b33f178
 CRITERIA = ("separability", "icl", "heldout")
 AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
 AB_INITIO_WIDE = dict(AB_INITIO, schedule=((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8)))  # the same on to 0.25
@@ -254,6 +255,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
+# %% ../../nbs/58_analysis.classify.ipynb #3300e160
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -285,8 +287,8 @@ def classify(
         restarts >= 0 and (restarts > 0 or init is not None), f"restarts: expected >= 1 (or an init), got {restarts}"
     )
     require(k is None or k >= 1, f"k: expected >= 1 classes or None, got {k}")
-    ok = isinstance(min_class, numbers.Integral) and min_class >= 0
-    require(ok, f"min_class: expected a particle count >= 0, got {min_class!r}")
+    ok = isinstance(min_class, numbers.Integral) and min_class >= 2
+    require(ok, f"min_class: expected a particle count >= 2 (a class of one has no separability), got {min_class!r}")
     merge_threshold(merge_below, 0.0)  # a bad `merge_below` fails here, before any EM
     plans = _start_plans(aids, schedule, restarts + (init is not None))
     finest = [max(c for c, _ in sch) for sch, _ in plans]
