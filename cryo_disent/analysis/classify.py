@@ -165,7 +165,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #b5aba6a2
+# %% ../../nbs/58_analysis.classify.ipynb #53f99beb
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -192,10 +192,12 @@ def _merge_inseparable(
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
-        D = separability(heldout_evidence(data, best, **held), lab)
+        ev = heldout_evidence(data, best, **held)
+        D = separability(ev, lab)
         info["separability"] = np.round(D, 2).tolist()
         if "path" in info:
-            info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"]))
+            info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"],
+                                     evidence=ev.cpu().numpy()))
         if int(n.min()) < min_class:
             drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
@@ -255,7 +257,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #3300e160
+# %% ../../nbs/58_analysis.classify.ipynb #cca69262
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -274,7 +276,7 @@ def classify(
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float | dict = MERGE_BELOW,  # separability: pairs with held-out ρ below this merge; dict: by band
     min_class: int = 10,  # separability: a class of fewer particles is dropped before any merge
-    path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`): `result["path"]`
+    path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`, held-out `evidence`)
     aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     seed: int = 0,
     device=None,
