@@ -107,6 +107,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                  'cryo_disent/analysis/classify.py'),
                                                'cryo_disent.analysis.classify.merge_threshold': ( 'analysis.classify.html#merge_threshold',
                                                                                                   'cryo_disent/analysis/classify.py'),
+                                               'cryo_disent.analysis.classify.particle_information': ( 'analysis.classify.html#particle_information',
+                                                                                                       'cryo_disent/analysis/classify.py'),
                                                'cryo_disent.analysis.classify.profile_k': ( 'analysis.classify.html#profile_k',
                                                                                             'cryo_disent/analysis/classify.py'),
                                                'cryo_disent.analysis.classify.separability': ( 'analysis.classify.html#separability',

@@ -16,7 +16,7 @@ from .em import SCHEDULE, BandData, class_references, em, expectation, initial_s
 
 # %% auto #0
 __all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'AB_INITIO_STARTS', 'MERGE_BELOW', 'heldout_evidence',
-           'heldout_loglik', 'profile_k', 'separability', 'merge_threshold', 'classify']
+           'heldout_loglik', 'profile_k', 'particle_information', 'separability', 'merge_threshold', 'classify']
 
 # %% ../../nbs/58_analysis.classify.ipynb #6a330601
 class _Subset:
@@ -78,7 +78,7 @@ def heldout_loglik(data: BandData, state: dict, **kw) -> float:
     logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
     return float(torch.logsumexp(logpi + heldout_evidence(data, state, **kw), 1).sum())
 
-# %% ../../nbs/58_analysis.classify.ipynb #39e8def9
+# %% ../../nbs/58_analysis.classify.ipynb #5c8ccf73
 def _drop_class(state: dict, k: int) -> dict:
     "`state` without class k: the memberships re-normalised over the others from the last E-step's evidence."
     keep = [j for j in range(state["gamma"].shape[1]) if j != k]
@@ -117,10 +117,25 @@ def profile_k(state: dict, seed: int = 0) -> dict:
 
 NOISE_FLOOR = 0.5  # d′ that a split of one structure shows from finite samples alone (see above)
 
-def separability(lse, labels) -> np.ndarray:
+def particle_information(data: BandData, state: dict) -> np.ndarray:
+    """`[N]` how much signal each particle measured at the state's band: Σ over the band of its weight H² × 1/σ² × the
+    state's references' mean power in that shell. Particles that measured alike get the very same number."""
+    b, grid, X, M, inv = data.at(state["band"])
+    S = grid.sample(state["references"], torch.eye(3, device=b.device)[None])[:, 0]
+    P = b.shell_mean((S.abs() ** 2).mean(0))[b.shell]
+    Mu, idx = torch.unique(M, dim=0, return_inverse=True)
+    return (Mu * (b.w * inv * P)).sum(1).double()[idx].cpu().numpy()
+
+def separability(lse, labels, information=None) -> np.ndarray:
     """`[K, K]` ρ = (d′ − `NOISE_FLOOR`) / √(2E) of every pair of classes from evidence `lse` `[N, K]` and `labels`
-    `[N]`; nan where a class has < 2 particles."""
+    `[N]`; nan where a class has < 2 particles. `information` `[N]` (`particle_information`): each particle's evidence
+    is first scaled by the mean information over its own; none, or all alike: unscaled."""
     lse, lab = np.asarray(as_numpy(lse), np.float64), np.asarray(as_numpy(labels)).ravel()
+    if information is not None:
+        q = np.asarray(as_numpy(information), np.float64).ravel()
+        require(q.shape == lab.shape and bool(np.isfinite(q).all() and (q > 0).all()),
+                f"information: expected {len(lab)} positive values (one per particle), got {q.shape} {q[:3]}")
+        lse = lse * (q.mean() / q)[:, None] if np.ptp(q) > 0 else lse
     K, own = lse.shape[1], lse[np.arange(len(lab)), lab]
     D = np.full((K, K), np.nan)
     for a in range(K):
@@ -165,7 +180,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #53f99beb
+# %% ../../nbs/58_analysis.classify.ipynb #09b949be
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -192,12 +207,12 @@ def _merge_inseparable(
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
-        ev = heldout_evidence(data, best, **held)
-        D = separability(ev, lab)
+        ev, q = heldout_evidence(data, best, **held), particle_information(data, best)
+        D = separability(ev, lab, q)
         info["separability"] = np.round(D, 2).tolist()
         if "path" in info:
             info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"],
-                                     evidence=ev.cpu().numpy()))
+                                     evidence=ev.cpu().numpy(), information=q))
         if int(n.min()) < min_class:
             drop, into, d = int(n.argmin()), None, None
         elif np.nanmin(D) < merge_below:
@@ -257,7 +272,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #cca69262
+# %% ../../nbs/58_analysis.classify.ipynb #e0e03bc1
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -276,7 +291,7 @@ def classify(
     polish: int = 3,  # EM iterations at the finest band after each merge or removal
     merge_below: float | dict = MERGE_BELOW,  # separability: pairs with held-out ρ below this merge; dict: by band
     min_class: int = 10,  # separability: a class of fewer particles is dropped before any merge
-    path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`, held-out `evidence`)
+    path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`, `evidence`, `information`)
     aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     seed: int = 0,
     device=None,
