@@ -250,7 +250,8 @@ def committed(name: str):
 COMMITTED = {  # records file under ROOT: its records in the committed results (what a clean clone resumes from)
     "results.jsonl": lambda: committed("generalisation.json")["records"],
     "mcl.jsonl": lambda: committed("generalisation.json")["mcl"]["records"],
-    **{f"{n}.jsonl": (lambda n=n: committed("generalisation.json")[n]) for n in ("pairs", "starts", "alone", "abinitio", "paths")},
+    **{f"{n}.jsonl": (lambda n=n: committed("generalisation.json")[n]) for n in ("pairs", "starts", "alone", "abinitio", "paths",
+                                                                                "truth")},
     "classify.jsonl": lambda: committed("bench_weights_classify.json"),
 }
 
@@ -477,21 +478,94 @@ def cmd_paths(a):
     """Where do copies and different structures fall on ρ? The classification of a set (`--methods`: `wide`,
     `narrow` or `classification`) with the merging run on down to K = 1 (`merge_below=inf`, `path=True`): each state it visits from
     `k_max` down to 3 classes, with its classes' composition (particles of each true structure), ARI and ρ."""
-    from cryo_disent.analysis.averaging import dataset_wedge
     from cryo_disent.analysis.classify import classify
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
-    p, done = resumed(a, "paths.jsonl", lambda r: (r["set"], r["snr"], r["method"]))
+    key = lambda r: (r["set"], r["snr"], r["method"], r.get("physics", "seed004"), r.get("way", "wedge"))
+    p, done = resumed(a, "paths.jsonl", key)
+    way = a.way or TRUTH_WAYS[a.physics][0]
+    (Path(a.root) / "paths").mkdir(exist_ok=True)
     for name, snr, method in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")], a.methods.split(",")):
-        if (name, snr, method) in done: continue
-        ds = VolumeDataset.from_folder(simulate(Path(a.root), name, snr))
+        if (name, snr, method, a.physics, way) in done: continue
+        ds = VolumeDataset.from_folder(physics_data(Path(a.root), name, snr, a.physics))
         y, t0 = ds.labels.numpy(), time.time()
-        c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, merge_below=math.inf, path=True,
+        c = classify(ds, k=None, seed=0, progress=True, merge_below=math.inf, path=True, **read_way(ds, way),
                      **PATH_OPTIONS[method]())
+        np.savez(Path(a.root) / "paths" / f"{name}_snr{snr:g}_{method}_{a.physics}_{way}.npz", truth=y, band=c["band"],
+                 **{f"{x}{s['k']}": s[x] for s in c["path"] for x in ("labels", "evidence")})
         states = [dict(k=s["k"], composition=[np.bincount(y[s["labels"] == k], minlength=4).tolist() for k in range(s["k"])],
                        ari=float(adjusted_rand_score(y, s["labels"])), separability=s["separability"]) for s in c["path"] if s["k"] >= 3]
-        append_jsonl(p, dict(set=name, snr=snr, method=method, band=c["band"], states=states, wall_s=round(time.time() - t0, 1),
+        extra = {} if a.physics == "seed004" else dict(physics=a.physics, way=way)
+        append_jsonl(p, dict(set=name, snr=snr, method=method, **extra, band=c["band"], states=states, wall_s=round(time.time() - t0, 1),
                              date=str(date.today()), machine=f"{platform.machine()}, {torch.get_num_threads()} threads"))
+
+
+TRUTH_WAYS = dict(seed004=("wedge",), seed004_tomo=("weights", "global_wedge"))  # `truth`: the data's ways per physics
+
+
+def read_way(ds, way: str) -> dict:
+    "`classify`'s `mwa` and `transfer` for reading the data `way`: its wedge, each particle's transfer, one global wedge."
+    from cryo_disent.analysis.averaging import dataset_wedge
+    return dict(weights=dict(mwa=None, transfer="auto"), global_wedge=dict(mwa=float(ds.table.mwa.mean()), transfer=None),
+                wedge=dict(mwa=dataset_wedge(ds), transfer=None))[way]
+
+
+def physics_data(root: Path, name: str, snr: float, physics: str) -> Path:
+    "Set `name` at `snr` simulated with the generalisation benchmark's physics or `seed004_tomo`'s (`bench_weights`)."
+    sys.path.insert(0, str(HERE))
+    from bench_weights import set_data
+    return simulate(root, name, snr) if physics == "seed004" else set_data(root, name, snr)
+
+
+def truth_case(ds, band: float, way: str, seed: int = 0) -> tuple:
+    """The separability criterion at the truth: every particle in its true class at its true pose, `heldout_evidence` at
+    `band` (references from the other half), read the ways the classification reads the data (`way`: its wedge,
+    each particle's own transfer, or one global wedge at the set's mean angle); ρ with each particle's information
+    (`separability`, as the classification reads it) and without (`unscaled`). (record, held-out evidence `[N, 4]`,
+    information `[N]`)."""
+    from cryo_disent.analysis.classify import heldout_evidence, particle_information, separability
+    from cryo_disent.analysis.em import BandData, class_references
+    y = torch.as_tensor(ds.labels.numpy()).long()
+    kw = read_way(ds, way)
+    bd = BandData(ds, kw["mwa"], band, transfer=kw["transfer"])
+    st = _two_class_state(ds.rotations.float(), ds.shifts.float())
+    K = int(y.max()) + 1
+    st = dict(gamma=torch.nn.functional.one_hot(y, K).float(), R=st["R"][:, :1].expand(-1, K, 1, 3, 3).contiguous(),
+              t=st["t"][:, :1].expand(-1, K, 1, 3).contiguous(), w=torch.ones(len(y), K, 1), band=band,
+              lse=torch.zeros(len(y), K))
+    t0 = time.time()
+    lse = heldout_evidence(bd, st, seed=seed).double()
+    q = particle_information(bd, dict(st, references=class_references(bd, band, st)))
+    yn, L = y.numpy(), lse.numpy()
+    own = L[np.arange(len(yn)), yn]
+    gap = np.full((K, K), np.nan)
+    for a_ in range(K):
+        for b_ in range(K):
+            if a_ != b_: gap[a_, b_] = float(np.median(own[yn == a_] - L[yn == a_, b_]))
+    rec = dict(band=band, way=way, accuracy=float((L.argmax(1) == yn).mean()),
+               separability=np.round(separability(L, yn, q), 3).tolist(),
+               unscaled=np.round(separability(L, yn), 3).tolist(), gap=np.round(gap, 1).tolist(),
+               own=[round(float(np.median(own[yn == k])), 1) for k in range(K)], wall_s=round(time.time() - t0, 1))
+    return rec, L, q
+
+
+def cmd_truth(a):
+    """How separable is each set's truth by the classification's criterion? ρ (`classify.separability`) of the true
+    classes at their true poses, held out, at each band, the ways the data can be read; the held-out evidence is kept
+    with the labels as ROOT/truth/SET_snrSNR_PHYSICS_WAY_BAND.npz for other statistics."""
+    from cryo_disent.data.datasets import VolumeDataset
+    p, done = resumed(a, "truth.jsonl", lambda r: (r["set"], r["snr"], r["physics"], r["way"], r["band"]))
+    (Path(a.root) / "truth").mkdir(exist_ok=True)
+    for name, snr, band in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")],
+                                             [float(b) for b in a.bands.split(",")]):
+        ds = VolumeDataset.from_folder(physics_data(Path(a.root), name, snr, a.physics))
+        for way in TRUTH_WAYS[a.physics]:
+            if (name, snr, a.physics, way, band) in done: continue
+            rec, L, q = truth_case(ds, band, way)
+            np.savez(Path(a.root) / "truth" / f"{name}_snr{snr:g}_{a.physics}_{way}_{band:g}.npz", evidence=L,
+                     labels=ds.labels.numpy(), information=q)
+            append_jsonl(p, dict(set=name, snr=snr, physics=a.physics, **rec, names=list(SETS[name][1]),
+                                 date=str(date.today()), machine=f"{platform.machine()}, {torch.get_num_threads()} threads"))
 
 
 def path_stop(rec: dict, threshold: float):
@@ -512,9 +586,40 @@ def paths_table(recs: list) -> str:
             same = [D[i, j] for i in range(s["k"]) for j in range(i + 1, s["k"]) if maj[i] == maj[j] and np.isfinite(D[i, j])]
             return f"{s['k']}: {s['ari']:.2f} ({np.nanmin(D):.2f}; {f'{max(same):.2f}' if same else '—'})"
         ends = [path_stop(r, t) for t in THRESHOLDS]
-        rows.append(f"| {r['set']} | {r['snr']:g} | {r['method']} | " + ", ".join(cell(s) for s in r["states"]) + " | "
+        how = r["method"] + (f", {r['way'].replace('_', ' ')}" if "way" in r else "")
+        rows.append(f"| {r['set']} | {r['snr']:g} | {how} | " + ", ".join(cell(s) for s in r["states"]) + " | "
                     + " / ".join("≤ 2" if e is None else f"K {e['k']}: {e['ari']:.2f}" for e in ends) + " |")
     return "\n".join(rows)
+
+
+def truth_table(recs: list) -> str:
+    """Per set and SNR: the least ρ between true classes at their true poses (held out) at each band, each way the data
+    were read (unscaled: without each particle's information), the pair it falls on, and the accuracy of the evidence."""
+    g = {}
+    for r in recs:
+        g.setdefault((r.get("physics", "seed004"), r["snr"], r["set"]), {})[(r["way"], r["band"])] = r
+    def least(r, key="separability"):
+        D = np.array(r[key], float)
+        i, j = np.unravel_index(np.nanargmin(D), D.shape)
+        return float(D[i, j]), (i, j)
+    rows = []
+    for phys in sorted({k[0] for k in g}):
+        ways = TRUTH_WAYS[phys]
+        cols = [(w, b) for w in ways for b in sorted({k[1] for c in g.values() for k in c})]
+        how = dict(seed004="the generalisation benchmark's physics, through its one wedge",
+                   seed004_tomo="`seed004_tomo` physics, through each particle's transfer and through one global wedge")[phys]
+        rows += [f"\n{how}:\n", "| set | SNR | " + " | ".join(
+            f"least ρ, {w.replace('_', ' ')} at {b:g}" + (" (unscaled)" if w == "weights" else "") for w, b in cols)
+            + " | its pair, at the finest band | accuracy, each column |", "|---|---|" + "---|" * (len(cols) + 2)]
+        for (ph, snr, name), c in sorted(g.items(), key=lambda kv: (kv[0][0], -kv[0][1], list(SETS).index(kv[0][2]))):
+            if ph != phys or not all(k in c for k in cols): continue
+            cell = lambda r: f"{least(r)[0]:.2f}" + (f" ({least(r, 'unscaled')[0]:.2f})" if r["way"] == "weights" else "")
+            last = c[cols[len(cols) // len(ways) - 1]]
+            i, j = least(last)[1]
+            pair = f"{last['names'][i].split('_')[1]} / {last['names'][j].split('_')[1]}"
+            rows.append(f"| {name} | {snr:g} | " + " | ".join(cell(c[k]) for k in cols) + f" | {pair} | "
+                        + " / ".join(f"{c[k]['accuracy']:.2f}" for k in cols) + " |")
+    return "\n".join(rows).lstrip("\n")
 
 
 def abinitio_table(recs: list) -> str:
@@ -641,7 +746,8 @@ def fill(md: Path, name: str, body: str):
     if b in text and e in text: md.write_text(text[:text.index(b) + len(b)] + "\n" + body + "\n" + text[text.index(e):])
 
 
-SECTIONS = {"pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table, "paths": paths_table}  # jsonl → table
+SECTIONS = {"pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table, "paths": paths_table,
+            "truth": truth_table}  # jsonl → table
 
 
 def cmd_report(a):
@@ -701,7 +807,12 @@ def main(argv=None):
     s = sub.add_parser("paths"); s.set_defaults(fn=cmd_paths)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
     s.add_argument("--snrs", default=",".join(f"{v:g}" for v in SNRS)); s.add_argument("--methods", default="wide")
-    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--threads", type=int, default=2); s.add_argument("--physics", default="seed004", choices=sorted(TRUTH_WAYS))
+    s.add_argument("--way", default=None, help="how the data are read: wedge (seed004), weights or global_wedge (seed004_tomo)")
+    s = sub.add_parser("truth"); s.set_defaults(fn=cmd_truth)
+    s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
+    s.add_argument("--snrs", default=",".join(f"{v:g}" for v in SNRS)); s.add_argument("--bands", default="0.2,0.25")
+    s.add_argument("--physics", default="seed004", choices=sorted(TRUTH_WAYS)); s.add_argument("--threads", type=int, default=1)
     s = sub.add_parser("report"); s.set_defaults(fn=cmd_report)
     s.add_argument("--root", default="runs/bench_gen")
     a = ap.parse_args(argv)
