@@ -8,6 +8,8 @@
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
     python benchmarks/bench_generalisation.py abinitio [--seeds 0,1,2,3]  # each class alone from random poses: plain EM or aided
     python benchmarks/bench_generalisation.py paths [--sets S2,M3] [--snrs 0.1] [--methods wide]  # each K the merging visits
+        [--physics seed004_tomo --way weights|global_wedge]  # the per-particle-transfer physics of bench_weights.py
+    python benchmarks/bench_generalisation.py truth [--physics seed004|seed004_tomo] [--bands 0.2,0.25]  # ρ at the truth
     python benchmarks/bench_generalisation.py report [--root runs/bench_gen]  # results/generalisation.json + README table
 
 Sets: four-class sets of the shipped structures (`cryo_disent.physics.structures`), seven *same-size* (every r_max within ±20 %
@@ -528,11 +530,10 @@ def truth_case(ds, band: float, way: str, seed: int = 0) -> tuple:
     y = torch.as_tensor(ds.labels.numpy()).long()
     kw = read_way(ds, way)
     bd = BandData(ds, kw["mwa"], band, transfer=kw["transfer"])
-    st = _two_class_state(ds.rotations.float(), ds.shifts.float())
     K = int(y.max()) + 1
-    st = dict(gamma=torch.nn.functional.one_hot(y, K).float(), R=st["R"][:, :1].expand(-1, K, 1, 3, 3).contiguous(),
-              t=st["t"][:, :1].expand(-1, K, 1, 3).contiguous(), w=torch.ones(len(y), K, 1), band=band,
-              lse=torch.zeros(len(y), K))
+    st = dict(gamma=torch.nn.functional.one_hot(y, K).float(), w=torch.ones(len(y), K, 1), band=band,
+              R=ds.rotations.float()[:, None, None].expand(-1, K, 1, 3, 3).contiguous(),
+              t=ds.shifts.float()[:, None, None].expand(-1, K, 1, 3).contiguous(), lse=torch.zeros(len(y), K))
     t0 = time.time()
     lse = heldout_evidence(bd, st, seed=seed).double()
     q = particle_information(bd, dict(st, references=class_references(bd, band, st)))
