@@ -171,7 +171,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_generalisation import SETS, _scored, narrow_aids, wide_aids
+    from bench_generalisation import SETS, _scored, narrow_aids, read_way, wide_aids
     from cryo_disent.analysis.classify import classify
     from cryo_disent.app.demo import DEMO_CLASSIFY
     from cryo_disent.data.datasets import VolumeDataset
@@ -181,7 +181,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     mwa = float(ds.table.mwa.mean())
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     t0 = time.time()
-    kw = dict(transfer="auto", mwa=None) if way == "weights" else dict(transfer=None, mwa=mwa)
+    kw = read_way(ds, way)
     aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
     c = classify(ds, k=None, seed=0, progress=False, **kw, **opts, **aids)
     wall = time.time() - t0

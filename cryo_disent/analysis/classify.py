@@ -78,7 +78,7 @@ def heldout_loglik(data: BandData, state: dict, **kw) -> float:
     logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
     return float(torch.logsumexp(logpi + heldout_evidence(data, state, **kw), 1).sum())
 
-# %% ../../nbs/58_analysis.classify.ipynb #5c8ccf73
+# %% ../../nbs/58_analysis.classify.ipynb #c2cbeca3
 def _drop_class(state: dict, k: int) -> dict:
     "`state` without class k: the memberships re-normalised over the others from the last E-step's evidence."
     keep = [j for j in range(state["gamma"].shape[1]) if j != k]
@@ -115,6 +115,7 @@ def profile_k(state: dict, seed: int = 0) -> dict:
     ck = choose_k(f, (1, K), reduce="pca" if K - 1 > nc else None, n_components=nc, seed=seed, criterion="icl")
     return dict(k=ck["k"], icl=ck["icl"])
 
+# %% ../../nbs/58_analysis.classify.ipynb #063a4a5d
 NOISE_FLOOR = 0.5  # d′ that a split of one structure shows from finite samples alone (see above)
 
 def particle_information(data: BandData, state: dict) -> np.ndarray:
