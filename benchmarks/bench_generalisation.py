@@ -208,7 +208,13 @@ def run_classification(data: Path, out: Path, **options) -> dict:
     ds = VolumeDataset.from_folder(data)
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **{**opts, **options})  # `options`: e.g. aids=None
-    return _scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification")
+    return dict(_scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification"),
+                **merge_record(c))
+
+
+def merge_record(c: dict) -> dict:
+    "How a classification chose K: its kept band, each merge or drop (ρ at that band and at the finest), each check there."
+    return dict(band=c.get("band"), merged=c.get("merged"), confirmed=c.get("confirmed"))
 
 
 RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,

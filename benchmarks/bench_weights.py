@@ -171,7 +171,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_generalisation import SETS, _scored, narrow_aids, read_way, wide_aids
+    from bench_generalisation import SETS, _scored, merge_record, narrow_aids, read_way, wide_aids
     from cryo_disent.analysis.classify import classify
     from cryo_disent.app.demo import DEMO_CLASSIFY
     from cryo_disent.data.datasets import VolumeDataset
@@ -188,7 +188,8 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
                 wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
     return dict(set=name, kind=SETS[name][0], snr=snr, way=way, starts=starts, mean_mwa=round(mwa, 1), time_s=round(wall),
-                threads=torch.get_num_threads(), machine=platform.machine(), **r)
+                threads=torch.get_num_threads(), machine=platform.machine(), amplitude=bool(c["amplitude"]), **r,
+                **merge_record(c))
 
 
 def classify_cmd(args):

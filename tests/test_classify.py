@@ -56,10 +56,27 @@ def test_a_given_k_and_an_init_are_used(two_structures):
     assert r["k"] == 2 and [s["start"] for s in r["starts"]] == ["init"] and adjusted_rand_score(y, r["labels"]) > 0.9
 
 
+def test_amplitudes_follow_each_particles_signal(two_structures):
+    "Each particle's signal scaled by 0.6-1.4 (noise as it was): the estimated amplitudes rank with it; one wedge: none by default."
+    x, t = two_structures
+    y = t["label"].to_numpy()
+    a = torch.linspace(0.6, 1.4, 80)[torch.randperm(80, generator=torch.Generator().manual_seed(0))]
+    clean, _ = simulate("seed004", structures=("6QT9_SH1_capsid_ASU", "6ZU5_80S_ribosome"), n_per_class=40, box=24, snr=math.inf,
+                        mwa=30.0, seed=3)
+    c = (x * clean).flatten(1).sum(1) / (clean * clean).flatten(1).sum(1)  # each particle's signal: c × its clean copy
+    xs = x + ((a - 1) * c)[:, None, None, None, None] * clean
+    r = classify(xs, k=2, mwa=30.0, init=y, progress=False, amplitude=True, **dict(FAST, restarts=0))
+    assert r["amplitude"] and r["scale"].shape == (80,) and adjusted_rand_score(y, r["labels"]) > 0.9
+    assert np.corrcoef(r["scale"], a)[0, 1] > 0.7, np.corrcoef(r["scale"], a)
+    plain = classify(x, k=2, mwa=30.0, init=y, progress=False, **dict(FAST, restarts=0))
+    assert not plain["amplitude"] and "scale" not in plain
+
+
 def test_bad_inputs_are_refused_in_one_line(two_structures):
     x, _ = two_structures
     for kw, msg in [(dict(mwa=95.0), "mwa"), (dict(k=0), "k: expected >= 1"), (dict(criterion="bic"), "criterion"),
-                    (dict(restarts=0), "restarts"), (dict(k=2, init=np.full(80, 5)), "init: expected 80 labels below 2")]:
+                    (dict(restarts=0), "restarts"), (dict(k=2, init=np.full(80, 5)), "init: expected 80 labels below 2"),
+                    (dict(amplitude="yes"), "amplitude: expected True, False or 'auto'")]:
         with pytest.raises(InputError, match=msg): classify(x, progress=False, **{**FAST, **kw})
     with pytest.raises(InputError, match="particles: expected cubic volumes"): classify(torch.zeros(4, 1, 8, 8, 6), progress=False)
 

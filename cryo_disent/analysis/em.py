@@ -22,9 +22,10 @@ from cryo_disent.analysis.search import (
 )
 
 # %% auto #0
-__all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'initial_state', 'em']
+__all__ = ['SCHEDULE', 'BandData', 'class_references', 'expectation', 'refine_active', 'Scaled', 'scaled', 'amplitudes',
+           'initial_state', 'em']
 
-# %% ../../nbs/58b_analysis.em.ipynb #1930f9a2
+# %% ../../nbs/58b_analysis.em.ipynb #35d5f28d
 def _volumes(particles, batch_size: int = 256):
     "Yield `[b, n, n, n]` float32 batches from a tensor/array `[N, (1,) n, n, n]` or a Dataset of dicts with 'x'."
     if torch.is_tensor(particles) or isinstance(particles, np.ndarray):
@@ -86,6 +87,7 @@ class BandData:
             M = [self._wedges(mwa)]
         H = torch.cat(M)
         self.X = self.X if premultiplied and tf is not None else self.X * H
+        self.varying = tf is not None  # each particle has its own transfer
         self.M = H**2
         self._bands = {}
 
@@ -205,6 +207,57 @@ def refine_active(
         R[i, k, 0], t[i, k, 0], ll[i, k, 0] = Rk, tk, torch.maximum(o["ll"], ll[i, k, 0])
     return dict(e, R=R, t=t, ll=ll, w=torch.softmax(ll, -1))
 
+# %% ../../nbs/58b_analysis.em.ipynb #2a156a7c
+class Scaled:
+    "`data` read with each particle's amplitude c `[N]`: X·c and M·c² (the particle is c·H·S + noise); 1/σ² as read."
+
+    def __init__(self, data, scale: torch.Tensor):
+        self.data, self.top, self.scale = data, data.top, scale
+
+    def __len__(self):
+        return len(self.data)
+
+    def at(self, cutoff: float) -> tuple:
+        b, g, X, M, inv = self.data.at(cutoff)
+        c = self.scale.to(X.device)[:, None]
+        return b, g, X * c, M * c**2, inv
+
+def scaled(data, state: dict | None):
+    "`data` read at the amplitudes of `state` (`state['scale']`), or as it is where the state has none."
+    return data if state is None or state.get("scale") is None else Scaled(data, state["scale"])
+
+@torch.no_grad()
+def amplitudes(
+    data: BandData,
+    cutoff: float,
+    G: torch.Tensor,  # `[K, L, L, L]` references
+    state: dict,  # `gamma` `[N, K]` and the best pose per pair (`R[:, :, 0]`, `t[:, :, 0]`)
+    bounds: tuple = (0.25, 4.0),
+    chunk: int = 256,
+) -> torch.Tensor:
+    "`[N]` each particle's amplitude c (see above): least squares at its best poses, class-normalised, shrunk to 1."
+    b, grid, X, M, inv = data.at(cutoff)
+    gamma = state["gamma"]
+    N, K = gamma.shape
+    num, den = torch.zeros(N, K, device=b.device), torch.zeros(N, K, device=b.device)
+    for k in range(K):
+        for i in range(0, N, chunk):
+            s = slice(i, i + chunk)
+            S = grid.sample(G[k : k + 1], state["R"][s, k, 0])[0]
+            Y = X[s] * b.phase(state["t"][s, k, 0]) * (b.w * inv)
+            num[s, k] = (Y * S.conj()).real.sum(1)
+            den[s, k] = (M[s] * (b.w * inv) * S.abs() ** 2).sum(1).clamp_min(1e-12)
+    c, v = num / den, 1 / den
+    m = (gamma * c).sum(0) / gamma.sum(0).clamp_min(1e-12)  # each class's mean amplitude
+    ok = m > 0  # a class whose members do not correlate with it has no amplitudes to give
+    c = torch.where(ok, c / m.clamp_min(1e-12), torch.ones_like(c))
+    v = torch.where(ok, v / m.clamp_min(1e-12) ** 2, torch.zeros_like(v))
+    ch, vh = (gamma * c).sum(1), (gamma * v).sum(1)
+    tau2 = ((ch - ch.mean()) ** 2).mean() - vh.mean()
+    if tau2 <= 0:
+        return torch.ones(N, device=b.device)
+    return (1 + tau2 / (tau2 + vh) * (ch - 1)).clamp(*bounds)
+
 # %% ../../nbs/58b_analysis.em.ipynb #b436dde3
 def _dirichlet(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
     e = -torch.log(torch.rand(n, k, generator=gen).clamp_min(1e-12))
@@ -238,7 +291,7 @@ def _subsampled(state: dict, share: float, gen: torch.Generator) -> dict:
     keep = (torch.rand(len(state["gamma"]), generator=gen) < share).float().to(state["gamma"].device)
     return dict(state, gamma=state["gamma"] * keep[:, None])
 
-# %% ../../nbs/58b_analysis.em.ipynb #af938d1b
+# %% ../../nbs/58b_analysis.em.ipynb #ae8d5eef
 def _line(tag: str, cutoff: float, it: int, n_it: int, state: dict, t0: float) -> str:
     pi = " ".join(f"{v:.2f}" for v in state["gamma"].mean(0).tolist())
     return (
@@ -262,9 +315,10 @@ def em(
     tag: str = "",
     pose_temperature: float = 1.0,  # pose posteriors ∝ p^(1/T) over each pair's `top` poses, annealed as `temperature`
     subsample: float = 1.0,  # share of the particles, drawn afresh, making the references before the last 4 iterations
+    amplitude: bool = False,  # estimate each particle's amplitude after every E-step (`amplitudes`), used from the next
 ) -> dict:
     """EM over the schedule from `state` (default: random memberships): `gamma`, poses, `lse`, `loglik`, `references`,
-    `band`."""
+    `band`, and `scale` where amplitudes are estimated (or the state came with them)."""
     require(k >= 1 and len(data) >= 2 * k, f"k: expected 1 <= k <= {len(data) // 2} (two particles per class), got {k}")
     require(pose_temperature >= 1, f"pose_temperature: expected >= 1, got {pose_temperature}")
     require(0 < subsample <= 1, f"subsample: expected a share in (0, 1], got {subsample}")
@@ -275,11 +329,13 @@ def em(
     for s, cutoff in enumerate(steps):
         anneal = max(0.0, 1 - s / max(1, len(steps) - 4))  # 1 at the start, 0 for the last 4 iterations
         made = _subsampled(state, subsample, gen) if anneal > 0 else state
-        G = class_references(data, cutoff, made, lam, 1e-2 / pose_temperature**anneal)  # flatter posteriors, lower cut
-        e = expectation(data, cutoff, G, state["t"][:, :, 0] if "band" in state else None, n_rotations, top, max_shift)
+        D = scaled(data, state)
+        G = class_references(D, cutoff, made, lam, 1e-2 / pose_temperature**anneal)  # flatter posteriors, lower cut
+        e = expectation(D, cutoff, G, state["t"][:, :, 0] if "band" in state else None, n_rotations, top, max_shift)
         logpi = torch.log(state["gamma"].mean(0).clamp_min(1e-4))
         gamma = torch.softmax((logpi + e["lse"]) / temperature**anneal, 1)
-        e = refine_active(data, cutoff, G, e, gamma, gen, max_shift=max_shift)
+        e = refine_active(D, cutoff, G, e, gamma, gen, max_shift=max_shift)
+        scale = amplitudes(data, cutoff, G, dict(gamma=gamma, R=e["R"], t=e["t"])) if amplitude else state.get("scale")
         state = dict(
             gamma=gamma,
             R=e["R"],
@@ -289,6 +345,7 @@ def em(
             references=G,
             band=cutoff,
             loglik=float(torch.logsumexp(logpi + e["lse"], 1).sum()),
+            **({} if scale is None else {"scale": scale}),
         )
         if split and s < len(steps) - 3:
             _split_empty(state, gen)
