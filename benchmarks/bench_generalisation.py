@@ -213,8 +213,8 @@ def run_classification(data: Path, out: Path, **options) -> dict:
 
 
 def merge_record(c: dict) -> dict:
-    "How a classification chose K: its kept band, each merge or drop (ρ at that band and at the finest), each check there."
-    return dict(band=c.get("band"), merged=c.get("merged"), confirmed=c.get("confirmed"))
+    "How a classification chose K: its kept start's band and each merge or drop (the pair's ρ, the classes' sizes)."
+    return dict(band=c.get("band"), merged=c.get("merged"))
 
 
 RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,

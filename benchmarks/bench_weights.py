@@ -167,7 +167,7 @@ def poses_cmd(args):
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
-def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided") -> dict:
+def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided", amplitude: bool = False) -> dict:
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -183,7 +183,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     t0 = time.time()
     kw = read_way(ds, way)
     aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
-    c = classify(ds, k=None, seed=0, progress=False, **kw, **opts, **aids)
+    c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **opts, **aids)
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
                 wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
@@ -197,42 +197,41 @@ def classify_cmd(args):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_generalisation import append_jsonl, resumed
     root = Path(args.root)
-    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"], r["starts"]))
+    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"], r["starts"], r.get("amplitude", False)))
     ways = args.ways.split(",")
     if not set(ways) <= set(WAYS):
         raise SystemExit(f"--ways: expected some of {','.join(WAYS)}, got {args.ways}")
     for snr in map(float, args.snrs.split(",")):
         for name in args.sets.split(","):
             for way in ways:
-                if (name, snr, way, args.starts) in done:
+                if (name, snr, way, args.starts, args.amplitude) in done:
                     continue
-                append_jsonl(p, classify_case(root, name, snr, way, args.starts))
+                append_jsonl(p, classify_case(root, name, snr, way, args.starts, args.amplitude))
 
 
 def classify_table(recs: list) -> str:
     rows = ["| set | kind | SNR | starts | mean MWA ° | ARI (K), weights | ARI (K), global wedge | pose error °, weights / global | "
             "AUC-FSC, weights / global | time s, weights / global |", "|---|---|---|---|---|---|---|---|---|---|"]
-    key = lambda r: (r["snr"], r["starts"], r["set"])
+    key = lambda r: (r["snr"], r["starts"] + (" + amplitudes" if r.get("amplitude") else ""), r["set"])
     g = {}
     for r in recs:
         g.setdefault(key(r), {})[r["way"]] = r
     f = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
+    cell = lambda r, o: "—" if r is None else (f"**{f(r['ari'])}**" if o is not None and r["ari"] > o["ari"] + 5e-3
+                                               else f(r["ari"])) + f" ({r['k']})"  # the better one in bold, if it is
+    get = lambda r, k, d=2: "—" if r is None else f(r[k], d)
     for (snr, starts, name), w in sorted(g.items(), key=lambda kv: (-kv[0][0], kv[0][1], kv[0][2])):
         a, b = w.get("weights"), w.get("global_wedge")
-        if a is None or b is None:
-            continue
-        bold = lambda r, o: f"**{f(r['ari'])}**" if r["ari"] > o["ari"] + 5e-3 else f(r["ari"])  # the better one, if it is
-        rows.append(f"| {name} | {a['kind']} | {snr:g} | {starts} | {a['mean_mwa']} | {bold(a, b)} ({a['k']}) | {bold(b, a)} ({b['k']}) | "
-                    f"{f(a['pose_error_deg'], 1)} / {f(b['pose_error_deg'], 1)} | {f(a['auc_fsc'])} / {f(b['auc_fsc'])} | "
-                    f"{a['time_s']} / {b['time_s']} |")
+        one = a or b
+        rows.append(f"| {name} | {one['kind']} | {snr:g} | {starts} | {one['mean_mwa']} | {cell(a, b)} | {cell(b, a)} | "
+                    f"{get(a, 'pose_error_deg', 1)} / {get(b, 'pose_error_deg', 1)} | {get(a, 'auc_fsc')} / {get(b, 'auc_fsc')} | "
+                    f"{a['time_s'] if a else '—'} / {b['time_s'] if b else '—'} |")
     for snr, starts in sorted({k[:2] for k in g}, key=lambda k: (-k[0], k[1])):
-        pairs = [w for k, w in g.items() if len(w) == 2 and k[:2] == (snr, starts)]
-        if not pairs:
-            continue
-        m = lambda way, k: np.mean([w[way][k] for w in pairs])
-        rows.append(f"| mean of {len(pairs)} | | {snr:g} | {starts} | | {m('weights', 'ari'):.3f} | {m('global_wedge', 'ari'):.3f} | "
-                    f"{m('weights', 'pose_error_deg'):.1f} / {m('global_wedge', 'pose_error_deg'):.1f} | "
-                    f"{m('weights', 'auc_fsc'):.3f} / {m('global_wedge', 'auc_fsc'):.3f} | |")
+        sets = [w for k, w in g.items() if k[:2] == (snr, starts)]
+        m = lambda way, k, d: (lambda v: f"{np.mean(v):.{d}f}" if v else "—")([w[way][k] for w in sets if way in w])
+        rows.append(f"| mean of {len(sets)} | | {snr:g} | {starts} | | {m('weights', 'ari', 3)} | {m('global_wedge', 'ari', 3)} | "
+                    f"{m('weights', 'pose_error_deg', 1)} / {m('global_wedge', 'pose_error_deg', 1)} | "
+                    f"{m('weights', 'auc_fsc', 3)} / {m('global_wedge', 'auc_fsc', 3)} | |")
     return "\n".join(rows)
 
 
@@ -383,6 +382,7 @@ def main():
     c.add_argument("--starts", default="aided", choices=["aided", "narrow", "plain", "wide"],
                    help="the classification's starts: the default (aided, one to 0.2 and one to 0.25), both to 0.2, "
                    "plain, or both to 0.25")
+    c.add_argument("--amplitude", action="store_true", help="estimate each particle's amplitude (classify(amplitude=True))")
     q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
     q.add_argument("--set", default="M1")
     q.add_argument("--snr", type=float, default=0.1)

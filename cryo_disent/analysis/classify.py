@@ -183,7 +183,7 @@ def _logger(progress: bool, total: int):
     log, close = progress_log(progress, "classify", total, unit="iteration", named=True)
     return log, SimpleNamespace(close=close)  # the lines name their EM themselves
 
-# %% ../../nbs/58_analysis.classify.ipynb #e6aee086
+# %% ../../nbs/58_analysis.classify.ipynb #09b949be
 def _init_gamma(init, n: int, k: int) -> torch.Tensor:
     "Memberships `[N, K]` from `init`: memberships as given, or labels `[N]` (< K; −1: unknown) made soft."
     a = np.asarray(as_numpy(init), np.float64)
@@ -201,51 +201,29 @@ def _init_gamma(init, n: int, k: int) -> torch.Tensor:
         g[torch.as_tensor(lab < 0)] = 1.0 / k
     return g / g.sum(1, keepdim=True)
 
-def _separability_at(data, state: dict, **held) -> tuple:
-    "(ρ `[K, K]`, held-out evidence, information) of `state`'s classes at its band (`separability`)."
-    ev, q = heldout_evidence(data, state, **held), particle_information(data, state)
-    return separability(ev, state["gamma"].argmax(1), q), ev, q
-
-def _least_pair(D: np.ndarray, below: float, wide=None) -> tuple | None:
-    "The least separable pair (a, b) with ρ < `below` and, given `wide` (ρ at a finer band, its threshold), there too."
-    order = [(a, b) for a, b in zip(*np.unravel_index(np.argsort(np.nan_to_num(D, nan=np.inf), None), D.shape))
-             if a < b and D[a, b] < below]
-    if wide is not None:
-        order = [(a, b) for a, b in order if wide[0][a, b] < wide[1]]
-    return order[0] if order else None
-
 def _merge_inseparable(
-    data: BandData, best: dict, run, merge_below: float, info: dict, min_class: int, confirm=None, **held
+    data: BandData, best: dict, run, merge_below: float, info: dict, min_class: int, **held
 ) -> dict:
     """Merge the least separable pair of classes (held-out ρ < `merge_below`) until none is left; classes of fewer
-    than `min_class` particles go first. `confirm` (data read to a finer band, the band, its threshold): a pair
-    merges only if it is inseparable there too."""
+    than `min_class` particles go first."""
     info["merged"], info["merge_below"], info["min_class"] = [], merge_below, min_class
     while best["gamma"].shape[1] > 1:
         lab = best["gamma"].argmax(1)
         n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
-        D, ev, q = _separability_at(data, best, **held)
+        ev, q = heldout_evidence(data, best, **held), particle_information(data, best)
+        D = separability(ev, lab, q)
         info["separability"] = np.round(D, 2).tolist()
         if "path" in info:
             info["path"].append(dict(k=len(n), labels=lab.cpu().numpy(), separability=info["separability"],
                                      evidence=ev.cpu().numpy(), information=q))
-        pair, wide = _least_pair(D, merge_below), None
-        if int(n.min()) >= min_class and pair is not None and confirm is not None:
-            cd, band, below = confirm
-            at = dict(best, band=band)
-            at["references"] = class_references(scaled(cd, at), band, at, held.get("lam", 1.0))
-            wide = _separability_at(cd, at, **held)[0]
-            info.setdefault("confirmed", []).append(dict(k=len(n), band=band, separability=np.round(wide, 2).tolist()))
-            pair = _least_pair(D, merge_below, (wide, below))
         if int(n.min()) < min_class:
             drop, into, d = int(n.argmin()), None, None
-        elif pair is not None:
-            a, b = pair
+        elif np.nanmin(D) < merge_below:
+            a, b = np.unravel_index(np.nanargmin(D), D.shape)
             (drop, into), d = sorted((int(a), int(b)), key=lambda c: int(n[c])), float(D[a, b])
         else:
             return best
-        info["merged"].append(dict(drop=drop, into=into, separability=d, sizes=n.tolist(),
-                                   **({} if wide is None else {"separability_confirmed": float(wide[a, b])})))
+        info["merged"].append(dict(drop=drop, into=into, separability=d, sizes=n.tolist()))
         K = best["gamma"].shape[1] - 1
         best = run(
             K,
@@ -297,7 +275,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #f540876c
+# %% ../../nbs/58_analysis.classify.ipynb #4fec0a1c
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -318,8 +296,7 @@ def classify(
     min_class: int = 10,  # separability: a class of fewer particles is dropped before any merge
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`, `evidence`, `information`)
     aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
-    amplitude="auto",  # each particle's amplitude (`em.amplitudes`): True, False, or "auto" (where transfers differ)
-    confirm: bool = True,  # separability: a start short of the finest band merges a pair only if inseparable there too
+    amplitude=False,  # each particle's amplitude (`em.amplitudes`): True, False, or "auto" (where transfers differ)
     seed: int = 0,
     device=None,
     progress: bool = True,
@@ -365,7 +342,7 @@ def classify(
         else [("init", initial_state(len(data), K0, seed, _init_gamma(init, len(data), K0), data.top.device))]
     )
     starts += [(f"seed {seed + r}", None) for r in range(restarts)]
-    common, widest = min(finest), max(finest)  # the starts' held-out likelihoods compared at one band; the finest read
+    common = min(finest)  # the starts' held-out likelihoods compared at one band
     tried = []
     for (name, st), (sch, aided), c in zip(starts, plans, finest):
         s = run(capped[c], K0, st, seed + len(tried), f" K={K0} start '{name}'", sch, **aided)
@@ -380,13 +357,10 @@ def classify(
         polished = lambda K, st, tag: run(
             D, K, st, seed, tag, ((best["band"], polish),), temperature=1.0, split=False
         )
-        short = confirm and best["band"] < widest  # the kept start stopped short of the finest band read
-        wide = (capped[widest], widest, merge_threshold(merge_below, widest)) if short else None
         own = criterion != "heldout" or best["band"] == common  # its held-out likelihood at its band is known
         h0 = max(t["heldout"] for t in tried) if own else heldout_loglik(D, best, **held)
         best = (
-            _merge_inseparable(D, best, polished, merge_threshold(merge_below, best["band"]), info, min_class, wide,
-                               **held)
+            _merge_inseparable(D, best, polished, merge_threshold(merge_below, best["band"]), info, min_class, **held)
             if criterion == "separability"
             else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
