@@ -336,7 +336,7 @@ def cmd_mcl(a):
 
 
 PAIRS = (("S2", 0.01, 1, 3, 150), ("M4", 0.01, 1, 2, 150), ("S2", 0.01, 1, 3, 600), ("S2", 0.1, 1, 3, 150),
-         ("M4", 0.1, 1, 2, 150))  # set, SNR, two of its structures, particles per class
+         ("M4", 0.1, 1, 2, 150), ("M1", 0.01, 0, 3, 150))  # set, SNR, two of its structures, particles per class
 
 
 def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | None = None) -> dict:
@@ -349,31 +349,37 @@ def _two_class_state(R: torch.Tensor, t: torch.Tensor, gamma: torch.Tensor | Non
 
 def cmd_pairs(a):
     """Can EM split two structures from an uninformed start? A two-class EM on the particles of two of a set's structures,
-    from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses."""
+    from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses.
+    `--band 0.25`: the random starts with the default aids on to 0.25 (`classify.AB_INITIO_WIDE`), the truth at 0.25."""
     from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import _Subset, heldout_evidence, separability
-    from cryo_disent.analysis.em import BandData, em
+    from cryo_disent.analysis.classify import AB_INITIO_WIDE, _Subset, heldout_evidence, separability
+    from cryo_disent.analysis.em import SCHEDULE, BandData, em
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
-    p, done = resumed(a, "pairs.jsonl", lambda r: (r["set"], r["snr"], r["n"] // 2, r["start"]))
+    p, done = resumed(a, "pairs.jsonl", lambda r: (r["set"], r["snr"], r["n"] // 2, r["start"], r.get("band", 0.2)))
+    band, wide = float(a.band), float(a.band) > 0.2
+    aids = {k: v for k, v in AB_INITIO_WIDE.items() if k != "schedule"}
     for name, snr, ia, ib, per_class in PAIRS:
-        starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s) not in done]
+        if name not in a.sets.split(","): continue
+        starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s, band) not in done
+                  and not (wide and s == "consensus")]
         if not starts: continue
         ds = VolumeDataset.from_folder(simulate(root, name, snr, per_class))
         y = ds.labels.numpy()
         sel = torch.as_tensor(np.isin(y, [ia, ib])).nonzero()[:, 0]
-        sub, ys = _Subset(BandData(ds, dataset_wedge(ds), 0.2), sel), torch.as_tensor((y[sel.numpy()] == ib).astype(np.int64))
+        sub, ys = _Subset(BandData(ds, dataset_wedge(ds), band), sel), torch.as_tensor((y[sel.numpy()] == ib).astype(np.int64))
         for start in starts:
             t0 = time.time()
-            if start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
+            if start.startswith("random") and wide: s = em(sub, 2, AB_INITIO_WIDE["schedule"], seed=int(start[-1]), **aids)
+            elif start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
             elif start == "consensus":
                 c = em(sub, 1, seed=0, split=False)
                 s = em(sub, 2, seed=0, state=_two_class_state(c["R"][:, 0, 0], c["t"][:, 0, 0]), schedule=((0.2, 8),))
-            else: s = em(sub, 2, seed=0, state=_two_class_state(ds.rotations[sel], ds.shifts[sel],
-                                                               torch.nn.functional.one_hot(ys, 2).float()), temperature=1.0)
+            else: s = em(sub, 2, ((band, 8),) if wide else SCHEDULE, seed=0, temperature=1.0, state=_two_class_state(
+                ds.rotations[sel], ds.shifts[sel], torch.nn.functional.one_hot(ys, 2).float()))
             lab = s["gamma"].argmax(1)
-            rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel),
+            rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel), band=band,
                        ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())),
                        separability=float(np.nanmax(separability(heldout_evidence(sub, s), lab))), wall_s=round(time.time() - t0, 1))
             append_jsonl(p, rec)
@@ -663,14 +669,15 @@ def starts_table(recs: list) -> str:
 
 
 def pairs_table(recs: list) -> str:
-    rows = ["| set | SNR | structures | particles | from random (2 seeds): ARI, ρ | from a consensus's poses | from the truth |",
-            "|---|---|---|---|---|---|---|"]
-    for name, snr, ia, ib, per_class in PAIRS:
-        g = {r["start"]: r for r in recs if r["set"] == name and r["snr"] == snr and r["n"] == 2 * per_class}
+    rows = ["| set | SNR | structures | particles | band | from random (2 seeds): ARI, ρ | from a consensus's poses | from the truth |",
+            "|---|---|---|---|---|---|---|---|"]
+    for (name, snr, ia, ib, per_class), band in itertools.product(PAIRS, (0.2, 0.25)):
+        g = {r["start"]: r for r in recs if r["set"] == name and r["snr"] == snr and r["n"] == 2 * per_class
+             and r.get("band", 0.2) == band}
         if not g: continue
         f = lambda k: f"{g[k]['ari']:.2f}, {g[k]['separability']:.2f}" if k in g else "—"
-        rows.append(f"| {name} | {snr:g} | {' / '.join(next(iter(g.values()))['pair'])} | 2 × {per_class} | {f('random 0')}; {f('random 1')} | "
-                    f"{f('consensus')} | {f('truth')} |")
+        rows.append(f"| {name} | {snr:g} | {' / '.join(next(iter(g.values()))['pair'])} | 2 × {per_class} | {band:g} | "
+                    f"{f('random 0')}; {f('random 1')} | {f('consensus')} | {f('truth')} |")
     return "\n".join(rows)
 
 
@@ -803,6 +810,8 @@ def main(argv=None):
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--sets", default=",".join(SETS))
     s.add_argument("--seeds", default="0,1,2"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("pairs"); s.set_defaults(fn=cmd_pairs)
+    s.add_argument("--sets", default=",".join(sorted({p[0] for p in PAIRS})))
+    s.add_argument("--band", default="0.2", choices=["0.2", "0.25"])
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("starts"); s.set_defaults(fn=cmd_starts)
     s.add_argument("--root", default="runs/bench_gen"); s.add_argument("--threads", type=int, default=2)
