@@ -201,15 +201,31 @@ def _scored(ds, data: Path, lab, posterior, rotation, translation, wedge="auto",
 def run_classification(data: Path, out: Path, **options) -> dict:
     """The default pipeline's classification stage alone, with the pipeline's options: it does not read the model's
     embedding, so its classes, K and poses are the `default` pipeline's (same data, seed and options), without training."""
-    from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import classify
     from cryo_disent.data.datasets import VolumeDataset
-    from cryo_disent.app.demo import DEMO_CLASSIFY
     ds = VolumeDataset.from_folder(data)
-    opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
-    c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=True, **{**opts, **options})  # `options`: e.g. aids=None
+    c = default_classification(ds, **options)  # `options`: e.g. aids=None
     return dict(_scored(ds, data, c["labels"], c["posterior"], c["rotation"], c["translation"], k_chosen_by="classification"),
                 **merge_record(c))
+
+
+def default_classification(ds, progress: bool = True, **options) -> dict:
+    "`classify.classify` of a dataset as the default pipeline runs it (`make demo`'s options, seed 0, K chosen)."
+    from cryo_disent.analysis.averaging import dataset_wedge
+    from cryo_disent.analysis.classify import classify
+    from cryo_disent.app.demo import DEMO_CLASSIFY
+    opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
+    return classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=progress, **{**opts, **options})
+
+
+def two_classes_wide(sub, seed: int) -> tuple:
+    """(labels, held-out ρ) of a two-class EM on `sub` from random memberships, with the default aids on to 0.25
+    (`classify.AB_INITIO_WIDE`)."""
+    from cryo_disent.analysis.classify import heldout_evidence, separability
+    from cryo_disent.analysis.em import em
+    w = wide_aids()
+    s = em(sub, 2, w["schedule"], seed=seed, **{k: v for k, v in w.items() if k != "schedule"})
+    lab = s["gamma"].argmax(1)
+    return lab, float(np.nanmax(separability(heldout_evidence(sub, s), lab)))
 
 
 def merge_record(c: dict) -> dict:
@@ -315,18 +331,17 @@ def cmd_split(a):
     EM on its particles alone, the default aids on to 0.25, several seeds), each split's held-out ρ there, and the ARI
     the set would reach if that split were kept (`classify.MERGE_BELOW` at 0.25 is 0.175)."""
     from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import AB_INITIO_WIDE, _Subset, classify, heldout_evidence, separability
-    from cryo_disent.analysis.em import BandData, em
+    from cryo_disent.analysis.classify import _Subset
+    from cryo_disent.analysis.em import BandData
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     p, done = resumed(a, "split.jsonl", lambda r: (r["set"], r["snr"]))
-    aids = {k: v for k, v in AB_INITIO_WIDE.items() if k != "schedule"}
     for name, snr in itertools.product(a.sets.split(","), [float(s) for s in a.snrs.split(",")]):
         if (name, snr) in done: continue
         ds = VolumeDataset.from_folder(simulate(root, name, snr))
         y, t0 = ds.labels.numpy(), time.time()
-        c = classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=False)
+        c = default_classification(ds, progress=False)
         lab = c["labels"]
         rec = dict(set=name, snr=snr, k=int(c["k"]), ari=float(adjusted_rand_score(y, lab)), sizes=np.bincount(lab).tolist(),
                    wall_s=round(time.time() - t0, 1), trials=[])
@@ -334,11 +349,10 @@ def cmd_split(a):
         sub = _Subset(BandData(ds, dataset_wedge(ds), 0.25), sel)
         for seed in range(int(a.seeds)):
             t0 = time.time()
-            s = em(sub, 2, AB_INITIO_WIDE["schedule"], seed=seed, **aids)
-            two = s["gamma"].argmax(1)
+            two, rho = two_classes_wide(sub, seed)
             new = lab.copy()
             new[sel.numpy()[two.numpy() == 1]] = lab.max() + 1
-            rec["trials"].append(dict(seed=seed, separability=float(np.nanmax(separability(heldout_evidence(sub, s), two))),
+            rec["trials"].append(dict(seed=seed, separability=rho,
                                       sizes=torch.bincount(two, minlength=2).tolist(), ari_if_kept=float(adjusted_rand_score(y, new)),
                                       wall_s=round(time.time() - t0, 1)))
         append_jsonl(p, rec)
@@ -386,14 +400,13 @@ def cmd_pairs(a):
     from random memberships (two seeds), from the poses of a one-class consensus, and from the true memberships and poses.
     `--band 0.25`: the random starts with the default aids on to 0.25 (`classify.AB_INITIO_WIDE`), the truth at 0.25."""
     from cryo_disent.analysis.averaging import dataset_wedge
-    from cryo_disent.analysis.classify import AB_INITIO_WIDE, _Subset, heldout_evidence, separability
+    from cryo_disent.analysis.classify import _Subset, heldout_evidence, separability
     from cryo_disent.analysis.em import SCHEDULE, BandData, em
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
     p, done = resumed(a, "pairs.jsonl", lambda r: (r["set"], r["snr"], r["n"] // 2, r["start"], r.get("band", 0.2)))
     band, wide = float(a.band), float(a.band) > 0.2
-    aids = {k: v for k, v in AB_INITIO_WIDE.items() if k != "schedule"}
     for name, snr, ia, ib, per_class in PAIRS:
         if name not in a.sets.split(","): continue
         starts = [s for s in ("random 0", "random 1", "consensus", "truth") if (name, snr, per_class, s, band) not in done
@@ -405,17 +418,18 @@ def cmd_pairs(a):
         sub, ys = _Subset(BandData(ds, dataset_wedge(ds), band), sel), torch.as_tensor((y[sel.numpy()] == ib).astype(np.int64))
         for start in starts:
             t0 = time.time()
-            if start.startswith("random") and wide: s = em(sub, 2, AB_INITIO_WIDE["schedule"], seed=int(start[-1]), **aids)
+            if start.startswith("random") and wide: lab, rho = two_classes_wide(sub, int(start[-1]))
             elif start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
             elif start == "consensus":
                 c = em(sub, 1, seed=0, split=False)
                 s = em(sub, 2, seed=0, state=_two_class_state(c["R"][:, 0, 0], c["t"][:, 0, 0]), schedule=((0.2, 8),))
             else: s = em(sub, 2, ((band, 8),) if wide else SCHEDULE, seed=0, temperature=1.0, state=_two_class_state(
                 ds.rotations[sel], ds.shifts[sel], torch.nn.functional.one_hot(ys, 2).float()))
-            lab = s["gamma"].argmax(1)
+            if not (start.startswith("random") and wide):
+                lab = s["gamma"].argmax(1)
+                rho = float(np.nanmax(separability(heldout_evidence(sub, s), lab)))
             rec = dict(set=name, snr=snr, pair=[SETS[name][1][ia], SETS[name][1][ib]], start=start, n=len(sel), band=band,
-                       ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())),
-                       separability=float(np.nanmax(separability(heldout_evidence(sub, s), lab))), wall_s=round(time.time() - t0, 1))
+                       ari=float(adjusted_rand_score(ys.numpy(), lab.numpy())), separability=rho, wall_s=round(time.time() - t0, 1))
             append_jsonl(p, rec)
 
 
@@ -795,19 +809,21 @@ def fill(md: Path, name: str, body: str):
 
 
 def split_table(recs: list) -> str:
+    from cryo_disent.analysis.classify import MERGE_BELOW, merge_threshold
+    below = merge_threshold(MERGE_BELOW, 0.25)
     rows = ["| set | SNR | classification: ARI (K), class sizes | largest class in two at 0.25, per seed: ρ, sizes, ARI if kept | "
-            "best ρ ≥ 0.175 kept: ARI (K) |", "|---|---|---|---|---|"]
+            f"best ρ ≥ {below:g} kept: ARI (K) |", "|---|---|---|---|---|"]
     for r in recs:
         tr = ["{:.3f}, {}/{}, {:.2f}".format(t["separability"], *t["sizes"], t["ari_if_kept"]) for t in r["trials"]]
         best = max(r["trials"], key=lambda t: t["separability"])
-        kept = f"{best['ari_if_kept']:.2f} ({r['k'] + 1})" if best["separability"] >= 0.175 else f"{r['ari']:.2f} ({r['k']})"
+        kept = f"{best['ari_if_kept']:.2f} ({r['k'] + 1})" if best["separability"] >= below else f"{r['ari']:.2f} ({r['k']})"
         rows.append(f"| {r['set']} | {r['snr']:g} | {r['ari']:.2f} ({r['k']}), {' '.join(map(str, r['sizes']))} | "
                     f"{'; '.join(tr)} | {kept} |")
     return "\n".join(rows)
 
 
-SECTIONS = {"split": split_table, "pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table, "alone": alone_table, "paths": paths_table,
-            "truth": truth_table}  # jsonl → table
+SECTIONS = {"split": split_table, "pairs": pairs_table, "starts": starts_table, "abinitio": abinitio_table,
+            "alone": alone_table, "paths": paths_table, "truth": truth_table}  # jsonl → table
 
 
 def cmd_report(a):

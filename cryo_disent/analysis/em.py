@@ -207,7 +207,7 @@ def refine_active(
         R[i, k, 0], t[i, k, 0], ll[i, k, 0] = Rk, tk, torch.maximum(o["ll"], ll[i, k, 0])
     return dict(e, R=R, t=t, ll=ll, w=torch.softmax(ll, -1))
 
-# %% ../../nbs/58b_analysis.em.ipynb #2a156a7c
+# %% ../../nbs/58b_analysis.em.ipynb #48fd5713
 class Scaled:
     "`data` read with each particle's amplitude c `[N]`: X·c and M·c² (the particle is c·H·S + noise); 1/σ² as read."
 
@@ -226,6 +226,7 @@ def scaled(data, state: dict | None):
     "`data` read at the amplitudes of `state` (`state['scale']`), or as it is where the state has none."
     return data if state is None or state.get("scale") is None else Scaled(data, state["scale"])
 
+# %% ../../nbs/58b_analysis.em.ipynb #0ccf282f
 @torch.no_grad()
 def amplitudes(
     data: BandData,
