@@ -230,7 +230,7 @@ def two_classes_wide(sub, seed: int) -> tuple:
 
 def merge_record(c: dict) -> dict:
     "How a classification chose K: its kept start's band and each merge or drop (the pair's ρ, the classes' sizes)."
-    return dict(band=c.get("band"), merged=c.get("merged"))
+    return dict(band=c.get("band"), merged=c.get("merged"), **({"splits": c["splits"]} if "splits" in c else {}))
 
 
 RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_classification,
@@ -239,6 +239,7 @@ RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=run_clas
                default_narrow=lambda d, o: run_default(d, o, dict(aids=narrow_aids())),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None)),
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
+               split=lambda d, o: run_classification(d, o, split=3),  # the default, then the split move (3 starts)
                wide=lambda d, o: run_classification(d, o, aids=wide_aids(), merge_below=0.21),  # one ρ at both bands
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 

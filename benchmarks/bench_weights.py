@@ -167,7 +167,8 @@ def poses_cmd(args):
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
-def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided", amplitude: bool = False) -> dict:
+def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided", amplitude: bool = False,
+                  split: int = 0) -> dict:
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -183,12 +184,13 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     t0 = time.time()
     kw = read_way(ds, way)
     aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
-    c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **opts, **aids)
+    c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **{**opts, **aids, **({"split": split} if split else {})})
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
                 wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
     return dict(set=name, kind=SETS[name][0], snr=snr, way=way, starts=starts, mean_mwa=round(mwa, 1), time_s=round(wall),
-                threads=torch.get_num_threads(), machine=platform.machine(), amplitude=bool(c["amplitude"]), **r,
+                threads=torch.get_num_threads(), machine=platform.machine(), amplitude=bool(c["amplitude"]),
+                **({"split": split} if split else {}), **r,
                 **merge_record(c))
 
 
@@ -197,22 +199,24 @@ def classify_cmd(args):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_generalisation import append_jsonl, resumed
     root = Path(args.root)
-    p, done = resumed(args, "classify.jsonl", lambda r: (r["set"], r["snr"], r["way"], r["starts"], r.get("amplitude", False)))
+    p, done = resumed(args, "classify.jsonl",
+                      lambda r: (r["set"], r["snr"], r["way"], r["starts"], r.get("amplitude", False), r.get("split", 0)))
     ways = args.ways.split(",")
     if not set(ways) <= set(WAYS):
         raise SystemExit(f"--ways: expected some of {','.join(WAYS)}, got {args.ways}")
     for snr in map(float, args.snrs.split(",")):
         for name in args.sets.split(","):
             for way in ways:
-                if (name, snr, way, args.starts, args.amplitude) in done:
+                if (name, snr, way, args.starts, args.amplitude, args.split) in done:
                     continue
-                append_jsonl(p, classify_case(root, name, snr, way, args.starts, args.amplitude))
+                append_jsonl(p, classify_case(root, name, snr, way, args.starts, args.amplitude, args.split))
 
 
 def classify_table(recs: list) -> str:
     rows = ["| set | kind | SNR | starts | mean MWA ° | ARI (K), weights | ARI (K), global wedge | pose error °, weights / global | "
             "AUC-FSC, weights / global | time s, weights / global |", "|---|---|---|---|---|---|---|---|---|---|"]
-    key = lambda r: (r["snr"], r["starts"] + (" + amplitudes" if r.get("amplitude") else ""), r["set"])
+    key = lambda r: (r["snr"], r["starts"] + (" + amplitudes" if r.get("amplitude") else "")
+                     + (f" + split ({r['split']} starts)" if r.get("split") else ""), r["set"])
     g = {}
     for r in recs:
         g.setdefault(key(r), {})[r["way"]] = r
@@ -383,6 +387,7 @@ def main():
                    help="the classification's starts: the default (aided, one to 0.2 and one to 0.25), both to 0.2, "
                    "plain, or both to 0.25")
     c.add_argument("--amplitude", action="store_true", help="estimate each particle's amplitude (classify(amplitude=True))")
+    c.add_argument("--split", type=int, default=0, help="the split move's starts per try (classify(split=N)); 0: none")
     q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
     q.add_argument("--set", default="M1")
     q.add_argument("--snr", type=float, default=0.1)
