@@ -72,7 +72,7 @@ def _cmd_toyset(a):
 
 
 
-# %% ../../nbs/75b_app.cli_verbs.ipynb #2df9a09f
+# %% ../../nbs/75b_app.cli_verbs.ipynb #4312d70a
 def _train_cfg(a) -> dict:
     return {
         k: v
@@ -139,8 +139,12 @@ def _print_summary(m: dict):
 def _classify_options(a):
     "`classify.classify` options of `cluster`/`refine` (False with --no-classify)."
     require(a.k_max >= 1 and a.restarts >= 1, f"--k-max, --restarts: expected >= 1, got {a.k_max}, {a.restarts}")
+    split = getattr(a, "split", None)
+    require(split is None or split >= 0, f"--split: expected starts >= 0 (0: no split move), got {split}")
     aids = {} if getattr(a, "ab_initio", True) else dict(aids=None)  # the default aids are classify's own
-    return dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion, **aids) if a.classify else False
+    more = {} if split is None else dict(split=split)  # likewise the split move
+    opts = dict(k_max=a.k_max, restarts=a.restarts, criterion=a.classify_criterion, **aids, **more)
+    return opts if a.classify else False
 
 def _cmd_cluster(a):
     from cryo_disent.app.pipelines import cluster_run
