@@ -275,71 +275,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #7f1c360a
-def _with_split(best: dict, c: int, sel: torch.Tensor, two: dict) -> dict:
-    """`best` with class c split in two: its particles `sel` take the memberships and best poses of the two-class state
-    `two`; the others' share of c is halved between the two (at c's poses)."""
-    g, K = best["gamma"], best["gamma"].shape[1]
-    g = torch.cat([g, g[:, c : c + 1] / 2], 1)
-    g[:, c] /= 2
-    g[sel, c], g[sel, K] = best["gamma"][sel, c] * two["gamma"][:, 0], best["gamma"][sel, c] * two["gamma"][:, 1]
-    pose = {key: torch.cat([best[key][:, :, :1], best[key][:, c : c + 1, :1]], 1) for key in ("R", "t")}
-    for key in ("R", "t"):
-        pose[key][sel, c], pose[key][sel, K] = two[key][:, 0, :1], two[key][:, 1, :1]
-    extra = {} if best.get("scale") is None else {"scale": best["scale"]}
-    return dict(gamma=g, w=torch.ones_like(g[..., None]), band=best["band"], **pose, **extra)
-
-def _split_largest(
-    data: BandData, best: dict, run, seeds: int, plan: tuple, below: float, min_class: int, **held
-) -> tuple:
-    """(`best` with its largest class split, or None; the record): a two-class EM of that class's particles from
-    `seeds` random starts (`plan`: schedule and `em` keywords), the first with held-out ρ ≥ `below` kept."""
-    lab = best["gamma"].argmax(1)
-    n = torch.bincount(lab.cpu(), minlength=best["gamma"].shape[1])
-    c = int(n.argmax())
-    sel = (lab == c).nonzero()[:, 0]
-    rec, (sch, aided) = dict(cls=c, size=int(n[c]), below=below, trials=[]), plan
-    if len(sel) < 2 * min_class:
-        return None, rec
-    sub, seed = _Subset(data, sel), held.get("seed", 0)
-    for r in range(seeds):
-        s = run(sub, 2, None, seed + r, f" class {c} split (start {r + 1}/{seeds})", sch, **aided)
-        two = s["gamma"].argmax(1)
-        m = torch.bincount(two.cpu(), minlength=2)
-        ok = int(m.min()) >= min_class
-        rho = float(np.nanmax(separability(heldout_evidence(sub, s, **held), two, particle_information(sub, s))))
-        rec["trials"].append(dict(seed=seed + r, separability=rho if ok else None, sizes=m.tolist()))
-        if ok and rho >= below:
-            return _with_split(best, c, sel.to(best["gamma"].device), s), rec
-    return None, rec
-
-def _split_classes(
-    data: BandData, best: dict, run, seeds: int, plan: tuple, merge_below, info: dict, min_class: int, k_max: int,
-    polish: int, **held
-) -> dict:
-    """The split move (see above) while there are fewer than `k_max` classes: a kept split is polished at the split's
-    band and merged there again; `info['splits']` records each try."""
-    band = max(c for c, _ in plan[0])
-    below = merge_threshold(merge_below, band)
-    polished = lambda K, st, tag: run(data, K, st, held.get("seed", 0), tag, ((band, polish),), temperature=1.0,
-                                      split=False)
-    info["splits"] = []
-    while best["gamma"].shape[1] < k_max:
-        K = best["gamma"].shape[1]
-        st, rec = _split_largest(data, best, run, seeds, plan, below, min_class, **held)
-        info["splits"].append(rec)
-        if st is None:
-            break
-        sub = {"path": info["path"]} if "path" in info else {}
-        new = polished(K + 1, st, f" K={K + 1} (class {rec['cls']} split)")
-        new = _merge_inseparable(data, new, polished, below, sub, min_class, **held)
-        rec.update(merged=sub["merged"], k=int(new["gamma"].shape[1]))
-        if rec["k"] <= K:  # merged back: the state before the split is kept
-            break
-        best, info["separability"] = new, sub["separability"]
-    return best
-
-# %% ../../nbs/58_analysis.classify.ipynb #47a9f9f6
+# %% ../../nbs/58_analysis.classify.ipynb #e232bae0
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -435,6 +371,8 @@ def classify(
             else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
         if split and criterion == "separability":
+            from cryo_disent.analysis.split import _split_classes  # the move's module reads this one's helpers
+
             best = _split_classes(capped[bands[-1]], best, run, split, splan, merge_below, info, min_class, K0, polish,
                                   **held)
     if bar is not None:
