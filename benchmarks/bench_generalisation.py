@@ -217,17 +217,6 @@ def default_classification(ds, progress: bool = True, **options) -> dict:
     return classify(ds, k=None, mwa=dataset_wedge(ds), seed=0, progress=progress, **{**opts, **options})
 
 
-def two_classes_wide(sub, seed: int) -> tuple:
-    """(labels, held-out ρ) of a two-class EM on `sub` from random memberships, with the default aids on to 0.25
-    (`classify.AB_INITIO_WIDE`)."""
-    from cryo_disent.analysis.classify import heldout_evidence, separability
-    from cryo_disent.analysis.em import em
-    w = wide_aids()
-    s = em(sub, 2, w["schedule"], seed=seed, **{k: v for k, v in w.items() if k != "schedule"})
-    lab = s["gamma"].argmax(1)
-    return lab, float(np.nanmax(separability(heldout_evidence(sub, s), lab)))
-
-
 def merge_record(c: dict) -> dict:
     "How a classification chose K: its kept start's band and each merge or drop (the pair's ρ, the classes' sizes)."
     return dict(band=c.get("band"), merged=c.get("merged"), **({"splits": c["splits"]} if "splits" in c else {}))
@@ -334,6 +323,7 @@ def cmd_split(a):
     from cryo_disent.analysis.averaging import dataset_wedge
     from cryo_disent.analysis.classify import _Subset
     from cryo_disent.analysis.em import BandData
+    from cryo_disent.analysis.split import split_in_two
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
@@ -350,7 +340,7 @@ def cmd_split(a):
         sub = _Subset(BandData(ds, dataset_wedge(ds), 0.25), sel)
         for seed in range(int(a.seeds)):
             t0 = time.time()
-            two, rho = two_classes_wide(sub, seed)
+            two, rho = split_in_two(sub, seed=seed)
             new = lab.copy()
             new[sel.numpy()[two.numpy() == 1]] = lab.max() + 1
             rec["trials"].append(dict(seed=seed, separability=rho,
@@ -403,6 +393,7 @@ def cmd_pairs(a):
     from cryo_disent.analysis.averaging import dataset_wedge
     from cryo_disent.analysis.classify import _Subset, heldout_evidence, separability
     from cryo_disent.analysis.em import SCHEDULE, BandData, em
+    from cryo_disent.analysis.split import split_in_two
     from cryo_disent.data.datasets import VolumeDataset
     from sklearn.metrics import adjusted_rand_score
     root = Path(a.root)
@@ -419,7 +410,7 @@ def cmd_pairs(a):
         sub, ys = _Subset(BandData(ds, dataset_wedge(ds), band), sel), torch.as_tensor((y[sel.numpy()] == ib).astype(np.int64))
         for start in starts:
             t0 = time.time()
-            if start.startswith("random") and wide: lab, rho = two_classes_wide(sub, int(start[-1]))
+            if start.startswith("random") and wide: lab, rho = split_in_two(sub, seed=int(start[-1]))
             elif start.startswith("random"): s = em(sub, 2, seed=int(start[-1]))
             elif start == "consensus":
                 c = em(sub, 1, seed=0, split=False)
