@@ -184,7 +184,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     t0 = time.time()
     kw = read_way(ds, way)
     aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
-    c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **{**opts, **aids, **({"split": split} if split else {})})
+    c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **{**opts, **aids, "split": split})
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
                 wedge="auto" if way == "weights" else mwa, k_chosen_by="classification")
@@ -195,9 +195,11 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
 
 
 def classify_cmd(args):
-    import sys
+    import inspect, sys
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_generalisation import append_jsonl, resumed
+    from cryo_disent.analysis.classify import classify
+    if args.split is None: args.split = inspect.signature(classify).parameters["split"].default
     root = Path(args.root)
     p, done = resumed(args, "classify.jsonl",
                       lambda r: (r["set"], r["snr"], r["way"], r["starts"], r.get("amplitude", False), r.get("split", 0)))
@@ -387,7 +389,8 @@ def main():
                    help="the classification's starts: the default (aided, one to 0.2 and one to 0.25), both to 0.2, "
                    "plain, or both to 0.25")
     c.add_argument("--amplitude", action="store_true", help="estimate each particle's amplitude (classify(amplitude=True))")
-    c.add_argument("--split", type=int, default=0, help="the split move's starts per try (classify(split=N)); 0: none")
+    c.add_argument("--split", type=int, default=None, help="the split move's starts per try (classify(split=N), "
+                   "default classify's); 0: none")
     q = sub.add_parser("poses", help="one set's class averages after classification: estimated vs true labels/poses")
     q.add_argument("--set", default="M1")
     q.add_argument("--snr", type=float, default=0.1)

@@ -275,7 +275,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #e232bae0
+# %% ../../nbs/58_analysis.classify.ipynb #ccfb605e
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -297,7 +297,7 @@ def classify(
     path: bool = False,  # keep each state the merging visits (`k`, `labels`, `separability`, `evidence`, `information`)
     aids=AB_INITIO_STARTS,  # `em` keywords for the starts' EMs only (see `em`); None: plain EM; a sequence: in turn
     amplitude=False,  # each particle's amplitude (`em.amplitudes`): True, False, or "auto" (where transfers differ)
-    split: int = 0,  # separability: starts per try of the split move after the merging (see above); 0: no split move
+    split: int = 3,  # separability: starts per try of the split move after the merging (see above); 0: no split move
     split_aids: dict = AB_INITIO_WIDE,  # `em` keywords (schedule included) of the split move's two-class EMs
     seed: int = 0,
     device=None,

@@ -14,10 +14,11 @@ from ..models.registry import DEFAULT_MODEL, demo_training
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_MODEL', 'DEMO_CLASSIFY', 'DEMO_TRAINING', 'demo']
 
-# %% ../../nbs/74_app.demo.ipynb #a51866bb
+# %% ../../nbs/74_app.demo.ipynb #c29e9826
 DEMO = dict(full=dict(n_per_class=150, batch_size=32, box=32), quick=dict(n_per_class=12, batch_size=16, box=24))
 DEMO_MODEL = DEFAULT_MODEL  # the library's default model (`models.registry.DEFAULT_MODEL`)
-DEMO_CLASSIFY = dict(full=True, quick=dict(k_max=4, restarts=1, schedule=((0.15, 2), (0.2, 3)), n_rotations=500))
+DEMO_CLASSIFY = dict(full=True, quick=dict(k_max=4, restarts=1, schedule=((0.15, 2), (0.2, 3)), n_rotations=500,
+                                           split=0))
 DEMO_TRAINING = demo_training()  # per model and size: epochs and model config, as each model declares (`demo_training`)
 
 def demo(
