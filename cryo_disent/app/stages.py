@@ -177,7 +177,7 @@ def cluster_stage(
     save_npz(Path(run) / "embedding.npz", **keep, latent_cluster=lat, latent_record=np.array(to_json(rec)))
     return _as_read(rec)
 
-# %% ../../nbs/71_app.stages.ipynb #61c76c2c
+# %% ../../nbs/71_app.stages.ipynb #40ed3c44
 def _wedge_of(ds, wedge):
     'The missing-wedge angle(s) meant by `wedge`: "auto" (any name) reads the data\'s, else as given.'
     return dataset_wedge(ds) if isinstance(wedge, str) else wedge
@@ -208,7 +208,7 @@ def _classified(ds, emb: dict, k, wedge, seed: int, options: dict, progress: boo
         classify_starts=c["starts"],
         **{
             f"classify_{n}": c[n]
-            for n in ("icl_curve", "heldout_curve", "merged", "separability", "k_chosen_by")
+            for n in ("icl_curve", "heldout_curve", "merged", "splits", "separability", "k_chosen_by")
             if n in c
         },
     )
