@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generalisation.py sets                       # the sets (drawn with a seed; checked against SETS)
     python benchmarks/bench_generalisation.py run [--root runs/bench_gen] [--sets S1,M2,...] [--snrs 0.1,0.01]
-                                                  [--methods ceiling,default,classification,plain,beta_vae,harmony3d]
+                                                  [--methods ceiling,default,split,classification,plain,beta_vae,harmony3d]
     python benchmarks/bench_generalisation.py mcl [--root runs/bench_gen] [--seeds 0,1,2]   # Harmony3D vs + MCL, SNR 0.01
     python benchmarks/bench_generalisation.py pairs [--root runs/bench_gen]  # can EM split two structures from an uninformed start?
     python benchmarks/bench_generalisation.py alone [--root runs/bench_gen]  # each class alone: can it be aligned ab initio?
