@@ -16,7 +16,7 @@ from .em import BandData, em
 # %% auto #0
 __all__ = ['split_in_two']
 
-# %% ../../nbs/58c_analysis.split.ipynb #a2bab122
+# %% ../../nbs/58c_analysis.split.ipynb #d8f936e1
 def _with_split(best: dict, c: int, sel: torch.Tensor, two: dict) -> dict:
     """`best` with class c split in two: its particles `sel` take the memberships and best poses of the two-class state
     `two`; the others' share of c is halved between the two (at c's poses)."""
@@ -39,9 +39,10 @@ def _in_two(sub, run, start: int, plan: tuple, tag: str = "", **held) -> tuple:
 
 def split_in_two(data: BandData, sel=None, seed: int = 0, aids: dict = AB_INITIO_WIDE, **search) -> tuple:
     """(labels `[n]`, held-out ρ) of one try of the split move (start `seed`) on the particles `sel` of `data` (None:
-    all); `search`: the pose search's `n_rotations`, `top`, `lam`, `max_shift` (default `classify`'s)."""
+    all); `search`: the pose search's `n_rotations`, `top`, `lam`, `max_shift` (default `classify`'s; `aids` keep
+    their own `top` for the EM, as in `classify`)."""
     sub = data if sel is None else _Subset(data, torch.as_tensor(sel))
-    run = lambda D, K, st, sd, tag, schedule, **kw: em(D, K, schedule, seed=sd, state=st, tag=tag, **search, **kw)
+    run = lambda D, K, st, sd, tag, schedule, **kw: em(D, K, schedule, seed=sd, state=st, tag=tag, **{**search, **kw})
     _, two, rho = _in_two(sub, run, seed, _start_plans(aids, None, 1)[0], **search)
     return two, rho
 
