@@ -275,7 +275,7 @@ def _start_plans(aids, schedule, n: int) -> list:
     return [(tuple(schedule or a.get("schedule", SCHEDULE)), {k: v for k, v in a.items() if k != "schedule"})
             for a in plans]
 
-# %% ../../nbs/58_analysis.classify.ipynb #ccfb605e
+# %% ../../nbs/58_analysis.classify.ipynb #ddc97a34
 def classify(
     particles,  # `[N, (1,) n, n, n]` tensor/array, or a Dataset of items with 'x' `[1, n, n, n]`
     k: int | None = None,  # number of classes; None: chosen by `criterion`, at most `k_max`
@@ -318,7 +318,8 @@ def classify(
     ok = isinstance(split, numbers.Integral) and split >= 0 and isinstance(split_aids, dict)
     require(ok, f"split/split_aids: expected starts >= 0 and a dict of `em` keywords, got {split!r}, {split_aids!r}")
     splan = _start_plans(split_aids, None, 1)[0]
-    bands = finest + ([max(c for c, _ in splan[0])] if split and k is None else [])
+    splits = bool(split) and k is None and criterion == "separability"  # the split move runs (after the merging)
+    bands = finest + ([max(c for c, _ in splan[0])] if splits else [])
     require(amplitude in (True, False, "auto"), f"amplitude: expected True, False or 'auto', got {amplitude!r}")
     data = BandData(particles, mwa, max(bands), device, transfer)
     amp = data.varying if amplitude == "auto" else bool(amplitude)
@@ -370,7 +371,7 @@ def classify(
             if criterion == "separability"
             else _remove_down(D, best, polished, criterion, h0, info, **held)  # `held` carries the seed
         )
-        if split and criterion == "separability":
+        if splits:
             from cryo_disent.analysis.split import _split_classes  # the move's module reads this one's helpers
 
             best = _split_classes(capped[bands[-1]], best, run, split, splan, merge_below, info, min_class, K0, polish,
