@@ -16,7 +16,7 @@ from .em import BandData, em
 # %% auto #0
 __all__ = ['split_in_two']
 
-# %% ../../nbs/58c_analysis.split.ipynb #d8f936e1
+# %% ../../nbs/58c_analysis.split.ipynb #7620b6b6
 def _with_split(best: dict, c: int, sel: torch.Tensor, two: dict) -> dict:
     """`best` with class c split in two: its particles `sel` take the memberships and best poses of the two-class state
     `two`; the others' share of c is halved between the two (at c's poses)."""
@@ -30,6 +30,7 @@ def _with_split(best: dict, c: int, sel: torch.Tensor, two: dict) -> dict:
     extra = {} if best.get("scale") is None else {"scale": best["scale"]}
     return dict(gamma=g, w=torch.ones_like(g[..., None]), band=best["band"], **pose, **extra)
 
+# %% ../../nbs/58c_analysis.split.ipynb #aa976131
 def _in_two(sub, run, start: int, plan: tuple, tag: str = "", **held) -> tuple:
     """(state, labels, held-out ρ) of a two-class EM of `sub` from random memberships (seed `start`); `plan`:
     (schedule, `em` keywords), `run` calls `em` as `classify` does."""
@@ -46,6 +47,7 @@ def split_in_two(data: BandData, sel=None, seed: int = 0, aids: dict = AB_INITIO
     _, two, rho = _in_two(sub, run, seed, _start_plans(aids, None, 1)[0], **search)
     return two, rho
 
+# %% ../../nbs/58c_analysis.split.ipynb #b3cb666a
 def _split_largest(
     data: BandData, best: dict, run, seeds: int, plan: tuple, below: float, min_class: int, **held
 ) -> tuple:
