@@ -27,7 +27,8 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
   band, then the split move (`classify(split=3)`: the largest class tried in two at 0.25, kept where its halves stand
   apart, merged again there); `classification`: the same without the split move (`split=0`), as the variants below;
   `plain`: with plain starts (`aids=None`); `narrow`: both starts to 0.2 (`aids=classify.AB_INITIO`); `starts4`: the
-  default with four starts, two each way (`restarts=4`);
+  default with four starts, two each way (`restarts=4`); `wide_split`: the default with both starts on to 0.25
+  (`aids=classify.AB_INITIO_WIDE`), merging below `classify.MERGE_BELOW` at 0.25, then the split move;
 - `wide`: the classification stage with both starts on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
   0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band), merging below ρ 0.21 at 0.25 as at 0.2;
   `ceiling_wide`: the ceiling at 0.25 (the ceiling of the methods that may end there);
@@ -68,9 +69,9 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "split", "starts4", "classification", "narrow", "plain", "default_narrow",
+METHODS = ("ceiling", "default", "split", "wide_split", "starts4", "classification", "narrow", "plain", "default_narrow",
            "default_plain", "ceiling_wide", "wide", "beta_vae", "harmony3d")
-CEILING_OF = {m: "ceiling_wide" for m in ("wide", "classification", "split", "starts4", "default")}  # may end at 0.25: its ceiling
+CEILING_OF = {m: "ceiling_wide" for m in ("wide", "classification", "split", "wide_split", "starts4", "default")}  # may end at 0.25: its ceiling
 
 
 def radii() -> dict:
@@ -234,6 +235,7 @@ RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=lambda d
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
                split=lambda d, o: run_classification(d, o, split=3),  # the default: the split move (3 starts) after the merging
                starts4=lambda d, o: run_classification(d, o, restarts=4),  # the default with two starts each way
+               wide_split=lambda d, o: run_classification(d, o, aids=wide_aids(), split=3),  # both starts to 0.25, the move
                wide=lambda d, o: run_classification(d, o, aids=wide_aids(), merge_below=0.21, **NO_SPLIT),  # one ρ at both bands
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
