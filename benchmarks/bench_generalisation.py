@@ -21,14 +21,15 @@ output low-pass, standardised, soft mask, common voxel size fitted to the larges
 - `default`: the library's default pipeline at `make demo`'s budget (`demo.DEMO_MODEL` and its demo training, then
   `pipelines.run_pipeline`'s defaults: latent clustering and reference-free classification, K chosen by it);
   `default_plain`: the same with the classification's starts plain (`--no-ab-initio`); `default_narrow`: with both
-  starts to 0.2 cycles/voxel (`aids=classify.AB_INITIO`); both without the split move;
-- `split`: the default pipeline's classification stage alone (it does not read the model's embedding): one start to
-  0.2 and one on to 0.25 (`classify.AB_INITIO_STARTS`), the kept start merging below `classify.MERGE_BELOW` at its
-  band, then the split move (`classify(split=3)`: the largest class tried in two at 0.25, kept where its halves stand
-  apart, merged again there); `classification`: the same without the split move (`split=0`), as the variants below;
-  `plain`: with plain starts (`aids=None`); `narrow`: both starts to 0.2 (`aids=classify.AB_INITIO`); `starts4`: the
-  default with four starts, two each way (`restarts=4`); `wide_split`: the default with both starts on to 0.25
-  (`aids=classify.AB_INITIO_WIDE`), merging below `classify.MERGE_BELOW` at 0.25, then the split move;
+  starts to 0.2 cycles/voxel (`aids=classify.AB_INITIO`); both without the split move; its one record was made with
+  one start to 0.2 and one on to 0.25, without the split move;
+- `wide_split`: the default pipeline's classification stage alone (it does not read the model's embedding): every
+  start with the ab initio aids on to 0.25 cycles/voxel (`classify.AB_INITIO_STARTS`), the kept start merging below
+  `classify.MERGE_BELOW` at 0.25, then the split move (`classify(split=3)`: the largest class tried in two at 0.25,
+  kept where its halves stand apart, merged again there); `split`: the same from one start to 0.2 and one on to 0.25
+  (`classify.AB_INITIO_TWO_BANDS`), merging at the kept start's band; `classification`: those starts without the split
+  move (`split=0`), as the variants below; `plain`: with plain starts (`aids=None`); `narrow`: both starts to 0.2
+  (`aids=classify.AB_INITIO`); `starts4`: `split` with four starts, two each way (`restarts=4`);
 - `wide`: the classification stage with both starts on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`: 0.1×6,
   0.15×10, 0.2×6, 0.25×8; the rotations stay 2000 at the finest band), merging below ρ 0.21 at 0.25 as at 0.2;
   `ceiling_wide`: the ceiling at 0.25 (the ceiling of the methods that may end there);
@@ -69,7 +70,7 @@ SETS = {  # name: (kind, structures), as `draw_sets()` draws them (`sets` checks
 }
 DRAW_SEED, N_BIG, N_SMALL, N_MIXED = 0, 3, 4, 6
 PER_CLASS, BOX, MWA, SNRS = 150, 32, 30.0, (0.1, 0.01)
-METHODS = ("ceiling", "default", "split", "wide_split", "starts4", "classification", "narrow", "plain", "default_narrow",
+METHODS = ("ceiling", "default", "wide_split", "split", "starts4", "classification", "narrow", "plain", "default_narrow",
            "default_plain", "ceiling_wide", "wide", "beta_vae", "harmony3d")
 CEILING_OF = {m: "ceiling_wide" for m in ("wide", "classification", "split", "wide_split", "starts4", "default")}  # may end at 0.25: its ceiling
 
@@ -227,15 +228,16 @@ def merge_record(c: dict) -> dict:
 
 
 NO_SPLIT = dict(split=0)  # the classification as it ran before the split move (the variants below are measured so)
-RUNNERS = dict(ceiling=run_ceiling, default=run_default, classification=lambda d, o: run_classification(d, o, **NO_SPLIT),
+RUNNERS = dict(ceiling=run_ceiling, default=run_default,
+               classification=lambda d, o: run_classification(d, o, aids=two_band_aids(), **NO_SPLIT),
                narrow=lambda d, o: run_classification(d, o, aids=narrow_aids(), **NO_SPLIT),  # both starts to 0.2
                plain=lambda d, o: run_classification(d, o, aids=None, **NO_SPLIT),  # starts without the ab initio aids
                default_narrow=lambda d, o: run_default(d, o, dict(aids=narrow_aids(), **NO_SPLIT)),
                default_plain=lambda d, o: run_default(d, o, dict(aids=None, **NO_SPLIT)),
                ceiling_wide=lambda d, o: run_ceiling(d, o, band=wide_aids()["schedule"][-1][0]),
-               split=lambda d, o: run_classification(d, o, split=3),  # the default: the split move (3 starts) after the merging
-               starts4=lambda d, o: run_classification(d, o, restarts=4),  # the default with two starts each way
-               wide_split=lambda d, o: run_classification(d, o, aids=wide_aids(), split=3),  # both starts to 0.25, the move
+               split=lambda d, o: run_classification(d, o, aids=two_band_aids(), split=3),  # two-band starts, the move
+               starts4=lambda d, o: run_classification(d, o, aids=two_band_aids(), restarts=4, split=3),  # two each way
+               wide_split=lambda d, o: run_classification(d, o, aids=wide_aids(), split=3),  # the default: both to 0.25, the move
                wide=lambda d, o: run_classification(d, o, aids=wide_aids(), merge_below=0.21, **NO_SPLIT),  # one ρ at both bands
                beta_vae=lambda d, o: run_model(d, o, "beta_vae", False), harmony3d=lambda d, o: run_model(d, o, "harmony3d", False))
 
@@ -244,6 +246,12 @@ def wide_aids() -> dict:
     "The default aids with the starts' schedule on to 0.25 cycles/voxel (`classify.AB_INITIO_WIDE`)."
     from cryo_disent.analysis.classify import AB_INITIO_WIDE
     return AB_INITIO_WIDE
+
+
+def two_band_aids() -> tuple:
+    "One start with the aids to 0.2 cycles/voxel and one on to 0.25, in turn (`classify.AB_INITIO_TWO_BANDS`)."
+    from cryo_disent.analysis.classify import AB_INITIO_TWO_BANDS
+    return AB_INITIO_TWO_BANDS
 
 
 def narrow_aids() -> dict:
@@ -339,7 +347,7 @@ def cmd_split(a):
         if (name, snr) in done: continue
         ds = VolumeDataset.from_folder(simulate(root, name, snr))
         y, t0 = ds.labels.numpy(), time.time()
-        c = default_classification(ds, progress=False, **NO_SPLIT)
+        c = default_classification(ds, progress=False, aids=two_band_aids(), **NO_SPLIT)
         lab = c["labels"]
         rec = dict(set=name, snr=snr, k=int(c["k"]), ari=float(adjusted_rand_score(y, lab)), sizes=np.bincount(lab).tolist(),
                    wall_s=round(time.time() - t0, 1), trials=[])
@@ -531,7 +539,7 @@ def cmd_abinitio(a):
 
 
 PATH_OPTIONS = dict(wide=lambda: dict(aids=wide_aids()), narrow=lambda: dict(aids=narrow_aids()),
-                    classification=dict)  # `paths`: classify's options per method
+                    classification=lambda: dict(aids=two_band_aids()))  # `paths`: classify's options per method
 THRESHOLDS = (0.1, 0.15, 0.175, 0.21, 0.25)  # `merge_below` values read off the recorded paths
 
 
@@ -758,8 +766,9 @@ def table(records: list) -> str:
     "One row per set and SNR: the ceiling, the classification (ARI, K, pose error, AUC-FSC, time), the whole default pipeline, the models."
     by = {(r["set"], r["snr"], r["method"]): r for r in records}
     rows = ["| set | kind | SNR | ceiling ARI, at 0.2 / 0.25 c/voxel | **classification ARI** (K) | pose error ° | AUC-FSC | time s "
-            "| without the split move: ARI (K), time s | both starts to 0.2: ARI (K), time s | plain starts: ARI (K), pose error °, time s "
-            "| default pipeline ARI (K), time s: its starts / both to 0.2 | both starts to 0.25: ARI (K), time s "
+            "| one start to 0.2, one to 0.25: ARI (K), time s, with / without the split move | both starts to 0.2: ARI (K), time s "
+            "| plain starts: ARI (K), pose error °, time s | default pipeline ARI (K), time s: its starts / both to 0.2 "
+            "| both starts to 0.25, no split move, ρ 0.21: ARI (K), time s "
             "| β-VAE ARI (K) | Harmony3D ARI (K) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ak = lambda r: "—" if not r else f"{_fmt(r['ari'])} ({r['k']})"
@@ -767,11 +776,11 @@ def table(records: list) -> str:
     for snr in SNRS:
         for name in SETS:
             g = lambda m: by.get((name, snr, m), {})
-            c = g("split")  # the default classification: the split move after the merging
+            c = g("wide_split")  # the default classification: every start on to 0.25, the split move after the merging
             if not any(g(m) for m in METHODS): continue
             rows.append(f"| {name} | {SETS[name][0]} | {snr:g} | {_fmt(g('ceiling').get('ari'))} / {_fmt(g('ceiling_wide').get('ari'))} | "
                         f"**{ak(c)}** | {_fmt(c.get('pose_error_deg'), 1)} | {_fmt(c.get('auc_fsc'))} | {_fmt(c.get('wall_s'), 0)} | "
-                        f"{akt(g('classification'))} | {akt(g('narrow'))} | "
+                        f"{akt(g('split'))} / {akt(g('classification'))} | {akt(g('narrow'))} | "
                         f"{ak(g('plain'))}{'' if not g('plain') else ', ' + _fmt(g('plain')['pose_error_deg'], 1) + ', ' + _fmt(g('plain')['wall_s'], 0)} | "
                         f"{akt(g('default'))} / {akt(g('default_narrow'))} | {akt(g('wide'))} | "
                         f"{ak(g('beta_vae'))} | {ak(g('harmony3d'))} |")

@@ -14,16 +14,17 @@ ways, and compares each average with its class's `references.npy` map in the par
 gold-standard half-set FSC resolution (`half_set_fsc`, 0.143) of both ways. Prints one JSON line per SNR and writes
 them all to `--out`.
 
-    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--starts aided] [--ways weights,global_wedge]
+    python benchmarks/bench_weights.py classify [--sets S1,S2,...] [--snrs 0.1] [--starts wide] [--ways weights,global_wedge]
         [--root runs/bench_weights]
     python benchmarks/bench_weights.py report   # the classify table into benchmarks/README.md and results/
 
 `classify`: the generalisation benchmark's four-class sets (`bench_generalisation.SETS`) simulated with `seed004_tomo`
 physics (4 × 150, 32³), classified by the default pipeline's classification stage (K chosen) twice on the same data:
 with each particle's own transfer (CTF·wedge·dose, `transfer="auto"`) and class averages CTF-corrected, and with one
-global wedge (the set's mean missing-wedge angle) for both; its starts the default's (`aided`: with the ab initio aids,
-one to 0.2 cycles/voxel and one on to 0.25), both to 0.2 (`--starts narrow`), plain (`--starts plain`, `aids=None`) or
-both on to 0.25 (`--starts wide`), as the generalisation benchmark's methods; `--ways` runs one way only. Resumable:
+global wedge (the set's mean missing-wedge angle) for both; its starts with the ab initio aids one to 0.2
+cycles/voxel and one on to 0.25 (`--starts aided`, `classify.AB_INITIO_TWO_BANDS`), every start on to 0.25 (`--starts
+wide`, the default's), both to 0.2 (`--starts narrow`) or plain (`--starts plain`, `aids=None`), as the generalisation
+benchmark's methods; `--ways` runs one way only. Resumable:
 one JSON line per set, SNR, way and starts.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_weights.py poses [--set M1] [--snr 0.1] [--root runs/bench_weights]
@@ -172,7 +173,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     import sys
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_generalisation import SETS, _scored, merge_record, narrow_aids, read_way, wide_aids
+    from bench_generalisation import SETS, _scored, merge_record, narrow_aids, read_way, two_band_aids, wide_aids
     from cryo_disent.analysis.classify import classify
     from cryo_disent.app.demo import DEMO_CLASSIFY
     from cryo_disent.data.datasets import VolumeDataset
@@ -183,7 +184,7 @@ def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "ai
     opts = DEMO_CLASSIFY["full"] if isinstance(DEMO_CLASSIFY["full"], dict) else {}
     t0 = time.time()
     kw = read_way(ds, way)
-    aids = dict(aided={}, narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
+    aids = dict(aided=dict(aids=two_band_aids()), narrow=dict(aids=narrow_aids()), plain=dict(aids=None), wide=dict(aids=wide_aids()))[starts]
     c = classify(ds, k=None, seed=0, progress=False, amplitude=amplitude, **kw, **{**opts, **aids, "split": split})
     wall = time.time() - t0
     r = _scored(ds, f, c["labels"], c["posterior"], c["rotation"], c["translation"],
@@ -385,9 +386,9 @@ def main():
     c.add_argument("--root", default="runs/bench_weights")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--ways", default=",".join(WAYS), help="weights, global_wedge or both (default)")
-    c.add_argument("--starts", default="aided", choices=["aided", "narrow", "plain", "wide"],
-                   help="the classification's starts: the default (aided, one to 0.2 and one to 0.25), both to 0.2, "
-                   "plain, or both to 0.25")
+    c.add_argument("--starts", default="wide", choices=["aided", "narrow", "plain", "wide"],
+                   help="the classification's starts: every start to 0.25 (wide, the default's), one to 0.2 and one to "
+                   "0.25 (aided), both to 0.2, or plain")
     c.add_argument("--amplitude", action="store_true", help="estimate each particle's amplitude (classify(amplitude=True))")
     c.add_argument("--split", type=int, default=None, help="the split move's starts per try (classify(split=N), "
                    "default classify's); 0: none")

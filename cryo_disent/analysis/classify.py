@@ -15,8 +15,9 @@ from ..core import as_numpy, require
 from .em import SCHEDULE, BandData, class_references, em, expectation, initial_state, scaled
 
 # %% auto #0
-__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'AB_INITIO_STARTS', 'MERGE_BELOW', 'heldout_evidence',
-           'heldout_loglik', 'profile_k', 'particle_information', 'separability', 'merge_threshold', 'classify']
+__all__ = ['NOISE_FLOOR', 'CRITERIA', 'AB_INITIO', 'AB_INITIO_WIDE', 'AB_INITIO_TWO_BANDS', 'AB_INITIO_STARTS', 'MERGE_BELOW',
+           'heldout_evidence', 'heldout_loglik', 'profile_k', 'particle_information', 'separability', 'merge_threshold',
+           'classify']
 
 # %% ../../nbs/58_analysis.classify.ipynb #a1799069
 class _Subset:
@@ -251,11 +252,12 @@ def _remove_down(
         info["heldout_curve"] = path
     return states[max(path, key=path.get)] if criterion == "heldout" else best
 
-# %% ../../nbs/58_analysis.classify.ipynb #1b33f178
+# %% ../../nbs/58_analysis.classify.ipynb #ef145280
 CRITERIA = ("separability", "icl", "heldout")
 AB_INITIO = dict(schedule=((0.1, 6), (0.15, 10), (0.2, 10)), top=32, pose_temperature=8.0, subsample=0.5)  # see `em`
 AB_INITIO_WIDE = dict(AB_INITIO, schedule=((0.1, 6), (0.15, 10), (0.2, 6), (0.25, 8)))  # the same on to 0.25
-AB_INITIO_STARTS = (AB_INITIO, AB_INITIO_WIDE)  # the default: one start to 0.2, one on to 0.25 (see above)
+AB_INITIO_TWO_BANDS = (AB_INITIO, AB_INITIO_WIDE)  # one start to 0.2, one on to 0.25 (see above)
+AB_INITIO_STARTS = (AB_INITIO_WIDE,)  # the default: every start on to 0.25 (see the split move below)
 MERGE_BELOW = {0.2: 0.21, 0.25: 0.175}  # separability threshold ρ by the kept start's finest band (see above)
 
 def merge_threshold(merge_below, band: float) -> float:

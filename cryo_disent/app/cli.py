@@ -88,7 +88,7 @@ def _verbs(sub):
     _add(s, "--overwrite", action="store_true")
     return verb
 
-# %% ../../nbs/75_app.cli.ipynb #a265cd88
+# %% ../../nbs/75_app.cli.ipynb #d1d0fdd5
 def _classify_flags(s):
     "The classification's flags, shared by `cluster` and `refine`."
     _add(s, "--k-max", type=int, default=6, help="classes of the classification's first EM when --k is omitted")
@@ -113,7 +113,7 @@ def _classify_flags(s):
         action=argparse.BooleanOptionalAction,
         default=True,
         help="start the classification with the EM's ab initio aids (default; classify.AB_INITIO_STARTS: annealed "
-        "pose posteriors, references from random halves, one start to 0.2 and one to 0.25 cycles/voxel), or plainly "
+        "pose posteriors, references from random halves, every start on to 0.25 cycles/voxel), or plainly "
         "(--no-ab-initio: about half the time, fewer large complexes found at low SNR)",
     )
     _add(
