@@ -168,7 +168,7 @@ def poses_cmd(args):
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
-def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "aided", amplitude: bool = False,
+def classify_case(root: Path, name: str, snr: float, way: str, starts: str = "wide", amplitude: bool = False,
                   split: int = 0) -> dict:
     import sys
     import torch
